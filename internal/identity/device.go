@@ -13,7 +13,7 @@ import (
 
 // Sizes of device key encodings (doc/SPEC.md §3.2).
 const (
-	DHKeySize       = 32                                         // X25519 public key
+	DHKeySize       = 32                                        // X25519 public key
 	EnvelopeKeySize = mlkem.EncapsulationKeySize768 + DHKeySize // X-Wing public key, 1216 bytes
 	// DeviceCertSize is the exact size of an encoded device certificate.
 	DeviceCertSize = 1 + IdentityKeySize + 4 + DHKeySize + EnvelopeKeySize + 8 + SignatureSize

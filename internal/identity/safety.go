@@ -43,7 +43,7 @@ func Fingerprint(k *IdentityKey) string {
 // SafetyNumber is what two users compare to know that each holds the other's
 // real identity key. Both sides compute the same value.
 type SafetyNumber struct {
-	digits string   // 60 decimal digits
+	digits string // 60 decimal digits
 	qr     [qrSize]byte
 }
 
