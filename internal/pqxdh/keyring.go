@@ -52,7 +52,8 @@ type Keyring struct {
 	lastRes  *KEMPreKeyPrivate
 	kemOne   []*KEMPreKeyPrivate
 	oneTime  []*OneTimePreKeyPrivate
-	seenBase [][32]byte // FIFO
+	seenBase [][32]byte // FIFO, for eviction and encoding
+	seenSet  map[[32]byte]struct{}
 }
 
 // NewKeyring creates a keyring for device with a signed prekey (dated now,
@@ -174,7 +175,7 @@ type Found struct {
 // Find looks up the private prekeys h names, without consuming them.
 func (k *Keyring) Find(h *PreKeyHeader) (*Found, error) {
 	base := [32]byte(h.BaseKey.Bytes())
-	if slices.Contains(k.seenBase, base) {
+	if _, ok := k.seenSet[base]; ok {
 		return nil, ErrReplayedPreKeyMessage
 	}
 	f := &Found{}
@@ -211,9 +212,21 @@ func (k *Keyring) Consume(h *PreKeyHeader) {
 		return h.OneTimePreKeyID != 0 && p.Public.ID == h.OneTimePreKeyID
 	})
 	k.kemOne = slices.DeleteFunc(k.kemOne, func(p *KEMPreKeyPrivate) bool { return p.Public.ID == h.KEMPreKeyID })
-	k.seenBase = append(k.seenBase, [32]byte(h.BaseKey.Bytes()))
+	k.remember([32]byte(h.BaseKey.Bytes()))
+}
+
+func (k *Keyring) remember(base [32]byte) {
+	if k.seenSet == nil {
+		k.seenSet = make(map[[32]byte]struct{})
+	}
+	if _, ok := k.seenSet[base]; ok {
+		return
+	}
+	k.seenBase = append(k.seenBase, base)
+	k.seenSet[base] = struct{}{}
 	if len(k.seenBase) > MaxSeenBaseKeys {
-		k.seenBase = slices.Delete(k.seenBase, 0, len(k.seenBase)-MaxSeenBaseKeys)
+		delete(k.seenSet, k.seenBase[0])
+		k.seenBase = slices.Delete(k.seenBase, 0, 1)
 	}
 }
 
@@ -290,7 +303,17 @@ func ParseKeyring(b []byte) (*Keyring, error) {
 	}
 	n = countAtMost(r, "seen.count", MaxSeenBaseKeys, 32)
 	for i := 0; i < n && r.Err() == nil; i++ {
-		k.seenBase = append(k.seenBase, [32]byte(r.Fixed("seen.base", 32)))
+		b := r.Fixed("seen.base", 32)
+		if r.Err() != nil {
+			break
+		}
+		if _, dup := k.seenSet[[32]byte(b)]; dup {
+			// Each base key is stored once; a duplicate means a corrupt
+			// keyring, and refusing it keeps the encoding canonical.
+			r.Fail("seen.base", wire.ErrMalformed, "duplicate base key")
+			break
+		}
+		k.remember([32]byte(b))
 	}
 	if err := r.Done(); err != nil {
 		return nil, err

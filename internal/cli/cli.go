@@ -1,0 +1,48 @@
+// Package cli implements the hush command line: one cobra command tree
+// whose subcommands call into the library packages. Main returns an exit
+// code instead of exiting, so tests can run the whole CLI in process.
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs the hush command line with args and returns the process exit
+// code. Errors are printed as one line on stderr, never as a stack trace.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(stderr, "hush:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// usageError marks mistakes in how a command was called (exit code 2).
+type usageError struct{ error }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "hush",
+		Short: "End-to-end encrypted messaging: client, server and library in one binary",
+		Long: `hush is end-to-end encrypted messaging that a team self-hosts with one binary.
+The server sees only ciphertext; the client holds the keys.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newVersionCmd(), newBenchCmd())
+	return root
+}
