@@ -1,0 +1,250 @@
+// Package ratchet implements the hush Double Ratchet: the per-message
+// encryption of a session after its setup (internal/pqxdh) produced a shared
+// secret and the session associated data.
+//
+// The package promises:
+//   - confidentiality and integrity of each message under AES-256-GCM with a
+//     key used for exactly one message; the header is authenticated, not
+//     encrypted (it travels inside a sealed envelope);
+//   - forward secrecy: a message key is deleted once used, and a chain key
+//     only moves forward, so a state stolen later cannot open earlier
+//     messages it already opened;
+//   - post-compromise security: once a fresh X25519 ratchet key has been
+//     used in both directions after a theft, the stolen state no longer
+//     opens new messages;
+//   - out-of-order delivery of up to MaxSkip messages per chain, with at most
+//     MaxStoredSkipped keys kept for late messages (oldest evicted first);
+//   - every message decrypts at most once (ErrReplay);
+//   - a message that fails any check (encoding, limits, replay,
+//     authentication) leaves the State exactly as it was.
+//
+// It promises nothing about traffic analysis (message numbers and ratchet
+// keys are visible to whoever sees the header), nor about deleting secrets
+// from memory the Go runtime copied: wiping here is best effort.
+//
+// The package is pure: no I/O, no clock. Randomness comes from crypto/rand.
+package ratchet
+
+import (
+	"bytes"
+	"crypto/ecdh"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash"
+	"slices"
+)
+
+// Limits of the protocol.
+const (
+	// MaxSkip is how far ahead of a chain's counter a message number may be;
+	// it bounds the keys one message can make the receiver derive.
+	MaxSkip = 2000
+	// MaxStoredSkipped bounds the skipped-key store; beyond it the oldest
+	// keys are evicted and their messages can no longer be read.
+	MaxStoredSkipped = 2000
+	// MaxPastChains is how many retired receiving chains a State remembers
+	// to classify late replays from them as ErrReplay.
+	MaxPastChains = 64
+	// MaxPlaintext is the largest plaintext one message carries.
+	MaxPlaintext = 1 << 20
+	// MaxAD is the largest session associated data.
+	MaxAD = 1024
+)
+
+// Errors other than decoding errors (which are *wire.Error). Check them with
+// errors.Is; they may be wrapped with detail that never contains key or
+// plaintext bytes.
+var (
+	// ErrAuth: the message did not authenticate (forged, tampered, or meant
+	// for another session).
+	ErrAuth = errors.New("ratchet: message authentication failed")
+	// ErrReplay: the message's key was already used or is gone; a message is
+	// decrypted at most once.
+	ErrReplay = errors.New("ratchet: message already received or its key is gone")
+	// ErrTooFarAhead: reading the message would skip more than MaxSkip keys
+	// in one chain.
+	ErrTooFarAhead = errors.New("ratchet: message too far ahead of its chain")
+	// ErrTooLarge: a plaintext longer than MaxPlaintext.
+	ErrTooLarge = errors.New("ratchet: plaintext too large")
+	// ErrNotReady: the State cannot send yet. A responder has no remote
+	// ratchet key until it has decrypted the initiator's first message.
+	ErrNotReady = errors.New("ratchet: cannot send before receiving the first message")
+	// ErrExhausted: the sending chain reached 2^32-1 messages; the session
+	// must receive (and so ratchet) before it sends again.
+	ErrExhausted = errors.New("ratchet: sending chain exhausted")
+	// ErrInvalidInput: an argument to InitInitiator or InitResponder is
+	// unusable.
+	ErrInvalidInput = errors.New("ratchet: invalid input")
+)
+
+// State is one party's Double Ratchet state for one session.
+//
+// It holds secrets: root, chain and skipped message keys and the private
+// ratchet key. Its MarshalBinary encoding holds the same secrets and must
+// be stored as confidentially as the keys themselves.
+//
+// A State is not safe for concurrent use. The zero State is not usable:
+// build one with InitInitiator, InitResponder or UnmarshalBinary.
+type State struct {
+	ad []byte // session associated data, at most MaxAD bytes
+
+	rk        [keySize]byte    // root key
+	dhs       *ecdh.PrivateKey // own current ratchet key
+	dhsPub    [keySize]byte    // its public part, cached for headers
+	dhr       *ecdh.PublicKey  // remote current ratchet key; nil until known
+	dhrPub    [keySize]byte    // its encoding
+	cks       [keySize]byte    // sending chain key, valid if sending
+	ckr       [keySize]byte    // receiving chain key, valid if receiving
+	ns        uint32           // messages sent in the sending chain
+	nr        uint32           // next expected number in the receiving chain
+	pn        uint32           // messages in the previous sending chain
+	sending   bool             // cks is valid; false means the next Encrypt ratchets
+	receiving bool             // ckr is valid
+
+	skipped skippedStore
+	past    pastChains
+
+	adBuf []byte    // scratch for ad || header; not part of the state
+	ext   hash.Hash // message-key HKDF-Extract HMAC; built on first use
+}
+
+func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
+	if len(sk) != keySize {
+		return nil, fmt.Errorf("%w: shared secret is %d bytes, want %d", ErrInvalidInput, len(sk), keySize)
+	}
+	if len(ad) > MaxAD {
+		return nil, fmt.Errorf("%w: associated data is %d bytes, limit %d", ErrInvalidInput, len(ad), MaxAD)
+	}
+	s := &State{ad: bytes.Clone(ad)}
+	s.setOwn(own)
+	copy(s.rk[:], sk)
+	return s, nil
+}
+
+func (s *State) setOwn(k *ecdh.PrivateKey) {
+	s.dhs = k
+	copy(s.dhsPub[:], k.PublicKey().Bytes())
+}
+
+func (s *State) setRemote(k *ecdh.PublicKey) {
+	s.dhr = k
+	copy(s.dhrPub[:], k.Bytes())
+}
+
+// InitInitiator starts the session initiator's (Alice's) State. sk is the
+// 32-byte shared secret of session setup, ad the session associated data
+// (at most MaxAD bytes), remote the responder's signed prekey, which serves
+// as the responder's first ratchet key. It generates a fresh ratchet key
+// pair and performs the first sending DH ratchet step, so the initiator can
+// send at once. The caller should wipe sk afterwards.
+func InitInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
+	if remote == nil || remote.Curve() != ecdh.X25519() {
+		return nil, fmt.Errorf("%w: remote ratchet key must be X25519", ErrInvalidInput)
+	}
+	own, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newState(sk, ad, own)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := own.ECDH(remote)
+	if err != nil {
+		// A low-order remote key would give an all-zero, public DH output.
+		return nil, fmt.Errorf("%w: remote ratchet key is a low-order point", ErrInvalidInput)
+	}
+	s.setRemote(remote)
+	s.rk, s.cks = kdfRoot(&s.rk, shared)
+	clear(shared)
+	s.sending = true
+	return s, nil
+}
+
+// InitResponder starts the responder's (Bob's) State. own is the signed
+// prekey pair whose public part the initiator used; it is Bob's first
+// ratchet key. The responder cannot send until it has decrypted a message
+// (ErrNotReady). The caller should wipe sk afterwards.
+func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
+	if own == nil || own.Curve() != ecdh.X25519() {
+		return nil, fmt.Errorf("%w: own ratchet key must be X25519", ErrInvalidInput)
+	}
+	return newState(sk, ad, own)
+}
+
+// extractor returns the State's HKDF-Extract HMAC (keyed with a public
+// constant, so it holds no secret between uses).
+func (s *State) extractor() hash.Hash {
+	if s.ext == nil {
+		s.ext = newExtractor()
+	}
+	return s.ext
+}
+
+// additionalData returns ad || header in a scratch buffer.
+func (s *State) additionalData(header []byte) []byte {
+	s.adBuf = append(append(s.adBuf[:0], s.ad...), header...)
+	return s.adBuf
+}
+
+// Encrypt seals plaintext (at most MaxPlaintext bytes) as the next message
+// of the sending chain and returns its encoding. After the State received
+// a new remote ratchet key, Encrypt first generates a fresh ratchet key pair
+// (a sending DH ratchet step).
+func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
+	if len(plaintext) > MaxPlaintext {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
+	}
+	if s.dhr == nil {
+		return nil, ErrNotReady
+	}
+	if !s.sending {
+		if err := s.stepSending(); err != nil {
+			return nil, err
+		}
+	}
+	if s.ns == reservedN {
+		return nil, ErrExhausted
+	}
+	mk, next := kdfChain(&s.cks)
+	h := Header{DH: s.dhsPub, PN: s.pn, N: s.ns}
+	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
+	putHeader(out, &h)
+	out = seal(s.extractor(), &mk, out, plaintext, s.additionalData(out))
+	s.cks = next
+	s.ns++
+	clear(mk[:])
+	clear(next[:])
+	return out, nil
+}
+
+// stepSending is the sending half of a DH ratchet step: a new ratchet key
+// pair, and a new root and sending chain from DH(new key, remote key).
+func (s *State) stepSending() error {
+	own, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	shared, err := own.ECDH(s.dhr)
+	if err != nil {
+		return fmt.Errorf("%w: remote ratchet key is a low-order point", ErrAuth)
+	}
+	s.rk, s.cks = kdfRoot(&s.rk, shared)
+	clear(shared)
+	s.setOwn(own)
+	s.pn, s.ns = s.ns, 0
+	s.sending = true
+	return nil
+}
+
+// Clone returns an independent deep copy of s. The ecdh keys are shared:
+// they are immutable.
+func (s *State) Clone() *State {
+	c := *s
+	c.ad = bytes.Clone(s.ad)
+	c.skipped = s.skipped.clone()
+	c.past = slices.Clone(s.past)
+	c.adBuf, c.ext = nil, nil
+	return &c
+}

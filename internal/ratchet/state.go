@@ -1,0 +1,205 @@
+package ratchet
+
+import (
+	"crypto/ecdh"
+	"fmt"
+
+	"github.com/hush-chat/hush/internal/wire"
+)
+
+// State encoding constants.
+const (
+	stateVersion = 0x01
+	stateStruct  = "ratchet state"
+
+	flagSending   = 1 << 0 // cks present: the sending chain is ready
+	flagReceiving = 1 << 1 // ckr present: a receiving chain exists
+	flagRemote    = 1 << 2 // dhr present: the remote ratchet key is known
+	knownFlags    = flagSending | flagReceiving | flagRemote
+)
+
+// MarshalBinary encodes the whole State (see the spec for the layout). The
+// encoding contains every secret of the session; store it accordingly. It
+// fails only for the zero State.
+func (s *State) MarshalBinary() ([]byte, error) {
+	if s.dhs == nil {
+		return nil, fmt.Errorf("%w: State is not initialised", ErrInvalidInput)
+	}
+	w := wire.NewWriter(make([]byte, 0, 256+len(s.ad)+len(s.past)*36+s.skipped.len()*68))
+	w.U8(stateVersion)
+	var flags uint8
+	if s.sending {
+		flags |= flagSending
+	}
+	if s.receiving {
+		flags |= flagReceiving
+	}
+	if s.dhr != nil {
+		flags |= flagRemote
+	}
+	w.U8(flags)
+	w.Fixed(s.rk[:])
+	w.Fixed(s.dhs.Bytes())
+	if s.dhr != nil {
+		w.Fixed(s.dhrPub[:])
+	}
+	if s.sending {
+		w.Fixed(s.cks[:])
+	}
+	if s.receiving {
+		w.Fixed(s.ckr[:])
+	}
+	w.U32(s.ns)
+	w.U32(s.nr)
+	w.U32(s.pn)
+	w.Bytes16(s.ad)
+	w.U16(uint16(len(s.past)))
+	for _, c := range s.past {
+		w.Fixed(c.pub[:])
+		w.U32(c.end)
+	}
+	w.U16(uint16(s.skipped.len()))
+	s.skipped.each(func(id skipID, mk *[keySize]byte) {
+		w.Fixed(id.pub[:])
+		w.U32(id.n)
+		w.Fixed(mk[:])
+	})
+	return w.Bytes(), nil
+}
+
+// UnmarshalBinary replaces s with the State encoded in b. It refuses any
+// encoding MarshalBinary could not have produced, and leaves s unchanged
+// when it does.
+func (s *State) UnmarshalBinary(b []byte) error {
+	n, err := parseState(b)
+	if err != nil {
+		return err
+	}
+	*s = *n
+	return nil
+}
+
+func fail(r *wire.Reader, field string, sentinel error, detail string) {
+	if r.Err() == nil {
+		r.Fail(field, sentinel, detail)
+	}
+}
+
+func parseState(b []byte) (*State, error) {
+	r := wire.NewReader(stateStruct, b)
+	s := new(State)
+	r.Version(stateVersion)
+	flags := r.U8("flags")
+	// Unknown flags would be fields this version cannot read.
+	if flags&^knownFlags != 0 {
+		fail(r, "flags", wire.ErrMalformed, "unknown flag")
+	}
+	s.sending = flags&flagSending != 0
+	s.receiving = flags&flagReceiving != 0
+	remote := flags&flagRemote != 0
+	// A chain without the remote key it was derived with, or a remote key
+	// with no chain, is a state no session reaches.
+	if remote != (s.sending || s.receiving) {
+		fail(r, "flags", wire.ErrMalformed, "inconsistent chains")
+	}
+	copy(s.rk[:], r.Fixed("rk", keySize))
+	if priv := r.Fixed("dhs", keySize); r.Err() == nil {
+		k, err := ecdh.X25519().NewPrivateKey(priv)
+		if err != nil {
+			fail(r, "dhs", wire.ErrMalformed, "bad X25519 private key")
+		} else {
+			s.setOwn(k)
+		}
+	}
+	if remote {
+		if pub := r.Fixed("dhr", keySize); r.Err() == nil {
+			k, err := ecdh.X25519().NewPublicKey(pub)
+			if err != nil {
+				fail(r, "dhr", wire.ErrMalformed, "bad X25519 public key")
+			} else {
+				s.setRemote(k)
+			}
+		}
+	}
+	if s.sending {
+		copy(s.cks[:], r.Fixed("cks", keySize))
+	}
+	if s.receiving {
+		copy(s.ckr[:], r.Fixed("ckr", keySize))
+	}
+	s.ns, s.nr, s.pn = r.U32("ns"), r.U32("nr"), r.U32("pn")
+	// A counter without a chain cannot have moved.
+	if !s.receiving && s.nr != 0 {
+		fail(r, "nr", wire.ErrMalformed, "counter without a receiving chain")
+	}
+	s.ad = append([]byte(nil), r.Bytes16("ad", MaxAD)...)
+	parsePast(r, s)
+	parseSkipped(r, s)
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parsePast reads the retired receiving chains, oldest first.
+func parsePast(r *wire.Reader, s *State) {
+	count := int(r.U16("past.count"))
+	// Checked before the loop: the count bounds the work.
+	if count > MaxPastChains {
+		fail(r, "past.count", wire.ErrTooLarge, "more than MaxPastChains")
+	}
+	// Only a receiving chain can be retired.
+	if count > 0 && !s.receiving {
+		fail(r, "past.count", wire.ErrMalformed, "retired chains without a receiving chain")
+	}
+	for i := 0; i < count && r.Err() == nil; i++ {
+		var c pastChain
+		copy(c.pub[:], r.Fixed("past.pub", keySize))
+		c.end = r.U32("past.end")
+		// Duplicates would make lookups ambiguous; the current key is not
+		// retired.
+		if _, dup := s.past.find(&c.pub); dup || (s.dhr != nil && c.pub == s.dhrPub) {
+			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
+		}
+		s.past = append(s.past, c)
+	}
+}
+
+// parseSkipped reads the skipped message keys in FIFO order.
+func parseSkipped(r *wire.Reader, s *State) {
+	count := int(r.U16("skipped.count"))
+	// Checked before the loop: the count bounds the work and the map.
+	if count > MaxStoredSkipped {
+		fail(r, "skipped.count", wire.ErrTooLarge, "more than MaxStoredSkipped")
+	}
+	if count > 0 && !s.receiving {
+		fail(r, "skipped.count", wire.ErrMalformed, "skipped keys without a receiving chain")
+	}
+	for i := 0; i < count && r.Err() == nil; i++ {
+		var k skippedKey
+		copy(k.id.pub[:], r.Fixed("skipped.pub", keySize))
+		k.id.n = r.U32("skipped.n")
+		copy(k.mk[:], r.Fixed("skipped.mk", keySize))
+		if r.Err() != nil {
+			break
+		}
+		if msg := checkSkipped(s, &k.id); msg != "" {
+			fail(r, "skipped", wire.ErrMalformed, msg)
+			break
+		}
+		s.skipped.push(&k)
+		clear(k.mk[:])
+	}
+}
+
+// checkSkipped rejects a skipped key no session could hold.
+func checkSkipped(s *State, id *skipID) string {
+	if _, dup := s.skipped.get(*id); dup {
+		return "duplicate key"
+	}
+	// No message carries the reserved number, so no key is stored for it.
+	if id.n == reservedN {
+		return "reserved message number"
+	}
+	return ""
+}

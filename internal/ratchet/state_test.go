@@ -1,0 +1,161 @@
+package ratchet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"testing"
+
+	"github.com/hush-chat/hush/internal/wire"
+)
+
+// midConversation returns a pair of States with skipped keys stored on both
+// sides, retired chains, and the messages still in flight.
+func midConversation(t *testing.T) (alice, bob *State, toBob, toAlice [][]byte) {
+	alice, bob = newPair(t)
+	a := []([]byte){encrypt(t, alice, "a0"), encrypt(t, alice, "a1"), encrypt(t, alice, "a2")}
+	decryptOK(t, bob, a[2], "a2") // a0, a1 skipped
+	b := [][]byte{encrypt(t, bob, "b0"), encrypt(t, bob, "b1")}
+	decryptOK(t, alice, b[1], "b1") // b0 skipped
+	a3 := encrypt(t, alice, "a3")
+	decryptOK(t, bob, a3, "a3") // Bob retires Alice's first chain
+	return alice, bob, [][]byte{a[0], a[1]}, [][]byte{b[0]}
+}
+
+func TestStateRoundTripMidConversation(t *testing.T) {
+	alice, bob, toBob, toAlice := midConversation(t)
+	if bob.skipped.len() != 2 || alice.skipped.len() != 1 || len(bob.past) != 1 {
+		t.Fatalf("setup: bob skipped %d past %d, alice skipped %d", bob.skipped.len(), len(bob.past), alice.skipped.len())
+	}
+	restore := func(s *State) *State {
+		enc := marshal(t, s)
+		var r State
+		if err := r.UnmarshalBinary(enc); err != nil {
+			t.Fatalf("UnmarshalBinary: %v", err)
+		}
+		if again := marshal(t, &r); !bytes.Equal(enc, again) {
+			t.Fatal("MarshalBinary(UnmarshalBinary(b)) != b")
+		}
+		return &r
+	}
+	alice, bob = restore(alice), restore(bob)
+	decryptOK(t, bob, toBob[1], "a1")
+	decryptOK(t, alice, toAlice[0], "b0")
+	decryptOK(t, bob, toBob[0], "a0")
+	for i := range 4 {
+		decryptOK(t, alice, encrypt(t, bob, label("b", i)), label("b", i))
+		decryptOK(t, bob, encrypt(t, alice, label("a", i)), label("a", i))
+	}
+	// A fresh responder round-trips too (no remote key, no chains).
+	_, fresh := newPair(t)
+	restore(fresh)
+}
+
+func TestUnmarshalFailureLeavesStateAlone(t *testing.T) {
+	alice, _, _, _ := midConversation(t)
+	before := marshal(t, alice)
+	if err := alice.UnmarshalBinary(before[:len(before)-1]); err == nil {
+		t.Fatal("truncated state accepted")
+	}
+	if !bytes.Equal(before, marshal(t, alice)) {
+		t.Fatal("failed UnmarshalBinary changed the State")
+	}
+}
+
+// Every prefix of a valid encoding is refused as truncated.
+func TestUnmarshalRefusesTruncation(t *testing.T) {
+	_, bob, _, _ := midConversation(t)
+	enc := marshal(t, bob)
+	for i := range enc {
+		var s State
+		if err := s.UnmarshalBinary(enc[:i]); !errors.Is(err, wire.ErrTruncated) {
+			t.Fatalf("prefix of %d/%d bytes: %v, want ErrTruncated", i, len(enc), err)
+		}
+	}
+}
+
+// stateOffsets locates the variable-position fields of an encoding.
+type stateOffsets struct{ ad, past, skipped int }
+
+func offsets(s *State) stateOffsets {
+	o := 2 + 2*keySize
+	for _, present := range []bool{s.dhr != nil, s.sending, s.receiving} {
+		if present {
+			o += keySize
+		}
+	}
+	o += 12
+	past := o + 2 + len(s.ad)
+	return stateOffsets{ad: o, past: past, skipped: past + 2 + len(s.past)*(keySize+4)}
+}
+
+func TestUnmarshalRefusesMalformed(t *testing.T) {
+	_, bob, _, _ := midConversation(t)
+	enc := marshal(t, bob)
+	off := offsets(bob)
+	if got := binary.BigEndian.Uint16(enc[off.skipped:]); got != 2 {
+		t.Fatalf("offset computation wrong: skipped count %d", got)
+	}
+	mutate := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), enc...)) }
+	firstSkip := off.skipped + 2
+	cases := []struct {
+		name string
+		b    []byte
+		want error
+	}{
+		{"version", mutate(func(b []byte) []byte { b[0] = 2; return b }), wire.ErrVersion},
+		{"unknown flag", mutate(func(b []byte) []byte { b[1] |= 0x08; return b }), wire.ErrMalformed},
+		{"chain without remote key", mutate(func(b []byte) []byte { b[1] &^= flagRemote; return b }), wire.ErrMalformed},
+		{"trailing byte", append(mutate(func(b []byte) []byte { return b }), 0), wire.ErrTrailing},
+		{"AD too long", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[off.ad:], MaxAD+1)
+			return b
+		}), wire.ErrTooLarge},
+		{"too many past chains", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[off.past:], MaxPastChains+1)
+			return b
+		}), wire.ErrTooLarge},
+		{"too many skipped keys", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint16(b[off.skipped:], MaxStoredSkipped+1)
+			return b
+		}), wire.ErrTooLarge},
+		{"duplicate skipped key", mutate(func(b []byte) []byte {
+			copy(b[firstSkip+68:firstSkip+104], b[firstSkip:firstSkip+36])
+			return b
+		}), wire.ErrMalformed},
+		{"reserved skipped number", mutate(func(b []byte) []byte {
+			binary.BigEndian.PutUint32(b[firstSkip+32:], reservedN)
+			return b
+		}), wire.ErrMalformed},
+		{"retired current key", mutate(func(b []byte) []byte {
+			copy(b[off.past+2:], bob.dhrPub[:])
+			return b
+		}), wire.ErrMalformed},
+	}
+	for _, c := range cases {
+		var s State
+		if err := s.UnmarshalBinary(c.b); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+
+	// A counter on a receiving chain that does not exist.
+	_, fresh := newPair(t)
+	b := marshal(t, fresh)
+	binary.BigEndian.PutUint32(b[2+2*keySize+4:], 1) // nr
+	var s State
+	if err := s.UnmarshalBinary(b); !errors.Is(err, wire.ErrMalformed) {
+		t.Errorf("nr without receiving chain: %v", err)
+	}
+}
+
+func TestCloneIsIndependent(t *testing.T) {
+	_, bob, toBob, _ := midConversation(t)
+	c := bob.Clone()
+	before := marshal(t, c)
+	decryptOK(t, bob, toBob[0], "a0")
+	if !bytes.Equal(before, marshal(t, c)) {
+		t.Fatal("Decrypt on the original changed the clone")
+	}
+	decryptOK(t, c, toBob[0], "a0")
+}
