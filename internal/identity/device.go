@@ -5,6 +5,8 @@ import (
 	"crypto/hpke"
 	"crypto/mlkem"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -194,4 +196,22 @@ func (c *DeviceCert) Marshal() []byte { return append([]byte(nil), c.raw...) }
 func (c *DeviceCert) Matches(dev *DevicePrivateKey) bool {
 	return c.Device == dev.id && c.DH.Equal(dev.dh.PublicKey()) &&
 		string(c.Envelope.Bytes()) == string(dev.EnvelopePublicKey().Bytes())
+}
+
+// labelMailbox derives mailbox ids (doc/SPEC.md §10).
+const labelMailbox = "hush/v1 mailbox"
+
+// MailboxID returns the opaque relay mailbox id of a device: the first 16
+// bytes of SHA-256(label || 0x00 || identity key || u32 device), in lower-case
+// hex (32 characters). Anyone can compute it from the device's certificate,
+// so a directory cannot route a device's mail elsewhere without the sender
+// noticing; the relay sees only this id, never the username.
+func MailboxID(id *IdentityKey, device uint32) string {
+	w := wire.NewWriter(nil)
+	w.Fixed([]byte(labelMailbox))
+	w.U8(0)
+	w.Fixed(id.pub)
+	w.U32(device)
+	h := sha256.Sum256(w.Bytes())
+	return hex.EncodeToString(h[:16])
 }

@@ -210,6 +210,7 @@ type identityVectors struct {
 	PeerKey       string `json:"peer_identity_key"`
 	SafetyNumber  string `json:"safety_number_alice_bob"`
 	SafetyQR      string `json:"safety_qr_alice_bob"`
+	MailboxID     string `json:"mailbox_id_device_1"`
 }
 
 func generateIdentityVectors(t *testing.T) identityVectors {
@@ -225,6 +226,7 @@ func generateIdentityVectors(t *testing.T) identityVectors {
 		DevicePrivate: hex.EncodeToString(dev.Marshal()), DeviceCert: hex.EncodeToString(cert.Marshal()),
 		Fingerprint: Fingerprint(id.Public()), PeerKey: hex.EncodeToString(peer.Public().Bytes()),
 		SafetyNumber: sn.String(), SafetyQR: hex.EncodeToString(sn.QRPayload()),
+		MailboxID: MailboxID(id.Public(), 1),
 	}
 }
 
@@ -254,6 +256,9 @@ func TestVectors(t *testing.T) {
 	if sn.String() != s.SafetyNumber || hex.EncodeToString(sn.QRPayload()) != s.SafetyQR {
 		t.Fatal("stored safety number does not re-derive")
 	}
+	if MailboxID(id.Public(), 1) != s.MailboxID {
+		t.Fatal("stored mailbox id does not re-derive")
+	}
 }
 
 func mustHex(t testing.TB, s string) []byte {
@@ -271,5 +276,16 @@ func BenchmarkSafetyNumber(b *testing.B) {
 		if _, err := NewSafetyNumber("alice", x, "bob", y); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestMailboxID(t *testing.T) {
+	k := mustIdentity(t).Public()
+	m := MailboxID(k, 1)
+	if len(m) != 32 || strings.Trim(m, "0123456789abcdef") != "" {
+		t.Fatalf("mailbox id %q", m)
+	}
+	if m != MailboxID(k, 1) || m == MailboxID(k, 2) || m == MailboxID(mustIdentity(t).Public(), 1) {
+		t.Fatal("mailbox id must be a function of exactly the identity key and device")
 	}
 }

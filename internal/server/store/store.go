@@ -1,0 +1,267 @@
+// Package store defines what the hush server keeps and the interface its
+// storage backends implement (internal/server/sqlstore: SQLite by default,
+// PostgreSQL for scale). The server stores public keys, opaque ciphertext
+// and the least routing metadata it can: no plaintext, no private key.
+//
+// Every method is safe for concurrent use. Methods that take or return
+// byte slices do not keep or share them with the caller.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound: no such account, device, prekey, token, envelope or blob.
+	ErrNotFound = errors.New("not found")
+	// ErrUsernameTaken: the username is (or was) bound to another identity
+	// key.
+	ErrUsernameTaken = errors.New("username taken")
+	// ErrExists: the device, blob or chunk already exists.
+	ErrExists = errors.New("already exists")
+	// ErrMailboxFull: appending would exceed the mailbox's count or byte
+	// limit.
+	ErrMailboxFull = errors.New("mailbox full")
+)
+
+// AccountState is where an account is in its life.
+type AccountState int
+
+const (
+	// StatePending: registered, waiting for its e-mail activation link.
+	StatePending AccountState = 1
+	// StateActive: usable.
+	StateActive AccountState = 2
+	// StateDeleted: a tombstone that keeps the username bound to its last
+	// identity key, so nobody else can take it over.
+	StateDeleted AccountState = 3
+)
+
+// Account is a registered username.
+type Account struct {
+	Username    string
+	IdentityKey []byte // 32-byte Ed25519 public key (current)
+	KeyVersion  int    // 1 at registration, +1 at each identity rotation
+	State       AccountState
+	Email       string // kept only while pending; "" otherwise
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// KeyHistory is one identity key an account has had.
+type KeyHistory struct {
+	Version     int
+	IdentityKey []byte
+	ValidFrom   time.Time
+	ValidUntil  time.Time // zero for the current key
+}
+
+// Device is one device of an account.
+type Device struct {
+	Username  string
+	DeviceID  uint32
+	Cert      []byte // encoded device certificate (doc/SPEC.md §3.2)
+	Mailbox   string // opaque mailbox id (doc/SPEC.md §10)
+	CreatedAt time.Time
+}
+
+// PreKeyKind says which prekey list a record belongs to.
+type PreKeyKind int
+
+const (
+	KindSigned     PreKeyKind = 1 // one current signed X25519 prekey per device
+	KindLastResort PreKeyKind = 2 // one current last-resort KEM prekey per device
+	KindOneTime    PreKeyKind = 3 // one-time X25519 prekeys, handed out once
+	KindKEMOneTime PreKeyKind = 4 // one-time KEM prekeys, handed out once
+)
+
+// PreKey is an encoded public prekey (doc/SPEC.md §4.1).
+type PreKey struct {
+	KeyID uint32
+	Data  []byte
+}
+
+// Token is a single-use secret (e-mail activation or deletion link, or an
+// auth challenge). Only its SHA-256 hash is stored.
+type Token struct {
+	Hash      []byte // SHA-256 of the token
+	Purpose   string // "activate", "delete", ...
+	Username  string
+	DeviceID  uint32
+	ExpiresAt time.Time
+}
+
+// Session is a relay login: a bearer token (stored hashed) bound to one
+// device and its mailbox.
+type Session struct {
+	Hash      []byte // SHA-256 of the bearer token
+	Username  string
+	DeviceID  uint32
+	Mailbox   string
+	ExpiresAt time.Time
+}
+
+// NewEnvelope is an envelope to append to a mailbox.
+type NewEnvelope struct {
+	Mailbox   string
+	Data      []byte
+	ExpiresAt time.Time
+}
+
+// Envelope is a stored envelope. Seq is assigned by the store, unique and
+// increasing across the whole store (so also within a mailbox).
+type Envelope struct {
+	Seq      int64
+	Mailbox  string
+	Data     []byte
+	StoredAt time.Time
+}
+
+// AppendResult is the outcome of one NewEnvelope in AppendEnvelopes.
+type AppendResult struct {
+	Seq int64 // valid when Err is nil
+	Err error // nil, ErrNotFound (no such mailbox) or ErrMailboxFull
+}
+
+// MailboxLimits bounds a mailbox.
+type MailboxLimits struct {
+	MaxCount int64
+	MaxBytes int64
+}
+
+// Blob is an attachment: opaque encrypted chunks uploaded once and fetched
+// by up to Recipients devices.
+type Blob struct {
+	ID         string // random, chosen by the server
+	Owner      string // uploading username
+	Size       int64  // total bytes declared at creation
+	ChunkSize  int64  // every chunk but the last has exactly this size
+	Recipients int    // how many fetch completions delete it
+	Fetched    int    // completions so far
+	Complete   bool   // every chunk uploaded
+	ExpiresAt  time.Time
+	CreatedAt  time.Time
+}
+
+// Store is everything the server persists.
+type Store interface {
+	Directory
+	Auth
+	Mailboxes
+	Blobs
+	// Close releases the database.
+	Close() error
+}
+
+// Directory holds accounts, devices, key history and prekeys.
+type Directory interface {
+	// CreateAccount registers a new account with its first device, its
+	// key history entry (version 1) and its signed and last-resort prekeys,
+	// in one transaction. It returns ErrUsernameTaken when the username
+	// exists in any state, unless it is a tombstone (StateDeleted) whose
+	// identity key equals a.IdentityKey, or allowReuse is set: then the
+	// tombstone is replaced.
+	CreateAccount(ctx context.Context, a Account, d Device, signed, lastResort PreKey, allowReuse bool) error
+	GetAccount(ctx context.Context, username string) (*Account, error)
+	// GetAccounts returns the accounts that exist (any state) among
+	// usernames, in no particular order.
+	GetAccounts(ctx context.Context, usernames []string) ([]Account, error)
+	// ActivateAccount moves a pending account to active and forgets its e-mail.
+	ActivateAccount(ctx context.Context, username string) error
+	// DeleteAccount turns the account into a tombstone: devices, prekeys,
+	// sessions, tokens and mailboxes (with their envelopes) are removed;
+	// the username stays bound to the identity key.
+	DeleteAccount(ctx context.Context, username string) error
+	// PurgeAccount removes an account and its username entirely (used for
+	// pending accounts that expired unactivated).
+	PurgeAccount(ctx context.Context, username string) error
+	// ExpirePending purges pending accounts created before cutoff and
+	// returns their usernames.
+	ExpirePending(ctx context.Context, cutoff time.Time) ([]string, error)
+	// RotateIdentity replaces the identity key (KeyVersion+1), closes the
+	// current history entry at now and opens a new one, replaces all
+	// devices with devs and deletes all prekeys and sessions of the account.
+	RotateIdentity(ctx context.Context, username string, newKey []byte, devs []Device, now time.Time) error
+	KeyHistory(ctx context.Context, username string) ([]KeyHistory, error)
+
+	AddDevice(ctx context.Context, d Device, signed, lastResort PreKey) error
+	GetDevice(ctx context.Context, username string, deviceID uint32) (*Device, error)
+	// DeviceByMailbox finds the device owning a mailbox.
+	DeviceByMailbox(ctx context.Context, mailbox string) (*Device, error)
+	ListDevices(ctx context.Context, username string) ([]Device, error)
+	// DeleteDevice removes a device with its prekeys, sessions and mailbox.
+	DeleteDevice(ctx context.Context, username string, deviceID uint32) error
+
+	// SetPreKey replaces the device's signed or last-resort prekey.
+	SetPreKey(ctx context.Context, username string, deviceID uint32, kind PreKeyKind, k PreKey) error
+	// GetPreKey returns the device's signed or last-resort prekey.
+	GetPreKey(ctx context.Context, username string, deviceID uint32, kind PreKeyKind) (*PreKey, error)
+	// AddOneTimePreKeys appends one-time prekeys of kind KindOneTime or
+	// KindKEMOneTime; a key id already stored for the device is ErrExists
+	// and nothing is added.
+	AddOneTimePreKeys(ctx context.Context, username string, deviceID uint32, kind PreKeyKind, ks []PreKey) error
+	// TakeOneTimePreKey atomically removes and returns the oldest one-time
+	// prekey of kind, or ErrNotFound when none is left. Under concurrent
+	// calls no key is ever returned twice.
+	TakeOneTimePreKey(ctx context.Context, username string, deviceID uint32, kind PreKeyKind) (*PreKey, error)
+	CountOneTimePreKeys(ctx context.Context, username string, deviceID uint32, kind PreKeyKind) (int, error)
+	// CountAccounts returns how many accounts exist in any state.
+	CountAccounts(ctx context.Context) (int64, error)
+}
+
+// Auth holds single-use tokens and relay sessions.
+type Auth interface {
+	PutToken(ctx context.Context, t Token) error
+	// TakeToken removes and returns the token with this hash and purpose if
+	// it has not expired at now; ErrNotFound otherwise.
+	TakeToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*Token, error)
+	// ExpireTokens deletes tokens and sessions that expired before now.
+	ExpireTokens(ctx context.Context, now time.Time) (int64, error)
+	PutSession(ctx context.Context, s Session) error
+	// GetSession returns the session with this hash if it has not expired
+	// at now; ErrNotFound otherwise.
+	GetSession(ctx context.Context, hash []byte, now time.Time) (*Session, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+}
+
+// Mailboxes holds envelopes waiting for their recipient device.
+type Mailboxes interface {
+	// AppendEnvelopes stores envelopes in one transaction and returns one
+	// result per input, in order. An envelope for a mailbox no device owns
+	// gets ErrNotFound; one that would push its mailbox over lim gets
+	// ErrMailboxFull; the others are stored. When it returns a nil error,
+	// every envelope with a nil result error is durably committed.
+	AppendEnvelopes(ctx context.Context, envs []NewEnvelope, lim MailboxLimits) ([]AppendResult, error)
+	// PendingEnvelopes returns up to limit envelopes of mailbox with
+	// Seq > afterSeq, in Seq order.
+	PendingEnvelopes(ctx context.Context, mailbox string, afterSeq int64, limit int) ([]Envelope, error)
+	// AckEnvelopes deletes the listed envelopes of mailbox (sequence numbers
+	// of other mailboxes are ignored) and returns how many it deleted.
+	AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (int64, error)
+	// MailboxUsage returns the number and total size of stored envelopes.
+	MailboxUsage(ctx context.Context, mailbox string) (count, bytes int64, err error)
+	// ExpireEnvelopes deletes envelopes whose ExpiresAt is before now.
+	ExpireEnvelopes(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Blobs holds attachment chunks.
+type Blobs interface {
+	CreateBlob(ctx context.Context, b Blob) error
+	GetBlob(ctx context.Context, id string) (*Blob, error)
+	// PutChunk stores chunk index of blob id; storing an index that exists
+	// with the same bytes succeeds (a resumed upload may resend), with other
+	// bytes returns ErrExists. The blob becomes Complete when every chunk
+	// is present.
+	PutChunk(ctx context.Context, id string, index int64, data []byte) error
+	GetChunk(ctx context.Context, id string, index int64) ([]byte, error)
+	// ChunksPresent lists the indexes stored so far, ascending.
+	ChunksPresent(ctx context.Context, id string) ([]int64, error)
+	// MarkFetched records one recipient's completed download and deletes
+	// the blob once Fetched reaches Recipients. It reports whether the blob
+	// was deleted.
+	MarkFetched(ctx context.Context, id string) (bool, error)
+	// ExpireBlobs deletes blobs whose ExpiresAt is before now.
+	ExpireBlobs(ctx context.Context, now time.Time) (int64, error)
+}
