@@ -1,0 +1,130 @@
+// Package httpapi holds the conventions every hush server HTTP endpoint
+// shares (doc/API.md §1): JSON bodies decoded strictly with a size limit,
+// one error shape, and bearer-token authentication of a device.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// Error is the body of every non-2xx answer:
+// {"error": {"code": "mailbox_full", "message": "…"}}. Code is stable and
+// machine-readable; Message is for people and never contains secrets.
+type Error struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error.
+func Errorf(status int, code, format string, args ...any) *Error {
+	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WriteError writes err: an *Error as itself, anything else as a 500
+// "internal" error whose text is not shown to the client.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *Error
+	if !errors.As(err, &e) {
+		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+	}
+	WriteJSON(w, e.Status, struct {
+		Error *Error `json:"error"`
+	}{e})
+}
+
+// WriteJSON writes v as JSON with the given status.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// DecodeJSON reads one JSON object of at most max bytes into v, refusing
+// unknown fields and trailing data, with errors as *Error (400 or 413).
+func DecodeJSON(r *http.Request, max int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return Errorf(http.StatusUnsupportedMediaType, "bad_content_type", "want application/json")
+	}
+	body := http.MaxBytesReader(nil, r.Body, max)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", max)
+		}
+		return Errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Errorf(http.StatusBadRequest, "bad_request", "trailing data after the JSON object")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of body"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return err.Error()[len("json: "):]
+	}
+	return "malformed"
+}
+
+// Principal is an authenticated device.
+type Principal struct {
+	Username string
+	DeviceID uint32
+	Mailbox  string
+}
+
+// TokenVerifier checks a bearer token.
+type TokenVerifier interface {
+	// VerifyToken returns the device the token belongs to, or an error
+	// (expired, unknown) — the caller answers 401 without detail.
+	VerifyToken(ctx context.Context, token string) (Principal, error)
+}
+
+type principalKey struct{}
+
+// RequireAuth wraps h so that it runs only with a valid
+// "Authorization: Bearer <token>" header; the device is then available
+// from PrincipalFrom.
+func RequireAuth(v TokenVerifier, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || tok == "" {
+			WriteError(w, Errorf(http.StatusUnauthorized, "unauthorized", "missing bearer token"))
+			return
+		}
+		p, err := v.VerifyToken(r.Context(), tok)
+		if err != nil {
+			WriteError(w, Errorf(http.StatusUnauthorized, "unauthorized", "invalid or expired token"))
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// PrincipalFrom returns the device RequireAuth authenticated.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok
+}
