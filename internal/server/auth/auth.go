@@ -1,0 +1,273 @@
+// Package auth logs devices in to the relay. A device proves it holds its
+// private envelope key by opening a challenge the server sealed to that key
+// (HPKE, doc/SPEC.md §10.2), and receives a short-lived bearer token that
+// authenticates its HTTP requests and its MQTT connection.
+//
+// Only SHA-256 hashes of challenges and tokens are stored; tokens come from
+// crypto/rand; hashes are compared in constant time.
+package auth
+
+import (
+	"context"
+	"crypto/hpke"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/store"
+)
+
+// Spec constants (doc/SPEC.md §10.2).
+const (
+	// ChallengeInfo is the HPKE info of an auth challenge. It differs from
+	// every envelope info, so a challenge can never make a device open one
+	// of its envelopes for the server.
+	ChallengeInfo = "hush/v1 auth challenge"
+	// NonceSize is the size of the sealed challenge nonce.
+	NonceSize = 32
+	tokenSize = 32
+
+	purposeChallenge = "auth-challenge"
+)
+
+// Defaults.
+const (
+	DefaultTokenTTL     = time.Hour
+	DefaultChallengeTTL = 2 * time.Minute
+)
+
+// Config configures the service.
+type Config struct {
+	Store        store.Store
+	TokenTTL     time.Duration
+	ChallengeTTL time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Service issues challenges and tokens and verifies tokens.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("auth: no store")
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = DefaultTokenTTL
+	}
+	if cfg.ChallengeTTL <= 0 {
+		cfg.ChallengeTTL = DefaultChallengeTTL
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// ErrInvalidToken is returned by VerifyToken for an unknown or expired
+// token.
+var ErrInvalidToken = errors.New("auth: invalid or expired token")
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9_-]{3,32}$`)
+
+func hashOf(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}
+
+// Challenge seals a fresh nonce to the device's envelope key and remembers
+// its hash. It returns the sealed challenge.
+func (s *Service) Challenge(ctx context.Context, username string, deviceID uint32) ([]byte, error) {
+	d, err := s.cfg.Store.GetDevice(ctx, username, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := identity.ParseDeviceCert(d.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("auth: stored certificate: %w", err)
+	}
+	nonce := make([]byte, NonceSize)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	defer clear(nonce)
+	sealed, err := hpke.Seal(cert.Envelope, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(ChallengeInfo), nonce)
+	if err != nil {
+		return nil, err
+	}
+	err = s.cfg.Store.PutToken(ctx, store.Token{Hash: hashOf(nonce), Purpose: purposeChallenge,
+		Username: username, DeviceID: deviceID, ExpiresAt: s.cfg.Now().Add(s.cfg.ChallengeTTL)})
+	if err != nil {
+		return nil, err
+	}
+	return sealed, nil
+}
+
+// OpenChallenge is the device's side: it opens a sealed challenge with the
+// device's envelope key and returns the nonce to send back.
+func OpenChallenge(dev *identity.DevicePrivateKey, sealed []byte) ([]byte, error) {
+	nonce, err := hpke.Open(dev.EnvelopeKey(), hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(ChallengeInfo), sealed)
+	if err != nil {
+		return nil, errors.New("auth: challenge does not open with this device's key")
+	}
+	if len(nonce) != NonceSize {
+		return nil, errors.New("auth: challenge has the wrong size")
+	}
+	return nonce, nil
+}
+
+// Grant is a new bearer token.
+type Grant struct {
+	Token     string
+	Mailbox   string
+	ExpiresAt time.Time
+}
+
+// Answer checks the nonce a device returned and issues a token.
+func (s *Service) Answer(ctx context.Context, username string, deviceID uint32, nonce []byte) (*Grant, error) {
+	now := s.cfg.Now()
+	h := hashOf(nonce)
+	t, err := s.cfg.Store.TakeToken(ctx, h, purposeChallenge, now)
+	if err != nil {
+		return nil, ErrInvalidToken
+	}
+	// The store found the row by hash; the explicit constant-time check
+	// keeps the comparison independent of how a backend looks rows up.
+	if subtle.ConstantTimeCompare(t.Hash, h) != 1 || t.Username != username || t.DeviceID != deviceID {
+		return nil, ErrInvalidToken
+	}
+	d, err := s.cfg.Store.GetDevice(ctx, username, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, tokenSize)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw)
+	g := &Grant{Token: tok, Mailbox: d.Mailbox, ExpiresAt: now.Add(s.cfg.TokenTTL)}
+	err = s.cfg.Store.PutSession(ctx, store.Session{Hash: hashOf([]byte(tok)), Username: username,
+		DeviceID: deviceID, Mailbox: d.Mailbox, ExpiresAt: g.ExpiresAt})
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// VerifyToken implements httpapi.TokenVerifier.
+func (s *Service) VerifyToken(ctx context.Context, token string) (httpapi.Principal, error) {
+	if token == "" || len(token) > 128 {
+		return httpapi.Principal{}, ErrInvalidToken
+	}
+	sess, err := s.cfg.Store.GetSession(ctx, hashOf([]byte(token)), s.cfg.Now())
+	if err != nil {
+		return httpapi.Principal{}, ErrInvalidToken
+	}
+	return httpapi.Principal{Username: sess.Username, DeviceID: sess.DeviceID, Mailbox: sess.Mailbox}, nil
+}
+
+// Logout deletes the session of token.
+func (s *Service) Logout(ctx context.Context, token string) error {
+	return s.cfg.Store.DeleteSession(ctx, hashOf([]byte(token)))
+}
+
+// Handler serves the endpoints of doc/API.md §auth under /v1/auth/.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/auth/challenge", s.handleChallenge)
+	mux.HandleFunc("POST /v1/auth/token", s.handleToken)
+	mux.Handle("POST /v1/auth/logout", httpapi.RequireAuth(s, http.HandlerFunc(s.handleLogout)))
+	return mux
+}
+
+type challengeRequest struct {
+	Username string `json:"username"`
+	DeviceID uint32 `json:"device_id"`
+}
+
+type challengeResponse struct {
+	Challenge []byte `json:"challenge"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	var req challengeRequest
+	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if !usernameRE.MatchString(req.Username) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "invalid_username", "usernames match [a-z0-9_-]{3,32}"))
+		return
+	}
+	sealed, err := s.Challenge(r.Context(), req.Username, req.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "unknown_device", "no device %d for user %q", req.DeviceID, req.Username))
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("auth challenge", "err", err)
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, challengeResponse{Challenge: sealed, ExpiresIn: int(s.cfg.ChallengeTTL.Seconds())})
+}
+
+type tokenRequest struct {
+	Username string `json:"username"`
+	DeviceID uint32 `json:"device_id"`
+	Response []byte `json:"response"`
+}
+
+type tokenResponse struct {
+	Token     string `json:"token"`
+	Mailbox   string `json:"mailbox"`
+	ExpiresAt int64  `json:"expires_at"`
+}
+
+func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
+		httpapi.WriteError(w, err)
+		return
+	}
+	if len(req.Response) != NonceSize {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "response must be %d bytes", NonceSize))
+		return
+	}
+	g, err := s.Answer(r.Context(), req.Username, req.DeviceID, req.Response)
+	if errors.Is(err, ErrInvalidToken) || errors.Is(err, store.ErrNotFound) {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusUnauthorized, "challenge_failed", "wrong, expired or already used challenge response"))
+		return
+	}
+	if err != nil {
+		s.cfg.Logger.Error("auth token", "err", err)
+		httpapi.WriteError(w, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, tokenResponse{Token: g.Token, Mailbox: g.Mailbox, ExpiresAt: g.ExpiresAt.Unix()})
+}
+
+func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
+	tok := r.Header.Get("Authorization")[len("Bearer "):]
+	if err := s.Logout(r.Context(), tok); err != nil && !errors.Is(err, store.ErrNotFound) {
+		httpapi.WriteError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,272 @@
+// Package server assembles `hush server`: the key directory, the auth
+// service, the relay with its embedded MQTT broker and the attachment store
+// over one storage backend, behind one HTTP listener and one MQTT listener,
+// with health, metrics, structured logs and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/smtp"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/auth"
+	"github.com/hush-chat/hush/internal/server/blobs"
+	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/server/sqlstore"
+	"github.com/hush-chat/hush/internal/server/store"
+)
+
+// sweepEvery is how often expired envelopes, blobs, tokens and unactivated
+// accounts are removed.
+const sweepEvery = time.Minute
+
+// Server is a running hush server.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	store store.Store
+	key   *identity.IdentityPrivateKey
+	dir   *directory.Directory
+	auth  *auth.Service
+	relay *relay.Relay
+	blobs *blobs.Service
+	reg   *prometheus.Registry
+
+	httpSrv  *http.Server
+	httpLn   net.Listener
+	mqttAddr net.Addr
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New opens the store and builds every service; nothing listens yet.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key, created, err := loadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("created server signing key", "path", filepath.Join(cfg.DataDir, serverKeyFile))
+	}
+	dbURL := cfg.DB
+	if dbURL == "" {
+		dbURL = "sqlite://" + filepath.Join(cfg.DataDir, "hush.db")
+	}
+	st, err := sqlstore.Open(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	s := &Server{cfg: cfg, log: log, now: time.Now, store: st, key: key, reg: prometheus.NewRegistry(), stop: make(chan struct{})}
+	if err := s.build(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build() error {
+	cfg := s.cfg
+	var err error
+	if s.auth, err = auth.New(auth.Config{Store: s.store, TokenTTL: cfg.TokenTTL.Duration, Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
+	var mailer directory.Mailer
+	if cfg.SMTPAddr != "" {
+		var a smtp.Auth
+		if cfg.SMTPUser != "" {
+			host, _, _ := net.SplitHostPort(cfg.SMTPAddr)
+			a = smtp.PlainAuth("", cfg.SMTPUser, cfg.SMTPPassword, host)
+		}
+		mailer = directory.NewSMTPMailer(cfg.SMTPAddr, cfg.SMTPFrom, a)
+	}
+	s.dir, err = directory.New(directory.Config{Store: s.store, ServerKey: s.key, Mailer: mailer,
+		BaseURL: cfg.BaseURL, AllowUsernameReuse: cfg.AllowUsernameReuse, Now: s.now, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	lim := relay.Limits{TTL: cfg.EnvelopeTTL.Duration}
+	lim.Mailbox.MaxCount, lim.Mailbox.MaxBytes = cfg.MailboxMaxCount, cfg.MailboxMaxBytes
+	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
+	if s.blobs, err = blobs.New(blobs.Config{Store: s.store, MaxBlobSize: cfg.MaxBlobSize, Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
+		s.reg.MustRegister(cs...)
+	}
+	return nil
+}
+
+// routes mounts every service on one mux.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	dir := s.dir.Handler()
+	for _, p := range []string{"/v1/users", "/v1/users/", "/v1/prekeys", "/v1/devices", "/v1/devices/",
+		"/v1/activate/", "/v1/cancel/", "/v1/server-key"} {
+		mux.Handle(p, dir)
+	}
+	mux.Handle("/v1/auth/", s.auth.Handler())
+	rel := s.relay.Handler()
+	for _, p := range []string{"/v1/messages", "/v1/mailbox", "/v1/mailbox/", "/v1/mailboxes/"} {
+		mux.Handle(p, rel)
+	}
+	bl := httpapi.RequireAuth(s.auth, s.blobs.Handler())
+	mux.Handle("/v1/blobs", bl)
+	mux.Handle("/v1/blobs/", bl)
+	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandler())
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	return instrument(s.reg, mux)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.CountAccounts(ctx); err != nil {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "unhealthy", "database unavailable"))
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// Start binds both listeners and serves in the background.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	s.httpLn = ln
+	if s.mqttAddr, err = s.relay.ListenMQTT(s.cfg.MQTTListen); err != nil {
+		ln.Close()
+		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
+	}
+	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		var err error
+		if s.cfg.TLSCert != "" {
+			err = s.httpSrv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = s.httpSrv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server", "err", err)
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.sweep()
+	}()
+	return nil
+}
+
+func (s *Server) sweep() {
+	t := time.NewTicker(sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		for name, f := range map[string]func(context.Context) error{
+			"pending accounts": s.dir.ExpirePending,
+			"envelopes":        s.relay.ExpireOld,
+			"blobs":            s.blobs.ExpireOld,
+			"tokens": func(ctx context.Context) error {
+				_, err := s.store.ExpireTokens(ctx, s.now())
+				return err
+			},
+		} {
+			if err := f(ctx); err != nil {
+				s.log.Warn("expiry sweep failed", "what", name, "err", err)
+			}
+		}
+		cancel()
+	}
+}
+
+// HTTPURL returns the base URL of the HTTP listener, with its real port.
+func (s *Server) HTTPURL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.httpLn.Addr().String()
+}
+
+// MQTTURL returns the MQTT address, with its real port.
+func (s *Server) MQTTURL() string { return "mqtt://" + s.mqttAddr.String() }
+
+// Fingerprint returns the fingerprint of the server's signing key.
+func (s *Server) Fingerprint() string { return identity.Fingerprint(s.key.Public()) }
+
+// Shutdown stops accepting, drains in-flight requests and commits, and
+// closes the database.
+func (s *Server) Shutdown(ctx context.Context) error {
+	close(s.stop)
+	var errs []error
+	if s.httpSrv != nil {
+		errs = append(errs, s.httpSrv.Shutdown(ctx))
+	}
+	errs = append(errs, s.relay.Close(ctx))
+	s.wg.Wait()
+	errs = append(errs, s.store.Close())
+	return errors.Join(errs...)
+}
+
+// Run starts a server, prints its HTTP URL, MQTT URL and key fingerprint one
+// per line on out, and serves until ctx is done.
+func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + cfg.Listen
+	}
+	s, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if err := s.Start(); err != nil {
+		s.store.Close()
+		return err
+	}
+	if strings.HasSuffix(cfg.BaseURL, ":0") {
+		s.log.Warn("base_url has port 0; e-mail links will not work", "base_url", cfg.BaseURL)
+	}
+	fmt.Fprintln(out, s.HTTPURL())
+	fmt.Fprintln(out, s.MQTTURL())
+	fmt.Fprintln(out, "fingerprint "+s.Fingerprint())
+	s.log.Info("hush server started", "http", s.HTTPURL(), "mqtt", s.MQTTURL(), "data", cfg.DataDir)
+	<-ctx.Done()
+	s.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return s.Shutdown(sctx)
+}
