@@ -43,6 +43,6 @@ The server sees only ciphertext; the client holds the keys.`,
 		SilenceUsage:  true,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newBenchCmd())
+	root.AddCommand(newVersionCmd(), newBenchCmd(), newServerCmd())
 	return root
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/smtp"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +79,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	s := &Server{cfg: cfg, log: log, now: time.Now, store: st, key: key, reg: prometheus.NewRegistry(), stop: make(chan struct{})}
+	// The HTTP listener is bound here, before the services are built, so
+	// that with port 0 the e-mail links already carry the real port.
+	if s.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if s.cfg.BaseURL == "" {
+		s.cfg.BaseURL = s.HTTPURL()
+	}
 	if err := s.build(); err != nil {
+		s.httpLn.Close()
 		st.Close()
 		return nil, err
 	}
@@ -156,11 +165,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // Start binds both listeners and serves in the background.
 func (s *Server) Start() error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
-	}
-	s.httpLn = ln
+	ln := s.httpLn
+	var err error
 	if s.mqttAddr, err = s.relay.ListenMQTT(s.cfg.MQTTListen); err != nil {
 		ln.Close()
 		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
@@ -246,9 +252,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Run starts a server, prints its HTTP URL, MQTT URL and key fingerprint one
 // per line on out, and serves until ctx is done.
 func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error {
-	if cfg.BaseURL == "" {
-		cfg.BaseURL = "http://" + cfg.Listen
-	}
 	s, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -256,9 +259,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	if err := s.Start(); err != nil {
 		s.store.Close()
 		return err
-	}
-	if strings.HasSuffix(cfg.BaseURL, ":0") {
-		s.log.Warn("base_url has port 0; e-mail links will not work", "base_url", cfg.BaseURL)
 	}
 	fmt.Fprintln(out, s.HTTPURL())
 	fmt.Fprintln(out, s.MQTTURL())

@@ -1,0 +1,271 @@
+// Package apiclient speaks the hush server's HTTP API (doc/API.md) for a
+// client: registration, verified directory answers, prekey bundles, relay
+// login, sending and fetching envelopes. It holds no keys of its own and
+// keeps no state but the server key it pins; the client library above it
+// owns identities and sessions.
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/server/auth"
+	"github.com/hush-chat/hush/internal/server/directory"
+)
+
+// MaxAnswerAge is how old a signed directory answer may be.
+const MaxAnswerAge = 5 * time.Minute
+
+// Error is an error answer from the server.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("server: %s (%s, HTTP %d)", e.Message, e.Code, e.Status)
+}
+
+// IsCode reports whether err is a server error with the given code.
+func IsCode(err error, code string) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// Client talks to one server.
+type Client struct {
+	base      string
+	http      *http.Client
+	serverKey *identity.IdentityKey
+	now       func() time.Time
+}
+
+// New returns a client for the server at baseURL. If serverKey is nil, the
+// key is fetched on first use (trust on first use); pass the pinned key to
+// refuse answers signed by any other.
+func New(baseURL string, serverKey *identity.IdentityKey) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), serverKey: serverKey, now: time.Now,
+		http: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil),
+// turning error answers into *Error.
+func (c *Client) do(ctx context.Context, method, path, token string, body []byte, ctype string, out any) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server unreachable: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
+			return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
+		}
+		return nil, &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("decoding server answer: %w", err)
+		}
+	}
+	return b, nil
+}
+
+func (c *Client) postJSON(ctx context.Context, path, token string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, "POST", path, token, b, "application/json", out)
+	return err
+}
+
+// ServerKey returns the pinned server key, fetching it on first use.
+func (c *Client) ServerKey(ctx context.Context) (*identity.IdentityKey, error) {
+	if c.serverKey != nil {
+		return c.serverKey, nil
+	}
+	var r struct {
+		PublicKey []byte `json:"server_key"`
+	}
+	if _, err := c.do(ctx, "GET", "/v1/server-key", "", nil, "", &r); err != nil {
+		return nil, err
+	}
+	k, err := identity.NewIdentityKey(r.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	c.serverKey = k
+	return k, nil
+}
+
+// Registration is what a new account uploads.
+type Registration struct {
+	Username string
+	Identity *identity.IdentityPrivateKey
+	Cert     *identity.DeviceCert
+	Keyring  *pqxdh.Keyring
+	OneTime  []pqxdh.OneTimePreKey
+	KEMOne   []pqxdh.KEMPreKey
+	Email    string
+}
+
+// Register creates the account.
+func (c *Client) Register(ctx context.Context, r Registration) error {
+	spk, lr := r.Keyring.SignedPreKey(), r.Keyring.LastResort()
+	req := directory.RegisterRequest{
+		RequestHeader: directory.RequestHeader{Op: "register", Username: r.Username, Timestamp: c.now().Unix()},
+		IdentityKey:   r.Identity.Public().Bytes(),
+		DeviceUpload: directory.DeviceUpload{DeviceCert: r.Cert.Marshal(), SignedPreKey: spk.Marshal(),
+			LastResortKEMPreKey: lr.Marshal()},
+		Email: r.Email,
+	}
+	for _, k := range r.OneTime {
+		req.OneTimePreKeys = append(req.OneTimePreKeys, k.Marshal())
+	}
+	for _, k := range r.KEMOne {
+		req.KEMOneTimePreKeys = append(req.KEMOneTimePreKeys, k.Marshal())
+	}
+	body, err := directory.SignRequest(r.Identity, req)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, "POST", "/v1/users", "", body, "application/json", nil)
+	return err
+}
+
+// Lookup fetches and verifies the directory entries of usernames.
+func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.Answer, error) {
+	key, err := c.ServerKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(directory.LookupRequest{Usernames: usernames})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.do(ctx, "POST", "/v1/users/lookup", "", b, "application/json", nil)
+	if err != nil {
+		return nil, err
+	}
+	a, err := directory.VerifyAnswer(key, raw, MaxAnswerAge, c.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := a.CheckQuery(usernames); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Bundle fetches and verifies a device's prekey bundle.
+func (c *Client) Bundle(ctx context.Context, username string, device uint32) (*directory.BundleAnswer, error) {
+	key, err := c.ServerKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/bundle", url.PathEscape(username), device), "", nil, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	return directory.VerifyBundleAnswer(key, raw, username, device, MaxAnswerAge, c.now())
+}
+
+// Session is a relay login.
+type Session struct {
+	Token     string
+	Mailbox   string
+	ExpiresAt time.Time
+}
+
+// Login proves possession of dev's envelope key and returns a relay token.
+func (c *Client) Login(ctx context.Context, username string, dev *identity.DevicePrivateKey) (*Session, error) {
+	var ch struct {
+		Challenge []byte `json:"challenge"`
+	}
+	err := c.postJSON(ctx, "/v1/auth/challenge", "", map[string]any{"username": username, "device_id": dev.ID()}, &ch)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := auth.OpenChallenge(dev, ch.Challenge)
+	if err != nil {
+		return nil, err
+	}
+	var tr struct {
+		Token     string `json:"token"`
+		Mailbox   string `json:"mailbox"`
+		ExpiresAt int64  `json:"expires_at"`
+	}
+	err = c.postJSON(ctx, "/v1/auth/token", "", map[string]any{"username": username, "device_id": dev.ID(), "response": nonce}, &tr)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{Token: tr.Token, Mailbox: tr.Mailbox, ExpiresAt: time.Unix(tr.ExpiresAt, 0)}, nil
+}
+
+// Send stores an envelope in a mailbox and returns its sequence number once
+// the server has committed it durably.
+func (c *Client) Send(ctx context.Context, token, mailbox string, envelope []byte) (int64, error) {
+	var r struct {
+		Seq int64 `json:"seq"`
+	}
+	_, err := c.do(ctx, "POST", "/v1/mailboxes/"+url.PathEscape(mailbox)+"/envelopes", token, envelope, "application/octet-stream", &r)
+	return r.Seq, err
+}
+
+// Envelope is a stored envelope fetched from the own mailbox.
+type Envelope struct {
+	Seq      int64     `json:"seq"`
+	Envelope []byte    `json:"envelope"`
+	StoredAt time.Time `json:"stored_at"`
+}
+
+// Fetch returns up to limit pending envelopes after seq.
+func (c *Client) Fetch(ctx context.Context, token string, after int64, limit int) ([]Envelope, error) {
+	var r struct {
+		Envelopes []Envelope `json:"envelopes"`
+	}
+	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/mailbox?after=%d&limit=%d", after, limit), token, nil, "", &r)
+	return r.Envelopes, err
+}
+
+// Ack deletes processed envelopes from the own mailbox.
+func (c *Client) Ack(ctx context.Context, token string, seqs []int64) (int64, error) {
+	var r struct {
+		Deleted int64 `json:"deleted"`
+	}
+	err := c.postJSON(ctx, "/v1/mailbox/ack", token, map[string]any{"seqs": seqs}, &r)
+	return r.Deleted, err
+}
