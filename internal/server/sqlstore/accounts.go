@@ -28,11 +28,41 @@ func scanAccount(sc interface{ Scan(...any) error }) (*store.Account, error) {
 // zero a.State means StateActive; a zero a.CreatedAt means now. The e-mail
 // address is kept only for a pending account.
 func (db *DB) CreateAccount(ctx context.Context, a store.Account, d store.Device, signed, lastResort store.PreKey, allowReuse bool) error {
+	a, d, err := db.prepareAccount(a, d)
+	if err != nil {
+		return err
+	}
+	err = db.write(ctx, func(t tx) error { return db.createAccountTx(ctx, t, a, d, signed, lastResort, allowReuse) })
+	return dbErr("create account", err)
+}
+
+// ImportAccounts creates many new accounts in one transaction.
+func (db *DB) ImportAccounts(ctx context.Context, imports []store.Import) error {
+	for i := range imports {
+		a, d, err := db.prepareAccount(imports[i].Account, imports[i].Device)
+		if err != nil {
+			return err
+		}
+		imports[i].Account, imports[i].Device = a, d
+	}
+	err := db.write(ctx, func(t tx) error {
+		for _, im := range imports {
+			if err := db.createAccountTx(ctx, t, im.Account, im.Device, im.Signed, im.LastResort, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return dbErr("import accounts", err)
+}
+
+// prepareAccount validates a new account and fills its defaults.
+func (db *DB) prepareAccount(a store.Account, d store.Device) (store.Account, store.Device, error) {
 	if a.State == 0 {
 		a.State = store.StateActive
 	}
 	if a.Username == "" || len(a.IdentityKey) == 0 || (a.State != store.StateActive && a.State != store.StatePending) {
-		return fmt.Errorf("%w: account", ErrInvalid)
+		return a, d, fmt.Errorf("%w: account", ErrInvalid)
 	}
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = db.now()
@@ -44,42 +74,44 @@ func (db *DB) CreateAccount(ctx context.Context, a store.Account, d store.Device
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = a.CreatedAt
 	}
-	err := db.write(ctx, func(t tx) error {
-		var key []byte
-		var state store.AccountState
-		err := t.queryRow(ctx, "SELECT identity_key, state FROM accounts WHERE username = ?"+db.forUpdate(),
-			a.Username).Scan(&key, &state)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
+	return a, d, nil
+}
+
+// createAccountTx inserts one prepared account inside transaction t.
+func (db *DB) createAccountTx(ctx context.Context, t tx, a store.Account, d store.Device, signed, lastResort store.PreKey, allowReuse bool) error {
+	var key []byte
+	var state store.AccountState
+	err := t.queryRow(ctx, "SELECT identity_key, state FROM accounts WHERE username = ?"+db.forUpdate(),
+		a.Username).Scan(&key, &state)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	case state != store.StateDeleted:
+		return store.ErrUsernameTaken
+	case !allowReuse && !bytes.Equal(key, a.IdentityKey):
+		return store.ErrUsernameTaken
+	default:
+		// Replace the tombstone; its key history goes with it (the
+		// cascade), as the new account starts again at version 1.
+		if _, err := t.exec(ctx, "DELETE FROM accounts WHERE username = ?", a.Username); err != nil {
 			return err
-		case state != store.StateDeleted:
+		}
+	}
+	created := ms(a.CreatedAt)
+	if _, err := t.exec(ctx, "INSERT INTO accounts ("+accountCols+") VALUES (?, ?, 1, ?, ?, ?, ?)",
+		a.Username, a.IdentityKey, a.State, a.Email, created, created); err != nil {
+		if isUnique(err) {
+			// A concurrent registration of the same name won.
 			return store.ErrUsernameTaken
-		case !allowReuse && !bytes.Equal(key, a.IdentityKey):
-			return store.ErrUsernameTaken
-		default:
-			// Replace the tombstone; its key history goes with it (the
-			// cascade), as the new account starts again at version 1.
-			if _, err := t.exec(ctx, "DELETE FROM accounts WHERE username = ?", a.Username); err != nil {
-				return err
-			}
 		}
-		created := ms(a.CreatedAt)
-		if _, err := t.exec(ctx, "INSERT INTO accounts ("+accountCols+") VALUES (?, ?, 1, ?, ?, ?, ?)",
-			a.Username, a.IdentityKey, a.State, a.Email, created, created); err != nil {
-			if isUnique(err) {
-				// A concurrent registration of the same name won.
-				return store.ErrUsernameTaken
-			}
-			return err
-		}
-		if _, err := t.exec(ctx, "INSERT INTO key_history (username, version, identity_key, valid_from, valid_until) VALUES (?, 1, ?, ?, 0)",
-			a.Username, a.IdentityKey, created); err != nil {
-			return err
-		}
-		return db.insertDevice(ctx, t, d, &signed, &lastResort)
-	})
-	return dbErr("create account", err)
+		return err
+	}
+	if _, err := t.exec(ctx, "INSERT INTO key_history (username, version, identity_key, valid_from, valid_until) VALUES (?, 1, ?, ?, 0)",
+		a.Username, a.IdentityKey, created); err != nil {
+		return err
+	}
+	return db.insertDevice(ctx, t, d, &signed, &lastResort)
 }
 
 // GetAccount returns the account in any state, or ErrNotFound.

@@ -349,3 +349,30 @@ func testPreKeys(t *testing.T, open func(t *testing.T) *DB) {
 	_, err = f.db.GetPreKey(f.ctx, "alice", 9, store.KindSigned)
 	wantErr(t, "GetPreKey for an unknown device", err, store.ErrNotFound)
 }
+
+func testImportAccounts(t *testing.T, open func(t *testing.T) *DB) {
+	f := newFixture(t, open)
+	f.register("taken")
+	mk := func(name string, n byte) store.Import {
+		return store.Import{
+			Account:    store.Account{Username: name, IdentityKey: bytes.Repeat([]byte{n}, 32)},
+			Device:     store.Device{DeviceID: 1, Cert: []byte("cert-" + name), Mailbox: string(bytes.Repeat([]byte{'a' + n%26}, 32))},
+			Signed:     store.PreKey{KeyID: 1, Data: []byte("spk")},
+			LastResort: store.PreKey{KeyID: 2, Data: []byte("kem")},
+		}
+	}
+	f.must(f.db.ImportAccounts(f.ctx, []store.Import{mk("imp1", 1), mk("imp2", 2)}))
+	for _, name := range []string{"imp1", "imp2"} {
+		if a, err := f.db.GetAccount(f.ctx, name); err != nil || a.State != store.StateActive {
+			t.Fatalf("imported %s: %+v %v", name, a, err)
+		}
+		if k, err := f.db.GetPreKey(f.ctx, name, 1, store.KindSigned); err != nil || string(k.Data) != "spk" {
+			t.Fatalf("imported %s prekey: %v", name, err)
+		}
+	}
+	// One taken name fails the whole batch: nothing of it is stored.
+	err := f.db.ImportAccounts(f.ctx, []store.Import{mk("imp3", 3), mk("taken", 4)})
+	wantErr(t, "ImportAccounts with a taken name", err, store.ErrUsernameTaken)
+	_, err = f.db.GetAccount(f.ctx, "imp3")
+	wantErr(t, "GetAccount(imp3) after a failed batch", err, store.ErrNotFound)
+}

@@ -13,6 +13,7 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		fn   func(t *testing.T, open func(t *testing.T) *DB)
 	}{
 		{"CreateAndGetAccount", testCreateAndGetAccount},
+		{"ImportAccounts", testImportAccounts},
 		{"UsernameTakeover", testUsernameTakeover},
 		{"PendingAccounts", testPendingAccounts},
 		{"DeleteAccount", testDeleteAccount},

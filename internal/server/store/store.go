@@ -145,6 +145,13 @@ type Blob struct {
 	CreatedAt  time.Time
 }
 
+// Import is one account for ImportAccounts.
+type Import struct {
+	Account            Account
+	Device             Device
+	Signed, LastResort PreKey
+}
+
 // Store is everything the server persists.
 type Store interface {
 	Directory
@@ -165,6 +172,12 @@ type Directory interface {
 	// tombstone is replaced.
 	CreateAccount(ctx context.Context, a Account, d Device, signed, lastResort PreKey, allowReuse bool) error
 	GetAccount(ctx context.Context, username string) (*Account, error)
+	// ImportAccounts creates many new accounts (each active or pending,
+	// with its first device and prekeys) in one transaction, for bulk
+	// loading: migrating from another server, or seeding a benchmark. A
+	// username that exists in any state fails the whole batch with
+	// ErrUsernameTaken.
+	ImportAccounts(ctx context.Context, imports []Import) error
 	// GetAccounts returns the accounts that exist (any state) among
 	// usernames, in no particular order.
 	GetAccounts(ctx context.Context, usernames []string) ([]Account, error)

@@ -1,0 +1,151 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+)
+
+// errAuth refuses a CONNECT; the CONNACK has already been written.
+var errAuth = errors.New("relay: bad credentials")
+
+// OnConnect authenticates a CONNECT: username = the device's mailbox id,
+// password = a bearer token whose device owns that mailbox. A refusal is
+// answered with CONNACK "not authorized" (MQTT 5 0x87, MQTT 3.1.1 return
+// code 5).
+func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	r := h.r
+	c := r.authenticate(cl, pk)
+	if c == nil {
+		r.m.rejects.WithLabelValues(reasonBadCredentials).Inc()
+		code := packets.ErrNotAuthorized
+		if cl.Properties.ProtocolVersion < 5 {
+			code = packets.ErrBadUsernameOrPassword // the broker maps it to 3.1.1 code 5, not authorized
+		}
+		_ = r.broker.SendConnack(cl, code, false, nil)
+		return errAuth
+	}
+	// No will: nothing may be published on a device's behalf after it
+	// has gone.
+	cl.Properties.Will = mqtt.Will{}
+	// The store is the session: broker sessions end with the connection
+	// (MQTT 5 gets session expiry 0 in its CONNACK), so nothing piles up
+	// in broker memory for an absent device.
+	cl.Properties.Clean = true
+	// Security: client ids are namespaced by mailbox, so a device cannot
+	// take over (and inherit the subscriptions of) another device's
+	// session by reusing its client id.
+	cl.ID = c.device.Mailbox + "/" + cl.ID
+	r.conns.add(c)
+	r.m.connections.Inc()
+	return nil
+}
+
+// authenticate checks a CONNECT's credentials and returns the new
+// connection's state, or nil.
+func (r *Relay) authenticate(cl *mqtt.Client, pk packets.Packet) *conn {
+	user, tok := string(pk.Connect.Username), string(pk.Connect.Password)
+	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag || !validMailbox(user) || tok == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, verifyTimeout)
+	p, err := r.tokens.VerifyToken(ctx, tok)
+	cancel()
+	if err != nil || p.Mailbox != user {
+		return nil
+	}
+	ctx, cancel = context.WithCancel(r.ctx)
+	return &conn{
+		cl: cl, device: p, token: tok, v5: cl.Properties.ProtocolVersion == 5,
+		limiter: newBucket(r.now(), r.lim), ctx: ctx, cancel: cancel,
+		window: make(chan struct{}, backlogWindow(cl)), outstanding: map[uint16]struct{}{},
+	}
+}
+
+// OnConnectAuthenticate admits exactly the clients OnConnect authenticated.
+func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
+	return h.r.conns.get(cl) != nil
+}
+
+func (h *hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	h.r.forget(cl)
+}
+
+// OnACLCheck: a device may subscribe to, and be delivered, exactly its own
+// inbox and status topics — no wildcard, no other device's topic.
+// Publishes are authorized in OnPublish instead, which can answer an MQTT
+// 3.1.1 client with a status notice where the broker would disconnect it.
+func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
+	c := h.r.conns.get(cl)
+	if c == nil {
+		return false
+	}
+	if write {
+		return true
+	}
+	mb := c.device.Mailbox
+	return topic == InboxTopic(mb) || topic == StatusTopic(mb)
+}
+
+// OnSubscribed starts pushing the stored backlog when a device subscribes
+// to its inbox.
+func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
+	c := h.r.conns.get(cl)
+	if c == nil {
+		return
+	}
+	for i, f := range pk.Filters {
+		if i < len(codes) && codes[i] < 0x80 && f.Filter == InboxTopic(c.device.Mailbox) {
+			c.mu.Lock()
+			c.subscribed, c.subQos = true, codes[i]
+			c.mu.Unlock()
+			h.r.catchUp(c)
+		}
+	}
+}
+
+// OnQosComplete frees the backlog window slot of an acknowledged frame.
+func (h *hook) OnQosComplete(cl *mqtt.Client, pk packets.Packet) {
+	if c := h.r.conns.get(cl); c != nil {
+		c.release(pk.PacketID)
+	}
+}
+
+// OnQosDropped frees the window slot of a frame the broker gave up on.
+func (h *hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.OnQosComplete(cl, pk)
+}
+
+// OnPublishDropped: the broker's write queue for a slow device was full.
+// The envelope is stored; a backlog pass re-sends it.
+func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	if c := h.r.conns.get(cl); c != nil && strings.HasPrefix(pk.TopicName, InboxPrefix) {
+		h.r.catchUp(c)
+	}
+}
+
+// OnPacketEncode advertises in an MQTT 5 CONNACK what the relay refuses,
+// so well-behaved clients do not try: packets over the size limit,
+// retained messages, wildcard and shared subscriptions.
+func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	if pk.FixedHeader.Type != packets.Connack || pk.ProtocolVersion != 5 || pk.ReasonCode >= 0x80 {
+		return pk
+	}
+	p := &pk.Properties
+	p.MaximumPacketSize = uint32(h.r.lim.MaxEnvelope + packetOverhead)
+	p.RetainAvailable, p.RetainAvailableFlag = 0, true
+	p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 0, true
+	p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
+	return pk
+}
+
+// OnPacketSent counts delivery frames written to devices.
+func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
+	if pk.FixedHeader.Type == packets.Publish && !strings.HasPrefix(pk.TopicName, StatusPrefix) {
+		h.r.m.delivered.Inc()
+		h.r.m.deliveredBytes.Add(float64(len(b)))
+	}
+}

@@ -1,0 +1,266 @@
+// Package relay is the hush store-and-forward relay. It accepts envelopes
+// for device mailboxes over MQTT (an embedded broker, TCP or WebSocket)
+// and HTTP, and promises:
+//
+//   - an envelope is acknowledged (MQTT PUBACK, HTTP 202) only after it is
+//     durably committed to the store; concurrent sends share one commit;
+//   - it is delivered live to the recipient device if that device is
+//     subscribed, and again, in sequence order, every time the device
+//     subscribes to its inbox, until the device acknowledges it;
+//   - only the owning device can read or acknowledge (delete) the
+//     envelopes of a mailbox; every connection authenticates with a
+//     bearer token bound to that mailbox, re-verified while it lasts;
+//   - every refused send is answered with a reason (MQTT 5 reason code,
+//     MQTT 3.1.1 status notice, or HTTP error), never dropped silently;
+//   - envelopes older than the TTL are deleted by ExpireOld.
+//
+// Delivery is at least once: a device may see an envelope twice and
+// dedupes on its sequence number. The relay sees opaque ciphertext and
+// mailbox ids only; the delivered MQTT packet is built by the relay and
+// carries nothing of the sender's packet but the envelope.
+//
+// The MQTT broker (mochi-mqtt) stays behind this package. Wire formats and
+// endpoints are in doc/api-drafts/relay.md.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/store"
+)
+
+// Config is what New needs.
+type Config struct {
+	Store  store.Store
+	Tokens httpapi.TokenVerifier // bearer tokens (MQTT password, HTTP Authorization)
+	Limits Limits
+	Now    func() time.Time // defaults to time.Now
+	Logger *slog.Logger     // defaults to discarding
+}
+
+// Limits bound what the relay accepts. Zero fields take the defaults.
+type Limits struct {
+	MaxEnvelope int                 // bytes; default envelope.MaxEnvelope
+	Mailbox     store.MailboxLimits // default 10,000 envelopes / 256 MiB
+	TTL         time.Duration       // how long an unacknowledged envelope is kept; default 30 days
+	RatePerSec  float64             // envelopes per second per connection (MQTT) or device (HTTP); default 200
+	Burst       int                 // token-bucket burst; default 1000
+	// TokenRecheck is how often the token of each MQTT connection is
+	// verified again; a connection whose token no longer verifies
+	// (expired, revoked) is disconnected. Default 30 s.
+	TokenRecheck time.Duration
+}
+
+// Defaults.
+const (
+	DefaultMailboxCount = 10_000
+	DefaultMailboxBytes = 256 << 20
+	DefaultTTL          = 30 * 24 * time.Hour
+	DefaultRatePerSec   = 200
+	DefaultBurst        = 1000
+	DefaultTokenRecheck = 30 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEnvelope <= 0 {
+		l.MaxEnvelope = envelope.MaxEnvelope
+	}
+	if l.Mailbox.MaxCount <= 0 {
+		l.Mailbox.MaxCount = DefaultMailboxCount
+	}
+	if l.Mailbox.MaxBytes <= 0 {
+		l.Mailbox.MaxBytes = DefaultMailboxBytes
+	}
+	if l.TTL <= 0 {
+		l.TTL = DefaultTTL
+	}
+	if l.RatePerSec <= 0 {
+		l.RatePerSec = DefaultRatePerSec
+	}
+	if l.Burst <= 0 {
+		l.Burst = DefaultBurst
+	}
+	if l.TokenRecheck <= 0 {
+		l.TokenRecheck = DefaultTokenRecheck
+	}
+	return l
+}
+
+// Relay is the store-and-forward relay. Its methods are safe for
+// concurrent use.
+type Relay struct {
+	st     store.Mailboxes
+	tokens httpapi.TokenVerifier
+	lim    Limits
+	now    func() time.Time
+	log    *slog.Logger
+	m      *metrics
+
+	broker    *mqtt.Server
+	listeners atomic.Int64 // names TCP listeners
+	conns     *connTable
+	ws        *wsListener
+	httpRL    *limiterMap
+
+	commits       chan *commitReq
+	stopCommit    chan struct{} // closed by Close: the committer stops
+	committerDone chan struct{} // closed when it has stopped
+
+	mu      sync.RWMutex // guards closed against Submit's pending.Add
+	closed  bool
+	pending sync.WaitGroup // Submits between admission and result
+
+	ctx       context.Context // cancelled by Close: background work stops
+	cancel    context.CancelFunc
+	bg        sync.WaitGroup // committer, token sweeper, backlog pushers
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New creates a relay and starts its broker (with no listener yet: see
+// ListenMQTT and MQTTWebSocketHandler) and its committer.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Store == nil || cfg.Tokens == nil {
+		return nil, errors.New("relay: Config.Store and Config.Tokens are required")
+	}
+	r := &Relay{
+		st:            cfg.Store,
+		tokens:        cfg.Tokens,
+		lim:           cfg.Limits.withDefaults(),
+		now:           cfg.Now,
+		log:           cfg.Logger,
+		m:             newMetrics(),
+		conns:         newConnTable(),
+		httpRL:        newLimiterMap(),
+		commits:       make(chan *commitReq, 4*maxBatch),
+		stopCommit:    make(chan struct{}),
+		committerDone: make(chan struct{}),
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if err := r.startBroker(); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	r.bg.Add(2)
+	go r.committer()
+	go r.tokenSweeper()
+	return r, nil
+}
+
+// Submit stores env durably in mailbox and returns its sequence number,
+// then hands it to the recipient device if it is connected. Every send
+// (MQTT publish, HTTP POST) takes this path. Errors: ErrTooLarge,
+// ErrBadEnvelope, ErrUnknownMailbox, ErrMailboxFull, ErrClosed, or a store
+// error. Rate limits are the caller's (they are per connection or device).
+func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
+	seq, err := r.submit(ctx, mailbox, env)
+	if err != nil {
+		r.m.reject(classify(err))
+		return 0, err
+	}
+	r.deliver(mailbox, seq, env)
+	return seq, nil
+}
+
+func (r *Relay) submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
+	switch {
+	case len(env) > r.lim.MaxEnvelope:
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
+	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope):
+		return 0, ErrBadEnvelope
+	case !validMailbox(mailbox):
+		return 0, ErrUnknownMailbox
+	}
+	return r.commit(ctx, store.NewEnvelope{
+		Mailbox:   mailbox,
+		Data:      env,
+		ExpiresAt: r.now().Add(r.lim.TTL),
+	})
+}
+
+// deliver publishes a stored envelope to the subscribers of its inbox:
+// the owning device's connections, and nobody else (the ACL allows only
+// the owner to subscribe).
+func (r *Relay) deliver(mailbox string, seq int64, env []byte) {
+	if err := r.broker.Publish(InboxTopic(mailbox), EncodeDelivery(seq, env), false, 1); err != nil {
+		r.log.Warn("relay: live delivery failed", "error", err)
+	}
+	r.conns.catchUpSaturated(r, mailbox)
+}
+
+// ExpireOld deletes envelopes whose TTL has passed, and forgets the HTTP
+// rate-limit state of devices that have been idle. Call it periodically.
+func (r *Relay) ExpireOld(ctx context.Context) error {
+	now := r.now()
+	r.httpRL.prune(now, r.lim)
+	n, err := r.st.ExpireEnvelopes(ctx, now)
+	if err != nil {
+		return fmt.Errorf("relay: expire envelopes: %w", err)
+	}
+	r.m.expired.Add(float64(n))
+	if n > 0 {
+		r.log.Info("relay: expired envelopes", "count", n)
+	}
+	return nil
+}
+
+// Close shuts the relay down gracefully: new sends are refused
+// (ErrClosed), sends already admitted are committed and answered, then the
+// broker disconnects every client and the background work stops. It does
+// not close the store. If ctx ends first, Close returns its error after
+// stopping what it can.
+func (r *Relay) Close(ctx context.Context) error {
+	r.closeOnce.Do(func() { r.closeErr = r.shutdown(ctx) })
+	return r.closeErr
+}
+
+func (r *Relay) shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+
+	drained := make(chan struct{})
+	go func() { r.pending.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("relay: close: in-flight commits not drained: %w", ctx.Err())
+	}
+	close(r.stopCommit)
+	r.cancel()
+	if cerr := r.broker.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("relay: close broker: %w", cerr)
+	}
+	stopped := make(chan struct{})
+	go func() { r.bg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		if err == nil {
+			err = fmt.Errorf("relay: close: background work still running: %w", ctx.Err())
+		}
+	}
+	return err
+}
+
+// Collectors returns the relay's Prometheus metrics, for the server to
+// register on its own registry.
+func (r *Relay) Collectors() []prometheus.Collector { return r.m.collectors() }
