@@ -184,7 +184,7 @@ func TestSQLiteSurvivesKill(t *testing.T) {
 	_, d := f.register("alice")
 	db.Close()
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestSQLiteKillChild$")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "HUSH_SQLSTORE_CHILD_DB="+path, "HUSH_SQLSTORE_CHILD_MAILBOX="+d.Mailbox)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
@@ -239,17 +239,22 @@ func TestSQLiteSurvivesKill(t *testing.T) {
 	}
 }
 
-// TestSQLiteKillChild is the child process of TestSQLiteSurvivesKill: it
-// appends until killed, printing each acknowledged seq.
-func TestSQLiteKillChild(t *testing.T) {
-	path := os.Getenv("HUSH_SQLSTORE_CHILD_DB")
-	if path == "" {
-		t.Skip("run by TestSQLiteSurvivesKill")
+// TestMain turns the test binary into the child process of
+// TestSQLiteSurvivesKill when HUSH_SQLSTORE_CHILD_DB is set.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("HUSH_SQLSTORE_CHILD_DB"); path != "" {
+		killChild(path, os.Getenv("HUSH_SQLSTORE_CHILD_MAILBOX"))
+		return
 	}
-	mailbox := os.Getenv("HUSH_SQLSTORE_CHILD_MAILBOX")
+	os.Exit(m.Run())
+}
+
+// killChild appends until killed, printing each acknowledged seq.
+func killChild(path, mailbox string) {
 	db, err := Open(context.Background(), path)
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	batch := make([]store.NewEnvelope, 10)
 	for i := range batch {
@@ -258,11 +263,13 @@ func TestSQLiteKillChild(t *testing.T) {
 	for {
 		res, err := db.AppendEnvelopes(context.Background(), batch, store.MailboxLimits{})
 		if err != nil {
-			t.Fatal(err)
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
 		}
 		for _, r := range res {
 			if r.Err != nil {
-				t.Fatal(r.Err)
+				fmt.Fprintln(os.Stderr, r.Err)
+				os.Exit(1)
 			}
 			fmt.Fprintf(os.Stdout, "seq %d\n", r.Seq)
 		}
