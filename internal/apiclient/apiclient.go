@@ -247,9 +247,9 @@ func (c *Client) Send(ctx context.Context, token, mailbox string, envelope []byt
 
 // Envelope is a stored envelope fetched from the own mailbox.
 type Envelope struct {
-	Seq      int64     `json:"seq"`
-	Envelope []byte    `json:"envelope"`
-	StoredAt time.Time `json:"stored_at"`
+	Seq      int64  `json:"seq"`
+	Envelope []byte `json:"envelope"`
+	StoredAt int64  `json:"stored_at"` // Unix seconds
 }
 
 // Fetch returns up to limit pending envelopes after seq.

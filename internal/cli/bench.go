@@ -16,7 +16,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure hush on this machine",
 	}
-	c.AddCommand(newBenchCryptoCmd(), newBenchRelayCmd())
+	c.AddCommand(newBenchCryptoCmd(), newBenchRelayCmd(), newBenchDirectoryCmd())
 	return c
 }
 
@@ -120,5 +120,41 @@ duplicated and clients.`,
 	f.IntVar(&o.Clients, "clients", 100, "MQTT connections (half senders, half receivers)")
 	f.DurationVar(&o.Duration, "time", 10*time.Second, "how long to send")
 	f.IntVar(&o.Size, "size", 1393, "envelope size in bytes")
+	return c
+}
+
+func newBenchDirectoryCmd() *cobra.Command {
+	var (
+		asJSON bool
+		o      bench.DirectoryOptions
+	)
+	c := &cobra.Command{
+		Use:   "directory",
+		Short: "Measure signed directory lookups against an in-process server",
+		Long: `Measure signed directory lookups (GET /v1/users/{name}, each answer signed by the
+server key) against an in-process server with a temporary SQLite database holding --users
+accounts. With --json, print one JSON object with lookups_per_sec, p50_ms, p99_ms, users.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !asJSON {
+				o.Progress = func(s string) { fmt.Fprintln(c.ErrOrStderr(), s+"…") }
+			}
+			r, err := bench.Directory(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(c.OutOrStdout()).Encode(r)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%.0f signed lookups/s with %d users and %d clients; p50 %.2f ms, p99 %.2f ms (%d answers verified)\n",
+				r.LookupsPerSec, r.Users, r.Concurrency, r.P50ms, r.P99ms, r.Verified)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.IntVar(&o.Users, "users", 100_000, "registered users")
+	f.IntVar(&o.Concurrency, "concurrency", 32, "parallel HTTP clients")
+	f.DurationVar(&o.Duration, "time", 10*time.Second, "how long to look up")
 	return c
 }

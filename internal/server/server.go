@@ -232,6 +232,13 @@ func (s *Server) HTTPURL() string {
 // MQTTURL returns the MQTT address, with its real port.
 func (s *Server) MQTTURL() string { return "mqtt://" + s.mqttAddr.String() }
 
+// Store returns the server's storage, for tools that seed or inspect it
+// (benchmarks, imports).
+func (s *Server) Store() store.Store { return s.store }
+
+// PublicKey returns the server's public signing key.
+func (s *Server) PublicKey() *identity.IdentityKey { return s.key.Public() }
+
 // Fingerprint returns the fingerprint of the server's signing key.
 func (s *Server) Fingerprint() string { return identity.Fingerprint(s.key.Public()) }
 
