@@ -112,10 +112,12 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	// busy timeout covers other processes and checkpoints. synchronous=FULL
 	// makes WAL fsync at each commit: an acknowledged envelope survives a
 	// crash or power loss.
-	// A 32 MiB page cache per connection (SQLite's default is 2 MiB) keeps
-	// a directory of 100,000 users in memory instead of re-reading pages
-	// through system calls on every lookup.
-	base := path + "?_pragma=busy_timeout(10000)&_pragma=cache_size(-32768)"
+	// A 32 MiB page cache per connection (SQLite's default is 2 MiB) and
+	// memory-mapped reads of up to 1 GiB keep directory lookups off the
+	// read() system call: with 100,000 users they were a fifth of the CPU.
+	// SQLite still writes through write() and fsync, so durability is
+	// unchanged.
+	base := path + "?_pragma=busy_timeout(10000)&_pragma=cache_size(-32768)&_pragma=mmap_size(1073741824)"
 	w, err := sql.Open("sqlite", base+
 		"&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
 	if err != nil {
