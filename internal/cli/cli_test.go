@@ -58,3 +58,57 @@ func TestUsageErrorsAreOneLine(t *testing.T) {
 		t.Errorf("unknown command: exit %d, stderr %q", code, errOut)
 	}
 }
+
+func TestBenchRelayJSON(t *testing.T) {
+	code, out, errOut := run(t, "bench", "relay", "--json", "--clients", "4", "--time", "500ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := numbers(t, out)
+	if got["messages_per_sec"] <= 0 || got["sent"] <= 0 || got["clients"] != 4 {
+		t.Fatalf("result %v", got)
+	}
+	// Durable delivery: everything acknowledged arrived, once.
+	if got["lost"] != 0 || got["duplicated"] != 0 || got["received"] != got["sent"] {
+		t.Fatalf("lost %v, duplicated %v, sent %v, received %v", got["lost"], got["duplicated"], got["sent"], got["received"])
+	}
+	for _, k := range []string{"p50_ms", "p99_ms"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("missing %s", k)
+		}
+	}
+}
+
+func TestBenchDirectoryJSON(t *testing.T) {
+	code, out, errOut := run(t, "bench", "directory", "--json", "--users", "300", "--time", "300ms", "--concurrency", "4")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := numbers(t, out)
+	if got["lookups_per_sec"] <= 0 || got["users"] != 300 || got["verified"] < 1 {
+		t.Fatalf("result %v", got)
+	}
+}
+
+func TestServerRefusesBadConfig(t *testing.T) {
+	code, _, errOut := run(t, "server", "--listen", "nonsense", "--data", t.TempDir())
+	if code != 2 || !strings.Contains(errOut, "listen") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+}
+
+// numbers decodes one JSON object and keeps its numeric fields.
+func numbers(t *testing.T, out string) map[string]float64 {
+	t.Helper()
+	var all map[string]any
+	if err := json.Unmarshal([]byte(out), &all); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out)
+	}
+	got := map[string]float64{}
+	for k, v := range all {
+		if f, ok := v.(float64); ok {
+			got[k] = f
+		}
+	}
+	return got
+}

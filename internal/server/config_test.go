@@ -1,0 +1,94 @@
+package server
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigFileUnknownKeyRefused(t *testing.T) {
+	// A typo in a setting must not be silently ignored.
+	p := filepath.Join(t.TempDir(), "hush.toml")
+	os.WriteFile(p, []byte("listen = \"127.0.0.1:0\"\nalow_username_reuse = true\n"), 0o600)
+	c := Defaults()
+	err := c.LoadFile(p)
+	if err == nil || !strings.Contains(err.Error(), "alow_username_reuse") {
+		t.Fatalf("got %v, want an error naming the unknown key", err)
+	}
+}
+
+func TestConfigPrecedenceFileThenEnv(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hush.toml")
+	os.WriteFile(p, []byte("listen = \"127.0.0.1:1111\"\nmqtt_listen = \"127.0.0.1:2222\"\ntoken_ttl = \"10m\"\nmailbox_max_count = 5\n"), 0o600)
+	c := Defaults()
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HUSH_SERVER_LISTEN": "127.0.0.1:3333", "HUSH_SERVER_ALLOW_USERNAME_REUSE": "true"}
+	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:3333" || c.MQTTListen != "127.0.0.1:2222" || !c.AllowUsernameReuse ||
+		c.TokenTTL.Duration != 10*time.Minute || c.MailboxMaxCount != 5 {
+		t.Fatalf("merged config %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConfigEnvErrors(t *testing.T) {
+	c := Defaults()
+	err := c.LoadEnv(func(k string) string {
+		if k == "HUSH_SERVER_MAILBOX_MAX_COUNT" {
+			return "lots"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), "HUSH_SERVER_MAILBOX_MAX_COUNT") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"listen without port": func(c *Config) { c.Listen = "localhost" },
+		"cert without key":    func(c *Config) { c.TLSCert = "x.pem" },
+		"smtp without from":   func(c *Config) { c.SMTPAddr = "127.0.0.1:25" },
+		"bad log level":       func(c *Config) { c.LogLevel = "loud" },
+	} {
+		c := Defaults()
+		mod(&c)
+		if c.Validate() == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestDefaultsAreLoopback(t *testing.T) {
+	c := Defaults()
+	for _, a := range []string{c.Listen, c.MQTTListen} {
+		if !strings.HasPrefix(a, "127.0.0.1:") || strings.HasSuffix(a, ":1883") || strings.HasSuffix(a, ":8883") {
+			t.Errorf("default address %s", a)
+		}
+	}
+}
+
+func TestServerKeyPersistsAndIsPrivate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	k1, created, err := loadOrCreateKey(dir)
+	if err != nil || !created {
+		t.Fatalf("create: %v %v", created, err)
+	}
+	k2, created, err := loadOrCreateKey(dir)
+	if err != nil || created || !k2.Public().Equal(k1.Public()) {
+		t.Fatal("the key changed across restarts")
+	}
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, serverKeyFile): 0o600} {
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+	}
+}
