@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -166,8 +167,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 // Start binds both listeners and serves in the background.
 func (s *Server) Start() error {
 	ln := s.httpLn
+	var tlsCfg *tls.Config
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
 	var err error
-	if s.mqttAddr, err = s.relay.ListenMQTT(s.cfg.MQTTListen); err != nil {
+	if s.mqttAddr, err = s.relay.ListenMQTTTLS(s.cfg.MQTTListen, tlsCfg); err != nil {
 		ln.Close()
 		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
 	}
@@ -177,8 +187,8 @@ func (s *Server) Start() error {
 	go func() {
 		defer s.wg.Done()
 		var err error
-		if s.cfg.TLSCert != "" {
-			err = s.httpSrv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		if tlsCfg != nil {
+			err = s.httpSrv.Serve(tls.NewListener(ln, tlsCfg))
 		} else {
 			err = s.httpSrv.Serve(ln)
 		}
@@ -229,8 +239,13 @@ func (s *Server) HTTPURL() string {
 	return scheme + "://" + s.httpLn.Addr().String()
 }
 
-// MQTTURL returns the MQTT address, with its real port.
-func (s *Server) MQTTURL() string { return "mqtt://" + s.mqttAddr.String() }
+// MQTTURL returns the MQTT address, with its real port (mqtts:// with TLS).
+func (s *Server) MQTTURL() string {
+	if s.cfg.TLSCert != "" {
+		return "mqtts://" + s.mqttAddr.String()
+	}
+	return "mqtt://" + s.mqttAddr.String()
+}
 
 // Store returns the server's storage, for tools that seed or inspect it
 // (benchmarks, imports).

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"time"
@@ -55,7 +56,10 @@ func (r *Relay) startBroker() error {
 
 // ListenMQTT accepts MQTT over TCP on addr (":0" picks a free port) and
 // returns the bound address. It may be called more than once.
-func (r *Relay) ListenMQTT(addr string) (net.Addr, error) {
+func (r *Relay) ListenMQTT(addr string) (net.Addr, error) { return r.ListenMQTTTLS(addr, nil) }
+
+// ListenMQTTTLS is ListenMQTT over TLS with cfg (plain TCP when cfg is nil).
+func (r *Relay) ListenMQTTTLS(addr string, cfg *tls.Config) (net.Addr, error) {
 	r.mu.RLock()
 	closed := r.closed
 	r.mu.RUnlock()
@@ -65,6 +69,9 @@ func (r *Relay) ListenMQTT(addr string) (net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("relay: listen: %w", err)
+	}
+	if cfg != nil {
+		ln = tls.NewListener(ln, cfg)
 	}
 	l := listeners.NewNet(fmt.Sprintf("tcp%d", r.listeners.Add(1)), connectDeadlineListener{ln})
 	if err := r.broker.AddListener(l); err != nil {
