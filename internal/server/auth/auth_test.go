@@ -23,7 +23,7 @@ type fixture struct {
 	clock time.Time
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	st, err := sqlstore.Open(context.Background(), "sqlite://"+t.TempDir()+"/hush.db")
 	if err != nil {
