@@ -269,3 +269,76 @@ func (c *Client) Ack(ctx context.Context, token string, seqs []int64) (int64, er
 	err := c.postJSON(ctx, "/v1/mailbox/ack", token, map[string]any{"seqs": seqs}, &r)
 	return r.Deleted, err
 }
+
+// PreKeyCounts returns how many one-time prekeys of each kind the
+// directory still holds for a device.
+func (c *Client) PreKeyCounts(ctx context.Context, username string, device uint32) (*directory.PreKeyCounts, error) {
+	var r directory.PreKeyCounts
+	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/count", url.PathEscape(username), device), "", nil, "", &r)
+	return &r, err
+}
+
+// PreKeyUpload is what UploadPreKeys sends; nil fields are left unchanged.
+type PreKeyUpload struct {
+	Signed     *pqxdh.SignedPreKey
+	LastResort *pqxdh.KEMPreKey
+	OneTime    []pqxdh.OneTimePreKey
+	KEMOne     []pqxdh.KEMPreKey
+}
+
+// UploadPreKeys adds or replaces prekeys of a device, signed by the
+// identity key.
+func (c *Client) UploadPreKeys(ctx context.Context, username string, id *identity.IdentityPrivateKey, device uint32, u PreKeyUpload) error {
+	req := directory.PreKeysRequest{
+		RequestHeader: directory.RequestHeader{Op: directory.OpPreKeys, Username: username, Timestamp: c.now().Unix()},
+		DeviceID:      device,
+	}
+	if u.Signed != nil {
+		req.SignedPreKey = u.Signed.Marshal()
+	}
+	if u.LastResort != nil {
+		req.LastResortKEMPreKey = u.LastResort.Marshal()
+	}
+	for _, k := range u.OneTime {
+		req.OneTimePreKeys = append(req.OneTimePreKeys, k.Marshal())
+	}
+	for _, k := range u.KEMOne {
+		req.KEMOneTimePreKeys = append(req.KEMOneTimePreKeys, k.Marshal())
+	}
+	body, err := directory.SignRequest(id, req)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, "POST", "/v1/prekeys", "", body, "application/json", nil)
+	return err
+}
+
+// ServerInfo is what GET /v1/server-info says about the server.
+type ServerInfo struct {
+	Version  string `json:"version"`
+	MQTTPort int    `json:"mqtt_port"`
+	MQTTTLS  bool   `json:"mqtt_tls"`
+	// MQTTURL is the operator's public MQTT address, or derived from the
+	// server URL's host and MQTTPort when the operator set none.
+	MQTTURL string `json:"mqtt_url"`
+}
+
+// ServerInfo fetches the server's public settings.
+func (c *Client) ServerInfo(ctx context.Context) (*ServerInfo, error) {
+	var si ServerInfo
+	if _, err := c.do(ctx, "GET", "/v1/server-info", "", nil, "", &si); err != nil {
+		return nil, err
+	}
+	if si.MQTTURL == "" {
+		u, err := url.Parse(c.base)
+		if err != nil {
+			return nil, err
+		}
+		scheme := "mqtt"
+		if si.MQTTTLS {
+			scheme = "mqtts"
+		}
+		si.MQTTURL = fmt.Sprintf("%s://%s:%d", scheme, u.Hostname(), si.MQTTPort)
+	}
+	return &si, nil
+}

@@ -44,5 +44,6 @@ The server sees only ciphertext; the client holds the keys.`,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newBenchCmd(), newServerCmd())
+	addClientCommands(root)
 	return root
 }

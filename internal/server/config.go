@@ -30,6 +30,9 @@ type Config struct {
 	DataDir    string `toml:"data"`        // server key, SQLite database
 	DB         string `toml:"db"`          // "" = SQLite in DataDir; or postgres://…
 	BaseURL    string `toml:"base_url"`    // public URL for e-mail links; default from Listen
+	// MQTTPublicURL is the MQTT address clients should use (mqtt://host:port),
+	// when it differs from the HTTP host with the MQTT listener's port.
+	MQTTPublicURL string `toml:"mqtt_public_url"`
 
 	TLSCert string `toml:"tls_cert"`
 	TLSKey  string `toml:"tls_key"`
@@ -94,7 +97,7 @@ func (c *Config) LoadFile(path string) error {
 }
 
 // envKeys maps each setting to its environment variable.
-var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "tls_cert", "tls_key",
+var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
 	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "log_level"}
 

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/smtp"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -150,6 +151,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/blobs/", bl)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandler())
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /v1/server-info", s.serverInfo)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	return instrument(s.reg, mux)
 }
@@ -162,6 +164,16 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// serverInfo tells clients where the MQTT listener is: the operator's
+// public URL when set, else its port (clients combine it with the host they
+// reached the HTTP API on).
+func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request) {
+	_, port, _ := net.SplitHostPort(s.mqttAddr.String())
+	p, _ := strconv.Atoi(port)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"version": "1", "mqtt_port": p,
+		"mqtt_tls": s.cfg.TLSCert != "", "mqtt_url": s.cfg.MQTTPublicURL})
 }
 
 // Start binds both listeners and serves in the background.

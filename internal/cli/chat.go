@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/tui"
+)
+
+func newChatCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "chat <user>",
+		Short: "Open a terminal chat with a user",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := pf.open(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			peer := args[0]
+			ctx, stop := withSignals(c.Context())
+			defer stop()
+			if _, err := cl.Contact(ctx, peer); err != nil && !errors.Is(err, client.ErrIdentityChanged) {
+				return explainSend(err, peer)
+			}
+			b := newChatBackend(ctx, cl, peer)
+			return tui.Run(ctx, b, c.InOrStdin(), c.OutOrStdout())
+		},
+	}
+}
+
+// chatBackend adapts the client library to the chat screen.
+type chatBackend struct {
+	cl     *client.Client
+	peer   string
+	events chan tui.Event
+}
+
+func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBackend {
+	b := &chatBackend{cl: cl, peer: peer, events: make(chan tui.Event, 64)}
+	if ct, err := cl.Contact(ctx, peer); err == nil && ct.Changed {
+		b.events <- tui.Event{Warning: fmt.Sprintf("%s's identity key changed: messages are not sent until you compare safety numbers and run hush verify %s --accept", peer, peer)}
+	}
+	go func() {
+		defer close(b.events)
+		err := cl.Listen(ctx, func(e client.Event) {
+			switch {
+			case e.Message != nil && e.Message.Peer == peer:
+				m := toTUI(*e.Message)
+				b.events <- tui.Event{Message: &m}
+			case e.Err != nil:
+				b.events <- tui.Event{Warning: e.Err.Error()}
+			}
+		})
+		if err != nil {
+			b.events <- tui.Event{Warning: "receiving stopped: " + explain(err).Error()}
+		}
+	}()
+	return b
+}
+
+func toTUI(m client.Message) tui.Message {
+	at := m.SentAt
+	if m.Outgoing {
+		at = m.ReceivedAt
+	}
+	return tui.Message{ID: m.ID, From: m.From, Text: m.Text, At: at, Outgoing: m.Outgoing, State: m.State.String()}
+}
+
+func (b *chatBackend) Self() string { return b.cl.Username() }
+func (b *chatBackend) Peer() string { return b.peer }
+
+func (b *chatBackend) History(ctx context.Context, limit int) ([]tui.Message, error) {
+	ms, err := b.cl.History(ctx, b.peer, limit)
+	out := make([]tui.Message, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, toTUI(m))
+	}
+	return out, err
+}
+
+func (b *chatBackend) Send(ctx context.Context, text string) (tui.Message, error) {
+	m, err := b.cl.Send(ctx, b.peer, text)
+	if err != nil {
+		return tui.Message{From: b.cl.Username(), Text: text, Outgoing: true, State: "failed"}, explainSend(err, b.peer)
+	}
+	return toTUI(*m), nil
+}
+
+func (b *chatBackend) Events() <-chan tui.Event { return b.events }
+
+func (b *chatBackend) SafetyNumber(ctx context.Context) (string, error) {
+	sn, err := b.cl.SafetyNumber(ctx, b.peer)
+	if err != nil {
+		return "", err
+	}
+	return sn.String(), nil
+}

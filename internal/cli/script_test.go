@@ -1,0 +1,215 @@
+package cli
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// procs holds the processes scripts started, by script and name.
+var procs sync.Map
+
+func procKey(ts *testscript.TestScript, name string) string { return fmt.Sprintf("%p/%s", ts, name) }
+
+// TestMain makes the test binary double as the hush command for the
+// scripts in testdata/script (testscript puts it on their PATH as "hush").
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"hush": func() { os.Exit(Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end scripts: real `hush server` processes on
+// 127.0.0.1:0, users in separate home directories, the real CLI.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir: "testdata/script",
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"hushserver": cmdHushServer,
+			"genlines":   cmdGenLines,
+			"checklines": cmdCheckLines,
+			"waitlines":  cmdWaitLines,
+			"genbytes":   cmdGenBytes,
+			"spawn":      cmdSpawn,
+			"kill9":      cmdKill9,
+		},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HUSH_PASSPHRASE", "")
+			env.Setenv("XDG_DATA_HOME", filepath.Join(env.WorkDir, "xdg"))
+			return nil
+		},
+	})
+}
+
+// hushserver [stop] [server flags…] starts `hush server` on loopback port 0
+// with its data in $WORK/server and sets $SERVER to its URL; "stop" kills
+// it (SIGKILL) so a later hushserver restarts on the same data.
+func cmdHushServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! hushserver")
+	}
+	if len(args) == 1 && args[0] == "stop" {
+		if p, ok := procs.Load(procKey(ts, "server")); ok {
+			p := p.(*os.Process)
+			p.Kill()
+			p.Wait()
+		}
+		return
+	}
+	bin, err := exec.LookPath("hush")
+	if err != nil {
+		ts.Fatalf("hush not on PATH: %v", err)
+	}
+	argv := append([]string{"server", "--listen", "127.0.0.1:0", "--mqtt-listen", "127.0.0.1:0",
+		"--data", ts.MkAbs("server"), "--log-level", "warn"}, args...)
+	cmd := exec.Command(bin, argv...)
+	cmd.Env = scriptEnv(ts)
+	out, err := cmd.StdoutPipe()
+	ts.Check(err)
+	logf, err := os.Create(ts.MkAbs("server.log"))
+	ts.Check(err)
+	cmd.Stderr = logf
+	ts.Check(cmd.Start())
+	ts.Defer(func() { cmd.Process.Kill(); cmd.Wait(); logf.Close() })
+	procs.Store(procKey(ts, "server"), cmd.Process)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "http://") {
+		ts.Fatalf("server did not print its URL: %q %v", line, err)
+	}
+	go func() { // keep draining so the server never blocks on stdout
+		b := make([]byte, 4096)
+		for {
+			if _, err := out.Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	ts.Setenv("SERVER", strings.TrimSpace(line))
+}
+
+// genlines FILE N writes N lines "message 0001" … to FILE.
+func cmdGenLines(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: genlines file n")
+	}
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "message %04d\n", i)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(b.String()), 0o644))
+}
+
+// genbytes FILE N writes N bytes of 'x' to FILE.
+func cmdGenBytes(ts *testscript.TestScript, neg bool, args []string) {
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Repeat("x", n)), 0o644))
+}
+
+// checklines [-atmost] N FILE… reads JSON message lines from the files
+// (in order) and checks that together they hold "message 0001" …
+// "message N" each exactly once (with -atmost: none twice), in order within
+// each file.
+func cmdCheckLines(ts *testscript.TestScript, neg bool, args []string) {
+	atMost := len(args) > 0 && args[0] == "-atmost"
+	if atMost {
+		args = args[1:]
+	}
+	n, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	seen := map[string]int{}
+	for _, f := range args[1:] {
+		prev := ""
+		for _, line := range strings.Split(strings.TrimSpace(ts.ReadFile(f)), "\n") {
+			if line == "" {
+				continue
+			}
+			var m struct{ Text string }
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				ts.Fatalf("%s: not a JSON message line: %q", f, line)
+			}
+			if m.Text <= prev {
+				ts.Fatalf("%s: %q arrived after %q", f, m.Text, prev)
+			}
+			prev = m.Text
+			seen[m.Text]++
+		}
+	}
+	for i := 1; i <= n; i++ {
+		text := fmt.Sprintf("message %04d", i)
+		if seen[text] > 1 || (!atMost && seen[text] != 1) {
+			ts.Fatalf("%q seen %d times", text, seen[text])
+		}
+	}
+	if !atMost && len(seen) != n {
+		ts.Fatalf("%d distinct messages, want %d", len(seen), n)
+	}
+}
+
+// waitlines FILE N waits (up to 60 s) until FILE has at least N lines.
+func cmdWaitLines(ts *testscript.TestScript, neg bool, args []string) {
+	n, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(ts.MkAbs(args[0]))
+		if strings.Count(string(b), "\n") >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s has %d lines after 60 s, want %d", args[0], strings.Count(string(b), "\n"), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// spawn NAME FILE PROG ARGS… starts PROG in the background with its
+// standard output appended to FILE (so waitlines can watch it).
+func cmdSpawn(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 {
+		ts.Fatalf("usage: spawn name file prog args...")
+	}
+	bin, err := exec.LookPath(args[2])
+	ts.Check(err)
+	f, err := os.OpenFile(ts.MkAbs(args[1]), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	ts.Check(err)
+	cmd := exec.Command(bin, args[3:]...)
+	cmd.Dir = ts.Getenv("WORK")
+	cmd.Env = scriptEnv(ts)
+	cmd.Stdout, cmd.Stderr = f, f
+	ts.Check(cmd.Start())
+	procs.Store(procKey(ts, "spawn:"+args[0]), cmd)
+	ts.Defer(func() { cmd.Process.Kill(); cmd.Wait(); f.Close() })
+}
+
+// kill9 NAME kills a spawned process with SIGKILL and waits for it.
+func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
+	v, ok := procs.Load(procKey(ts, "spawn:"+args[0]))
+	if !ok {
+		ts.Fatalf("no spawned process %q", args[0])
+	}
+	cmd := v.(*exec.Cmd)
+	cmd.Process.Kill()
+	cmd.Wait()
+}
+
+// scriptEnv is the script's environment for a child process.
+func scriptEnv(ts *testscript.TestScript) []string {
+	var env []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "HUSH_PASSPHRASE", "XDG_DATA_HOME", "SERVER"} {
+		env = append(env, k+"="+ts.Getenv(k))
+	}
+	return env
+}

@@ -1,0 +1,108 @@
+package client
+
+import (
+	"time"
+)
+
+// Options opens or creates a profile.
+type Options struct {
+	// Home is the profile directory (created owner-only). Default: $HUSH_HOME,
+	// else $XDG_DATA_HOME/hush, else ~/.local/share/hush.
+	Home string
+	// Passphrase unlocks the profile; everything secret in it is encrypted
+	// under a key derived from it with Argon2id.
+	Passphrase []byte
+	// ServerURL is the hush server (Create only; Open reads it from the
+	// profile unless set here).
+	ServerURL string
+	// BrokerURL selects direct mode: envelopes travel through this plain
+	// MQTT broker (mqtt://host:port) instead of the hush relay; the server
+	// at ServerURL is used only as the key directory.
+	BrokerURL string
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Message is one message of a conversation, as the user sees it.
+type Message struct {
+	ID         string    // 32 hex characters, chosen by the sender
+	Peer       string    // the other user of the conversation
+	From       string    // sender username (Peer for incoming, self for outgoing)
+	FromDevice uint32    // sender device
+	To         string    // recipient username
+	Text       string    // the text
+	SentAt     time.Time // sender's clock
+	ReceivedAt time.Time // this device's clock when stored
+	Outgoing   bool
+	State      State
+}
+
+// State is where a message is in its life.
+type State int
+
+const (
+	StateReceived State = 1 // incoming, stored
+	StateSending  State = 2 // outgoing, not yet accepted by the relay
+	StateSent     State = 3 // outgoing, durably stored by the relay (or broker)
+	StateFailed   State = 4 // outgoing, refused
+)
+
+func (s State) String() string {
+	switch s {
+	case StateReceived:
+		return "received"
+	case StateSending:
+		return "sending"
+	case StateSent:
+		return "sent"
+	case StateFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Contact is a user this profile has talked to.
+type Contact struct {
+	Username    string
+	IdentityKey []byte // the pinned key
+	Verified    bool   // the user compared safety numbers and marked it
+	// Changed is set when the directory now serves another identity key
+	// than the pinned one. Nothing is encrypted to the new key until the
+	// user accepts it (AcceptIdentity).
+	Changed        bool
+	NewIdentityKey []byte
+	Devices        []uint32
+}
+
+// Event is something the receive loop reports.
+type Event struct {
+	Message *Message // a new incoming message
+	Err     error    // a problem that did not stop the loop (garbage dropped, …)
+}
+
+// The Client's methods (implemented in client.go, send.go, receive.go,
+// contacts.go):
+//
+//	func Create(ctx context.Context, o Options, username, email string) (*Client, error)
+//	func Open(ctx context.Context, o Options) (*Client, error)
+//	func DefaultHome() string
+//	func (c *Client) Close() error
+//	func (c *Client) Username() string
+//	func (c *Client) DeviceID() uint32
+//	func (c *Client) ServerURL() string
+//	func (c *Client) Fingerprint() string                       // of the own identity key
+//	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
+//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
+//	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
+//	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
+//	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
+//	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
+//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
+//	func (c *Client) MarkVerified(ctx context.Context, user string) error
+//	func (c *Client) AcceptIdentity(ctx context.Context, user string) error
+//	func (c *Client) Config() map[string]string
+//	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
+//
+// Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
+// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable,
+// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken.

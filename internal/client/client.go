@@ -1,0 +1,281 @@
+// Package client is the hush library a program embeds: it keeps a profile
+// (identity, device keys, prekeys, sessions, contacts and history, all
+// encrypted at rest under the user's passphrase), registers with a hush
+// server, sends texts and receives them over the relay or, in direct mode,
+// over any MQTT broker.
+//
+// Guarantees: a message is acknowledged to the relay only after it is
+// durably stored in the profile; messages are deduplicated by id; a contact
+// whose identity key changes is flagged, and nothing is encrypted to the new
+// key until the user accepts it. A Client is safe for concurrent use.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+	"github.com/hush-chat/hush/internal/client/localstore"
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/server/directory"
+)
+
+// Prekey stock a device keeps in the directory.
+const (
+	initialOneTime = 100
+	initialKEMOne  = 10
+	refillBelow    = 20
+)
+
+// Client is an open profile.
+type Client struct {
+	home string
+	st   *localstore.Store
+	prof profile
+	id   *identity.IdentityPrivateKey
+	dev  *identity.DevicePrivateKey
+	cert *identity.DeviceCert
+	api  *apiclient.Client
+	now  func() time.Time
+
+	mu sync.Mutex // one send or receive step at a time: sessions and the keyring are shared state
+
+	trMu sync.Mutex
+	tr   transport
+}
+
+// DefaultHome returns where the profile lives by default.
+func DefaultHome() string {
+	if h := os.Getenv("HUSH_HOME"); h != "" {
+		return h
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hush")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "hush")
+	}
+	return ".hush"
+}
+
+func (o *Options) defaults() {
+	if o.Home == "" {
+		o.Home = DefaultHome()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Create makes a new identity and device, registers username with the
+// server, and stores everything in a new profile at o.Home.
+func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
+	o.defaults()
+	if !directory.ValidUsername(username) {
+		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -", username)
+	}
+	if o.ServerURL == "" {
+		return nil, errors.New("no server given")
+	}
+	if localstore.Exists(o.Home) {
+		return nil, ErrProfileExists
+	}
+	api := apiclient.New(o.ServerURL, nil)
+	serverKey, err := api.ServerKey(ctx)
+	if err != nil {
+		return nil, serverErr(err)
+	}
+	now := o.Now()
+	id, err := identity.GenerateIdentity()
+	if err != nil {
+		return nil, err
+	}
+	dev, err := identity.GenerateDevice(1)
+	if err != nil {
+		return nil, err
+	}
+	cert := identity.Certify(id, dev, now.Unix())
+	ring, err := pqxdh.NewKeyring(id, 1, now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	otp, err := ring.GenerateOneTime(initialOneTime)
+	if err != nil {
+		return nil, err
+	}
+	kem, err := ring.GenerateKEMOneTime(id, initialKEMOne)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{home: o.Home, id: id, dev: dev, cert: cert, now: o.Now,
+		prof: profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}}
+	// The profile is written before registering: a registered identity
+	// whose keys were never stored would be lost for good.
+	if c.st, err = localstore.Create(ctx, o.Home, o.Passphrase); err != nil {
+		return nil, fmt.Errorf("creating profile: %w", err)
+	}
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		return errors.Join(tx.PutSecret(secretProfile, encodeJSON(c.prof)), tx.PutSecret(secretIdentity, id.Seed()),
+			tx.PutSecret(secretDevice, dev.Marshal()), tx.PutSecret(secretCert, cert.Marshal()),
+			tx.PutSecret(secretKeyring, ring.Marshal()))
+	})
+	if err == nil {
+		c.api = apiclient.New(o.ServerURL, serverKey)
+		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
+			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email})
+	}
+	if err != nil {
+		c.st.Close()
+		removeProfile(o.Home)
+		if apiclient.IsCode(err, "username_taken") {
+			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
+		}
+		return nil, serverErr(err)
+	}
+	return c, nil
+}
+
+// removeProfile deletes a profile that never got registered.
+func removeProfile(home string) {
+	for _, f := range []string{localstore.FileName, localstore.FileName + "-wal", localstore.FileName + "-shm"} {
+		os.Remove(filepath.Join(home, f))
+	}
+}
+
+// Open unlocks the profile at o.Home.
+func Open(ctx context.Context, o Options) (*Client, error) {
+	o.defaults()
+	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
+	switch {
+	case errors.Is(err, localstore.ErrNoProfile):
+		return nil, ErrNoProfile
+	case errors.Is(err, localstore.ErrWrongPassphrase):
+		return nil, ErrWrongPassphrase
+	case err != nil:
+		return nil, err
+	}
+	c := &Client{home: o.Home, st: st, now: o.Now}
+	if err := c.load(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if o.ServerURL != "" {
+		c.prof.ServerURL = o.ServerURL
+	}
+	if o.BrokerURL != "" {
+		c.prof.BrokerURL = o.BrokerURL
+	}
+	sk, err := identity.NewIdentityKey(c.prof.ServerKey)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("profile: server key: %w", err)
+	}
+	c.api = apiclient.New(c.prof.ServerURL, sk)
+	return c, nil
+}
+
+func (c *Client) load(ctx context.Context) error {
+	return c.st.View(ctx, func(tx *localstore.Tx) error {
+		var errs []error
+		get := func(name string) []byte {
+			b, err := tx.GetSecret(name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("profile: %s: %w", name, err))
+			}
+			return b
+		}
+		pb, seed, devb, certb := get(secretProfile), get(secretIdentity), get(secretDevice), get(secretCert)
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if err := decodeJSON(pb, &c.prof, "profile"); err != nil {
+			return err
+		}
+		var e1, e2, e3 error
+		c.id, e1 = identity.NewIdentityPrivateKey(seed)
+		c.dev, e2 = identity.ParseDevicePrivateKey(devb)
+		c.cert, e3 = identity.ParseDeviceCert(certb)
+		return errors.Join(e1, e2, e3)
+	})
+}
+
+// Close stops the transport and closes the profile.
+func (c *Client) Close() error {
+	c.trMu.Lock()
+	if c.tr != nil {
+		c.tr.close()
+		c.tr = nil
+	}
+	c.trMu.Unlock()
+	return c.st.Close()
+}
+
+// Username returns the profile's username.
+func (c *Client) Username() string { return c.prof.Username }
+
+// DeviceID returns this device's id.
+func (c *Client) DeviceID() uint32 { return c.dev.ID() }
+
+// ServerURL returns the server the profile uses.
+func (c *Client) ServerURL() string { return c.prof.ServerURL }
+
+// Fingerprint returns the fingerprint of the own identity key.
+func (c *Client) Fingerprint() string { return identity.Fingerprint(c.id.Public()) }
+
+// Config returns the profile's settings.
+func (c *Client) Config() map[string]string {
+	return map[string]string{"username": c.prof.Username, "server": c.prof.ServerURL, "broker": c.prof.BrokerURL,
+		"mqtt": c.prof.MQTTURL, "device": fmt.Sprint(c.prof.DeviceID), "home": c.home}
+}
+
+// SetConfig changes a setting: "server" (the server URL), "broker"
+// (direct mode's MQTT broker; empty to use the relay) or "mqtt" (the
+// relay's MQTT address when it differs from what the server advertises).
+func (c *Client) SetConfig(ctx context.Context, key, value string) error {
+	p := c.prof
+	switch key {
+	case "server":
+		p.ServerURL = value
+	case "broker":
+		p.BrokerURL = value
+	case "mqtt":
+		p.MQTTURL = value
+	default:
+		return fmt.Errorf("unknown setting %q (settings: server, broker, mqtt)", key)
+	}
+	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
+		return err
+	}
+	c.prof = p
+	return nil
+}
+
+// serverErr turns transport failures into ErrServerUnreachable and keeps
+// server answers as they are.
+func serverErr(err error) error {
+	var ne net.Error
+	var ae *apiclient.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ae):
+		return err
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+	}
+	return err
+}
+
+// IdentityKey returns the own public identity key.
+func (c *Client) IdentityKey() *identity.IdentityKey { return c.id.Public() }

@@ -1,0 +1,129 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/hush-chat/hush/internal/server/relay"
+)
+
+// Direct mode (doc/DIRECT.md): envelopes travel through any plain MQTT
+// broker. The inbox topic is the same as on the relay; the payload is the
+// sealed envelope itself. What is weaker than with the relay: offline
+// messages last only as long as the broker keeps the device's persistent
+// session and its queue (Mosquitto: max_queued_messages, 1000 by default);
+// anyone who can reach the broker may publish to any inbox, so the client
+// drops what does not open; there is no server-side rate limit or quota.
+const (
+	// directSessionExpiry is how long the broker should keep an offline
+	// device's session and queued messages (seconds).
+	directSessionExpiry = 30 * 24 * 3600
+	// directQuiet is how long drain waits without a message before it
+	// decides the queue is empty.
+	directQuiet = 500 * time.Millisecond
+)
+
+type directTransport struct {
+	broker  string
+	mailbox string
+}
+
+func (t *directTransport) send(ctx context.Context, mailbox string, env []byte) error {
+	var id [8]byte
+	rand.Read(id[:])
+	cl, err := dialMQTT(ctx, t.broker, mqttLogin{clientID: "hush-send-" + hex.EncodeToString(id[:]), clean: true}, nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Disconnect(&paho.Disconnect{})
+	resp, err := cl.Publish(ctx, &paho.Publish{Topic: relay.InboxTopic(mailbox), QoS: 1, Payload: env})
+	if err != nil {
+		return err
+	}
+	if resp != nil && resp.ReasonCode >= 0x80 {
+		return &connackError{code: resp.ReasonCode}
+	}
+	return nil
+}
+
+// session connects with a persistent session keyed by the mailbox, so the
+// broker queues QoS 1 messages while the device is away, and acknowledges
+// each message only after fn stored it (manual acknowledgement).
+func (t *directTransport) session(ctx context.Context, fn func([]byte) error, activity chan<- struct{}) (*paho.Client, chan error, error) {
+	var cl *paho.Client
+	failed := make(chan error, 1)
+	onMsg := func(pr paho.PublishReceived) (bool, error) {
+		if activity != nil {
+			select {
+			case activity <- struct{}{}:
+			default:
+			}
+		}
+		if err := fn(pr.Packet.Payload); err != nil {
+			select {
+			case failed <- err:
+			default:
+			}
+			return true, nil // not acknowledged: the broker sends it again next session
+		}
+		_ = cl.Ack(pr.Packet)
+		return true, nil
+	}
+	cl, err := dialMQTT(ctx, t.broker, mqttLogin{clientID: "hush-" + t.mailbox, clean: false,
+		sessionExpiry: directSessionExpiry, manualAck: true}, onMsg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(t.mailbox), QoS: 1}}}); err != nil {
+		cl.Disconnect(&paho.Disconnect{})
+		return nil, nil, err
+	}
+	return cl, failed, nil
+}
+
+func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) error {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		cl, failed, err := t.session(ctx, fn, nil)
+		if err == nil {
+			select {
+			case <-ctx.Done():
+			case <-cl.Done():
+			case <-failed:
+			}
+			cl.Disconnect(&paho.Disconnect{})
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	return nil
+}
+
+func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) error {
+	activity := make(chan struct{}, 1)
+	cl, failed, err := t.session(ctx, fn, activity)
+	if err != nil {
+		return err
+	}
+	defer cl.Disconnect(&paho.Disconnect{})
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case <-activity:
+		case <-time.After(directQuiet):
+			return nil
+		}
+	}
+}
+
+func (t *directTransport) close() {}

@@ -1,0 +1,167 @@
+package localstore
+
+import (
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// Labels of the key schedule (see the package documentation).
+const (
+	infoEncryption = "hush localstore v1 encryption"
+	infoIndex      = "hush localstore v1 index"
+	verifierLabel  = "hush localstore v1 verifier"
+	saltSize       = 16
+	keySize        = 32
+)
+
+// Params are the Argon2id cost parameters of a profile. They are stored in
+// the profile, so each profile opens with the parameters it was created
+// (or last re-keyed) with.
+type Params struct {
+	Time    uint32 // passes over memory
+	Memory  uint32 // KiB
+	Threads uint8  // lanes
+}
+
+// DefaultParams are the parameters new profiles (and profiles whose
+// passphrase changes) get: about 50 ms on a current two-core machine, the
+// dominant cost of opening a profile, which every hush command does.
+var DefaultParams = Params{Time: 2, Memory: 48 << 10, Threads: 2}
+
+// Bounds on stored parameters. The meta table is not authenticated before
+// the key is derived, so a tampered file could otherwise make Open
+// allocate without limit or spin for hours.
+const (
+	maxTime   = 64
+	maxMemory = 4 << 20 // 4 GiB in KiB
+)
+
+func (p Params) valid() error {
+	if p.Time < 1 || p.Time > maxTime || p.Threads < 1 ||
+		p.Memory < 8*uint32(p.Threads) || p.Memory > maxMemory {
+		return fmt.Errorf("%w: Argon2id parameters t=%d m=%d p=%d out of range",
+			ErrCorrupt, p.Time, p.Memory, p.Threads)
+	}
+	return nil
+}
+
+// keys are what a passphrase unlocks.
+type keys struct {
+	aead     cipher.AEAD // XChaCha20-Poly1305 under the encryption key
+	index    []byte      // HMAC key for blinded row keys
+	verifier []byte      // the stored verifier these keys open
+}
+
+// deriveKeys runs the key schedule. It costs one Argon2id.
+func deriveKeys(passphrase, salt []byte, p Params) (*keys, error) {
+	master := argon2.IDKey(passphrase, salt, p.Time, p.Memory, p.Threads, keySize)
+	defer clear(master)
+	enc, err := hkdf.Key(sha256.New, master, nil, infoEncryption, keySize)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: derive keys: %w", err)
+	}
+	defer clear(enc)
+	index, err := hkdf.Key(sha256.New, master, nil, infoIndex, keySize)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: derive keys: %w", err)
+	}
+	aead, err := chacha20poly1305.NewX(enc)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: derive keys: %w", err)
+	}
+	return &keys{aead: aead, index: index}, nil
+}
+
+// newKeys creates a fresh salt and keys for passphrase, with the verifier
+// they will be recognized by.
+func newKeys(passphrase []byte, p Params) (*keys, []byte, error) {
+	if err := p.valid(); err != nil {
+		return nil, nil, err
+	}
+	salt := make([]byte, saltSize)
+	rand.Read(salt)
+	k, err := deriveKeys(passphrase, salt, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	k.verifier = k.seal([]byte(verifierLabel), "meta", []byte("verifier"))
+	return k, salt, nil
+}
+
+// unlock derives the keys of a stored profile and checks them against its
+// verifier: only the right passphrase opens it.
+func unlock(passphrase []byte, m *meta) (*keys, error) {
+	if err := m.params.valid(); err != nil {
+		return nil, err
+	}
+	if len(m.salt) != saltSize {
+		return nil, fmt.Errorf("%w: salt of %d bytes", ErrCorrupt, len(m.salt))
+	}
+	k, err := deriveKeys(passphrase, m.salt, m.params)
+	if err != nil {
+		return nil, err
+	}
+	label, err := k.open(m.verifier, "meta", []byte("verifier"))
+	if err != nil || !hmac.Equal(label, []byte(verifierLabel)) {
+		k.wipe()
+		return nil, ErrWrongPassphrase
+	}
+	k.verifier = m.verifier
+	return k, nil
+}
+
+// wipe clears the key material that is ours to clear (the AEAD keeps its
+// own copy of the encryption key, out of reach).
+func (k *keys) wipe() {
+	clear(k.index)
+	k.aead = nil
+}
+
+// aad binds a sealed value to its table and row: table || 0x00 || row key.
+func aad(table string, rowKey []byte) []byte {
+	b := make([]byte, 0, len(table)+1+len(rowKey))
+	b = append(b, table...)
+	b = append(b, 0)
+	return append(b, rowKey...)
+}
+
+// seal encrypts plaintext for the row rowKey of table: nonce || ciphertext.
+func (k *keys) seal(plaintext []byte, table string, rowKey []byte) []byte {
+	ns := k.aead.NonceSize()
+	out := make([]byte, ns, ns+len(plaintext)+k.aead.Overhead())
+	rand.Read(out)
+	return k.aead.Seal(out, out, plaintext, aad(table, rowKey))
+}
+
+// open decrypts a value sealed for the row rowKey of table. A value that
+// was altered, or sealed for another row or table or under another key,
+// fails with ErrCorrupt.
+func (k *keys) open(value []byte, table string, rowKey []byte) ([]byte, error) {
+	ns := k.aead.NonceSize()
+	if len(value) < ns+k.aead.Overhead() {
+		return nil, fmt.Errorf("%w: %s value too short", ErrCorrupt, table)
+	}
+	pt, err := k.aead.Open(nil, value[:ns], value[ns:], aad(table, rowKey))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s value does not authenticate", ErrCorrupt, table)
+	}
+	return pt, nil
+}
+
+// blind is the row key of name in table: HMAC(index, table || 0x00 || name).
+// Table names contain no 0x00, so distinct (table, name) pairs never share
+// an input.
+func (k *keys) blind(table string, name []byte) []byte {
+	m := hmac.New(sha256.New, k.index)
+	m.Write([]byte(table))
+	m.Write([]byte{0})
+	m.Write(name)
+	return m.Sum(nil)
+}
