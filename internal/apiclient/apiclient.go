@@ -342,3 +342,15 @@ func (c *Client) ServerInfo(ctx context.Context) (*ServerInfo, error) {
 	}
 	return &si, nil
 }
+
+// DeleteAccount deletes the account; the username stays bound to its
+// identity key (a tombstone) unless the server allows reuse.
+func (c *Client) DeleteAccount(ctx context.Context, username string, id *identity.IdentityPrivateKey) error {
+	body, err := directory.SignRequest(id, directory.DeleteAccountRequest{
+		RequestHeader: directory.RequestHeader{Op: directory.OpDeleteAccount, Username: username, Timestamp: c.now().Unix()}})
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, "POST", "/v1/users/delete", "", body, "application/json", nil)
+	return err
+}

@@ -101,3 +101,18 @@ func (b *chatBackend) SafetyNumber(ctx context.Context) (string, error) {
 	}
 	return sn.String(), nil
 }
+
+// Verified reports whether the user marked the peer's safety number as
+// verified (the chat header shows it).
+func (b *chatBackend) Verified(ctx context.Context) (bool, error) {
+	cs, err := b.cl.Contacts(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cs {
+		if c.Username == b.peer {
+			return c.Verified && !c.Changed, nil
+		}
+	}
+	return false, nil
+}

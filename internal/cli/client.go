@@ -107,7 +107,8 @@ func addClientCommands(root *cobra.Command) {
 	var pf profileFlags
 	pf.register(root)
 	root.AddCommand(newInitCmd(&pf), newWhoamiCmd(&pf), newSendCmd(&pf), newListenCmd(&pf), newSyncCmd(&pf),
-		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd())
+		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd(),
+		newDeleteAccountCmd(&pf))
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {
@@ -394,5 +395,31 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 			return cl.SetConfig(c.Context(), args[0], args[1])
 		},
 	})
+	return c
+}
+
+func newDeleteAccountCmd(pf *profileFlags) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "delete-account",
+		Short: "Delete your account from the server (the local history stays)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !yes {
+				return usageError{errors.New("this deletes your account on the server: run again with --yes")}
+			}
+			cl, err := pf.open(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if err := cl.DeleteAccount(c.Context()); err != nil {
+				return explain(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "deleted %s from %s\n", cl.Username(), cl.ServerURL())
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
 	return c
 }

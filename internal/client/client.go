@@ -279,3 +279,9 @@ func serverErr(err error) error {
 
 // IdentityKey returns the own public identity key.
 func (c *Client) IdentityKey() *identity.IdentityKey { return c.id.Public() }
+
+// DeleteAccount deletes the account from the server. The local profile is
+// left in place (its history stays readable); it can no longer send.
+func (c *Client) DeleteAccount(ctx context.Context) error {
+	return serverErr(c.api.DeleteAccount(ctx, c.prof.Username, c.id))
+}

@@ -10,7 +10,9 @@ import (
 	"time"
 )
 
-func testTime(i int) time.Time { return time.Unix(1_800_000_000, 0).Add(time.Duration(i) * time.Second) }
+func testTime(i int) time.Time {
+	return time.Unix(1_800_000_000, 0).Add(time.Duration(i) * time.Second)
+}
 
 func TestSecretsRoundTrip(t *testing.T) {
 	s, dir := newStore(t)

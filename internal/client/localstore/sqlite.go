@@ -64,12 +64,15 @@ func dsn(path string, params ...string) (string, error) {
 // beside hush send) wait for each other instead of failing. WAL lets
 // readers run beside the writer; synchronous=FULL fsyncs the WAL at every
 // commit. secure_delete zeroes the space a deleted or overwritten value
-// leaves, so replaced session states are gone from the file.
+// leaves, so replaced session states are gone from the file; a zero
+// journal_size_limit truncates the WAL whenever a checkpoint empties it,
+// so older page images do not linger in its tail.
 const (
 	pragmaBusy   = "_pragma=busy_timeout(5000)"
 	pragmaSync   = "_pragma=synchronous(FULL)"
 	pragmaWAL    = "_pragma=journal_mode(WAL)"
 	pragmaSecure = "_pragma=secure_delete(1)"
+	pragmaWALCap = "_pragma=journal_size_limit(0)"
 	pragmaRO     = "_pragma=query_only(1)"
 	txImmediate  = "_txlock=immediate"
 )
@@ -77,7 +80,7 @@ const (
 // openPools opens the writer (one connection, BEGIN IMMEDIATE) and the
 // read-only pool of an existing database file, switching it to WAL.
 func openPools(ctx context.Context, path string) (w, r *sql.DB, err error) {
-	wdsn, err := dsn(path, pragmaBusy, pragmaWAL, pragmaSync, pragmaSecure, txImmediate)
+	wdsn, err := dsn(path, pragmaBusy, pragmaWAL, pragmaSync, pragmaSecure, pragmaWALCap, txImmediate)
 	if err != nil {
 		return nil, nil, err
 	}
