@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/server"
+)
+
+// ptyOutput collects what a program writes to its terminal.
+type ptyOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (p *ptyOutput) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.buf.Write(b)
+}
+
+func (p *ptyOutput) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		ok := strings.Contains(p.buf.String(), s)
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("terminal never showed %q", s)
+}
+
+// TestChatInPseudoTerminal drives `hush chat bob` through a real
+// pseudo-terminal against a real server: Alice types a line, Bob receives
+// it, Bob replies, and the reply appears on Alice's screen.
+func TestChatInPseudoTerminal(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := server.Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
+	srv, err := server.New(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	pw := []byte("pw")
+	for _, u := range []string{"alice", "bob"} {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+
+	bin, err := exec.LookPath("hush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--home", filepath.Join(dir, "alice"), "chat", "bob")
+	cmd.Env = append(os.Environ(), "HUSH_PASSPHRASE=pw", "TERM=xterm-256color")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	out := &ptyOutput{}
+	go func() { _, _ = copyAll(out, tty) }()
+	out.waitFor(t, "bob")
+
+	if _, err := tty.Write([]byte("attack at dawn\r")); err != nil {
+		t.Fatal(err)
+	}
+	bob, err := client.Open(ctx, client.Options{Home: filepath.Join(dir, "bob"), Passphrase: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	got := ""
+	for deadline := time.Now().Add(20 * time.Second); got == "" && time.Now().Before(deadline); {
+		ms, err := bob.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			got = m.Text
+		}
+		if got == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if got != "attack at dawn" {
+		t.Fatalf("bob received %q", got)
+	}
+	if _, err := bob.Send(ctx, "alice", "confirmed north gate"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "confirmed north gate")
+
+	if _, err := tty.Write([]byte("/quit\r")); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hush chat exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("hush chat did not quit")
+	}
+}
+
+func copyAll(w *ptyOutput, r *os.File) (int64, error) {
+	var n int64
+	b := make([]byte, 4096)
+	for {
+		k, err := r.Read(b)
+		if k > 0 {
+			w.Write(b[:k])
+			n += int64(k)
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
