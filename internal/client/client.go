@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/identity"
@@ -139,7 +141,32 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 		}
 		return nil, serverErr(err)
 	}
+	if o.BrokerURL != "" {
+		// A plain broker queues messages only for a session that exists:
+		// open the device's persistent session now, so messages sent
+		// before its first listen or sync are kept.
+		if err := c.primeDirect(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("registered, but the broker did not answer: %w", err)
+		}
+	}
 	return c, nil
+}
+
+func (c *Client) primeDirect(ctx context.Context) error {
+	tr, err := c.transport(ctx)
+	if err != nil {
+		return err
+	}
+	d, ok := tr.(*directTransport)
+	if !ok {
+		return nil
+	}
+	cl, _, err := d.session(ctx, func([]byte) error { return errors.New("profile not ready") }, nil)
+	if err != nil {
+		return err
+	}
+	return cl.Disconnect(&paho.Disconnect{})
 }
 
 // removeProfile deletes a profile that never got registered.

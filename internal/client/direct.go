@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -73,13 +74,22 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 		_ = cl.Ack(pr.Packet)
 		return true, nil
 	}
+	var present bool
 	cl, err := dialMQTT(ctx, t.broker, mqttLogin{clientID: "hush-" + t.mailbox, clean: false,
-		sessionExpiry: directSessionExpiry, manualAck: true}, onMsg)
+		sessionExpiry: directSessionExpiry, manualAck: true, sessionPresent: &present}, onMsg)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(t.mailbox), QoS: 1}}}); err != nil {
+	if present {
+		// The broker kept the session, subscription included; some brokers
+		// refuse a second SUBSCRIBE while they resend queued messages.
+		return cl, failed, nil
+	}
+	if sa, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(t.mailbox), QoS: 1}}}); err != nil {
 		cl.Disconnect(&paho.Disconnect{})
+		if sa != nil {
+			return nil, nil, fmt.Errorf("broker refused the inbox subscription (reasons %x): %w", sa.Reasons, err)
+		}
 		return nil, nil, err
 	}
 	return cl, failed, nil

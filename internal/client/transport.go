@@ -236,6 +236,7 @@ type mqttLogin struct {
 	clean                bool
 	sessionExpiry        uint32
 	manualAck            bool
+	sessionPresent       *bool // set from the CONNACK when not nil
 }
 
 // connackError is a refused MQTT connection.
@@ -287,6 +288,9 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: MQTT: %v", ErrServerUnreachable, err)
+	}
+	if l.sessionPresent != nil {
+		*l.sessionPresent = ca.SessionPresent
 	}
 	return cl, nil
 }

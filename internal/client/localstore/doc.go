@@ -22,7 +22,7 @@
 // ids and setting names never appear in the file either. What the file
 // does show: how many rows each table has and their sizes, the number of
 // messages per (blinded) conversation and their order, and the relay
-// sequence numbers marked seen.
+// sequence numbers marked seen. Message times are sealed with the record.
 //
 //	master  = Argon2id(passphrase, salt, params)          32 bytes
 //	enc     = HKDF-SHA256(master, info "hush localstore v1 encryption")
@@ -36,9 +36,10 @@
 // strengthens profiles as their passphrase changes, and old profiles keep
 // opening.
 //
-// Deleted and overwritten values are zeroed in the file (secure_delete), so
-// a session state that was replaced cannot be recovered from free pages
-// by someone who later learns the passphrase. The store does not hide that
+// Deleted and overwritten values are zeroed in the database file
+// (secure_delete) and the WAL is truncated as checkpoints empty it, so a
+// session state that was replaced cannot be recovered from free pages by
+// someone who later learns the passphrase. The store does not hide that
 // the file exists, resist an attacker who can write to it while it is
 // open, or stop a rollback to an older copy of the whole file.
 //

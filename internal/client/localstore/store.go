@@ -14,9 +14,8 @@ import (
 
 // Store is an open, unlocked profile. It is safe for concurrent use.
 type Store struct {
-	path string
-	w    *sql.DB // one connection; every write transaction
-	r    *sql.DB // read-only pool for View
+	w *sql.DB // one connection; every write transaction
+	r *sql.DB // read-only pool for View
 
 	// mu guards k: transactions hold it for reading, so Close and
 	// ChangePassphrase wait for them to end before they swap or wipe keys.
@@ -41,12 +40,13 @@ func Exists(dir string) bool {
 // Create makes a new profile in dir (created, or restricted, to mode 0700)
 // locked by passphrase, and opens it. It fails with ErrExists if dir
 // already holds one. The database appears under its final name only when
-// it is complete, so a crash during Create leaves no half-made profile.
+// it is complete, so a crash during Create leaves no half-made profile
+// (at most a hidden .profile.db.new-* file beside it).
 func Create(ctx context.Context, dir string, passphrase []byte) (*Store, error) {
 	return create(ctx, dir, passphrase, DefaultParams)
 }
 
-func create(ctx context.Context, dir string, passphrase []byte, p Params) (*Store, error) {
+func create(ctx context.Context, dir string, passphrase []byte, p Params) (_ *Store, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
@@ -63,6 +63,11 @@ func create(ctx context.Context, dir string, passphrase []byte, p Params) (*Stor
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			k.wipe()
+		}
+	}()
 	// Build the database under a temporary name (CreateTemp: mode 0600),
 	// then link it into place: os.Link fails if the name is taken, so of
 	// two concurrent Creates exactly one wins.
@@ -76,7 +81,7 @@ func create(ctx context.Context, dir string, passphrase []byte, p Params) (*Stor
 	if err := initFile(ctx, tmp, p, salt, k.verifier); err != nil {
 		return nil, err
 	}
-	if err := os.Link(tmp, path); err != nil {
+	if err := linkNew(tmp, path); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return nil, ErrExists
 		}
@@ -86,6 +91,21 @@ func create(ctx context.Context, dir string, passphrase []byte, p Params) (*Stor
 		return nil, fmt.Errorf("localstore: %w", err)
 	}
 	return openWith(ctx, path, func(*meta) (*keys, error) { return k, nil })
+}
+
+// linkNew gives the file tmp the name path, failing with fs.ErrExist if
+// path exists. Where the filesystem has no hard links (FAT, some network
+// mounts) it falls back to a rename, which only a Create racing this one
+// could get wrong.
+func linkNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	if _, serr := os.Lstat(path); serr == nil {
+		return fs.ErrExist
+	}
+	return os.Rename(tmp, path)
 }
 
 // Open unlocks the profile in dir. It fails with ErrNoProfile if there is
@@ -120,7 +140,7 @@ func openWith(ctx context.Context, path string, unlockFn func(*meta) (*keys, err
 		w.Close()
 		return nil, err
 	}
-	return &Store{path: path, w: w, r: r, k: k, kdf: DefaultParams, keepSeen: defaultKeepSeen}, nil
+	return &Store{w: w, r: r, k: k, kdf: DefaultParams, keepSeen: defaultKeepSeen}, nil
 }
 
 // Close wipes the keys and closes the database, waiting for transactions

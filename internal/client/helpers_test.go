@@ -1,0 +1,37 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"path/filepath"
+	"testing"
+
+	"github.com/hush-chat/hush/internal/server"
+)
+
+func hexs(b []byte) string { return hex.EncodeToString(b) }
+
+func startServer(t *testing.T) *server.Server {
+	t.Helper()
+	cfg := server.Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(t.TempDir(), "server")
+	s, err := server.New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	return s
+}
+
+func create(t *testing.T, o Options, name string) *Client {
+	t.Helper()
+	c, err := Create(context.Background(), o, name, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
