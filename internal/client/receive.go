@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
@@ -248,10 +249,39 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	if err != nil {
 		return out, serverErr(err)
 	}
+	// The relay delivers in order; a plain broker may not (some resend a
+	// resumed session's queue out of order). Within a batch, each sender's
+	// messages are put back in the order that sender wrote them.
+	orderPerSender(out)
 	if err := c.maintain(ctx); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}
 	return out, nil
+}
+
+// orderPerSender sorts each sender device's messages by that sender's
+// clock, keeping the slots they occupy: messages of different senders stay
+// interleaved as they arrived.
+func orderPerSender(ms []Message) {
+	type sender struct {
+		user   string
+		device uint32
+	}
+	slots := map[sender][]int{}
+	for i, m := range ms {
+		k := sender{m.From, m.FromDevice}
+		slots[k] = append(slots[k], i)
+	}
+	for _, idx := range slots {
+		group := make([]Message, len(idx))
+		for j, i := range idx {
+			group[j] = ms[i]
+		}
+		slices.SortStableFunc(group, func(a, b Message) int { return a.SentAt.Compare(b.SentAt) })
+		for j, i := range idx {
+			ms[i] = group[j]
+		}
+	}
 }
 
 // History returns the last limit messages of the conversation with peer,

@@ -1,0 +1,142 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestConversationOverTheRelay(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+
+	// Bob listens live while Alice sends several messages: every one
+	// arrives once, in order.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	got := make(chan Message, 32)
+	done := make(chan error, 1)
+	go func() {
+		done <- bob.Listen(lctx, func(e Event) {
+			if e.Message != nil {
+				got <- *e.Message
+			}
+		})
+	}()
+	for i := range 10 {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprint("m", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		select {
+		case m := <-got:
+			if m.Text != fmt.Sprint("m", i) || m.From != "alice" || m.Outgoing {
+				t.Fatalf("message %d: %+v", i, m)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("message %d never arrived", i)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	// Everything was acknowledged after storing: nothing is pending.
+	if again, err := bob.Sync(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("pending after listen: %v %v", again, err)
+	}
+	// Bob answers; Alice's history has both sides in order.
+	if _, err := bob.Send(ctx, "alice", "ack"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := alice.History(ctx, "bob", 0)
+	if err != nil || len(h) != 11 || h[10].Text != "ack" || !h[0].Outgoing || h[0].State != StateSent {
+		t.Fatalf("history %+v %v", h, err)
+	}
+}
+
+func TestWrongPassphraseAndNoProfile(t *testing.T) {
+	srv := startServer(t)
+	dir := t.TempDir()
+	c := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("right"), ServerURL: srv.HTTPURL()}, "alice")
+	c.Close()
+	if _, err := Open(context.Background(), Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("wrong")}); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := Open(context.Background(), Options{Home: filepath.Join(dir, "none"), Passphrase: []byte("x")}); !errors.Is(err, ErrNoProfile) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := Create(context.Background(), Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("x"), ServerURL: srv.HTTPURL()}, "alice2", ""); !errors.Is(err, ErrProfileExists) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := Create(context.Background(), Options{Home: filepath.Join(dir, "c"), Passphrase: []byte("x"), ServerURL: srv.HTTPURL()}, "alice", ""); !errors.Is(err, ErrUsernameTaken) {
+		t.Fatalf("got %v", err)
+	}
+	if _, err := Create(context.Background(), Options{Home: filepath.Join(dir, "d"), Passphrase: []byte("x"), ServerURL: "http://127.0.0.1:1"}, "dora", ""); !errors.Is(err, ErrServerUnreachable) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPreKeysReplenished(t *testing.T) {
+	// Each first contact uses one of Bob's one-time prekeys; when fewer
+	// than refillBelow are left, Bob's next sync uploads new ones.
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "bob")
+	counts := func() int {
+		n, err := bob.api.PreKeyCounts(ctx, "bob", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.OneTimeRemaining
+	}
+	if n := counts(); n != initialOneTime {
+		t.Fatalf("start with %d one-time prekeys", n)
+	}
+	for i := range initialOneTime - refillBelow + 1 {
+		_, err := bob.api.Bundle(ctx, "bob", 1) // as many first contacts
+		if err != nil {
+			t.Fatalf("bundle %d: %v", i, err)
+		}
+	}
+	if n := counts(); n >= refillBelow {
+		t.Fatalf("%d left", n)
+	}
+	if _, err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := counts(); n < initialOneTime {
+		t.Fatalf("after sync %d one-time prekeys, want at least %d", n, initialOneTime)
+	}
+}
+
+func TestOrderPerSender(t *testing.T) {
+	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
+	ms := []Message{
+		{From: "a", FromDevice: 1, Text: "a2", SentAt: at(2)},
+		{From: "b", FromDevice: 1, Text: "b1", SentAt: at(9)},
+		{From: "a", FromDevice: 1, Text: "a1", SentAt: at(1)},
+		{From: "a", FromDevice: 2, Text: "a-other-device", SentAt: at(0)},
+		{From: "a", FromDevice: 1, Text: "a3", SentAt: at(3)},
+	}
+	orderPerSender(ms)
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Text)
+	}
+	want := []string{"a1", "b1", "a2", "a-other-device", "a3"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
