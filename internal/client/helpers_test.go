@@ -11,7 +11,9 @@ import (
 
 func hexs(b []byte) string { return hex.EncodeToString(b) }
 
-func startServer(t *testing.T) *server.Server {
+func startServer(t *testing.T) *server.Server { return startServerB(t) }
+
+func startServerB(t testing.TB) *server.Server {
 	t.Helper()
 	cfg := server.Defaults()
 	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(t.TempDir(), "server")

@@ -1,0 +1,42 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkReceive measures how fast one device takes in messages: each
+// is fetched from the relay, opened (HPKE), decrypted (ratchet), stored
+// durably in the profile and acknowledged.
+func BenchmarkReceive(b *testing.B) {
+	ctx := context.Background()
+	srv := startServerB(b)
+	dir := b.TempDir()
+	alice, err := Create(ctx, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "alice", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer alice.Close()
+	bob, err := Create(ctx, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "bob", "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bob.Close()
+	for i := range b.N {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprint("message ", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	got := 0
+	for got < b.N {
+		ms, err := bob.Sync(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += len(ms)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
