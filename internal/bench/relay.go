@@ -88,13 +88,8 @@ func Relay(ctx context.Context, o RelayOptions) (*RelayResult, error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-		cfg := server.Defaults()
-		cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dir
-		s, err := server.New(ctx, cfg, nil)
+		s, err := server.StartLocal(ctx, dir)
 		if err != nil {
-			return nil, err
-		}
-		if err := s.Start(); err != nil {
 			return nil, err
 		}
 		defer s.Shutdown(context.Background())

@@ -16,12 +16,7 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 		Use:   "chat <user>",
 		Short: "Open a terminal chat with a user",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			peer := args[0]
 			ctx, stop := withSignals(c.Context())
 			defer stop()
@@ -30,7 +25,7 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 			}
 			b := newChatBackend(ctx, cl, peer)
 			return tui.Run(ctx, b, c.InOrStdin(), c.OutOrStdout())
-		},
+		}),
 	}
 }
 

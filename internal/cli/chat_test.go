@@ -50,13 +50,8 @@ func (p *ptyOutput) waitFor(t *testing.T, s string) {
 func TestChatInPseudoTerminal(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cfg := server.Defaults()
-	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
-	srv, err := server.New(ctx, cfg, nil)
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(ctx)

@@ -84,6 +84,19 @@ func (p *profileFlags) open(c *cobra.Command) (*client.Client, error) {
 	return cl, explain(err)
 }
 
+// with wraps a command body that needs the unlocked profile: it opens the
+// profile before and closes it after.
+func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args []string) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, args []string) error {
+		cl, err := p.open(c)
+		if err != nil {
+			return err
+		}
+		defer cl.Close()
+		return run(c, cl, args)
+	}
+}
+
 // explain turns library errors into the one line a user reads.
 func explain(err error) error {
 	switch {
@@ -154,15 +167,10 @@ func newWhoamiCmd(pf *profileFlags) *cobra.Command {
 		Use:   "whoami",
 		Short: "Show your username, device, server and key fingerprint",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			fmt.Fprintf(c.OutOrStdout(), "%s (device %d) on %s\nfingerprint %s\n", cl.Username(), cl.DeviceID(), cl.ServerURL(), cl.Fingerprint())
 			return nil
-		},
+		}),
 	}
 }
 
@@ -227,12 +235,7 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 		Use:   "history <user>",
 		Short: "Print the stored conversation with a user",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			ms, err := cl.History(c.Context(), args[0], limit)
 			if err != nil {
 				return err
@@ -242,7 +245,7 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 				printMessage(out, &ms[i], asJSON)
 			}
 			return out.Flush()
-		},
+		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line")
 	c.Flags().IntVar(&limit, "limit", 0, "only the last N messages (0: all)")
@@ -287,16 +290,11 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 		Use:   "listen",
 		Short: "Print incoming messages as they arrive, until interrupted",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			out := bufio.NewWriter(c.OutOrStdout())
-			err = cl.Listen(ctx, func(e client.Event) {
+			err := cl.Listen(ctx, func(e client.Event) {
 				if e.Message != nil {
 					printMessage(out, e.Message, asJSON)
 					out.Flush()
@@ -305,7 +303,7 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 				}
 			})
 			return explain(err)
-		},
+		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line (id, from, to, sent_at, text)")
 	return c
@@ -317,12 +315,7 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Use:   "sync",
 		Short: "Fetch pending messages, print them and exit",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			msgs, err := cl.Sync(c.Context())
 			out := bufio.NewWriter(c.OutOrStdout())
 			for i := range msgs {
@@ -330,7 +323,7 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 			}
 			out.Flush()
 			return explain(err)
-		},
+		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line (id, from, to, sent_at, text)")
 	return c
@@ -341,12 +334,7 @@ func newContactsCmd(pf *profileFlags) *cobra.Command {
 		Use:   "contacts",
 		Short: "List your contacts and their verification state",
 		Args:  cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			cs, err := cl.Contacts(c.Context())
 			if err != nil {
 				return err
@@ -362,7 +350,7 @@ func newContactsCmd(pf *profileFlags) *cobra.Command {
 				fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%d device(s)\n", ct.Username, state, len(ct.Devices))
 			}
 			return nil
-		},
+		}),
 	}
 }
 
@@ -371,29 +359,19 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 	c.AddCommand(&cobra.Command{
 		Use:  "show",
 		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			cfg := cl.Config()
 			for _, k := range []string{"username", "device", "server", "mqtt", "broker", "home"} {
 				fmt.Fprintf(c.OutOrStdout(), "%s = %s\n", k, cfg[k])
 			}
 			return nil
-		},
+		}),
 	}, &cobra.Command{
 		Use:  "set <key> <value>",
 		Args: cobra.ExactArgs(2),
-		RunE: func(c *cobra.Command, args []string) error {
-			cl, err := pf.open(c)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			return cl.SetConfig(c.Context(), args[0], args[1])
-		},
+		}),
 	})
 	return c
 }

@@ -34,13 +34,8 @@ func runDemo(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfg := server.Defaults()
-	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
-	srv, err := server.New(ctx, cfg, nil)
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
 	if err != nil {
-		return err
-	}
-	if err := srv.Start(); err != nil {
 		return err
 	}
 	defer srv.Shutdown(context.Background())

@@ -17,13 +17,10 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	// A server for the example; a real program is given its URL.
-	cfg := server.Defaults()
-	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
-	srv, err := server.New(ctx, cfg, nil)
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
 	if err != nil {
 		panic(err)
 	}
-	srv.Start()
 	defer srv.Shutdown(ctx)
 
 	alice, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, "alice"),

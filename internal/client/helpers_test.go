@@ -15,13 +15,8 @@ func startServer(t *testing.T) *server.Server { return startServerB(t) }
 
 func startServerB(t testing.TB) *server.Server {
 	t.Helper()
-	cfg := server.Defaults()
-	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(t.TempDir(), "server")
-	s, err := server.New(context.Background(), cfg, nil)
+	s, err := server.StartLocal(context.Background(), filepath.Join(t.TempDir(), "server"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Shutdown(context.Background()) })

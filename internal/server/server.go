@@ -304,3 +304,20 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 	defer cancel()
 	return s.Shutdown(sctx)
 }
+
+// StartLocal starts a server on loopback, on ports the system picks, with
+// its data in dataDir: what demos, benchmarks and tests need.
+func StartLocal(ctx context.Context, dataDir string) (*Server, error) {
+	cfg := Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dataDir
+	s, err := New(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Start(); err != nil {
+		s.httpLn.Close()
+		s.store.Close()
+		return nil, err
+	}
+	return s, nil
+}
