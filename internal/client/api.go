@@ -35,6 +35,22 @@ type Message struct {
 	ReceivedAt time.Time // this device's clock when stored
 	Outgoing   bool
 	State      State
+	// Attachment is set when the message carries a file or a memo (a
+	// long text sent as an encrypted attachment).
+	Attachment *Attachment
+}
+
+// Attachment describes a file (or memo) carried by a message. The file
+// itself is encrypted with the file stream format (doc/SPEC.md §7) and
+// stored on the server as an opaque blob.
+type Attachment struct {
+	BlobID string // the server's blob id (a capability: whoever knows it may fetch the ciphertext)
+	Name   string // file name as the sender gave it (no directories)
+	Size   int64  // plaintext size in bytes
+	Memo   bool   // a long text: Message.Text holds it once fetched
+	// Path is where the decrypted file was saved on this device, once
+	// downloaded and verified; empty before.
+	Path string
 }
 
 // State is where a message is in its life.
