@@ -143,7 +143,7 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("/v1/auth/", s.auth.Handler())
 	rel := s.relay.Handler()
-	for _, p := range []string{"/v1/messages", "/v1/mailbox", "/v1/mailbox/", "/v1/mailboxes/"} {
+	for _, p := range []string{"/v1/messages", "/v1/mailbox", "/v1/mailbox/", "/v1/mailboxes/", "/v1/fanout"} {
 		mux.Handle(p, rel)
 	}
 	bl := httpapi.RequireAuth(s.auth, s.blobs.Handler())

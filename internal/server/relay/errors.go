@@ -11,9 +11,9 @@ import (
 var (
 	// ErrTooLarge: the envelope is over Limits.MaxEnvelope.
 	ErrTooLarge = errors.New("relay: envelope too large")
-	// ErrBadEnvelope: empty, or its first byte is neither 0x01 (sealed
-	// envelope) nor 0x02 (delivery).
-	ErrBadEnvelope = errors.New("relay: not a sealed envelope or delivery")
+	// ErrBadEnvelope: empty, or its first byte is not 0x01 (sealed
+	// envelope), 0x02 (delivery) or 0x03 (group message).
+	ErrBadEnvelope = errors.New("relay: not a sealed envelope, delivery or group message")
 	// ErrUnknownMailbox: no device owns the mailbox.
 	ErrUnknownMailbox = errors.New("relay: unknown mailbox")
 	// ErrMailboxFull: storing the envelope would exceed the mailbox's
@@ -51,7 +51,7 @@ const (
 
 var (
 	rejTooLarge      = rejection{"envelope_too_large", http.StatusRequestEntityTooLarge, reasonTooLarge, "envelope too large"}
-	rejBadEnvelope   = rejection{"bad_envelope", http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01) or delivery (0x02)"}
+	rejBadEnvelope   = rejection{"bad_envelope", http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02) or group message (0x03)"}
 	rejUnknown       = rejection{"unknown_mailbox", http.StatusNotFound, reasonTopicInvalid, "unknown mailbox"}
 	rejFull          = rejection{"mailbox_full", http.StatusTooManyRequests, reasonQuotaExceeded, "recipient mailbox full"}
 	rejRate          = rejection{"rate_limited", http.StatusTooManyRequests, reasonQuotaExceeded, "rate limit exceeded"}

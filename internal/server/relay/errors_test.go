@@ -43,7 +43,7 @@ func refusals(e *testEnv, t *testing.T) []struct {
 			pub(InboxTopic(bob.mailbox), sealed(4097))
 		}},
 		{refusal{"not an envelope", reasonPayloadFormat, "bad_envelope"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(bob.mailbox), append([]byte{0x03}, sealed(300)...))
+			pub(InboxTopic(bob.mailbox), append([]byte{0x7f}, sealed(300)...))
 		}},
 		{refusal{"empty payload", reasonPayloadFormat, "bad_envelope"}, func(pub func(string, []byte), _ device) {
 			pub(InboxTopic(bob.mailbox), nil)

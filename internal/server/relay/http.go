@@ -36,6 +36,7 @@ func (r *Relay) Handler() http.Handler {
 	route("POST /v1/mailboxes/{id}/envelopes", r.postEnvelope)
 	route("GET /v1/mailbox", r.getMailbox)
 	route("POST /v1/mailbox/ack", r.postAck)
+	route("POST /v1/fanout", r.postFanout)
 	return mux
 }
 

@@ -183,7 +183,7 @@ func (r *Relay) submit(ctx context.Context, mailbox string, env []byte) (int64, 
 	switch {
 	case len(env) > r.lim.MaxEnvelope:
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
-	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope):
+	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
 		return 0, ErrBadEnvelope
 	case !validMailbox(mailbox):
 		return 0, ErrUnknownMailbox

@@ -98,7 +98,7 @@ func TestSubmitValidation(t *testing.T) {
 		{bob.mailbox, sealed(1001), ErrTooLarge},
 		{bob.mailbox, nil, ErrBadEnvelope},
 		{bob.mailbox, []byte{0x00, 1}, ErrBadEnvelope},
-		{bob.mailbox, []byte{0x03, 1}, ErrBadEnvelope},
+		{bob.mailbox, []byte{0x7f, 1}, ErrBadEnvelope},
 		{"", sealed(10), ErrUnknownMailbox},
 		{"hush/v1/inbox/x", sealed(10), ErrUnknownMailbox},
 		{randHex(16), sealed(10), ErrUnknownMailbox},

@@ -1,0 +1,180 @@
+package relay
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/store"
+	"github.com/hush-chat/hush/internal/wire"
+)
+
+// Fan-out (doc/API.md §4.5): one upload of one envelope for many
+// mailboxes, for group messages encrypted once under a sender key. The
+// relay stores one copy per mailbox in a single transaction and delivers
+// each; the upload carries 16 bytes of routing per recipient.
+const (
+	// MaxFanout bounds the recipients of one fan-out.
+	MaxFanout = 10000
+	// fanoutVersion starts a fan-out body:
+	// u8 0x01 || u16 n || n × mailbox (16 raw bytes) || envelope.
+	fanoutVersion = 0x01
+	// groupEnvelope is the first byte of a group message, opaque to the
+	// relay like the others.
+	groupEnvelope = 0x03
+	mailboxRaw    = 16
+)
+
+// FanoutResult is one recipient's outcome.
+type FanoutResult struct {
+	Seq int64 // valid when Err is nil
+	Err error // nil, ErrUnknownMailbox or ErrMailboxFull
+}
+
+// EncodeFanout builds a fan-out body.
+func EncodeFanout(mailboxes []string, env []byte) ([]byte, error) {
+	if len(mailboxes) == 0 || len(mailboxes) > MaxFanout {
+		return nil, fmt.Errorf("relay: fan-out to %d mailboxes, want 1..%d", len(mailboxes), MaxFanout)
+	}
+	w := wire.NewWriter(make([]byte, 0, 3+len(mailboxes)*mailboxRaw+len(env)))
+	w.U8(fanoutVersion)
+	w.U16(uint16(len(mailboxes)))
+	for _, m := range mailboxes {
+		b, err := hex.DecodeString(m)
+		if err != nil || len(b) != mailboxRaw {
+			return nil, fmt.Errorf("relay: %q is not a mailbox id", m)
+		}
+		w.Fixed(b)
+	}
+	w.Fixed(env)
+	return w.Bytes(), nil
+}
+
+// DecodeFanout parses a fan-out body.
+func DecodeFanout(b []byte, maxEnvelope int) (mailboxes []string, env []byte, err error) {
+	r := wire.NewReader("fan-out", b)
+	r.Version(fanoutVersion)
+	n := int(r.U16("count"))
+	if r.Err() == nil && (n == 0 || n*mailboxRaw > r.Len()) {
+		r.Fail("count", wire.ErrMalformed, "no recipients, or more than the body holds")
+	}
+	seen := make(map[string]bool, n)
+	for i := 0; i < n && r.Err() == nil; i++ {
+		m := hex.EncodeToString(r.Fixed("mailbox", mailboxRaw))
+		if seen[m] {
+			// One copy per device: a repeated mailbox would store twice.
+			r.Fail("mailbox", wire.ErrMalformed, "repeated mailbox")
+		}
+		seen[m] = true
+		mailboxes = append(mailboxes, m)
+	}
+	env = r.Rest()
+	if err := r.Err(); err != nil {
+		return nil, nil, err
+	}
+	if len(env) > maxEnvelope {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), maxEnvelope)
+	}
+	return mailboxes, env, nil
+}
+
+// SubmitMany stores env in every mailbox in one transaction and delivers
+// each copy. Per-mailbox failures (unknown, full) are reported in the
+// results without failing the others.
+func (r *Relay) SubmitMany(ctx context.Context, mailboxes []string, env []byte) ([]FanoutResult, error) {
+	switch {
+	case len(env) > r.lim.MaxEnvelope:
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
+	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
+		return nil, ErrBadEnvelope
+	case len(mailboxes) == 0 || len(mailboxes) > MaxFanout:
+		return nil, fmt.Errorf("%w: %d recipients", ErrBadEnvelope, len(mailboxes))
+	}
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	r.pending.Add(1)
+	r.mu.RUnlock()
+	defer r.pending.Done()
+	batch := make([]store.NewEnvelope, len(mailboxes))
+	exp := r.now().Add(r.lim.TTL)
+	for i, m := range mailboxes {
+		batch[i] = store.NewEnvelope{Mailbox: m, Data: env, ExpiresAt: exp}
+	}
+	res, err := r.st.AppendEnvelopes(ctx, batch, r.lim.Mailbox)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FanoutResult, len(res))
+	for i, x := range res {
+		switch {
+		case x.Err == nil:
+			out[i].Seq = x.Seq
+			r.deliver(mailboxes[i], x.Seq, env)
+		case errors.Is(x.Err, store.ErrNotFound):
+			out[i].Err = ErrUnknownMailbox
+		case errors.Is(x.Err, store.ErrMailboxFull):
+			out[i].Err = ErrMailboxFull
+		default:
+			out[i].Err = x.Err
+		}
+	}
+	return out, nil
+}
+
+type fanoutResponse struct {
+	Seqs   []int64       `json:"seqs"`             // 0 where that recipient failed
+	Errors []fanoutError `json:"errors,omitempty"` // the failures, by index
+}
+
+type fanoutError struct {
+	Index int    `json:"index"`
+	Code  string `json:"code"`
+}
+
+// postFanout serves POST /v1/fanout.
+func (r *Relay) postFanout(w http.ResponseWriter, req *http.Request) error {
+	limit := int64(r.lim.MaxEnvelope) + 3 + MaxFanout*mailboxRaw
+	if req.Header.Get("Content-Type") != "application/octet-stream" {
+		return httpapi.Errorf(http.StatusUnsupportedMediaType, "bad_content_type", "want application/octet-stream")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, req.Body, limit))
+	if err != nil {
+		return httpError(rejTooLarge)
+	}
+	mailboxes, env, err := DecodeFanout(body, r.lim.MaxEnvelope)
+	if errors.Is(err, ErrTooLarge) {
+		return httpError(rejTooLarge)
+	}
+	if err != nil {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_fanout", "%v", err)
+	}
+	p, _ := httpapi.PrincipalFrom(req.Context())
+	if !r.httpRL.allow(p.Mailbox, r.now(), r.lim) {
+		r.m.reject(rejRate)
+		w.Header().Set("Retry-After", "1")
+		return httpError(rejRate)
+	}
+	res, err := r.SubmitMany(req.Context(), mailboxes, env)
+	if err != nil {
+		if rj := classify(err); rj != rejInternal {
+			return httpError(rj)
+		}
+		return err
+	}
+	out := fanoutResponse{Seqs: make([]int64, len(res))}
+	for i, x := range res {
+		out.Seqs[i] = x.Seq
+		if x.Err != nil {
+			out.Errors = append(out.Errors, fanoutError{Index: i, Code: classify(x.Err).code})
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, out)
+	return nil
+}
