@@ -49,6 +49,11 @@ type Config struct {
 	MailboxMaxBytes    int64    `toml:"mailbox_max_bytes"`
 	MaxBlobSize        int64    `toml:"max_blob_size"`
 	LogLevel           string   `toml:"log_level"` // debug, info, warn, error
+
+	// KeyPassphrase encrypts the server's signing key at rest. It is read
+	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
+	// file or a flag, so it does not end up in a config file or ps output.
+	KeyPassphrase string `toml:"-"`
 }
 
 // duration is a time.Duration that reads "30m" from TOML and the
@@ -124,6 +129,7 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 			fmt.Fprintf(&b, "%s = %q\n", k, v)
 		}
 	}
+	c.KeyPassphrase = getenv("HUSH_SERVER_KEY_PASSPHRASE")
 	if b.Len() == 0 {
 		return nil
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,17 +79,38 @@ func TestDefaultsAreLoopback(t *testing.T) {
 
 func TestServerKeyPersistsAndIsPrivate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	k1, created, err := loadOrCreateKey(dir)
+	k1, created, err := loadOrCreateKey(dir, nil)
 	if err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
-	k2, created, err := loadOrCreateKey(dir)
+	k2, created, err := loadOrCreateKey(dir, nil)
 	if err != nil || created || !k2.Public().Equal(k1.Public()) {
 		t.Fatal("the key changed across restarts")
 	}
 	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, serverKeyFile): 0o600} {
 		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != want {
 			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+	}
+}
+
+func TestServerKeyEncryptedWithPassphrase(t *testing.T) {
+	dir := t.TempDir()
+	k1, _, err := loadOrCreateKey(dir, []byte("operator secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, serverKeyFile))
+	if strings.Contains(string(raw), string(k1.Seed())) || !strings.HasPrefix(string(raw), "hush-server-key-v1") {
+		t.Fatal("security regression: the key file holds the seed in the clear")
+	}
+	k2, _, err := loadOrCreateKey(dir, []byte("operator secret"))
+	if err != nil || !k2.Public().Equal(k1.Public()) {
+		t.Fatalf("reload: %v", err)
+	}
+	for _, pw := range [][]byte{nil, []byte("wrong")} {
+		if _, _, err := loadOrCreateKey(dir, pw); !errors.Is(err, ErrKeyPassphrase) {
+			t.Fatalf("passphrase %q: got %v", pw, err)
 		}
 	}
 }

@@ -1,28 +1,53 @@
 package server
 
 import (
+	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 
+	"golang.org/x/crypto/argon2"
+	"golang.org/x/crypto/chacha20poly1305"
+
 	"github.com/hush-chat/hush/internal/identity"
 )
 
 const serverKeyFile = "server.key"
 
+// Encrypted key file: magic || salt (16) || nonce (24) || XChaCha20-Poly1305
+// of the 32-byte seed under Argon2id(passphrase, salt, t=3, m=64 MiB, p=2),
+// with the magic as associated data. A plain key file is the bare seed.
+var keyMagic = []byte("hush-server-key-v1\n")
+
+const (
+	keyArgonTime   = 3
+	keyArgonMemory = 64 << 10
+	keyArgonLanes  = 2
+)
+
+// ErrKeyPassphrase is returned when the key file is encrypted and the
+// passphrase is missing or wrong.
+var ErrKeyPassphrase = errors.New("server key: wrong or missing passphrase (HUSH_SERVER_KEY_PASSPHRASE)")
+
 // loadOrCreateKey reads the server's signing key from dir, creating it on
-// first start. The file holds the 32-byte Ed25519 seed and is readable by
-// the owner only; the directory is created owner-only too.
-func loadOrCreateKey(dir string) (*identity.IdentityPrivateKey, bool, error) {
+// first start. With a passphrase the file is encrypted; without one it
+// holds the bare seed, readable by the owner only (the directory is
+// owner-only too), so that an unattended server can start.
+func loadOrCreateKey(dir string, passphrase []byte) (*identity.IdentityPrivateKey, bool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, false, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, serverKeyFile)
 	b, err := os.ReadFile(path)
 	if err == nil {
-		k, err := identity.NewIdentityPrivateKey(b)
+		seed, err := openKeyFile(b, passphrase)
+		if err != nil {
+			return nil, false, err
+		}
+		k, err := identity.NewIdentityPrivateKey(seed)
 		if err != nil {
 			return nil, false, fmt.Errorf("server key %s: %w", path, err)
 		}
@@ -35,22 +60,73 @@ func loadOrCreateKey(dir string) (*identity.IdentityPrivateKey, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	content, err := sealKeyFile(k.Seed(), passphrase)
+	if err != nil {
+		return nil, false, err
+	}
 	// O_EXCL: two servers starting on one fresh directory must not both
 	// write a key; the loser reads the winner's.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(dir)
+		return loadOrCreateKey(dir, passphrase)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("server key: %w", err)
 	}
-	if _, err := f.Write(k.Seed()); err != nil {
-		f.Close()
+	_, err = f.Write(content)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, false, fmt.Errorf("server key: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, false, fmt.Errorf("server key: %w", err)
+	return k, true, nil
+}
+
+func sealKeyFile(seed, passphrase []byte) ([]byte, error) {
+	if len(passphrase) == 0 {
+		return seed, nil
 	}
-	return k, true, f.Close()
+	salt := make([]byte, 16)
+	nonce := make([]byte, chacha20poly1305.NonceSizeX)
+	if _, err := rand.Read(salt); err != nil {
+		return nil, err
+	}
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	aead, err := chacha20poly1305.NewX(argon2.IDKey(passphrase, salt, keyArgonTime, keyArgonMemory, keyArgonLanes, 32))
+	if err != nil {
+		return nil, err
+	}
+	out := append(append(bytes.Clone(keyMagic), salt...), nonce...)
+	return aead.Seal(out, nonce, seed, keyMagic), nil
+}
+
+func openKeyFile(b, passphrase []byte) ([]byte, error) {
+	if !bytes.HasPrefix(b, keyMagic) {
+		if len(passphrase) > 0 {
+			// A passphrase was given for a plain key: refuse rather than
+			// silently run with a key the operator believes encrypted.
+			return nil, errors.New("server key: the key file is not encrypted but a passphrase was given")
+		}
+		return b, nil
+	}
+	rest := b[len(keyMagic):]
+	if len(passphrase) == 0 || len(rest) < 16+chacha20poly1305.NonceSizeX+chacha20poly1305.Overhead {
+		return nil, ErrKeyPassphrase
+	}
+	salt, nonce, ct := rest[:16], rest[16:16+chacha20poly1305.NonceSizeX], rest[16+chacha20poly1305.NonceSizeX:]
+	aead, err := chacha20poly1305.NewX(argon2.IDKey(passphrase, salt, keyArgonTime, keyArgonMemory, keyArgonLanes, 32))
+	if err != nil {
+		return nil, err
+	}
+	seed, err := aead.Open(nil, nonce, ct, keyMagic)
+	if err != nil {
+		return nil, ErrKeyPassphrase
+	}
+	return seed, nil
 }

@@ -65,12 +65,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	key, created, err := loadOrCreateKey(cfg.DataDir)
+	key, created, err := loadOrCreateKey(cfg.DataDir, []byte(cfg.KeyPassphrase))
 	if err != nil {
 		return nil, err
 	}
 	if created {
-		log.Info("created server signing key", "path", filepath.Join(cfg.DataDir, serverKeyFile))
+		log.Info("created server signing key", "path", filepath.Join(cfg.DataDir, serverKeyFile), "encrypted", cfg.KeyPassphrase != "")
+	}
+	if cfg.KeyPassphrase == "" {
+		log.Warn("the server signing key is stored unencrypted (owner-only file); set HUSH_SERVER_KEY_PASSPHRASE to encrypt it")
 	}
 	dbURL := cfg.DB
 	if dbURL == "" {
