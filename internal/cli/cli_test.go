@@ -112,3 +112,16 @@ func numbers(t *testing.T, out string) map[string]float64 {
 	}
 	return got
 }
+
+func TestBenchGroupJSON(t *testing.T) {
+	code, out, errOut := run(t, "bench", "group", "--json", "--members", "50", "--time", "300ms")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := numbers(t, out)
+	// One body plus 16 bytes of routing per member, whatever the size.
+	if got["send_ns"] <= 0 || got["deliveries_per_sec"] <= 0 || got["members"] != 50 ||
+		got["upload_bytes"] < 50*16 || got["upload_bytes"] > 50*16+2048 {
+		t.Fatalf("result %v", got)
+	}
+}

@@ -35,12 +35,16 @@ type FanoutResult struct {
 	Err error // nil, ErrUnknownMailbox or ErrMailboxFull
 }
 
-// EncodeFanout builds a fan-out body.
-func EncodeFanout(mailboxes []string, env []byte) ([]byte, error) {
+// Routing is the encoded recipient list of a fan-out body. A sender builds
+// it once per group membership and reuses it for every message.
+type Routing []byte
+
+// NewRouting encodes the recipient list.
+func NewRouting(mailboxes []string) (Routing, error) {
 	if len(mailboxes) == 0 || len(mailboxes) > MaxFanout {
 		return nil, fmt.Errorf("relay: fan-out to %d mailboxes, want 1..%d", len(mailboxes), MaxFanout)
 	}
-	w := wire.NewWriter(make([]byte, 0, 3+len(mailboxes)*mailboxRaw+len(env)))
+	w := wire.NewWriter(make([]byte, 0, 3+len(mailboxes)*mailboxRaw))
 	w.U8(fanoutVersion)
 	w.U16(uint16(len(mailboxes)))
 	for _, m := range mailboxes {
@@ -50,8 +54,21 @@ func EncodeFanout(mailboxes []string, env []byte) ([]byte, error) {
 		}
 		w.Fixed(b)
 	}
-	w.Fixed(env)
-	return w.Bytes(), nil
+	return Routing(w.Bytes()), nil
+}
+
+// Body returns the fan-out body for env.
+func (r Routing) Body(env []byte) []byte {
+	return append(append(make([]byte, 0, len(r)+len(env)), r...), env...)
+}
+
+// EncodeFanout builds a fan-out body.
+func EncodeFanout(mailboxes []string, env []byte) ([]byte, error) {
+	r, err := NewRouting(mailboxes)
+	if err != nil {
+		return nil, err
+	}
+	return r.Body(env), nil
 }
 
 // DecodeFanout parses a fan-out body.
