@@ -122,6 +122,8 @@ func addClientCommands(root *cobra.Command) {
 	root.AddCommand(newInitCmd(&pf), newWhoamiCmd(&pf), newSendCmd(&pf), newListenCmd(&pf), newSyncCmd(&pf),
 		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd(),
 		newDeleteAccountCmd(&pf))
+	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
+	root.AddCommand(newExportCmd(&pf))
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {
@@ -191,7 +193,7 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 			}
 			text := strings.Join(args[1:], " ")
 			if len(args) == 2 && args[1] == "-" {
-				b, err := io.ReadAll(io.LimitReader(c.InOrStdin(), client.MaxText+1))
+				b, err := io.ReadAll(io.LimitReader(c.InOrStdin(), client.MaxMemo+1))
 				if err != nil {
 					return err
 				}
@@ -259,7 +261,7 @@ func explainSend(err error, to string) error {
 	case errors.Is(err, client.ErrIdentityChanged):
 		return fmt.Errorf("%s's identity key changed: compare safety numbers (hush verify %s), then accept the new key with hush verify %s --accept", to, to, to)
 	case errors.Is(err, client.ErrTooLarge):
-		return fmt.Errorf("message too large: at most %d bytes", client.MaxText)
+		return fmt.Errorf("message too large: at most %d bytes (longer texts: send them as a file)", client.MaxMemo)
 	}
 	return explain(err)
 }

@@ -46,14 +46,23 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 		if err != nil {
 			return err
 		}
-		_, body, err := decodeApp(pt)
+		kind, body, err := decodeApp(pt)
 		if err != nil {
 			return drop("from %s: %w", sender, err)
 		}
 		now := c.now()
 		m := messageRecord{ID: messageIDString(content.MessageID), Peer: sender, From: sender,
-			FromDevice: content.Sender.Device, To: self.User, Text: string(body), SentAt: content.Timestamp,
+			FromDevice: content.Sender.Device, To: self.User, SentAt: content.Timestamp,
 			ReceivedAt: now.UnixMilli(), State: StateReceived}
+		switch kind {
+		case appKindFile:
+			// Stored without downloading; a memo is fetched after commit.
+			if m.Attachment, err = decodeFile(body); err != nil {
+				return drop("from %s: %w", sender, err)
+			}
+		default:
+			m.Text = string(body)
+		}
 		fresh, err := tx.AddMessage(sender, content.MessageID[:], now, encodeJSON(m))
 		if err != nil {
 			return err
@@ -197,6 +206,9 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 // through fn and says whether to acknowledge.
 func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error {
 	m, err := c.handle(ctx, env)
+	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
+		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
+	}
 	var dr *dropped
 	switch {
 	case errors.As(err, &dr):

@@ -1,11 +1,17 @@
 package client
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/hush-chat/hush/internal/stream"
 	"github.com/hush-chat/hush/internal/wire"
 )
 
@@ -80,11 +86,17 @@ type messageRecord struct {
 	ReceivedAt int64  `json:"received_at"` // Unix ms
 	Outgoing   bool   `json:"outgoing,omitempty"`
 	State      State  `json:"state"`
+	// Attachment is set for a file or memo message (kind file).
+	Attachment *attachmentRecord `json:"attachment,omitempty"`
 }
 
 func (r *messageRecord) public() Message {
-	return Message{ID: r.ID, Peer: r.Peer, From: r.From, FromDevice: r.FromDevice, To: r.To, Text: r.Text,
+	m := Message{ID: r.ID, Peer: r.Peer, From: r.From, FromDevice: r.FromDevice, To: r.To, Text: r.Text,
 		SentAt: time.UnixMilli(r.SentAt), ReceivedAt: time.UnixMilli(r.ReceivedAt), Outgoing: r.Outgoing, State: r.State}
+	if a := r.Attachment; a != nil {
+		m.Attachment = &Attachment{BlobID: a.BlobID, Name: a.Name, Size: a.Size, Memo: a.Memo, Path: a.Path}
+	}
+	return m
 }
 
 func encodeJSON(v any) []byte {
@@ -109,6 +121,7 @@ func messageIDString(id [16]byte) string { return hex.EncodeToString(id[:]) }
 const (
 	appVersion  = 0x01
 	appKindText = 0x01
+	appKindFile = 0x02 // a file or memo: see fileMessage in files.go
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -129,8 +142,131 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind != appKindText {
+	if kind != appKindText && kind != appKindFile {
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil
+}
+
+// attachmentRecord is a file message as stored with its message. The
+// record is encrypted at rest like every message, key included.
+type attachmentRecord struct {
+	BlobID string `json:"blob_id"`
+	Key    []byte `json:"key"`    // the file key (secret)
+	Header []byte `json:"header"` // the stream header
+	Size   int64  `json:"size"`   // plaintext bytes
+	SHA256 []byte `json:"sha256"` // of the plaintext
+	Name   string `json:"name"`
+	Memo   bool   `json:"memo,omitempty"`
+	Path   string `json:"path,omitempty"` // where the verified file was saved
+}
+
+// File message limits (doc/SPEC.md §11).
+const (
+	fileFlagMemo = 0x01
+	blobIDSize   = 16
+	maxFileName  = 255
+	// MaxFileSize is the largest plaintext a file message may declare:
+	// 2^40 bytes, the file stream format's limit. A server's blob limit is
+	// usually far lower.
+	MaxFileSize = 1 << 40
+)
+
+// encodeFile encodes a file message (kind file).
+func encodeFile(a *attachmentRecord) []byte {
+	w := wire.NewWriter(make([]byte, 0, 2+1+blobIDSize+stream.KeySize+stream.HeaderSize+8+sha256.Size+1+len(a.Name)))
+	w.U8(appVersion)
+	w.U8(appKindFile)
+	var flags uint8
+	if a.Memo {
+		flags |= fileFlagMemo
+	}
+	w.U8(flags)
+	id, _ := base64.RawURLEncoding.DecodeString(a.BlobID) // checked by the uploader
+	w.Fixed(id)
+	w.Fixed(a.Key)
+	w.Fixed(a.Header)
+	w.U64(uint64(a.Size))
+	w.Fixed(a.SHA256)
+	w.Bytes8([]byte(a.Name))
+	return w.Bytes()
+}
+
+// decodeFile parses the body of a file message strictly: exact sizes, no
+// unknown flag, a size within limits, a plain file name, nothing after.
+func decodeFile(body []byte) (*attachmentRecord, error) {
+	const name = "file message"
+	r := wire.NewReader(name, body)
+	flags := r.U8("flags")
+	id := r.Fixed("blob_id", blobIDSize)
+	key := r.Fixed("file_key", stream.KeySize)
+	hdr := r.Fixed("header", stream.HeaderSize)
+	size := r.U64("size")
+	sum := r.Fixed("sha256", sha256.Size)
+	fname := r.Bytes8("name", maxFileName)
+	if err := r.Done(); err != nil {
+		return nil, err
+	}
+	// Unknown flags would mean a feature this client does not implement.
+	if flags&^fileFlagMemo != 0 {
+		return nil, wire.Errorf(name, "flags", wire.ErrMalformed, "unknown flags %#x", flags)
+	}
+	// A version this client does not speak would decrypt to garbage.
+	if _, err := stream.ParseHeader(hdr); err != nil {
+		return nil, err
+	}
+	memo := flags&fileFlagMemo != 0
+	// Bounds stop a sender from making a memo fetch (automatic) or a
+	// file download (explicit) larger than the format allows.
+	if size > MaxFileSize || (memo && size > MaxMemo) {
+		return nil, wire.Errorf(name, "size", wire.ErrTooLarge, "%d bytes", size)
+	}
+	// The name becomes a path on the recipient's disk: a directory part,
+	// "..", a leading dot or a control character could write elsewhere
+	// or hide the file.
+	if !validFileName(string(fname)) {
+		return nil, wire.Errorf(name, "name", wire.ErrMalformed, "not a plain file name")
+	}
+	return &attachmentRecord{BlobID: base64.RawURLEncoding.EncodeToString(id), Key: bytes.Clone(key),
+		Header: bytes.Clone(hdr), Size: int64(size), SHA256: bytes.Clone(sum), Name: string(fname), Memo: memo}, nil
+}
+
+// validFileName reports whether name is a file name safe to create in a
+// directory: 1 to 255 bytes of UTF-8, no separator, no control character,
+// not starting with a dot or a space.
+func validFileName(name string) bool {
+	if name == "" || len(name) > maxFileName || !utf8.ValidString(name) || name[0] == '.' || name[0] == ' ' {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitizeFileName turns a path into a name validFileName accepts: the
+// base name, bad characters replaced by '_', leading dots and spaces
+// removed, cut to 255 bytes.
+func sanitizeFileName(p string) string {
+	p = strings.ReplaceAll(p, "\\", "/")
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(p, "_") {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			r = '_'
+		}
+		if b.Len()+utf8.RuneLen(r) > maxFileName {
+			break
+		}
+		b.WriteRune(r)
+	}
+	s := strings.TrimLeft(b.String(), ". ")
+	if s == "" {
+		return "file"
+	}
+	return s
 }

@@ -29,9 +29,19 @@ type outgoing struct {
 
 // Send encrypts text to every device of user `to` and hands the envelopes
 // to the relay (or broker). The message is stored in the history first
-// (state sending), then marked sent or failed.
+// (state sending), then marked sent or failed. A text longer than
+// MemoThreshold travels as a memo: an encrypted attachment the recipient
+// fetches on receipt and shows as text.
 func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
-	if len(text) > MaxText {
+	if len(text) > MemoThreshold {
+		return c.sendMemo(ctx, to, text)
+	}
+	return c.send(ctx, to, text, nil)
+}
+
+// send sends one application message: a text, or (att set) a file message.
+func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecord) (*Message, error) {
+	if att == nil && len(text) > MaxText {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d in one message", ErrTooLarge, len(text), MaxText)
 	}
 	if to == c.prof.Username {
@@ -58,8 +68,11 @@ func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
 	}
 	now := c.now()
 	m := messageRecord{ID: messageIDString(id), Peer: to, From: c.prof.Username, FromDevice: c.dev.ID(), To: to,
-		Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending}
+		Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending, Attachment: att}
 	pt := encodeText(text)
+	if att != nil {
+		pt = encodeFile(att)
+	}
 	var outs []outgoing
 	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
