@@ -38,6 +38,9 @@ type RelayOptions struct {
 	// Size is the envelope size in bytes (a 100-byte message in a sealed
 	// envelope of the smallest padding bucket is 1,393 bytes).
 	Size int
+	// InFlight is how many QoS 1 publishes each sender keeps outstanding
+	// (MQTT lets a client pipeline up to the server's receive maximum).
+	InFlight int
 	// Progress, if set, is told what the bench is doing.
 	Progress func(string)
 }
@@ -55,6 +58,7 @@ type RelayResult struct {
 	EnvelopeBytes  int     `json:"envelope_bytes"`
 	Seconds        float64 `json:"seconds"`
 	Server         string  `json:"server"`
+	InFlight       int     `json:"in_flight"`
 }
 
 // benchUser is one registered device with a relay session.
@@ -77,6 +81,9 @@ func Relay(ctx context.Context, o RelayOptions) (*RelayResult, error) {
 	}
 	if o.Size < 32 {
 		o.Size = 1393
+	}
+	if o.InFlight < 1 {
+		o.InFlight = 1
 	}
 	if o.Progress == nil {
 		o.Progress = func(string) {}
@@ -147,13 +154,16 @@ func Relay(ctx context.Context, o RelayOptions) (*RelayResult, error) {
 	var wg sync.WaitGroup
 	var sendErr atomic.Value
 	for i, cl := range sendClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := sendLoop(ctx, cl, uint32(i), receivers[i].sess.Mailbox, o.Size, deadline, st); err != nil {
-				sendErr.CompareAndSwap(nil, err)
-			}
-		}()
+		for lane := range o.InFlight {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := uint32(i*o.InFlight + lane)
+				if err := sendLoop(ctx, cl, id, receivers[i].sess.Mailbox, o.Size, deadline, st); err != nil {
+					sendErr.CompareAndSwap(nil, err)
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	sendEnd := time.Now()
@@ -335,6 +345,6 @@ func (s *relayStats) result(o RelayOptions, d time.Duration, url string) *RelayR
 		P50ms:          pct(0.50), P99ms: pct(0.99),
 		Lost:       s.sent.Load() - s.received.Load(),
 		Duplicated: s.dups, Clients: 2 * (o.Clients / 2), Sent: s.sent.Load(), Received: s.received.Load(),
-		EnvelopeBytes: o.Size, Seconds: d.Seconds(), Server: where,
+		EnvelopeBytes: o.Size, Seconds: d.Seconds(), Server: where, InFlight: o.InFlight,
 	}
 }

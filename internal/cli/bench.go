@@ -120,6 +120,7 @@ duplicated and clients.`,
 	f.IntVar(&o.Clients, "clients", 100, "MQTT connections (half senders, half receivers)")
 	f.DurationVar(&o.Duration, "time", 10*time.Second, "how long to send")
 	f.IntVar(&o.Size, "size", 1393, "envelope size in bytes")
+	f.IntVar(&o.InFlight, "in-flight", 1, "QoS 1 publishes each sender keeps outstanding")
 	return c
 }
 
