@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,11 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 			peer := args[0]
 			ctx, stop := withSignals(c.Context())
 			defer stop()
-			if _, err := cl.Contact(ctx, peer); err != nil && !errors.Is(err, client.ErrIdentityChanged) {
+			if strings.HasPrefix(peer, "#") {
+				if _, err := cl.GroupInfo(ctx, peer); err != nil {
+					return err
+				}
+			} else if _, err := cl.Contact(ctx, peer); err != nil && !errors.Is(err, client.ErrIdentityChanged) {
 				return explainSend(err, peer)
 			}
 			b := newChatBackend(ctx, cl, peer)
@@ -38,8 +43,11 @@ type chatBackend struct {
 
 func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBackend {
 	b := &chatBackend{cl: cl, peer: peer, events: make(chan tui.Event, 64)}
-	if ct, err := cl.Contact(ctx, peer); err == nil && ct.Changed {
-		b.events <- tui.Event{Warning: fmt.Sprintf("%s's identity key changed: messages are not sent until you compare safety numbers and run hush verify %s --accept", peer, peer)}
+	// A group has no single identity key; its members are checked one by one.
+	if !strings.HasPrefix(peer, "#") {
+		if ct, err := cl.Contact(ctx, peer); err == nil && ct.Changed {
+			b.events <- tui.Event{Warning: fmt.Sprintf("%s's identity key changed: messages are not sent until you compare safety numbers and run hush verify %s --accept", peer, peer)}
+		}
 	}
 	go func() {
 		defer close(b.events)
@@ -90,6 +98,9 @@ func (b *chatBackend) Send(ctx context.Context, text string) (tui.Message, error
 func (b *chatBackend) Events() <-chan tui.Event { return b.events }
 
 func (b *chatBackend) SafetyNumber(ctx context.Context) (string, error) {
+	if strings.HasPrefix(b.peer, "#") {
+		return "", errors.New("a group has no single safety number: verify its members with hush verify <user>")
+	}
 	sn, err := b.cl.SafetyNumber(ctx, b.peer)
 	if err != nil {
 		return "", err
@@ -100,6 +111,9 @@ func (b *chatBackend) SafetyNumber(ctx context.Context) (string, error) {
 // Verified reports whether the user marked the peer's safety number as
 // verified (the chat header shows it).
 func (b *chatBackend) Verified(ctx context.Context) (bool, error) {
+	if strings.HasPrefix(b.peer, "#") {
+		return false, nil
+	}
 	cs, err := b.cl.Contacts(ctx)
 	if err != nil {
 		return false, err

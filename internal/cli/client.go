@@ -124,6 +124,7 @@ func addClientCommands(root *cobra.Command) {
 		newDeleteAccountCmd(&pf))
 	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
 	root.AddCommand(newExportCmd(&pf))
+	root.AddCommand(newGroupCmd(&pf)) // groups.go
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {

@@ -140,3 +140,55 @@ func TestOrderPerSender(t *testing.T) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
 }
+
+func TestSimultaneousFirstMessages(t *testing.T) {
+	// Both users start a session with each other before either has read
+	// anything: each must read the other's first messages, and the
+	// conversation must go on afterwards on one agreed session.
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "bob")
+	for i := range 2 {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprint("a", i)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bob.Send(ctx, "alice", fmt.Sprint("b", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	texts := func(c *Client) []string {
+		ms, err := c.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Text)
+		}
+		return out
+	}
+	if got := texts(bob); fmt.Sprint(got) != "[a0 a1]" {
+		t.Fatalf("bob read %v", got)
+	}
+	if got := texts(alice); fmt.Sprint(got) != "[b0 b1]" {
+		t.Fatalf("alice read %v", got)
+	}
+	// Messages sent on either side's pre-agreement session still arrive,
+	// and the conversation continues both ways.
+	for round := range 3 {
+		if _, err := alice.Send(ctx, "bob", fmt.Sprint("a-next", round)); err != nil {
+			t.Fatal(err)
+		}
+		if got := texts(bob); fmt.Sprint(got) != fmt.Sprintf("[a-next%d]", round) {
+			t.Fatalf("round %d: bob read %v", round, got)
+		}
+		if _, err := bob.Send(ctx, "alice", fmt.Sprint("b-next", round)); err != nil {
+			t.Fatal(err)
+		}
+		if got := texts(alice); fmt.Sprint(got) != fmt.Sprintf("[b-next%d]", round) {
+			t.Fatalf("round %d: alice read %v", round, got)
+		}
+	}
+}

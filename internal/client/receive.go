@@ -28,6 +28,9 @@ func drop(format string, args ...any) error { return &dropped{fmt.Errorf(format,
 // report"; any other error means the envelope must not be acknowledged
 // (a local failure; it will come again).
 func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
+	if len(env) > 0 && env[0] == groupEnvelope { // groups: a fan-out group message, no sealed envelope
+		return c.handleGroupMessage(ctx, env[1:])
+	}
 	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
 	content, err := envelope.Open(c.dev.EnvelopeKey(), self, env)
 	if err != nil {
@@ -39,6 +42,7 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 		return nil, err
 	}
 	var msg *messageRecord
+	var refused error // groups: a group control message refused after its session step
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
@@ -49,6 +53,12 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 		kind, body, err := decodeApp(pt)
 		if err != nil {
 			return drop("from %s: %w", sender, err)
+		}
+		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
+			if refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
+				return err
+			}
+			return commitSession(tx, sender, d.ID, sess, ring)
 		}
 		now := c.now()
 		m := messageRecord{ID: messageIDString(content.MessageID), Peer: sender, From: sender,
@@ -80,6 +90,9 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 	var dr *dropped
 	if errors.As(err, &dr) && errors.Is(err, ratchet.ErrReplay) {
 		return nil, nil // a redelivery of a message already stored
+	}
+	if err == nil && refused != nil {
+		return nil, &dropped{refused}
 	}
 	if err != nil || msg == nil {
 		return nil, err
@@ -138,7 +151,6 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 			return nil, sess, nil, err
 		}
 	}
-	inner := content.Payload
 	switch content.Type {
 	case typePreKey:
 		pm, err := pqxdh.ParsePreKeyMessage(content.Payload)
@@ -150,32 +162,82 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 		if !bytes.Equal(pm.Header.Initiator.Identity.Bytes(), rec.IdentityKey) || !bytes.Equal(pm.Header.Initiator.Marshal(), d.Cert) {
 			return nil, sess, nil, drop("prekey message claims to be from %s but carries another identity", sender)
 		}
-		if !have || !bytes.Equal(sess.BaseKey, pm.Header.BaseKey.Bytes()) {
-			return c.accept(tx, content, pm)
+		base := pm.Header.BaseKey.Bytes()
+		if have && bytes.Equal(sess.BaseKey, base) {
+			pt, state, err := openWith(sess.State, pm.Message, sender)
+			sess.State = state
+			return pt, sess, nil, err
 		}
-		inner = pm.Message
+		for i := range sess.Archived {
+			if bytes.Equal(sess.Archived[i].BaseKey, base) {
+				pt, state, err := openWith(sess.Archived[i].State, pm.Message, sender)
+				sess.Archived[i].State = state
+				return pt, sess, nil, err
+			}
+		}
+		pt, accepted, ring, err := c.accept(tx, content, pm)
+		if err != nil || !have {
+			return pt, accepted, ring, err
+		}
+		// A second session with this device: both sides started one at
+		// once, or the peer started afresh. Both sides must agree on which
+		// one carries what follows; the other is kept to read what was
+		// already sent on it.
+		if sess.PreKey != nil && c.winsTie(content.Sender) {
+			sess.archive(accepted.State, accepted.BaseKey)
+			return pt, sess, ring, nil
+		}
+		accepted.Archived = sess.Archived
+		accepted.archive(sess.State, sess.BaseKey)
+		return pt, accepted, ring, nil
 	case typeRatchet:
 		if !have {
 			return nil, sess, nil, drop("from %s device %d: no session", sender, d.ID)
 		}
+		pt, state, err := openWith(sess.State, content.Payload, sender)
+		if err == nil {
+			sess.State = state
+			sess.PreKey = nil // the peer answered: the session is established
+			return pt, sess, nil, nil
+		}
+		for i := range sess.Archived {
+			if apt, astate, aerr := openWith(sess.Archived[i].State, content.Payload, sender); aerr == nil {
+				sess.Archived[i].State = astate
+				return apt, sess, nil, nil
+			}
+		}
+		return nil, sess, nil, err
 	default:
 		return nil, sess, nil, drop("from %s: unknown content type %d", sender, content.Type)
 	}
+}
+
+// openWith decrypts a ratchet message with a stored state and returns the
+// plaintext and the advanced state (the old one on failure).
+func openWith(state, msg []byte, sender string) ([]byte, []byte, error) {
 	var st ratchet.State
-	if err := st.UnmarshalBinary(sess.State); err != nil {
-		return nil, sess, nil, err
+	if err := st.UnmarshalBinary(state); err != nil {
+		return nil, state, err
 	}
-	pt, err := st.Decrypt(inner)
+	pt, err := st.Decrypt(msg)
 	if err != nil {
-		return nil, sess, nil, drop("from %s: %w", sender, err)
+		return nil, state, drop("from %s: %w", sender, err)
 	}
-	if sess.State, err = st.MarshalBinary(); err != nil {
-		return nil, sess, nil, err
+	next, err := st.MarshalBinary()
+	if err != nil {
+		return nil, state, err
 	}
-	if content.Type == typeRatchet {
-		sess.PreKey = nil // the peer answered: the session is established
+	return pt, next, nil
+}
+
+// winsTie decides, identically on both sides, whose session survives when
+// two devices started sessions with each other at once: the one started
+// by the device with the smaller (username, device id).
+func (c *Client) winsTie(peer envelope.Address) bool {
+	if c.prof.Username != peer.User {
+		return c.prof.Username < peer.User
 	}
-	return pt, sess, nil, nil
+	return c.dev.ID() < peer.Device
 }
 
 // accept sets up a new session from a prekey message.

@@ -72,6 +72,29 @@ type sessionRecord struct {
 	// BaseKey is, on the responder side, the initiator's base key: later
 	// prekey messages with the same base key belong to this session.
 	BaseKey []byte `json:"base_key,omitempty"`
+	// Archived are earlier sessions with the same device, kept (at most
+	// maxArchived, newest last) to read what the peer sent on them: when
+	// both sides start a session at once, one of the two becomes current
+	// and the other is archived.
+	Archived []archivedSession `json:"archived,omitempty"`
+}
+
+// archivedSession is a session that is no longer used for sending.
+type archivedSession struct {
+	State   []byte `json:"state"`
+	BaseKey []byte `json:"base_key,omitempty"`
+}
+
+// maxArchived bounds the archived sessions per peer device.
+const maxArchived = 3
+
+// archive keeps a session for reading only, dropping the oldest beyond
+// maxArchived.
+func (s *sessionRecord) archive(state, baseKey []byte) {
+	s.Archived = append(s.Archived, archivedSession{State: state, BaseKey: baseKey})
+	if len(s.Archived) > maxArchived {
+		s.Archived = s.Archived[len(s.Archived)-maxArchived:]
+	}
 }
 
 // messageRecord is a stored message.
@@ -122,6 +145,10 @@ const (
 	appVersion  = 0x01
 	appKindText = 0x01
 	appKindFile = 0x02 // a file or memo: see fileMessage in files.go
+	// Group control (groups.go, doc/SPEC.md §11.2).
+	appKindGroupChange = 0x03 // a signed group state change
+	appKindGroupKey    = 0x04 // a sender key (group.Distribution)
+	appKindJoinRequest = 0x05 // a request to join a group (group.JoinRequest)
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -142,7 +169,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind != appKindText && kind != appKindFile {
+	if kind < appKindText || kind > appKindJoinRequest { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil

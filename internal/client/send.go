@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
@@ -33,6 +34,9 @@ type outgoing struct {
 // MemoThreshold travels as a memo: an encrypted attachment the recipient
 // fetches on receipt and shows as text.
 func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
+	if strings.HasPrefix(to, "#") { // groups: "#name" is a group conversation (groups.go)
+		return c.sendGroup(ctx, to, text)
+	}
 	if len(text) > MemoThreshold {
 		return c.sendMemo(ctx, to, text)
 	}

@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/group"
+)
+
+// newGroupCmd is `hush group …`: groups and rooms. Messages to a group go
+// through `hush send '#name' text` and `hush chat '#name'`.
+func newGroupCmd(pf *profileFlags) *cobra.Command {
+	g := &cobra.Command{Use: "group", Short: "Create and manage groups and rooms"}
+	g.AddCommand(newGroupCreateCmd(pf), newGroupListCmd(pf), newGroupInfoCmd(pf),
+		groupMemberCmd(pf, "add", "Add a member (admins)", (*client.Client).AddMember),
+		groupMemberCmd(pf, "remove", "Remove a member (admins); the others start new keys", (*client.Client).RemoveMember),
+		groupMemberCmd(pf, "promote", "Make a member an admin (admins)", (*client.Client).PromoteMember),
+		groupMemberCmd(pf, "approve", "Approve a request to join (admins of request rooms)", (*client.Client).ApproveJoin),
+		newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf))
+	return g
+}
+
+func parseGroupType(s string) (group.Type, error) {
+	for _, t := range []group.Type{group.Private, group.Request, group.Public} {
+		if t.String() == s {
+			return t, nil
+		}
+	}
+	return 0, usageError{fmt.Errorf("unknown group type %q: use private, request or public", s)}
+}
+
+func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
+	var typ string
+	c := &cobra.Command{
+		Use:   "create <name> [members…]",
+		Short: "Create a group with you as its admin",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			t, err := parseGroupType(typ)
+			if err != nil {
+				return err
+			}
+			gi, err := cl.CreateGroup(c.Context(), args[0], t, args[1:])
+			if gi != nil {
+				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", gi.Name, gi.Type, len(gi.Members), gi.ID)
+			}
+			return explain(err)
+		}),
+	}
+	c.Flags().StringVar(&typ, "type", "private", "private (invite only), request (admins approve) or public")
+	return c
+}
+
+func printGroup(c *cobra.Command, gi *client.GroupInfo) {
+	w := c.OutOrStdout()
+	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", gi.Name, gi.Type, gi.Version, gi.ID)
+	fmt.Fprintf(w, "state %s\n", gi.StateHash)
+	for _, m := range gi.Members {
+		role := "member"
+		if m.Admin {
+			role = "admin"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\n", m.Name, role, len(m.Devices))
+	}
+}
+
+func newGroupListCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List your groups",
+		Args:  cobra.NoArgs,
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+			gs, err := cl.Groups(c.Context())
+			for _, g := range gs {
+				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", g.Name, g.Type, len(g.Members))
+			}
+			return explain(err)
+		}),
+	}
+}
+
+func newGroupInfoCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info <name>",
+		Short: "Show a group's members and state",
+		Args:  cobra.ExactArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			gi, err := cl.GroupInfo(c.Context(), args[0])
+			if err != nil {
+				return explain(err)
+			}
+			printGroup(c, gi)
+			return nil
+		}),
+	}
+}
+
+func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client, context.Context, string, string) (*client.GroupInfo, error)) *cobra.Command {
+	return &cobra.Command{
+		Use:   use + " <name> <user>",
+		Short: short,
+		Args:  cobra.ExactArgs(2),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			gi, err := fn(cl, c.Context(), args[0], args[1])
+			if gi != nil {
+				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", gi.Name, len(gi.Members), gi.Version)
+			}
+			return explain(err)
+		}),
+	}
+}
+
+func newGroupRejectCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reject <name> <user>",
+		Short: "Reject a request to join",
+		Args:  cobra.ExactArgs(2),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			return explain(cl.RejectJoin(c.Context(), args[0], args[1]))
+		}),
+	}
+}
+
+func newGroupLeaveCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "leave <name>",
+		Short: "Leave a group",
+		Args:  cobra.ExactArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			return explain(cl.LeaveGroup(c.Context(), args[0]))
+		}),
+	}
+}
+
+func newGroupRequestCmd(pf *profileFlags) *cobra.Command {
+	var admin string
+	c := &cobra.Command{
+		Use:   "request <group-id> --admin <user>",
+		Short: "Ask an admin of a request room to let you in (the admin shares the id from hush group info)",
+		Args:  cobra.ExactArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			if admin == "" {
+				return usageError{errors.New("--admin <user> is required")}
+			}
+			if err := cl.RequestJoin(c.Context(), strings.TrimPrefix(args[0], "#"), admin); err != nil {
+				return explain(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "asked %s\n", admin)
+			return nil
+		}),
+	}
+	c.Flags().StringVar(&admin, "admin", "", "the admin to ask")
+	return c
+}
+
+func newGroupRequestsCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "requests <name>",
+		Short: "List pending requests to join (sync first)",
+		Args:  cobra.ExactArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			us, err := cl.GroupRequests(c.Context(), args[0])
+			for _, u := range us {
+				fmt.Fprintln(c.OutOrStdout(), u)
+			}
+			return explain(err)
+		}),
+	}
+}

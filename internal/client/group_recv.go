@@ -1,0 +1,203 @@
+package client
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hush-chat/hush/internal/client/localstore"
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/pqxdh"
+)
+
+func isGroupControl(kind uint8) bool {
+	return kind == appKindGroupChange || kind == appKindGroupKey || kind == appKindJoinRequest
+}
+
+// commitSession stores the session (and the prekey keyring a new session
+// consumed) after a control message.
+func commitSession(tx *localstore.Tx, user string, device uint32, sess sessionRecord, ring *pqxdh.Keyring) error {
+	if ring != nil {
+		if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
+			return err
+		}
+	}
+	return tx.PutSession(user, device, encodeJSON(sess))
+}
+
+// receiveGroupControl applies a group control message from a contact's
+// device. It returns refused (the message was authentic but is not
+// accepted: reported, acknowledged) or err (a local failure).
+func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, kind uint8, body []byte) (refused, err error) {
+	recs, err := loadGroups(tx)
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case appKindGroupChange:
+		recs, refused = c.receiveChange(recs, from, body)
+	case appKindGroupKey:
+		refused = receiveKey(recs, from, body)
+	case appKindJoinRequest:
+		refused = c.receiveJoinRequest(recs, from, body)
+	}
+	if refused != nil {
+		if errors.Is(refused, group.ErrStale) {
+			return nil, nil // a change already applied: nothing to report
+		}
+		return fmt.Errorf("group message from %s: %w", from.User, refused), nil
+	}
+	return nil, saveGroups(tx, recs)
+}
+
+// receiveChange applies a signed state change. A member refuses any change
+// group.Log refuses: not signed by a member allowed to make it (an admin),
+// not made on the state it holds, or not allowed on it.
+func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body []byte) ([]*groupRecord, error) {
+	prev, ch, err := decodeGroupChange(body)
+	if err != nil {
+		return recs, err
+	}
+	self := c.prof.Username
+	r := findByID(recs, ch.GroupID)
+	if r == nil || r.Gone {
+		// Joining: the change creates the group or brings this user in.
+		st, err := group.Apply(prev, ch)
+		if err != nil {
+			return recs, err
+		}
+		if _, ok := st.Member(self); !ok {
+			return recs, fmt.Errorf("%w: a group change for a group this user is not in", group.ErrInvalid)
+		}
+		if !st.HasDevice(from.User, from.Device) {
+			return recs, fmt.Errorf("%w: handed over by a non-member", group.ErrForged)
+		}
+		if r == nil {
+			r = &groupRecord{ID: slices.Clone(ch.GroupID[:])}
+			recs = append(recs, r)
+		}
+		*r = groupRecord{ID: r.ID, Name: st.Name(), Base: st.Marshal()}
+		if prev != nil {
+			r.Base, r.Changes = prev.Marshal(), [][]byte{ch.Marshal()}
+		}
+		return recs, nil
+	}
+	old, next, err := r.receive(ch)
+	if err != nil {
+		return recs, err
+	}
+	return recs, r.afterChange(self, old, next)
+}
+
+// receiveKey stores a sender key handed over by a current member's device.
+func receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
+	d, err := group.ParseDistribution(body)
+	if err != nil {
+		return err
+	}
+	r := findByID(recs, d.GroupID)
+	if r == nil || r.Gone {
+		return fmt.Errorf("%w: sender key for a group this user is not in", group.ErrWrongGroup)
+	}
+	st, err := r.current()
+	if err != nil {
+		return err
+	}
+	if !st.HasDevice(from.User, from.Device) {
+		return fmt.Errorf("%w: sender key from a device that is not a member", group.ErrForged)
+	}
+	ring, err := r.keyring()
+	if err != nil {
+		return err
+	}
+	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); errors.Is(err, group.ErrKnownKey) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return r.saveRing(ring)
+}
+
+// handleGroupMessage opens a group message delivered by the fan-out. The
+// relay never sees the sender: the message names the sender's chain, which
+// the keyring maps to the member who handed it over.
+func (c *Client) handleGroupMessage(ctx context.Context, gm []byte) (*Message, error) {
+	if len(gm) < 1+group.IDSize {
+		return nil, drop("group message too short")
+	}
+	id := group.ID(gm[1 : 1+group.IDSize])
+	var msg *messageRecord
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		r := findByID(recs, id)
+		if r == nil || r.Gone {
+			return drop("group message for a group this user is not in")
+		}
+		m, err := openGroupMessage(r, gm)
+		if err != nil {
+			return err
+		}
+		if err := saveGroups(tx, recs); err != nil {
+			return err
+		}
+		m.ReceivedAt = c.now().UnixMilli()
+		mid, _ := hex.DecodeString(m.ID)
+		fresh, err := tx.AddMessage(m.Peer, mid, c.now(), encodeJSON(m))
+		if fresh {
+			msg = m
+		}
+		return err
+	})
+	if errors.Is(err, group.ErrReplay) {
+		return nil, nil // a redelivery of a message already opened
+	}
+	if err != nil || msg == nil {
+		return nil, err
+	}
+	pm := msg.public()
+	return &pm, nil
+}
+
+// openGroupMessage decrypts gm with the group's keyring and checks that its
+// sender is still a member.
+func openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, error) {
+	st, err := r.current()
+	if err != nil {
+		return nil, err
+	}
+	ring, err := r.keyring()
+	if err != nil {
+		return nil, err
+	}
+	rcv, err := ring.Decrypt(gm)
+	if err != nil {
+		return nil, drop("group #%s: %w", r.Name, err)
+	}
+	if err := r.saveRing(ring); err != nil {
+		return nil, err
+	}
+	if !st.HasDevice(rcv.From.User, rcv.From.Device) {
+		return nil, drop("group #%s: message from %s, who is not a member", r.Name, rcv.From.User)
+	}
+	mid, sentAt, app, err := decodeGroupPlain(rcv.Plaintext)
+	if err != nil {
+		return nil, drop("group #%s: %w", r.Name, err)
+	}
+	kind, body, err := decodeApp(app)
+	if err != nil {
+		return nil, drop("group #%s: %w", r.Name, err)
+	}
+	if kind != appKindText {
+		return nil, drop("group #%s: kind %d is not supported in groups", r.Name, kind)
+	}
+	return &messageRecord{ID: messageIDString(mid), Peer: "#" + r.Name, From: rcv.From.User,
+		FromDevice: rcv.From.Device, To: "#" + r.Name, Text: string(body), SentAt: sentAt, State: StateReceived}, nil
+}
