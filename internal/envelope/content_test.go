@@ -115,7 +115,7 @@ func TestParseContentRefuses(t *testing.T) {
 			t.Errorf("%s: parsed", tc.name)
 			continue
 		}
-		if sentinel, field := wireField(t, err); sentinel != tc.want || field != tc.field {
+		if field, sentinel := wireField(t, err); sentinel != tc.want || field != tc.field {
 			t.Errorf("%s: %v, want %v in field %q", tc.name, err, tc.want, tc.field)
 		}
 	}

@@ -51,15 +51,15 @@ func encodedLen(c *Content) int {
 	return 1 + 2*(1+4) + len(c.Sender.User) + len(c.Recipient.User) + 16 + 8 + 1 + 4 + len(c.Payload)
 }
 
-// wireField returns the sentinel and field of a *wire.Error, failing the
+// wireField returns the field and sentinel of a *wire.Error, failing the
 // test if err is not one.
-func wireField(t *testing.T, err error) (error, string) {
+func wireField(t *testing.T, err error) (field string, sentinel error) {
 	t.Helper()
 	var we *wire.Error
 	if !errors.As(err, &we) {
 		t.Fatalf("error %v is not a *wire.Error", err)
 	}
-	return we.Err, we.Field
+	return we.Field, we.Err
 }
 
 func TestPaddedLen(t *testing.T) {
@@ -230,7 +230,7 @@ func TestOpenRefusesNonzeroPadding(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Open(priv, bob, env)
-	if sentinel, field := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
+	if field, sentinel := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
 		t.Errorf("nonzero padding: %v", err)
 	}
 }
@@ -249,7 +249,7 @@ func TestOpenRefusesOverlongPadding(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Open(priv, bob, env)
-	if sentinel, field := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
+	if field, sentinel := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
 		t.Errorf("overlong padding: %v", err)
 	}
 }
@@ -275,7 +275,7 @@ func TestOpenRefusesFramingBeforeCrypto(t *testing.T) {
 		{"oversized", make([]byte, MaxEnvelope+1), wire.ErrTooLarge},
 	} {
 		_, err := Open(priv, bob, tc.env)
-		if sentinel, _ := wireField(t, err); sentinel != tc.want {
+		if _, sentinel := wireField(t, err); sentinel != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}

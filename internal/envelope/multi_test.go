@@ -231,7 +231,7 @@ func TestOpenDeliveryRefusesNamedRecipient(t *testing.T) {
 	m, _ = sealMultiPadded(pubs, pt, 1)
 	d, _ = m.Delivery(0)
 	_, err = OpenDelivery(privs[0], d)
-	if sentinel, field := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
+	if field, sentinel := wireField(t, err); sentinel != wire.ErrMalformed || field != "padding" {
 		t.Errorf("delivery with nonzero padding: %v", err)
 	}
 }
@@ -279,7 +279,7 @@ func TestParseMultiRefuses(t *testing.T) {
 			t.Errorf("%s: parsed", tc.name)
 			continue
 		}
-		if sentinel, field := wireField(t, err); sentinel != tc.want || field != tc.field {
+		if field, sentinel := wireField(t, err); sentinel != tc.want || field != tc.field {
 			t.Errorf("%s: %v, want %v in field %q", tc.name, err, tc.want, tc.field)
 		}
 	}
@@ -301,7 +301,7 @@ func TestOpenDeliveryRefusesFraming(t *testing.T) {
 		{"oversized", make([]byte, MaxEnvelope+1), wire.ErrTooLarge},
 	} {
 		_, err := OpenDelivery(privs[0], tc.in)
-		if sentinel, _ := wireField(t, err); sentinel != tc.want {
+		if _, sentinel := wireField(t, err); sentinel != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
 		}
 	}
