@@ -18,6 +18,7 @@ import (
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/server/relay"
 	"github.com/hush-chat/hush/internal/session"
+	"github.com/hush-chat/hush/internal/testkit"
 )
 
 // user is a test client with real keys.
@@ -76,7 +77,30 @@ func startServer(t testing.TB, dataDir string) *Server {
 }
 
 func TestEndToEndFirstMessageOverRelay(t *testing.T) {
-	s := startServer(t, t.TempDir())
+	testFirstMessage(t, startServer(t, t.TempDir()))
+}
+
+// TestEndToEndOnPostgres runs the same exchange on a server whose store is
+// the machine's PostgreSQL (`hush server --db postgres://…`).
+func TestEndToEndOnPostgres(t *testing.T) {
+	db := testkit.PostgresURL(t)
+	if db == "" {
+		t.Skip("HUSH_TEST_POSTGRES not set")
+	}
+	cfg := Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir, cfg.DB = "127.0.0.1:0", "127.0.0.1:0", t.TempDir(), db
+	s, err := New(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	testFirstMessage(t, s)
+}
+
+func testFirstMessage(t *testing.T, s *Server) {
 	ctx := context.Background()
 	c := apiclient.New(s.HTTPURL(), nil)
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")

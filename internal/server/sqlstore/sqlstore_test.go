@@ -3,9 +3,7 @@ package sqlstore
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/server/store"
+	"github.com/hush-chat/hush/internal/testkit"
 )
 
 // TestSQLite runs the conformance suite against SQLite files in temporary
@@ -57,31 +56,7 @@ func openPostgres(t testing.TB) *DB {
 // returns a HUSH_TEST_POSTGRES URL whose connections use it.
 func postgresSchemaURL(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv("HUSH_TEST_POSTGRES")
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := "hush_test_" + hex.EncodeToString(randBytes(6))
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	// Registered before the store's Close, so it runs after it.
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-		admin.Close()
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return testkit.PostgresURL(t)
 }
 
 // reopen opens a second handle on db's database, as a restarted server or

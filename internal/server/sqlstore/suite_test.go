@@ -35,6 +35,7 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"Blobs", testBlobs},
 		{"BlobChunkResend", testBlobChunkResend},
 		{"BlobFetchedAndExpiry", testBlobFetchedAndExpiry},
+		{"Rooms", testRooms},
 		{"SurvivesReopen", testSurvivesReopen},
 		{"MigrationsIdempotent", testMigrationsIdempotent},
 		{"NewerSchemaRefused", testNewerSchemaRefused},

@@ -24,6 +24,8 @@ var (
 	// ErrMailboxFull: appending would exceed the mailbox's count or byte
 	// limit.
 	ErrMailboxFull = errors.New("mailbox full")
+	// ErrStale: a public room listing is not newer than the stored one.
+	ErrStale = errors.New("stale version")
 )
 
 // AccountState is where an account is in its life.
@@ -158,6 +160,7 @@ type Store interface {
 	Auth
 	Mailboxes
 	Blobs
+	Rooms
 	// Close releases the database.
 	Close() error
 }
