@@ -21,7 +21,8 @@ func newGroupCmd(pf *profileFlags) *cobra.Command {
 		groupMemberCmd(pf, "remove", "Remove a member (admins); the others start new keys", (*client.Client).RemoveMember),
 		groupMemberCmd(pf, "promote", "Make a member an admin (admins)", (*client.Client).PromoteMember),
 		groupMemberCmd(pf, "approve", "Approve a request to join (admins of request rooms)", (*client.Client).ApproveJoin),
-		newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf))
+		newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf),
+		newGroupPublicCmd(pf), newGroupJoinCmd(pf)) // group_public.go
 	return g
 }
 

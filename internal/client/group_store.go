@@ -34,6 +34,9 @@ type groupRecord struct {
 	Ring []byte `json:"ring,omitempty"`
 	// Requests are pending join requests (admins of request rooms).
 	Requests [][]byte `json:"requests,omitempty"`
+	// Published is the last version of a public room this admin listed
+	// (group_public.go).
+	Published uint64 `json:"published,omitempty"`
 	// Gone is set when this user left or was removed.
 	Gone bool `json:"gone,omitempty"`
 }

@@ -121,7 +121,7 @@ func (c *Client) CreateGroup(ctx context.Context, name string, typ group.Type, m
 	if err != nil {
 		return nil, err
 	}
-	return c.groupInfo(st), c.announce(ctx, nil, st, ch)
+	return c.groupInfo(st), errors.Join(c.announce(ctx, nil, st, ch), c.publishRoom(ctx, st))
 }
 
 // changeGroup signs op on the group's current state, applies it and sends
@@ -148,7 +148,7 @@ func (c *Client) changeGroup(ctx context.Context, name string, op group.Op) (*Gr
 	if err != nil {
 		return nil, err
 	}
-	return c.groupInfo(next), c.announce(ctx, old, next, ch)
+	return c.groupInfo(next), errors.Join(c.announce(ctx, old, next, ch), c.publishRoom(ctx, next))
 }
 
 // announce sends ch to every member of old and next but this user; a

@@ -29,6 +29,7 @@ import (
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/server/rooms"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -48,6 +49,7 @@ type Server struct {
 	auth  *auth.Service
 	relay *relay.Relay
 	blobs *blobs.Service
+	rooms *rooms.Service
 	reg   *prometheus.Registry
 
 	httpSrv  *http.Server
@@ -129,6 +131,9 @@ func (s *Server) build() error {
 	if s.blobs, err = blobs.New(blobs.Config{Store: s.store, MaxBlobSize: cfg.MaxBlobSize, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
+	if s.rooms, err = rooms.New(rooms.Config{Store: s.store, Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
 		s.reg.MustRegister(cs...)
@@ -152,6 +157,9 @@ func (s *Server) routes() http.Handler {
 	bl := httpapi.RequireAuth(s.auth, s.blobs.Handler())
 	mux.Handle("/v1/blobs", bl)
 	mux.Handle("/v1/blobs/", bl)
+	rm := s.rooms.Handler()
+	mux.Handle("/v1/rooms", rm)
+	mux.Handle("/v1/rooms/", rm)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandler())
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)

@@ -1,0 +1,201 @@
+package client
+
+// Public rooms (doc/API.md §6): every change of a public room an admin
+// makes or receives relists its state on the server, signed by the
+// admin's identity key; anyone lists them and joins without approval by
+// signing the self-join change on the listed state and sending it to the
+// members over the pairwise sessions.
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+	"github.com/hush-chat/hush/internal/client/localstore"
+	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/server/rooms"
+)
+
+// ErrBadListing: a public room's listing is not signed by one of its
+// admins under the key the directory holds for it.
+var ErrBadListing = errors.New("public room listing does not verify")
+
+// RoomInfo is one listed public room.
+type RoomInfo struct {
+	ID      string // 32 hex characters
+	Name    string
+	Members int
+	Version uint64
+}
+
+// PublicRooms lists the public rooms the server knows.
+func (c *Client) PublicRooms(ctx context.Context) ([]RoomInfo, error) {
+	rs, err := c.api.PublicRooms(ctx)
+	if err != nil {
+		return nil, serverErr(err)
+	}
+	out := make([]RoomInfo, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, RoomInfo{ID: r.ID, Name: r.Name, Members: r.Members, Version: r.Version})
+	}
+	return out, nil
+}
+
+// publishRoom relists st when it is a public room this user administers.
+func (c *Client) publishRoom(ctx context.Context, st *group.State) error {
+	if st.Type() != group.Public || !st.IsAdmin(c.prof.Username) {
+		return nil
+	}
+	id := st.ID()
+	p := &rooms.Publication{RoomID: hex.EncodeToString(id[:]), Name: st.Name(), State: st.Marshal()}
+	p.Username, p.Timestamp = c.prof.Username, c.now().Unix()
+	err := c.api.PublishRoom(ctx, c.id, p)
+	if apiclient.IsCode(err, "stale") {
+		return nil // another admin listed this version or a newer one
+	}
+	if err != nil {
+		return fmt.Errorf("listing #%s: %w", st.Name(), serverErr(err))
+	}
+	return nil
+}
+
+// republishStale relists the public rooms this user administers whose
+// state moved on (a member joined or left) since this client listed them.
+func (c *Client) republishStale(ctx context.Context) {
+	var stale []*group.State
+	_ = c.st.View(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if st, err := r.current(); err == nil && !r.Gone && st.Type() == group.Public &&
+				st.IsAdmin(c.prof.Username) && st.Version() > r.Published {
+				stale = append(stale, st)
+			}
+		}
+		return nil
+	})
+	for _, st := range stale {
+		if c.publishRoom(ctx, st) != nil {
+			continue // best effort: retried after the next envelope
+		}
+		_ = c.withGroup(ctx, st.Name(), func(_ *localstore.Tx, r *groupRecord) error {
+			r.Published = max(r.Published, st.Version())
+			return nil
+		})
+	}
+}
+
+// JoinPublic joins the public room with this id (or, when unambiguous,
+// name) without approval: it fetches and verifies the listing, signs the
+// self-join change on the listed state, sends it to every member and
+// hands them this device's sender key.
+func (c *Client) JoinPublic(ctx context.Context, room string) (*GroupInfo, error) {
+	id, err := c.resolveRoom(ctx, groupName(room))
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.verifiedListing(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ch, next, err := group.Propose(st, c.prof.Username, c.id, group.Op{Kind: group.KindJoin, Member: c.selfMember()})
+	if err != nil {
+		return nil, fmt.Errorf("joining #%s: %w", st.Name(), err)
+	}
+	c.mu.Lock()
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		gid := st.ID()
+		if r := findByID(recs, gid); r != nil && !r.Gone {
+			return fmt.Errorf("you are already in #%s", r.Name)
+		}
+		if _, err := findByName(recs, st.Name()); err == nil {
+			return fmt.Errorf("you are already in a group called #%s", st.Name())
+		}
+		recs = append(recs, &groupRecord{ID: gid[:], Name: st.Name(), Base: st.Marshal(), Changes: [][]byte{ch.Marshal()}})
+		return saveGroups(tx, recs)
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.announce(ctx, st, next, ch); err != nil {
+		return c.groupInfo(next), err
+	}
+	return c.groupInfo(next), c.distribute(ctx, next.Name())
+}
+
+// resolveRoom turns a room name into its id; 32 hex characters are an id.
+func (c *Client) resolveRoom(ctx context.Context, room string) (string, error) {
+	if b, err := hex.DecodeString(room); err == nil && len(b) == group.IDSize {
+		return room, nil
+	}
+	rs, err := c.PublicRooms(ctx)
+	if err != nil {
+		return "", err
+	}
+	id := ""
+	for _, r := range rs {
+		if r.Name == room {
+			if id != "" {
+				return "", fmt.Errorf("several public rooms are called #%s; join one by its id", room)
+			}
+			id = r.ID
+		}
+	}
+	if id == "" {
+		return "", fmt.Errorf("%w: no public room called #%s", ErrUnknownGroup, room)
+	}
+	return id, nil
+}
+
+// verifiedListing fetches a room's listing and returns its state once
+// the listing is shown to be signed by an admin of that state whose key
+// is the one the directory (and this user's pinned contacts) hold.
+func (c *Client) verifiedListing(ctx context.Context, id string) (*group.State, error) {
+	sr, err := c.api.PublicRoom(ctx, id)
+	if err != nil {
+		return nil, serverErr(err)
+	}
+	var p rooms.Publication
+	dec := json.NewDecoder(bytes.NewReader(sr.Payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil || p.Op != rooms.OpPublish || p.RoomID != id {
+		return nil, fmt.Errorf("%w: payload is not a listing of %s", ErrBadListing, id)
+	}
+	st, err := group.ParseState(p.State)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadListing, err)
+	}
+	gid := st.ID()
+	admin, ok := st.Member(p.Username)
+	if st.Type() != group.Public || hex.EncodeToString(gid[:]) != id || !ok || admin.Role != group.RoleAdmin {
+		return nil, fmt.Errorf("%w: not a public room listed by one of its admins", ErrBadListing)
+	}
+	rec, err := c.refreshContact(ctx, p.Username)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Changed || !bytes.Equal(rec.IdentityKey, admin.Identity[:]) {
+		return nil, fmt.Errorf("%w: %s's key in the room is not the one pinned here", ErrBadListing, p.Username)
+	}
+	key, err := identity.NewIdentityKey(admin.Identity[:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadListing, err)
+	}
+	if err := key.Verify(directory.LabelRequest, sr.Payload, sr.Signature); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadListing, err)
+	}
+	return st, nil
+}
