@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -136,5 +137,83 @@ func copyAll(w *ptyOutput, r *os.File) (int64, error) {
 		if err != nil {
 			return n, err
 		}
+	}
+}
+
+// TestGroupChatInPseudoTerminal drives `hush chat '#team'`: a line typed in
+// the chat screen reaches the other member through the group.
+func TestGroupChatInPseudoTerminal(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	pw := []byte("pw")
+	open := func(u string) *client.Client {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	alice, bob := open("alice"), open("bob")
+	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	alice.Close()
+	if _, err := bob.Sync(ctx); err != nil { // bob learns the group and alice's key
+		t.Fatal(err)
+	}
+
+	bin, err := exec.LookPath("hush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--home", filepath.Join(dir, "alice"), "chat", "#team")
+	cmd.Env = append(os.Environ(), "HUSH_PASSPHRASE=pw", "TERM=xterm-256color")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tty.Close()
+	out := &ptyOutput{}
+	go func() { _, _ = copyAll(out, tty) }()
+	out.waitFor(t, "#team")
+	if _, err := tty.Write([]byte("hello team\r")); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "✓")
+	got := ""
+	for deadline := time.Now().Add(20 * time.Second); got == "" && time.Now().Before(deadline); {
+		ms, err := bob.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.Peer == "#team" {
+				got = m.From + ": " + m.Text
+			}
+		}
+		if got == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	bob.Close()
+	if got != "alice: hello team" {
+		t.Fatalf("bob read %q", got)
+	}
+	tty.Write([]byte("/quit\r"))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("hush chat exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("hush chat did not quit")
 	}
 }
