@@ -60,7 +60,9 @@ var (
 
 // SendFile encrypts the file at path, uploads it to the server as a blob
 // and sends user `to` a file message carrying the blob id, the file key and
-// the file's SHA-256. The file is streamed from disk, never held in memory.
+// the file's SHA-256. To a group ("#name") the blob is uploaded once for
+// every other member device and the file message goes under the own sender
+// key (doc/SPEC.md §11.2). The file is streamed from disk, never held in memory.
 // An interrupted SendFile of the same file (same path, size and
 // modification time) to the same user resumes: only the chunks the server
 // lacks are sent. progress, if not nil, is called with plaintext bytes
@@ -88,21 +90,18 @@ func (c *Client) SendFile(ctx context.Context, to, path string, progress func(do
 	if err != nil {
 		return nil, err
 	}
-	rec, err := c.refreshContact(ctx, to)
+	recipients, err := c.recipientDevices(ctx, to)
 	if err != nil {
 		return nil, err
 	}
-	if len(rec.Devices) == 0 {
-		return nil, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
-	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d\x00%d", to, abs, fi.Size(), fi.ModTime().UnixNano()))
 	stateName := secretUploadPrefix + hex.EncodeToString(sum[:])
-	att, err := c.upload(ctx, f, fi.Size(), stateName, len(rec.Devices), progress)
+	att, err := c.upload(ctx, f, fi.Size(), stateName, recipients, progress)
 	if err != nil {
 		return nil, err
 	}
 	att.Name, att.Path = sanitizeFileName(abs), abs
-	m, err := c.send(ctx, to, "", att)
+	m, err := c.sendAttachment(ctx, to, "", att)
 	if err != nil {
 		return nil, err
 	}
@@ -122,18 +121,48 @@ func (c *Client) sendMemo(ctx context.Context, to, text string) (*Message, error
 	if to == c.prof.Username {
 		return nil, errors.New("sending to yourself is not supported yet")
 	}
-	rec, err := c.refreshContact(ctx, to)
+	recipients, err := c.recipientDevices(ctx, to)
 	if err != nil {
 		return nil, err
 	}
-	if len(rec.Devices) == 0 {
-		return nil, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
-	}
-	att, err := c.upload(ctx, strings.NewReader(text), int64(len(text)), "", len(rec.Devices), nil)
+	att, err := c.upload(ctx, strings.NewReader(text), int64(len(text)), "", recipients, nil)
 	if err != nil {
 		return nil, err
 	}
 	att.Name, att.Memo = "memo.txt", true
+	return c.sendAttachment(ctx, to, text, att)
+}
+
+// recipientDevices is how many devices will fetch a blob sent to `to`: a
+// user's devices, or for a group ("#name") every other member device the
+// message is fanned out to.
+func (c *Client) recipientDevices(ctx context.Context, to string) (int, error) {
+	if strings.HasPrefix(to, "#") { // groups
+		mailboxes, err := c.groupMailboxes(ctx, to)
+		if err != nil {
+			return 0, err
+		}
+		if len(mailboxes) == 0 {
+			return 0, fmt.Errorf("nobody else in %s can receive a file", to)
+		}
+		return len(mailboxes), nil
+	}
+	rec, err := c.refreshContact(ctx, to)
+	if err != nil {
+		return 0, err
+	}
+	if len(rec.Devices) == 0 {
+		return 0, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
+	}
+	return len(rec.Devices), nil
+}
+
+// sendAttachment sends a file message to a user over the pairwise
+// sessions, or to a group ("#name") under the own sender key.
+func (c *Client) sendAttachment(ctx context.Context, to, text string, att *attachmentRecord) (*Message, error) {
+	if strings.HasPrefix(to, "#") { // groups
+		return c.sendGroupApp(ctx, to, text, att)
+	}
 	return c.send(ctx, to, text, att)
 }
 
@@ -332,16 +361,12 @@ func (c *Client) Files(ctx context.Context) ([]Message, error) {
 // until fn returns false.
 func (c *Client) eachFileRecord(ctx context.Context, fn func(peer string, r *messageRecord) bool) error {
 	return c.st.View(ctx, func(tx *localstore.Tx) error {
-		contacts, err := tx.ListContacts()
+		peers, err := fileConversations(tx)
 		if err != nil {
 			return err
 		}
-		for _, cb := range contacts {
-			var ct contactRecord
-			if err := decodeJSON(cb, &ct, "contact"); err != nil {
-				return err
-			}
-			recs, err := tx.History(ct.Username, 0)
+		for _, peer := range peers {
+			recs, err := tx.History(peer, 0)
 			if err != nil {
 				return err
 			}
@@ -353,13 +378,40 @@ func (c *Client) eachFileRecord(ctx context.Context, fn func(peer string, r *mes
 				if err := decodeJSON(b, &r, "message"); err != nil {
 					return err
 				}
-				if r.Attachment != nil && !fn(ct.Username, &r) {
+				if r.Attachment != nil && !fn(peer, &r) {
 					return nil
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// fileConversations lists the conversations that may hold file messages:
+// every contact's, and every group's ("#name", groups left included).
+func fileConversations(tx *localstore.Tx) ([]string, error) {
+	contacts, err := tx.ListContacts()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, cb := range contacts {
+		var ct contactRecord
+		if err := decodeJSON(cb, &ct, "contact"); err != nil {
+			return nil, err
+		}
+		out = append(out, ct.Username)
+	}
+	groups, err := loadGroups(tx)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		if p := "#" + g.Name; !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 // fileRecord finds the file message with id.

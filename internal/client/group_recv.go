@@ -195,9 +195,19 @@ func openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, error) {
 	if err != nil {
 		return nil, drop("group #%s: %w", r.Name, err)
 	}
-	if kind != appKindText {
+	m := &messageRecord{ID: messageIDString(mid), Peer: "#" + r.Name, From: rcv.From.User,
+		FromDevice: rcv.From.Device, To: "#" + r.Name, SentAt: sentAt, State: StateReceived}
+	switch kind {
+	case appKindText:
+		m.Text = string(body)
+	case appKindFile:
+		// Stored without downloading; a memo is fetched after commit
+		// (process), as in a pairwise conversation.
+		if m.Attachment, err = decodeFile(body); err != nil {
+			return nil, drop("group #%s: %w", r.Name, err)
+		}
+	default:
 		return nil, drop("group #%s: kind %d is not supported in groups", r.Name, kind)
 	}
-	return &messageRecord{ID: messageIDString(mid), Peer: "#" + r.Name, From: rcv.From.User,
-		FromDevice: rcv.From.Device, To: "#" + r.Name, Text: string(body), SentAt: sentAt, State: StateReceived}, nil
+	return m, nil
 }

@@ -168,10 +168,24 @@ func (r *groupRecord) sender(st *group.State) (*group.Sender, error) {
 }
 
 // sendGroup sends text to the group: encrypted once under the own sender
-// key, uploaded once for the mailboxes of every other member device.
+// key, uploaded once for the mailboxes of every other member device. A
+// text longer than MemoThreshold travels as a memo, as to a user.
 func (c *Client) sendGroup(ctx context.Context, name, text string) (*Message, error) {
-	if len(text) > MaxText {
+	if len(text) > MemoThreshold {
+		return c.sendMemo(ctx, "#"+groupName(name), text)
+	}
+	return c.sendGroupApp(ctx, name, text, nil)
+}
+
+// sendGroupApp sends one application message to the group: a text, or
+// (att set) a file message whose blob is already uploaded.
+func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attachmentRecord) (*Message, error) {
+	if att == nil && len(text) > MaxText {
 		return nil, fmt.Errorf("%w: %d bytes, at most %d in one group message", ErrTooLarge, len(text), MaxText)
+	}
+	app := encodeText(text)
+	if att != nil {
+		app = encodeFile(att)
 	}
 	if err := c.distribute(ctx, name); err != nil {
 		return nil, err
@@ -191,7 +205,7 @@ func (c *Client) sendGroup(ctx context.Context, name, text string) (*Message, er
 		if err != nil {
 			return err
 		}
-		gm, err := s.Encrypt(encodeGroupPlain(id, now.UnixMilli(), encodeText(text)))
+		gm, err := s.Encrypt(encodeGroupPlain(id, now.UnixMilli(), app))
 		if err != nil {
 			return err
 		}
@@ -200,7 +214,8 @@ func (c *Client) sendGroup(ctx context.Context, name, text string) (*Message, er
 		}
 		env = append([]byte{groupEnvelope}, gm...)
 		m = messageRecord{ID: messageIDString(id), Peer: "#" + r.Name, From: c.prof.Username, FromDevice: c.dev.ID(),
-			To: "#" + r.Name, Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending}
+			To: "#" + r.Name, Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending,
+			Attachment: att}
 		_, err = tx.AddMessage(m.Peer, id[:], now, encodeJSON(m))
 		return err
 	})
@@ -224,6 +239,28 @@ func (c *Client) sendGroup(ctx context.Context, name, text string) (*Message, er
 	}
 	pm := m.public()
 	return &pm, nil
+}
+
+// groupMailboxes lists the mailboxes of every other member device of the
+// group called name (see memberMailboxes).
+func (c *Client) groupMailboxes(ctx context.Context, name string) ([]string, error) {
+	var st *group.State
+	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		r, err := findByName(recs, name)
+		if err != nil {
+			return err
+		}
+		st, err = r.current()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.memberMailboxes(ctx, st)
 }
 
 // memberMailboxes lists the mailboxes of every other member device: the
