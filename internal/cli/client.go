@@ -257,6 +257,8 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 
 func explainSend(err error, to string) error {
 	switch {
+	case errors.Is(err, client.ErrUnknownGroup):
+		return fmt.Errorf("unknown group %s (hush group list shows yours)", to)
 	case errors.Is(err, client.ErrUnknownUser):
 		return fmt.Errorf("unknown user %s", to)
 	case errors.Is(err, client.ErrIdentityChanged):

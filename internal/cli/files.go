@@ -20,7 +20,7 @@ import (
 
 func newSendFileCmd(pf *profileFlags) *cobra.Command {
 	return &cobra.Command{
-		Use:   "send-file <user> <path>",
+		Use:   "send-file <user|#group> <path>",
 		Short: "Send a file, encrypted end to end (run it again to resume an interrupted upload)",
 		Args:  cobra.ExactArgs(2),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
