@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -174,9 +176,12 @@ func TestLargeFileRoundTripWithFlatMemory(t *testing.T) {
 }
 
 // chunkProxy forwards to the server and records the chunk PUTs and GETs
-// that succeeded.
+// that succeeded. A request is counted in the generation it started in:
+// one still running when take is called (its client gave up) does not
+// land in the next generation's list.
 type chunkProxy struct {
 	mu   sync.Mutex
+	gen  int
 	puts []int64
 	gets []int64
 }
@@ -192,6 +197,9 @@ func startProxy(t *testing.T, target string) (*chunkProxy, string) {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.ErrorLog = log.New(io.Discard, "", 0) // cancelled requests are expected
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		gen := p.gen
+		p.mu.Unlock()
 		rec := &statusWriter{ResponseWriter: w}
 		rp.ServeHTTP(rec, r)
 		m := chunkPath.FindStringSubmatch(r.URL.Path)
@@ -201,6 +209,9 @@ func startProxy(t *testing.T, target string) (*chunkProxy, string) {
 		k, _ := strconv.ParseInt(m[1], 10, 64)
 		p.mu.Lock()
 		defer p.mu.Unlock()
+		if gen != p.gen {
+			return
+		}
 		if r.Method == "PUT" {
 			p.puts = append(p.puts, k)
 		} else {
@@ -215,6 +226,7 @@ func (p *chunkProxy) take() (puts, gets []int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	puts, gets, p.puts, p.gets = p.puts, p.gets, nil, nil
+	p.gen++
 	return puts, gets
 }
 
@@ -342,24 +354,33 @@ func storedChunks(t *testing.T, dataDir string) []int64 {
 
 // editChunks changes the server's stored chunks of blob id in place,
 // behind the server's back (as a hostile or broken server could).
+// editChunks plays a malicious server: it rewrites the stored chunks of
+// blob id (the chunk files of the SQLite store, and the hashes the store
+// keeps to catch disk corruption), so the server serves the edited bytes
+// and only the client's own checks stand in the way.
 func editChunks(t *testing.T, srv *server.Server, dataDir, id string, edit func(chunks map[int64][]byte)) {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "hush.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	dir := filepath.Join(dataDir, "hush.db-blobs", hex.EncodeToString([]byte(id)))
 	chunks := map[int64][]byte{}
 	for _, k := range []int64{0, 1, 2} {
-		var b []byte
-		if err := db.QueryRow("SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, k).Scan(&b); err != nil {
+		b, err := os.ReadFile(filepath.Join(dir, fmt.Sprint(k)))
+		if err != nil {
 			t.Fatal(err)
 		}
 		chunks[k] = b
 	}
 	edit(chunks)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "hush.db")+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	for k, b := range chunks {
-		if _, err := db.Exec("UPDATE blob_chunks SET data = ? WHERE blob_id = ? AND idx = ?", b, id, k); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(k)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if _, err := db.Exec("UPDATE blob_chunks SET sha256 = ? WHERE blob_id = ? AND idx = ?", sum[:], id, k); err != nil {
 			t.Fatal(err)
 		}
 	}

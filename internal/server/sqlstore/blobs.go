@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/hush-chat/hush/internal/server/store"
@@ -20,9 +23,10 @@ func chunkCount(size, chunkSize int64) int64 {
 }
 
 // CreateBlob records a new blob with no chunks yet. An id already used is
-// ErrExists; a zero CreatedAt means now, a zero ExpiresAt never.
+// ErrExists; an id longer than 100 bytes is ErrInvalid; a zero CreatedAt
+// means now, a zero ExpiresAt never.
 func (db *DB) CreateBlob(ctx context.Context, b store.Blob) error {
-	if b.ID == "" || b.Size < 0 || b.ChunkSize <= 0 || b.Recipients < 1 {
+	if b.ID == "" || len(b.ID) > maxBlobID || b.Size < 0 || b.ChunkSize <= 0 || b.Recipients < 1 {
 		return fmt.Errorf("%w: blob", ErrInvalid)
 	}
 	if b.CreatedAt.IsZero() {
@@ -59,8 +63,22 @@ func (db *DB) GetBlob(ctx context.Context, id string) (*store.Blob, error) {
 
 // PutChunk stores chunk index of blob id; see store.Blobs. An index
 // outside the blob or data of the wrong length for it is ErrInvalid.
+//
+// SQLite keeps the bytes in a file (see chunkFiles), written and fsynced
+// before the write transaction so that the single write connection only
+// waits for the rename, the directory fsync and the commit.
 func (db *DB) PutChunk(ctx context.Context, id string, index int64, data []byte) error {
-	err := db.write(ctx, func(t tx) error {
+	sum := sha256.Sum256(data)
+	tmp, stored, err := db.writeChunkFile(ctx, id, index, data, sum[:])
+	if err != nil || stored {
+		return err
+	}
+	defer func() {
+		if tmp != "" {
+			os.Remove(tmp)
+		}
+	}()
+	err = db.write(ctx, func(t tx) error {
 		// Locking the blob row serializes the uploads of one blob, so the
 		// count of stored chunks that makes it complete stays exact.
 		var size, chunkSize, chunks int64
@@ -71,28 +89,33 @@ func (db *DB) PutChunk(ctx context.Context, id string, index int64, data []byte)
 		if err != nil {
 			return err
 		}
-		if index < 0 || index >= chunks {
-			return fmt.Errorf("%w: chunk %d of a blob of %d chunks", ErrInvalid, index, chunks)
+		if err := validChunk(size, chunkSize, chunks, index, data); err != nil {
+			return err
 		}
-		want := chunkSize
-		if index == chunks-1 {
-			want = size - index*chunkSize
-		}
-		if int64(len(data)) != want {
-			return fmt.Errorf("%w: chunk %d is %d bytes, want %d", ErrInvalid, index, len(data), want)
-		}
-		var old []byte
-		err = t.queryRow(ctx, "SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&old)
+		var oldSum, old []byte
+		err = t.queryRow(ctx, "SELECT sha256, data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&oldSum, &old)
 		if err == nil {
-			if bytes.Equal(old, data) {
-				return nil // a resumed upload resending what arrived
-			}
-			return store.ErrExists
+			return sameChunk(oldSum, old, sum[:], data)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if _, err := t.exec(ctx, "INSERT INTO blob_chunks (blob_id, idx, data) VALUES (?, ?, ?)", id, index, nonNil(data)); err != nil {
+		inDB := data // the bytes the row keeps: none when they are in a file
+		if tmp != "" {
+			// No row for this index exists and writers are serialized, so
+			// the rename replaces at most a file a crash left behind.
+			if err := db.files.place(tmp, id, index); err != nil {
+				return err
+			}
+			tmp, inDB = "", nil
+			defer func() {
+				if err != nil {
+					// Rolled back: the file must not outlive its row.
+					os.Remove(db.files.path(id, index))
+				}
+			}()
+		}
+		if _, err = t.exec(ctx, "INSERT INTO blob_chunks (blob_id, idx, data, sha256) VALUES (?, ?, ?, ?)", id, index, nonNil(inDB), sum[:]); err != nil {
 			return err
 		}
 		_, err = t.exec(ctx, "UPDATE blobs SET chunks_stored = chunks_stored + 1 WHERE id = ?", id)
@@ -101,17 +124,113 @@ func (db *DB) PutChunk(ctx context.Context, id string, index int64, data []byte)
 	return dbErr("put chunk", err)
 }
 
-// GetChunk returns a stored chunk or ErrNotFound.
+// writeChunkFile writes a SQLite store's chunk to a temporary file and
+// returns its path, after checking on a read connection that the chunk is
+// new, so that a bad or resent chunk costs no file (the write transaction
+// checks again). stored reports a resend of a stored chunk. For
+// PostgreSQL it does nothing.
+func (db *DB) writeChunkFile(ctx context.Context, id string, index int64, data, sum []byte) (tmp string, stored bool, err error) {
+	if db.files == nil {
+		return "", false, nil
+	}
+	if err := db.checkChunk(ctx, id, index, data, sum); err != nil {
+		if errors.Is(err, errChunkStored) {
+			return "", true, nil
+		}
+		return "", false, dbErr("put chunk", err)
+	}
+	if tmp, err = db.files.writeTemp(id, index, data); err != nil {
+		if _, gerr := db.GetBlob(ctx, id); errors.Is(gerr, store.ErrNotFound) {
+			return "", false, store.ErrNotFound // deleted meanwhile, with its directory
+		}
+		return "", false, fmt.Errorf("sqlstore: put chunk: %w", err)
+	}
+	return tmp, false, nil
+}
+
+// errChunkStored: checkChunk found the same bytes stored already.
+var errChunkStored = errors.New("chunk stored already")
+
+// checkChunk runs PutChunk's checks outside a transaction: ErrNotFound,
+// ErrInvalid, ErrExists, errChunkStored, or nil when the chunk is new.
+func (db *DB) checkChunk(ctx context.Context, id string, index int64, data, sum []byte) error {
+	var size, chunkSize, chunks int64
+	err := db.queryRow(ctx, "SELECT size, chunk_size, chunks FROM blobs WHERE id = ?", id).Scan(&size, &chunkSize, &chunks)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := validChunk(size, chunkSize, chunks, index, data); err != nil {
+		return err
+	}
+	var oldSum, old []byte
+	err = db.queryRow(ctx, "SELECT sha256, data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&oldSum, &old)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := sameChunk(oldSum, old, sum, data); err != nil {
+		return err
+	}
+	return errChunkStored
+}
+
+// validChunk checks that index is within the blob and data has its length.
+func validChunk(size, chunkSize, chunks, index int64, data []byte) error {
+	if index < 0 || index >= chunks {
+		return fmt.Errorf("%w: chunk %d of a blob of %d chunks", ErrInvalid, index, chunks)
+	}
+	want := chunkSize
+	if index == chunks-1 {
+		want = size - index*chunkSize
+	}
+	if int64(len(data)) != want {
+		return fmt.Errorf("%w: chunk %d is %d bytes, want %d", ErrInvalid, index, len(data), want)
+	}
+	return nil
+}
+
+// sameChunk decides a resend: nil when the stored chunk (its SHA-256, or
+// for rows stored before the sha256 column existed its bytes) equals the
+// new one, ErrExists otherwise.
+func sameChunk(oldSum, old, sum, data []byte) error {
+	if oldSum != nil && bytes.Equal(oldSum, sum) || oldSum == nil && bytes.Equal(old, data) {
+		return nil // a resumed upload resending what arrived
+	}
+	return store.ErrExists
+}
+
+// GetChunk returns a stored chunk or ErrNotFound. From a SQLite store's
+// files it returns ErrChunkCorrupt, never other bytes, when the file is
+// missing or does not match the SHA-256 recorded with it.
 func (db *DB) GetChunk(ctx context.Context, id string, index int64) ([]byte, error) {
-	var data []byte
-	err := db.queryRow(ctx, "SELECT data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&data)
+	var sum, data []byte
+	err := db.queryRow(ctx, "SELECT sha256, data FROM blob_chunks WHERE blob_id = ? AND idx = ?", id, index).Scan(&sum, &data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, dbErr("get chunk", err)
 	}
-	return nonNil(data), nil
+	if db.files == nil || sum == nil || len(data) > 0 {
+		return nonNil(data), nil // kept in the database
+	}
+	data, err = db.files.read(id, index, sum)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Deleted since the row was read, or lost.
+		if _, gerr := db.GetBlob(ctx, id); errors.Is(gerr, store.ErrNotFound) {
+			return nil, store.ErrNotFound
+		}
+		return nil, fmt.Errorf("%w: chunk %d of a blob has no file", ErrChunkCorrupt, index)
+	}
+	if err != nil && !errors.Is(err, ErrChunkCorrupt) {
+		return nil, fmt.Errorf("sqlstore: get chunk: %w", err)
+	}
+	return data, err
 }
 
 // ChunksPresent lists the indexes stored so far, ascending; ErrNotFound
@@ -163,20 +282,44 @@ func (db *DB) MarkFetched(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, dbErr("mark fetched", err)
 	}
+	if gone && db.files != nil {
+		// The blob is deleted whether or not this succeeds; what it leaves
+		// is swept by ExpireBlobs.
+		db.files.remove(id)
+	}
 	return gone, nil
 }
 
 // ExpireBlobs deletes blobs (with their chunks) whose ExpiresAt is before
-// now and returns how many it deleted.
+// now and returns how many it deleted. A SQLite store then removes their
+// files and sweeps those of blobs deleted without their files removed.
 func (db *DB) ExpireBlobs(ctx context.Context, now time.Time) (int64, error) {
-	var n int64
+	var ids []string
 	err := db.write(ctx, func(t tx) error {
-		res, err := t.exec(ctx, "DELETE FROM blobs WHERE expires_at < ?", now.UnixMilli())
+		ids = ids[:0]
+		rows, err := t.query(ctx, "DELETE FROM blobs WHERE expires_at < ? RETURNING id", now.UnixMilli())
 		if err != nil {
 			return err
 		}
-		n, err = res.RowsAffected()
-		return err
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return rows.Err()
 	})
-	return n, dbErr("expire blobs", err)
+	if err != nil {
+		return 0, dbErr("expire blobs", err)
+	}
+	n := int64(len(ids))
+	if db.files == nil {
+		return n, nil
+	}
+	if err := db.files.remove(ids...); err != nil {
+		return n, fmt.Errorf("sqlstore: expire blobs: %w", err)
+	}
+	return n, db.sweepChunkFiles(ctx)
 }

@@ -43,7 +43,8 @@ type DB struct {
 	w       *sql.DB // writes; for SQLite a single connection
 	r       *sql.DB // reads; for SQLite a read-only pool, for PostgreSQL w
 	now     func() time.Time
-	stmts   stmtCache // prepared read statements
+	stmts   stmtCache   // prepared read statements
+	files   *chunkFiles // SQLite: where chunk bytes live; nil for PostgreSQL
 }
 
 var _ store.Store = (*DB)(nil)
@@ -83,6 +84,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*DB, error) {
 		return nil, err
 	}
 	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.openChunkFiles(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -141,6 +146,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
 	db.dialect, db.w, db.r = DialectSQLite, w, r
+	db.files = newChunkFiles(path)
 	return nil
 }
 

@@ -27,7 +27,7 @@
 //	mailboxes         one row per device mailbox: envelope count and bytes
 //	envelopes         seq (autoincrement, never reused) → mailbox, ciphertext, size
 //	blobs             attachments: sizes, chunk count, chunks stored, fetches
-//	blob_chunks       (blob, index) → chunk bytes
+//	blob_chunks       (blob, index) → SHA-256, and chunk bytes (PostgreSQL; SQLite: a file)
 //
 // Foreign keys with ON DELETE CASCADE do the clean-up: deleting a device
 // removes its prekeys, sessions, mailbox and envelopes; purging an account
@@ -55,6 +55,16 @@
 // connections that WAL lets run alongside the writer. AppendEnvelopes
 // stores a whole batch in one transaction, so one fsync covers many
 // envelopes.
+//
+// A SQLite store keeps the bytes of blob chunks in files next to the
+// database (<database file>-blobs/<hex of blob id>/<index>, 0700/0600),
+// written once instead of into the WAL and again at checkpoint; their rows
+// keep the SHA-256 that GetChunk checks each read against (a mismatch is
+// ErrChunkCorrupt, never other bytes). A chunk file is fsynced and renamed
+// into place before its row commits, and removed after its blob's row is
+// deleted; directories a crash leaves behind are swept at Open and by
+// ExpireBlobs. PostgreSQL keeps chunk bytes in the database, which every
+// server instance sharing it can read.
 //
 // PostgreSQL transactions run at READ COMMITTED. Rows a transaction reads
 // before changing them are locked (SELECT … FOR UPDATE, mailboxes always in
