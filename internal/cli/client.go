@@ -271,22 +271,38 @@ func explainSend(err error, to string) error {
 
 // jsonMessage is the --json line of listen and sync.
 type jsonMessage struct {
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	Device uint32 `json:"from_device"`
-	To     string `json:"to"`
-	SentAt string `json:"sent_at"`
-	Text   string `json:"text"`
+	ID     string       `json:"id"`
+	From   string       `json:"from"`
+	Device uint32       `json:"from_device"`
+	To     string       `json:"to"`
+	SentAt string       `json:"sent_at"`
+	Text   string       `json:"text"`
+	File   *messageFile `json:"file,omitempty"`
+}
+
+type messageFile struct {
+	Name string `json:"name"`
+	Size int64  `json:"size"`
+	Path string `json:"path,omitempty"`
 }
 
 func printMessage(w io.Writer, m *client.Message, asJSON bool) {
+	file := m.Attachment != nil && !m.Attachment.Memo
 	if asJSON {
-		b, _ := json.Marshal(jsonMessage{ID: m.ID, From: m.From, Device: m.FromDevice, To: m.To,
-			SentAt: m.SentAt.UTC().Format(time.RFC3339Nano), Text: m.Text})
+		jm := jsonMessage{ID: m.ID, From: m.From, Device: m.FromDevice, To: m.To,
+			SentAt: m.SentAt.UTC().Format(time.RFC3339Nano), Text: m.Text}
+		if file {
+			jm.File = &messageFile{Name: m.Attachment.Name, Size: m.Attachment.Size, Path: m.Attachment.Path}
+		}
+		b, _ := json.Marshal(jm)
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, m.Text)
+	text := m.Text
+	if file {
+		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
+	}
+	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, text)
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {
