@@ -5,15 +5,11 @@ import (
 	"crypto/hpke"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
+	"github.com/hush-chat/hush/internal/testkit"
 	"strings"
 	"testing"
 	"testing/cryptotest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
 
 const (
 	vectorsPath = "testdata/vectors.json"
@@ -159,26 +155,7 @@ func generateVectors(t *testing.T) *vectorFile {
 }
 
 func TestVectors(t *testing.T) {
-	got, err := json.MarshalIndent(generateVectors(t), "", "\t")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(vectorsPath), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(vectorsPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(vectorsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Error("regenerated vectors differ from " + vectorsPath)
-	}
+	want := testkit.GoldenBytes(t, vectorsPath, generateVectors(t))
 	var vf vectorFile
 	if err := json.Unmarshal(want, &vf); err != nil {
 		t.Fatal(err)

@@ -10,15 +10,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
+	"github.com/hush-chat/hush/internal/testkit"
 	"testing"
 	"testing/cryptotest"
 
 	"github.com/hush-chat/hush/internal/identity"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
 
 const (
 	vectorPath = "testdata/vectors.json"
@@ -108,23 +105,7 @@ func generateVectors(t *testing.T) *vectorFile {
 }
 
 func TestVectors(t *testing.T) {
-	got, err := json.MarshalIndent(generateVectors(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(vectorPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(vectorPath)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("regenerated vectors differ from %s (run go test -update after an intended change)", vectorPath)
-	}
+	want := testkit.GoldenBytes(t, vectorPath, generateVectors(t))
 	var stored vectorFile
 	if err := json.Unmarshal(want, &stored); err != nil {
 		t.Fatal(err)

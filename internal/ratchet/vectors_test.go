@@ -12,14 +12,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
+	"github.com/hush-chat/hush/internal/testkit"
 	"testing"
 	"testing/cryptotest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
 
 const (
 	vectorPath = "testdata/vectors.json"
@@ -150,23 +147,7 @@ func unhex(t *testing.T, s string) []byte {
 
 func TestVectors(t *testing.T) {
 	v := generateVectors(t)
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(vectorPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(vectorPath)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("regenerated vectors differ from %s (run go test -update after an intended change)", vectorPath)
-	}
+	want := testkit.GoldenBytes(t, vectorPath, v)
 	var stored vectorFile
 	if err := json.Unmarshal(want, &stored); err != nil {
 		t.Fatal(err)

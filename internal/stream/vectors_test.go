@@ -9,14 +9,11 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
-	"os"
+	"github.com/hush-chat/hush/internal/testkit"
 	"path/filepath"
 	"testing"
 	"testing/cryptotest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/vectors.json")
 
 const (
 	vectorsPath = "testdata/vectors.json"
@@ -109,23 +106,7 @@ func generateVectors(t *testing.T) vectorFile {
 }
 
 func TestVectors(t *testing.T) {
-	got, err := json.MarshalIndent(generateVectors(t), "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	if *update {
-		if err := os.WriteFile(filepath.FromSlash(vectorsPath), got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(filepath.FromSlash(vectorsPath))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("regenerated vectors differ from %s (run with -update if the change is intended)", vectorsPath)
-	}
+	want := testkit.GoldenBytes(t, filepath.FromSlash(vectorsPath), generateVectors(t))
 	var vf vectorFile
 	if err := json.Unmarshal(want, &vf); err != nil {
 		t.Fatal(err)

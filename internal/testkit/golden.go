@@ -75,3 +75,15 @@ func FlipEachByte(t testing.TB, b []byte, f func(i int, mutated []byte) bool) {
 		}
 	}
 }
+
+// GoldenBytes is Golden, returning the golden file's bytes for tests that
+// go on to decode what was stored.
+func GoldenBytes(t testing.TB, path string, v any) []byte {
+	t.Helper()
+	Golden(t, path, v)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
