@@ -23,22 +23,11 @@ type PreKeyCounts struct {
 
 // handlePreKeys serves POST /v1/prekeys (op "prekeys").
 func (d *Directory) handlePreKeys(w http.ResponseWriter, r *http.Request) error {
-	env, err := readSigned(r, MaxLargeBody, false)
-	if err != nil {
-		return err
-	}
-	req, err := decodePayload[PreKeysRequest](env.Payload, OpPreKeys)
+	req, acct, idk, err := activeMutation[PreKeysRequest](d, r, MaxLargeBody, OpPreKeys)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	acct, idk, err := d.authorize(ctx, env, &req.RequestHeader)
-	if err != nil {
-		return err
-	}
-	if err := requireActive(acct); err != nil {
-		return err
-	}
 	if err := d.requireDevice(ctx, acct.Username, req.DeviceID); err != nil {
 		return err
 	}
@@ -250,22 +239,11 @@ func (d *Directory) buildBundle(ctx context.Context, dev *store.Device) (*pqxdh.
 
 // handleAddDevice serves POST /v1/devices (op "add_device").
 func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
-	env, err := readSigned(r, MaxLargeBody, false)
-	if err != nil {
-		return err
-	}
-	req, err := decodePayload[AddDeviceRequest](env.Payload, OpAddDevice)
+	req, acct, idk, err := activeMutation[AddDeviceRequest](d, r, MaxLargeBody, OpAddDevice)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	acct, idk, err := d.authorize(ctx, env, &req.RequestHeader)
-	if err != nil {
-		return err
-	}
-	if err := requireActive(acct); err != nil {
-		return err
-	}
 	k, err := parseUpload(idk, &req.DeviceUpload)
 	if err != nil {
 		return err
@@ -292,22 +270,11 @@ func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) erro
 
 // handleDeleteDevice serves POST /v1/devices/delete (op "delete_device").
 func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
-	env, err := readSigned(r, MaxSmallBody, false)
-	if err != nil {
-		return err
-	}
-	req, err := decodePayload[DeleteDeviceRequest](env.Payload, OpDeleteDevice)
+	req, acct, _, err := activeMutation[DeleteDeviceRequest](d, r, MaxSmallBody, OpDeleteDevice)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	acct, _, err := d.authorize(ctx, env, &req.RequestHeader)
-	if err != nil {
-		return err
-	}
-	if err := requireActive(acct); err != nil {
-		return err
-	}
 	if err := d.requireDevice(ctx, acct.Username, req.DeviceID); err != nil {
 		return err
 	}
@@ -319,4 +286,26 @@ func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) e
 		return fmt.Errorf("deleting device: %w", err)
 	}
 	return d.writeAccount(ctx, w, http.StatusOK, acct.Username, nil)
+}
+
+// activeMutation reads a signed request of type T for op, verifies it with
+// the account's current identity key, and requires the account to be
+// active: the common start of every device and prekey mutation.
+func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int64, op string) (P, *store.Account, *identity.IdentityKey, error) {
+	env, err := readSigned(r, max, false)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	req, err := decodePayload[T, P](env.Payload, op)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	acct, idk, err := d.authorize(r.Context(), env, req.head())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := requireActive(acct); err != nil {
+		return nil, nil, nil, err
+	}
+	return req, acct, idk, nil
 }
