@@ -65,31 +65,119 @@ func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body 
 	r := findByID(recs, ch.GroupID)
 	if r == nil || r.Gone {
 		// Joining: the change creates the group or brings this user in.
-		st, err := group.Apply(prev, ch)
-		if err != nil {
-			return recs, err
-		}
-		if _, ok := st.Member(self); !ok {
-			return recs, fmt.Errorf("%w: a group change for a group this user is not in", group.ErrInvalid)
-		}
-		if !st.HasDevice(from.User, from.Device) {
-			return recs, fmt.Errorf("%w: handed over by a non-member", group.ErrForged)
-		}
 		if r == nil {
 			r = &groupRecord{ID: slices.Clone(ch.GroupID[:])}
 			recs = append(recs, r)
 		}
-		*r = groupRecord{ID: r.ID, Name: st.Name(), Base: st.Marshal()}
-		if prev != nil {
-			r.Base, r.Changes = prev.Marshal(), [][]byte{ch.Marshal()}
-		}
-		return recs, nil
+		return recs, c.adopt(r, prev, ch, from, false)
 	}
-	old, next, err := r.receive(ch)
+	old, next, dropped, err := r.receive(ch)
+	if err != nil && prev != nil && (errors.Is(err, group.ErrFork) || errors.Is(err, group.ErrLostRace)) {
+		// This user joined through a change that then lost a race; its
+		// author remade it on the winning state and sent that state along.
+		return recs, c.adopt(r, prev, ch, from, true)
+	}
 	if err != nil {
 		return recs, err
 	}
-	return recs, r.afterChange(self, old, next)
+	if err := r.afterChange(self, old, next); err != nil {
+		return recs, err
+	}
+	return recs, c.rebaseOwn(r, dropped)
+}
+
+// rebaseOwn remakes this user's changes that lost a race on the winning
+// state, applies them, and records them for announcing after commit. A
+// change that no longer makes sense on the new state (the winner already
+// did it) is simply dropped.
+func (c *Client) rebaseOwn(r *groupRecord, dropped []*group.Change) error {
+	for _, lost := range dropped {
+		if lost.Signer != c.prof.Username {
+			continue
+		}
+		cur, err := r.current()
+		if err != nil {
+			return err
+		}
+		ch, _, err := group.Rebase(cur, lost, c.id)
+		if errors.Is(err, group.ErrInvalid) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		old, next, _, err := r.receive(ch)
+		if err != nil {
+			return err
+		}
+		if err := r.afterChange(c.prof.Username, old, next); err != nil {
+			return err
+		}
+		r.Rebased = append(r.Rebased, rebasedChange{Prev: old.Marshal(), Change: ch.Marshal()})
+	}
+	return nil
+}
+
+// announceRebased sends the rebased own changes stored by rebaseOwn, then
+// forgets them. Run after the receive step committed.
+func (c *Client) announceRebased(ctx context.Context) {
+	var todo []rebasedChange
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		todo = todo[:0]
+		for _, r := range recs {
+			todo = append(todo, r.Rebased...)
+			r.Rebased = nil
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		return saveGroups(tx, recs)
+	})
+	if err != nil {
+		return
+	}
+	for _, rc := range todo {
+		prev, err1 := group.ParseState(rc.Prev)
+		ch, err2 := group.ParseChange(rc.Change)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		next, err := group.Apply(prev, ch)
+		if err != nil {
+			continue
+		}
+		_ = c.announce(ctx, prev, next, ch) // members that miss it resync from later changes
+	}
+}
+
+// adopt takes the group as a change that brings this user in describes it:
+// ch applied to prev, handed over by a member device. keepKeys keeps the
+// sender keys received while in the group (a rebased join); a fresh join
+// starts without any.
+func (c *Client) adopt(r *groupRecord, prev *group.State, ch *group.Change, from envelope.Address, keepKeys bool) error {
+	st, err := group.Apply(prev, ch)
+	if err != nil {
+		return err
+	}
+	if _, ok := st.Member(c.prof.Username); !ok {
+		return fmt.Errorf("%w: a group change for a group this user is not in", group.ErrInvalid)
+	}
+	if !st.HasDevice(from.User, from.Device) {
+		return fmt.Errorf("%w: handed over by a non-member", group.ErrForged)
+	}
+	ring := r.Ring
+	if !keepKeys {
+		ring = nil
+	}
+	*r = groupRecord{ID: r.ID, Name: st.Name(), Base: st.Marshal(), Ring: ring}
+	if prev != nil {
+		r.Base, r.Changes = prev.Marshal(), [][]byte{ch.Marshal()}
+	}
+	return nil
 }
 
 // receiveKey stores a sender key handed over by a current member's device.

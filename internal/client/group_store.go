@@ -39,6 +39,17 @@ type groupRecord struct {
 	Published uint64 `json:"published,omitempty"`
 	// Gone is set when this user left or was removed.
 	Gone bool `json:"gone,omitempty"`
+	// Rebased are own changes that lost a race, remade on the winning
+	// state and applied, still to be announced to the members (after the
+	// transaction that stored them commits).
+	Rebased []rebasedChange `json:"rebased,omitempty"`
+}
+
+// rebasedChange is an own change to announce: the state it applies to and
+// the change.
+type rebasedChange struct {
+	Prev   []byte `json:"prev"`
+	Change []byte `json:"change"`
 }
 
 func loadGroups(tx *localstore.Tx) ([]*groupRecord, error) {
@@ -109,34 +120,35 @@ func (r *groupRecord) current() (*group.State, error) {
 }
 
 // receive applies ch through the Log and mirrors the result in the record.
-// It returns the states before and after.
-func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, err error) {
+// It returns the states before and after, and the changes ch displaced
+// (a concurrent change that won the race), for their authors to rebase.
+func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, dropped []*group.Change, err error) {
 	l, err := r.log()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	old = l.Current()
-	dropped, err := l.Receive(ch)
+	dropped, err = l.Receive(ch)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if len(dropped) > 0 {
 		first := dropped[0].Marshal()
 		i := slices.IndexFunc(r.Changes, func(b []byte) bool { return bytes.Equal(b, first) })
 		if i < 0 {
-			return nil, nil, errors.New("client: group record and log disagree")
+			return nil, nil, nil, errors.New("client: group record and log disagree")
 		}
 		r.Changes = r.Changes[:i]
 	}
 	r.Changes = append(r.Changes, ch.Marshal())
 	for len(r.Changes) > group.MaxHistory {
 		if err := r.advanceBase(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	next = l.Current()
 	r.Name = next.Name()
-	return old, next, nil
+	return old, next, dropped, nil
 }
 
 func (r *groupRecord) advanceBase() error {

@@ -140,7 +140,7 @@ func (c *Client) changeGroup(ctx context.Context, name string, op group.Op) (*Gr
 			}
 			return fmt.Errorf("#%s: %w", r.Name, err)
 		}
-		if old, next, err = r.receive(ch); err != nil {
+		if old, next, _, err = r.receive(ch); err != nil {
 			return err
 		}
 		return r.afterChange(c.prof.Username, old, next)

@@ -269,7 +269,8 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error {
 	m, err := c.handle(ctx, env)
 	if err == nil && m == nil {
-		c.republishStale(ctx) // a group change may have moved a public room on
+		c.announceRebased(ctx) // an own change that lost a race, remade
+		c.republishStale(ctx)  // a group change may have moved a public room on
 	}
 	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
