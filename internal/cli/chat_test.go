@@ -65,19 +65,7 @@ func TestChatInPseudoTerminal(t *testing.T) {
 		c.Close()
 	}
 
-	bin, err := exec.LookPath("hush")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--home", filepath.Join(dir, "alice"), "chat", "bob")
-	cmd.Env = append(os.Environ(), "HUSH_PASSPHRASE=pw", "TERM=xterm-256color")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	out := &ptyOutput{}
-	go func() { _, _ = copyAll(out, tty) }()
+	cmd, tty, out := startChat(t, filepath.Join(dir, "alice"), "bob")
 	out.waitFor(t, "bob")
 
 	if _, err := tty.Write([]byte("attack at dawn\r")); err != nil {
@@ -109,20 +97,7 @@ func TestChatInPseudoTerminal(t *testing.T) {
 	}
 	out.waitFor(t, "confirmed north gate")
 
-	if _, err := tty.Write([]byte("/quit\r")); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hush chat exited with %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("hush chat did not quit")
-	}
+	quitChat(t, cmd, tty)
 }
 
 func copyAll(w *ptyOutput, r *os.File) (int64, error) {
@@ -167,19 +142,7 @@ func TestGroupChatInPseudoTerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bin, err := exec.LookPath("hush")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--home", filepath.Join(dir, "alice"), "chat", "#team")
-	cmd.Env = append(os.Environ(), "HUSH_PASSPHRASE=pw", "TERM=xterm-256color")
-	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tty.Close()
-	out := &ptyOutput{}
-	go func() { _, _ = copyAll(out, tty) }()
+	cmd, tty, out := startChat(t, filepath.Join(dir, "alice"), "#team")
 	out.waitFor(t, "#team")
 	if _, err := tty.Write([]byte("hello team\r")); err != nil {
 		t.Fatal(err)
@@ -204,7 +167,35 @@ func TestGroupChatInPseudoTerminal(t *testing.T) {
 	if got != "alice: hello team" {
 		t.Fatalf("bob read %q", got)
 	}
-	tty.Write([]byte("/quit\r"))
+	quitChat(t, cmd, tty)
+}
+
+// startChat runs `hush chat peer` for the profile in home on a
+// pseudo-terminal and collects what it draws.
+func startChat(t *testing.T, home, peer string) (*exec.Cmd, *os.File, *ptyOutput) {
+	t.Helper()
+	bin, err := exec.LookPath("hush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--home", home, "chat", peer)
+	cmd.Env = append(os.Environ(), "HUSH_PASSPHRASE=pw", "TERM=xterm-256color")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 30, Cols: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tty.Close() })
+	out := &ptyOutput{}
+	go func() { _, _ = copyAll(out, tty) }()
+	return cmd, tty, out
+}
+
+// quitChat types /quit and waits for the chat to exit cleanly.
+func quitChat(t *testing.T, cmd *exec.Cmd, tty *os.File) {
+	t.Helper()
+	if _, err := tty.Write([]byte("/quit\r")); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
