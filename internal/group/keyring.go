@@ -3,6 +3,7 @@ package group
 import (
 	"crypto/ed25519"
 	"fmt"
+	"github.com/hush-chat/hush/internal/chainkey"
 )
 
 // Address names the member device a sending chain belongs to, as the
@@ -125,7 +126,7 @@ func (k *Keyring) Decrypt(msg []byte) (*Received, error) {
 	default:
 		p.derive(c, sk)
 	}
-	aead, nonce := messageAEAD(&p.mk)
+	aead, nonce := chainkey.NewExpander(labelMessageKey).AEAD(&p.mk)
 	pt, err := aead.Open(nil, nonce, m.ciphertext, m.signed[:headerSize])
 	if err != nil {
 		return nil, ErrAuth
@@ -156,11 +157,11 @@ func (p *pending) wipe() {
 func (p *pending) derive(c *recvChain, sk skipID) {
 	p.ck = c.ck
 	for n := c.next; n < sk.iteration; n++ {
-		mk, next := kdfChain(&p.ck)
+		mk, next := chainkey.Step(&p.ck)
 		p.skipped = append(p.skipped, skippedKey{id: skipID{key: sk.key, iteration: n}, mk: mk})
 		p.ck = next
 	}
-	mk, next := kdfChain(&p.ck)
+	mk, next := chainkey.Step(&p.ck)
 	p.mk, p.ck = mk, next
 }
 

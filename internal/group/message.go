@@ -1,12 +1,7 @@
 package group
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ed25519"
-	"crypto/hkdf"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 
 	"github.com/hush-chat/hush/internal/wire"
@@ -14,9 +9,6 @@ import (
 
 // Spec constants of the sender chain and the message encoding.
 const (
-	chainMessageByte = 0x01 // mk  = HMAC(ck, 0x01)
-	chainNextByte    = 0x02 // ck' = HMAC(ck, 0x02)
-
 	keySize   = 32
 	nonceSize = 12
 	tagSize   = 16
@@ -88,38 +80,6 @@ func parseMessage(b []byte) (parsedMessage, error) {
 	m.sig = rest[len(rest)-sigSize:]
 	m.signed = b[:len(b)-sigSize]
 	return m, nil
-}
-
-// kdfChain returns the message key at the chain's position and the next
-// chain key; the caller wipes both.
-func kdfChain(ck *[keySize]byte) (mk, next [keySize]byte) {
-	h := hmac.New(sha256.New, ck[:])
-	h.Write([]byte{chainMessageByte})
-	h.Sum(mk[:0])
-	h.Reset()
-	h.Write([]byte{chainNextByte})
-	h.Sum(next[:0])
-	return mk, next
-}
-
-// messageAEAD expands mk: HKDF(salt = 0^32, ikm = mk, info = "hush/v1
-// group message key", 44) = AES-256 key || nonce. The nonce is fixed per
-// key, which is safe because each message key seals one message.
-func messageAEAD(mk *[keySize]byte) (cipher.AEAD, []byte) {
-	out, err := hkdf.Key(sha256.New, mk[:], make([]byte, keySize), labelMessageKey, keySize+nonceSize)
-	if err != nil {
-		panic("group: HKDF failed: " + err.Error())
-	}
-	block, err := aes.NewCipher(out[:keySize])
-	if err != nil {
-		panic("group: AES key size: " + err.Error())
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic("group: GCM: " + err.Error())
-	}
-	clear(out[:keySize])
-	return aead, out[keySize:]
 }
 
 // signedMessage returns "hush/v1 group message" || 0x00 || b, the bytes a

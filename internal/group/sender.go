@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"github.com/hush-chat/hush/internal/chainkey"
 
 	"github.com/hush-chat/hush/internal/wire"
 )
@@ -65,14 +66,14 @@ func (s *Sender) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.iteration == reservedIteration {
 		return nil, ErrExhausted
 	}
-	mk, next := kdfChain(&s.chain)
+	mk, next := chainkey.Step(&s.chain)
 	// One buffer: the signature label, then the message; the label is
 	// sliced off after signing so the signed bytes are never copied.
 	buf := make([]byte, prefixLen+headerSize, prefixLen+headerSize+len(plaintext)+tagSize+sigSize)
 	copy(buf, labelMessageSig)
 	h := header{group: s.group, epoch: s.epoch, keyID: s.keyID, iteration: s.iteration}
 	putHeader(buf[prefixLen:], &h)
-	aead, nonce := messageAEAD(&mk)
+	aead, nonce := chainkey.NewExpander(labelMessageKey).AEAD(&mk)
 	buf = aead.Seal(buf, nonce, plaintext, buf[prefixLen:prefixLen+headerSize])
 	buf = append(buf, ed25519.Sign(s.priv, buf)...)
 	s.chain = next

@@ -3,6 +3,7 @@ package ratchet
 import (
 	"crypto/ecdh"
 	"fmt"
+	"github.com/hush-chat/hush/internal/chainkey"
 )
 
 // pending is every change one Decrypt would make to the State. Decrypt
@@ -37,7 +38,7 @@ func (p *pending) wipe() {
 // until.
 func (p *pending) skipTo(pub *[keySize]byte, until uint32) {
 	for p.nr < until {
-		mk, next := kdfChain(&p.ckr)
+		mk, next := chainkey.Step(&p.ckr)
 		p.skipped = append(p.skipped, skippedKey{id: skipID{pub: *pub, n: p.nr}, mk: mk})
 		p.ckr = next
 		p.nr++
@@ -49,7 +50,7 @@ func (p *pending) skipTo(pub *[keySize]byte, until uint32) {
 // n+1.
 func (p *pending) keyAt(pub *[keySize]byte, n uint32) [keySize]byte {
 	p.skipTo(pub, n)
-	mk, next := kdfChain(&p.ckr)
+	mk, next := chainkey.Step(&p.ckr)
 	p.ckr = next
 	p.nr = n + 1 // n < reservedN: parseMessage refused it
 	clear(next[:])

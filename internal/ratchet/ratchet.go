@@ -31,7 +31,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash"
+	"github.com/hush-chat/hush/internal/chainkey"
 	"slices"
 )
 
@@ -105,8 +105,8 @@ type State struct {
 	skipped skippedStore
 	past    pastChains
 
-	adBuf []byte    // scratch for ad || header; not part of the state
-	ext   hash.Hash // message-key HKDF-Extract HMAC; built on first use
+	adBuf []byte             // scratch for ad || header; not part of the state
+	ext   *chainkey.Expander // message-key expansion; built on first use
 }
 
 func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
@@ -175,9 +175,9 @@ func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 
 // extractor returns the State's HKDF-Extract HMAC (keyed with a public
 // constant, so it holds no secret between uses).
-func (s *State) extractor() hash.Hash {
+func (s *State) extractor() *chainkey.Expander {
 	if s.ext == nil {
-		s.ext = newExtractor()
+		s.ext = chainkey.NewExpander(labelMessage)
 	}
 	return s.ext
 }
@@ -207,7 +207,7 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.ns == reservedN {
 		return nil, ErrExhausted
 	}
-	mk, next := kdfChain(&s.cks)
+	mk, next := chainkey.Step(&s.cks)
 	h := Header{DH: s.dhsPub, PN: s.pn, N: s.ns}
 	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
 	putHeader(out, &h)
