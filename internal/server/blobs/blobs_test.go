@@ -26,7 +26,7 @@ func TestUploadDownloadRoundTrip(t *testing.T) {
 	alice, bob := e.login("alice", 1), e.login("bob", 1)
 	file := fileOf(3*testChunk+100, 1)
 	cr := e.create(alice, int64(len(file)), testChunk, 1)
-	if cr.Chunks != 4 || cr.ExpiresAt != e.clock.now().Add(DefaultTTL).Unix() {
+	if cr.Chunks != 4 || cr.ExpiresAt != e.clock.Now().Add(DefaultTTL).Unix() {
 		t.Fatalf("create answered %+v", cr)
 	}
 	chunks := chunksOf(file, testChunk)
@@ -241,9 +241,9 @@ func TestExpireOldDeletesPastTTL(t *testing.T) {
 	alice, bob := e.login("alice", 1), e.login("bob", 1)
 	old := e.create(alice, 10, testChunk, 1)
 	want(t, "upload", e.put(alice, old.ID, 0, fileOf(10, 10)), http.StatusNoContent, "")
-	e.clock.advance(30 * time.Minute)
+	e.clock.Advance(30 * time.Minute)
 	young := e.create(alice, 10, testChunk, 1)
-	e.clock.advance(31 * time.Minute)
+	e.clock.Advance(31 * time.Minute)
 	// Past its TTL the blob is gone for clients before collection runs.
 	want(t, "expired chunk", e.getChunk(bob, old.ID, 0), http.StatusNotFound, "not_found")
 	want(t, "expired upload", e.put(alice, old.ID, 0, fileOf(10, 10)), http.StatusNotFound, "not_found")
@@ -318,7 +318,7 @@ func TestSecurityBlobIDsStayOutOfLogs(t *testing.T) {
 	alice := e.login("alice", 1)
 	cr := e.create(alice, 10, testChunk, 1)
 	want(t, "upload", e.put(alice, cr.ID, 0, fileOf(10, 11)), http.StatusNoContent, "")
-	e.clock.advance(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	if err := e.svc.ExpireOld(context.Background()); err != nil {
 		t.Fatal(err)
 	}

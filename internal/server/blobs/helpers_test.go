@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/hush-chat/hush/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -24,24 +25,6 @@ import (
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
 )
-
-// clock is a test clock that only moves when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // countingStore is the real store, counting the chunk writes that reach
 // it.
@@ -63,7 +46,7 @@ type env struct {
 	store *countingStore
 	svc   *Service
 	auth  *auth.Service
-	clock *clock
+	clock *testkit.Clock
 	url   string
 	logs  *bytes.Buffer
 }
@@ -75,19 +58,19 @@ const testChunk = 4096
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
 	ctx := context.Background()
-	clk := &clock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	db, err := sqlstore.Open(ctx, "sqlite://"+t.TempDir()+"/hush.db", sqlstore.WithClock(clk.now))
+	clk := testkit.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	db, err := sqlstore.Open(ctx, "sqlite://"+t.TempDir()+"/hush.db", sqlstore.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{t: t, db: db, store: &countingStore{Store: db}, clock: clk, logs: &bytes.Buffer{}}
 	// Tokens outlive every clock move the tests make.
-	e.auth, err = auth.New(auth.Config{Store: db, Now: clk.now, TokenTTL: 365 * 24 * time.Hour})
+	e.auth, err = auth.New(auth.Config{Store: db, Now: clk.Now, TokenTTL: 365 * 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Store, cfg.Now = e.store, clk.now
+	cfg.Store, cfg.Now = e.store, clk.Now
 	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil))
 	if cfg.MaxChunk == 0 {
 		cfg.MaxChunk = testChunk

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/hush-chat/hush/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,28 +18,10 @@ import (
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// testClock is the injected clock; tests move it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is a directory over real SQLite behind a real HTTP server.
 type env struct {
 	t      *testing.T
-	clock  *testClock
+	clock  *testkit.Clock
 	st     store.Store
 	dir    *Directory
 	srv    *httptest.Server
@@ -50,7 +32,7 @@ type envOption func(*Config)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	clock := &testClock{t: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
 	db, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "hush.db"), sqlstore.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +41,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	return newEnvWithStore(t, clock, db, opts...)
 }
 
-func newEnvWithStore(t *testing.T, clock *testClock, st store.Store, opts ...envOption) *env {
+func newEnvWithStore(t *testing.T, clock *testkit.Clock, st store.Store, opts ...envOption) *env {
 	t.Helper()
 	serverKey, err := identity.GenerateIdentity()
 	if err != nil {

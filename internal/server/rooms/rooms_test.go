@@ -6,12 +6,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/hush-chat/hush/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,28 +22,10 @@ import (
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// testClock is the injected clock; tests move it.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // env is the rooms service over real SQLite behind a real HTTP server.
 type env struct {
 	t     testing.TB
-	clock *testClock
+	clock *testkit.Clock
 	st    *sqlstore.DB
 	h     http.Handler
 	srv   *httptest.Server
@@ -51,7 +33,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	clock := &testClock{t: time.Unix(1_800_000_000, 0)}
+	clock := testkit.NewClock(time.Unix(1_800_000_000, 0))
 	db, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "hush.db"), sqlstore.WithClock(clock.Now))
 	if err != nil {
 		t.Fatal(err)
