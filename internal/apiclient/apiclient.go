@@ -32,6 +32,9 @@ type Error struct {
 	Status  int
 	Code    string
 	Message string
+	// RetryAfter is how long the server asked the client to wait before
+	// trying again (its Retry-After header), zero if it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -90,10 +93,13 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 		var e struct {
 			Error struct{ Code, Message string }
 		}
+		ae := &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RetryAfter: retryAfter(resp.Header)}
 		if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
-			return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
+			ae.Code, ae.Message = "http_"+strconv.Itoa(resp.StatusCode), http.StatusText(resp.StatusCode)
+		} else {
+			ae.Code, ae.Message = e.Error.Code, e.Error.Message
 		}
-		return nil, &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		return nil, ae
 	}
 	if out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -101,6 +107,17 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 		}
 	}
 	return b, nil
+}
+
+// retryAfter reads a Retry-After header given in seconds (the form the
+// hush server uses), capped at an hour so a hostile server cannot park a
+// client for ever.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get("Retry-After")))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, time.Hour)
 }
 
 func (c *Client) postJSON(ctx context.Context, path, token string, in, out any) error {

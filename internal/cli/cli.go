@@ -9,6 +9,8 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hush-chat/hush/internal/client"
 )
 
 // Main runs the hush command line with args and returns the process exit
@@ -25,10 +27,19 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if errors.As(err, &ue) {
 			return 2
 		}
+		if errors.Is(err, client.ErrQueued) {
+			return ExitQueued
+		}
 		return 1
 	}
 	return 0
 }
+
+// ExitQueued is the exit code of a send whose message is stored and
+// queued but not yet accepted by the server (sysexits' EX_TEMPFAIL): it
+// is retried by the next send, sync or listen, so a script must not send
+// it again.
+const ExitQueued = 75
 
 // usageError marks mistakes in how a command was called (exit code 2).
 type usageError struct{ error }

@@ -121,7 +121,7 @@ func addClientCommands(root *cobra.Command) {
 	pf.register(root)
 	root.AddCommand(newInitCmd(&pf), newWhoamiCmd(&pf), newSendCmd(&pf), newListenCmd(&pf), newSyncCmd(&pf),
 		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd(),
-		newDeleteAccountCmd(&pf))
+		newDeleteAccountCmd(&pf), newOutboxCmd(&pf))
 	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
 	root.AddCommand(newExportCmd(&pf))
 	root.AddCommand(newGroupCmd(&pf)) // groups.go
@@ -221,14 +221,27 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 	defer cl.Close()
 	sc := bufio.NewScanner(c.InOrStdin())
 	sc.Buffer(make([]byte, 0, 64<<10), client.MaxText+1)
-	n := 0
+	n, queued := 0, 0
+	var lastQueued error
 	for sc.Scan() {
-		if _, err := cl.Send(c.Context(), to, sc.Text()); err != nil {
+		_, err := cl.Send(c.Context(), to, sc.Text())
+		switch {
+		case errors.Is(err, client.ErrQueued):
+			// Stored and queued: the rest is queued behind it, in order.
+			queued++
+			lastQueued = err
+		case err != nil:
 			return fmt.Errorf("after %d messages: %w", n, explainSend(err, to))
 		}
 		n++
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if queued > 0 {
+		return fmt.Errorf("%d of %d messages %w", queued, n, explainSend(lastQueued, to))
+	}
+	return nil
 }
 
 func newHistoryCmd(pf *profileFlags) *cobra.Command {
@@ -256,7 +269,10 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 }
 
 func explainSend(err error, to string) error {
+	var qe *client.QueuedError
 	switch {
+	case errors.As(err, &qe):
+		return fmt.Errorf("%w: %v; hush sends it by itself on the next hush send, sync or listen (hush outbox lists what waits)", client.ErrQueued, qe.Cause)
 	case errors.Is(err, client.ErrUnknownGroup):
 		return fmt.Errorf("unknown group %s (hush group list shows yours)", to)
 	case errors.Is(err, client.ErrUnknownUser):
@@ -278,6 +294,10 @@ type jsonMessage struct {
 	SentAt string       `json:"sent_at"`
 	Text   string       `json:"text"`
 	File   *messageFile `json:"file,omitempty"`
+	// State and Error are given for outgoing messages: sending (queued,
+	// Error says why), sent, failed (Error says why).
+	State string `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 type messageFile struct {
@@ -294,6 +314,9 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 		if file {
 			jm.File = &messageFile{Name: m.Attachment.Name, Size: m.Attachment.Size, Path: m.Attachment.Path}
 		}
+		if m.Outgoing {
+			jm.State, jm.Error = m.State.String(), m.Error
+		}
 		b, _ := json.Marshal(jm)
 		fmt.Fprintf(w, "%s\n", b)
 		return
@@ -302,7 +325,7 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 	if file {
 		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
 	}
-	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, text)
+	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, text, stateMark(m))
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {
@@ -319,6 +342,8 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 				if e.Message != nil {
 					printMessage(out, e.Message, asJSON)
 					out.Flush()
+				} else if e.Sent != nil && e.Err == nil {
+					fmt.Fprintf(c.ErrOrStderr(), "hush: queued message %s to %s is sent\n", shortID(e.Sent.ID), e.Sent.Peer)
 				} else if e.Err != nil {
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
 				}
@@ -337,6 +362,7 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Short: "Fetch pending messages, print them and exit",
 		Args:  cobra.NoArgs,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+			reportSends(c, cl)
 			msgs, err := cl.Sync(c.Context())
 			out := bufio.NewWriter(c.OutOrStdout())
 			for i := range msgs {

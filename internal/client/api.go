@@ -35,6 +35,9 @@ type Message struct {
 	ReceivedAt time.Time // this device's clock when stored
 	Outgoing   bool
 	State      State
+	// Error says why an outgoing message failed, or why it is still
+	// waiting in the outbox (State sending); empty otherwise.
+	Error string
 	// Attachment is set when the message carries a file or a memo (a
 	// long text sent as an encrypted attachment).
 	Attachment *Attachment
@@ -58,7 +61,7 @@ type State int
 
 const (
 	StateReceived State = 1 // incoming, stored
-	StateSending  State = 2 // outgoing, not yet accepted by the relay
+	StateSending  State = 2 // outgoing, queued: not yet accepted by the relay, retried
 	StateSent     State = 3 // outgoing, durably stored by the relay (or broker)
 	StateFailed   State = 4 // outgoing, refused
 )
@@ -93,7 +96,10 @@ type Contact struct {
 // Event is something the receive loop reports.
 type Event struct {
 	Message *Message // a new incoming message
-	Err     error    // a problem that did not stop the loop (garbage dropped, …)
+	// Sent is an outgoing message whose state changed in the background:
+	// the server accepted it after a retry, or refused it for good.
+	Sent *Message
+	Err  error // a problem that did not stop the loop (garbage dropped, …)
 }
 
 // The Client's methods (implemented in client.go, send.go, receive.go,

@@ -51,6 +51,17 @@ type Client struct {
 
 	trMu sync.Mutex
 	tr   transport
+
+	obMu       sync.Mutex    // one pass over the outbox at a time
+	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
+}
+
+// kickOutbox asks a running Listen to retry queued sends now.
+func (c *Client) kickOutbox() {
+	select {
+	case c.outboxKick <- struct{}{}:
+	default:
+	}
 }
 
 // DefaultHome returns where the profile lives by default.
@@ -116,7 +127,7 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{home: o.Home, id: id, dev: dev, cert: cert, now: o.Now,
+	c := &Client{home: o.Home, id: id, dev: dev, cert: cert, now: o.Now, outboxKick: make(chan struct{}, 1),
 		prof: profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}}
 	// The profile is written before registering: a registered identity
 	// whose keys were never stored would be lost for good.
@@ -188,7 +199,7 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 	case err != nil:
 		return nil, err
 	}
-	c := &Client{home: o.Home, st: st, now: o.Now}
+	c := &Client{home: o.Home, st: st, now: o.Now, outboxKick: make(chan struct{}, 1)}
 	if err := c.load(ctx); err != nil {
 		st.Close()
 		return nil, err

@@ -66,6 +66,35 @@ func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecor
 	return &rec, err
 }
 
+// contactForSend is the contact to encrypt to: refreshed from the
+// directory, or, when the server cannot be reached, the stored record as
+// long as every device of it already has a session (nothing needs a
+// prekey bundle), so a message written offline is queued, not lost.
+func (c *Client) contactForSend(ctx context.Context, user string) (*contactRecord, error) {
+	rec, err := c.refreshContact(ctx, user)
+	if !errors.Is(err, ErrServerUnreachable) {
+		return rec, err
+	}
+	var stored *contactRecord
+	verr := c.st.View(ctx, func(tx *localstore.Tx) error {
+		r, err := getContact(tx, user)
+		if err != nil {
+			return err
+		}
+		for _, d := range r.Devices {
+			if _, err := tx.GetSession(user, d.ID); err != nil {
+				return err
+			}
+		}
+		stored = r
+		return nil
+	})
+	if verr != nil || len(stored.Devices) == 0 {
+		return nil, err
+	}
+	return stored, nil
+}
+
 // verifiedDevices keeps the devices whose certificates verify, carry key
 // and live at the mailbox derived from it: a directory cannot slip in a
 // device of another identity or redirect a device's mail.

@@ -18,6 +18,12 @@ var (
 	ErrIdentityChanged = errors.New("identity key changed")
 	// ErrTooLarge: the message is larger than one message may be.
 	ErrTooLarge = errors.New("message too large")
+	// ErrQueued: the message is stored and queued, but the server has not
+	// accepted it yet; it is retried (see QueuedError).
+	ErrQueued = errors.New("queued, not sent yet")
+	// ErrSendRefused: the server refused the message for good; it is
+	// marked failed in the history with the reason.
+	ErrSendRefused = errors.New("message refused by the server")
 	// ErrUsernameTaken: registration refused because the name is bound to
 	// another key.
 	ErrUsernameTaken = errors.New("username taken")

@@ -138,7 +138,7 @@ func (c *Client) sendMemo(ctx context.Context, to, text string) (*Message, error
 // message is fanned out to.
 func (c *Client) recipientDevices(ctx context.Context, to string) (int, error) {
 	if strings.HasPrefix(to, "#") { // groups
-		mailboxes, err := c.groupMailboxes(ctx, to)
+		_, mailboxes, _, err := c.groupMailboxes(ctx, to)
 		if err != nil {
 			return 0, err
 		}

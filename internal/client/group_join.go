@@ -24,7 +24,7 @@ func (c *Client) RequestJoin(ctx context.Context, groupID, admin string) error {
 	if err != nil {
 		return err
 	}
-	return c.sendControl(ctx, admin, encodeJoinRequest(j))
+	return c.sendControl(ctx, admin, encodeJoinRequest(j), "join request to "+admin)
 }
 
 func parseGroupID(s string) (group.ID, error) {

@@ -8,16 +8,25 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server/relay"
 )
 
 // sendControl sends a group control message to every device of user to
-// over the pairwise sessions. Nothing is stored in the history.
-func (c *Client) sendControl(ctx context.Context, to string, pt []byte) error {
-	rec, err := c.refreshContact(ctx, to)
+// over the pairwise sessions, through the outbox. Nothing is stored in the
+// history.
+func (c *Client) sendControl(ctx context.Context, to string, pt []byte, what string) error {
+	if err := c.queueControl(ctx, to, pt, what); err != nil {
+		return err
+	}
+	return c.flushNow(ctx)
+}
+
+// queueControl encrypts a control message for every device of user to and
+// queues it in the outbox, which delivers it until the server accepts it.
+func (c *Client) queueControl(ctx context.Context, to string, pt []byte, what string) error {
+	rec, err := c.contactForSend(ctx, to)
 	if err != nil {
 		return err
 	}
@@ -30,31 +39,22 @@ func (c *Client) sendControl(ctx context.Context, to string, pt []byte) error {
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	var outs []outgoing
 	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
-		outs = outs[:0]
+		ob := outboxRecord{What: what, Created: c.now().UnixMilli()}
 		for _, d := range rec.Devices {
 			o, err := c.encryptFor(tx, to, d, bundles[d.ID], pt, id, c.now().UnixMilli())
 			if err != nil {
 				return err
 			}
-			outs = append(outs, o)
+			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{to}, Env: o.env})
 		}
-		return nil
+		_, err := enqueue(tx, &ob)
+		return err
 	})
 	c.mu.Unlock()
 	if err != nil {
 		return err
-	}
-	tr, err := c.transport(ctx)
-	if err != nil {
-		return serverErr(err)
-	}
-	for _, o := range outs {
-		if err := tr.send(ctx, o.mailbox, o.env); err != nil {
-			return serverErr(err)
-		}
 	}
 	return nil
 }
@@ -109,7 +109,7 @@ func (c *Client) distribute(ctx context.Context, name string) error {
 	var given []string
 	var firstErr error
 	for _, u := range targets {
-		if err := c.sendControl(ctx, u, encodeGroupKey(dist)); err != nil {
+		if err := c.queueControl(ctx, u, encodeGroupKey(dist), "group key of "+name+" for "+u); err != nil {
 			// A member whose key changed or who is unreachable cannot read
 			// until the next send hands the key over again.
 			firstErr = cmpOr(firstErr, fmt.Errorf("handing the group key to %s: %w", u, err))
@@ -190,16 +190,25 @@ func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attac
 	if err := c.distribute(ctx, name); err != nil {
 		return nil, err
 	}
+	// The recipients are worked out before the transaction (it may ask the
+	// directory about a member); the transaction checks that the group did
+	// not change meanwhile.
+	ver, mailboxes, users, err := c.groupMailboxes(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	var id [16]byte
 	rand.Read(id[:])
 	now := c.now()
 	var m messageRecord
 	var env []byte
-	var st *group.State
-	err := c.withGroup(ctx, name, func(tx *localstore.Tx, r *groupRecord) error {
-		var err error
-		if st, err = r.current(); err != nil {
+	err = c.withGroup(ctx, name, func(tx *localstore.Tx, r *groupRecord) error {
+		st, err := r.current()
+		if err != nil {
 			return err
+		}
+		if st.Version() != ver {
+			return fmt.Errorf("#%s changed while sending: send again", r.Name)
 		}
 		s, err := r.sender(st)
 		if err != nil {
@@ -216,36 +225,37 @@ func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attac
 		m = messageRecord{ID: messageIDString(id), Peer: "#" + r.Name, From: c.prof.Username, FromDevice: c.dev.ID(),
 			To: "#" + r.Name, Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending,
 			Attachment: att}
-		_, err = tx.AddMessage(m.Peer, id[:], now, encodeJSON(m))
+		if _, err := tx.AddMessage(m.Peer, id[:], now, encodeJSON(m)); err != nil {
+			return err
+		}
+		if len(mailboxes) == 0 {
+			m.State = StateSent // a group of one: nobody to deliver to
+			return tx.UpdateMessage(m.Peer, id[:], encodeJSON(m))
+		}
+		ob := outboxRecord{Conv: m.Peer, MsgID: m.ID, What: "message to " + m.Peer, Created: now.UnixMilli()}
+		for i := 0; i < len(mailboxes); i += relay.MaxFanout {
+			j := min(i+relay.MaxFanout, len(mailboxes))
+			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: mailboxes[i:j], Users: users[i:j], Env: env})
+		}
+		_, err = enqueue(tx, &ob)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	mailboxes, err := c.memberMailboxes(ctx, st)
-	if err == nil && len(mailboxes) > 0 {
-		err = c.fanOut(ctx, mailboxes, env)
+	if m.State == StateSent {
+		pm := m.public()
+		return &pm, nil
 	}
-	m.State = StateSent
-	if err != nil {
-		m.State = StateFailed
-	}
-	uerr := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.UpdateMessage(m.Peer, id[:], encodeJSON(m)) })
-	if err != nil {
-		return nil, serverErr(err)
-	}
-	if uerr != nil {
-		return nil, uerr
-	}
-	pm := m.public()
-	return &pm, nil
+	return c.sendQueued(ctx, m.Peer, m.ID)
 }
 
 // groupMailboxes lists the mailboxes of every other member device of the
-// group called name (see memberMailboxes).
-func (c *Client) groupMailboxes(ctx context.Context, name string) ([]string, error) {
+// group called name, with their owners, and the version of the group
+// state they come from (see memberMailboxes).
+func (c *Client) groupMailboxes(ctx context.Context, name string) (version uint64, mailboxes, users []string, err error) {
 	var st *group.State
-	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+	err = c.st.View(ctx, func(tx *localstore.Tx) error {
 		recs, err := loadGroups(tx)
 		if err != nil {
 			return err
@@ -258,58 +268,32 @@ func (c *Client) groupMailboxes(ctx context.Context, name string) ([]string, err
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return 0, nil, nil, err
 	}
-	return c.memberMailboxes(ctx, st)
+	mailboxes, users, err = c.memberMailboxes(ctx, st)
+	return st.Version(), mailboxes, users, err
 }
 
-// memberMailboxes lists the mailboxes of every other member device: the
-// devices the state lists that the directory also certifies for the
-// member's pinned identity key.
-func (c *Client) memberMailboxes(ctx context.Context, st *group.State) ([]string, error) {
-	var out []string
+// memberMailboxes lists the mailboxes of every other member device, and
+// who owns each: the devices the state lists that the directory also
+// certifies for the member's pinned identity key.
+func (c *Client) memberMailboxes(ctx context.Context, st *group.State) (mailboxes, users []string, err error) {
 	for _, m := range st.Members() {
 		if m.Name == c.prof.Username {
 			continue
 		}
 		rec, err := c.storedOrFetched(ctx, m.Name)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if rec.Changed || !bytes.Equal(rec.IdentityKey, m.Identity[:]) {
 			continue // not this member's key: it gets nothing until re-added
 		}
 		for _, d := range rec.Devices {
 			if m.HasDevice(d.ID) {
-				out = append(out, d.Mailbox)
+				mailboxes, users = append(mailboxes, d.Mailbox), append(users, m.Name)
 			}
 		}
 	}
-	return out, nil
-}
-
-// fanOut uploads env once for all mailboxes through the relay, or sends it
-// to each in direct mode (a plain broker has no fan-out).
-func (c *Client) fanOut(ctx context.Context, mailboxes []string, env []byte) error {
-	tr, err := c.transport(ctx)
-	if err != nil {
-		return err
-	}
-	rt, ok := tr.(*relayTransport)
-	if !ok {
-		for _, mb := range mailboxes {
-			if err := tr.send(ctx, mb, env); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	routing, err := relay.NewRouting(mailboxes)
-	if err != nil {
-		return err
-	}
-	return rt.withToken(ctx, func(s *apiclient.Session) error {
-		_, err := c.api.FanOut(ctx, s.Token, routing, env)
-		return err
-	})
+	return mailboxes, users, nil
 }

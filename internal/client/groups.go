@@ -173,10 +173,13 @@ func (c *Client) announce(ctx context.Context, old, next *group.State, ch *group
 				prev = old
 			}
 		}
-		if err := c.sendControl(ctx, u, encodeGroupChange(prev, ch)); err != nil {
+		if err := c.queueControl(ctx, u, encodeGroupChange(prev, ch), "change of #"+next.Name()+" for "+u); err != nil {
 			errs = append(errs, fmt.Errorf("telling %s: %w", u, err))
 		}
 	}
+	// Queued changes are delivered now or retried until the server takes
+	// them: a member must not stay on an old version for want of a retry.
+	errs = append(errs, c.flushNow(ctx))
 	return errors.Join(errs...)
 }
 

@@ -189,7 +189,7 @@ func TestGroupForgedChangeRefused(t *testing.T) {
 	// Security regression: a member that is not an admin signs a removal
 	// itself and sends it over its pairwise session; carol refuses it.
 	ch := forgeChange(t, bob, groupState(t, bob, "team"), group.Op{Kind: group.KindRemove, Target: "carol"})
-	if err := bob.sendControl(ctx, "carol", encodeGroupChange(nil, ch)); err != nil {
+	if err := bob.sendControl(ctx, "carol", encodeGroupChange(nil, ch), "change"); err != nil {
 		t.Fatal(err)
 	}
 	envs := pending(t, carol)

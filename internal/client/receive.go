@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
@@ -299,11 +301,56 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	if err != nil {
 		return serverErr(err)
 	}
-	err = tr.listen(ctx, func(env []byte) error { return c.process(ctx, env, fn) })
+	// fn is called from the receive loop and from the outbox pump: one at
+	// a time, so a caller's fn need not be safe for concurrent use.
+	var fnMu sync.Mutex
+	report := func(e Event) {
+		fnMu.Lock()
+		defer fnMu.Unlock()
+		fn(e)
+	}
+	pumpCtx, stopPump := context.WithCancel(ctx)
+	var pump sync.WaitGroup
+	pump.Go(func() { c.pumpOutbox(pumpCtx, report) })
+	defer func() { stopPump(); pump.Wait() }()
+	err = tr.listen(ctx, func(env []byte) error { return c.process(ctx, env, report) })
 	if ctx.Err() != nil {
 		return nil
 	}
 	return serverErr(err)
+}
+
+// pumpOutbox retries queued sends while Listen runs: at once, then
+// whenever the earliest entry is due (at least every outboxPoll), and
+// reports each message whose state changed.
+func (c *Client) pumpOutbox(ctx context.Context, report func(Event)) {
+	force := true
+	for ctx.Err() == nil {
+		rep, err := c.flushOutbox(ctx, flushOpts{force: force})
+		if err != nil && ctx.Err() == nil {
+			report(Event{Err: fmt.Errorf("outbox: %w", err)})
+		}
+		if rep != nil {
+			for i := range rep.Delivered {
+				report(Event{Sent: &rep.Delivered[i]})
+			}
+			for i := range rep.Failed {
+				m := &rep.Failed[i]
+				report(Event{Sent: m, Err: fmt.Errorf("%w: message %s to %s: %s", ErrSendRefused, m.ID, m.Peer, m.Error)})
+			}
+		}
+		wait := outboxPoll
+		if next, err := c.nextOutboxWake(ctx); err == nil && !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 100*time.Millisecond))
+		}
+		force = false
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		case <-c.outboxKick: // connected again: the server is back
+			force = true
+		}
+	}
 }
 
 // Sync fetches everything pending, stores it, acknowledges it and returns

@@ -51,7 +51,7 @@ func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecor
 	if to == c.prof.Username {
 		return nil, errors.New("sending to yourself is not supported yet")
 	}
-	rec, err := c.refreshContact(ctx, to)
+	rec, err := c.contactForSend(ctx, to)
 	if err != nil {
 		return nil, err
 	}
@@ -77,48 +77,30 @@ func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecor
 	if att != nil {
 		pt = encodeFile(att)
 	}
-	var outs []outgoing
 	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
-		outs = outs[:0]
+		ob := outboxRecord{Conv: to, MsgID: m.ID, What: "message to " + to, Created: now.UnixMilli()}
 		for _, d := range rec.Devices {
 			o, err := c.encryptFor(tx, to, d, bundles[d.ID], pt, id, now.UnixMilli())
 			if err != nil {
 				return err
 			}
-			outs = append(outs, o)
+			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{to}, Env: o.env})
 		}
-		_, err := tx.AddMessage(to, id[:], now, encodeJSON(m))
+		if _, err := tx.AddMessage(to, id[:], now, encodeJSON(m)); err != nil {
+			return err
+		}
+		_, err := enqueue(tx, &ob)
 		return err
 	})
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}
-	// The sessions advanced and the message is stored before anything is
-	// sent: a crash here never reuses a message key, and the history shows
-	// the message as not yet sent.
-	tr, err := c.transport(ctx)
-	if err == nil {
-		for _, o := range outs {
-			if err = tr.send(ctx, o.mailbox, o.env); err != nil {
-				break
-			}
-		}
-	}
-	m.State = StateSent
-	if err != nil {
-		m.State = StateFailed
-	}
-	uerr := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.UpdateMessage(to, id[:], encodeJSON(m)) })
-	if err != nil {
-		return nil, serverErr(err)
-	}
-	if uerr != nil {
-		return nil, uerr
-	}
-	pm := m.public()
-	return &pm, nil
+	// The sessions advanced, and the message and its envelopes are stored,
+	// before anything is sent: a crash here never reuses a message key,
+	// and the outbox sends the same envelopes later.
+	return c.sendQueued(ctx, to, m.ID)
 }
 
 // bundlesFor fetches a prekey bundle for every device without a session,

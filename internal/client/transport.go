@@ -207,6 +207,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
 		return err
 	}
+	t.c.kickOutbox() // the relay answers again: retry what waits
 	select {
 	case <-ctx.Done():
 		return nil

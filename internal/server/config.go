@@ -48,7 +48,11 @@ type Config struct {
 	MailboxMaxCount    int64    `toml:"mailbox_max_count"`
 	MailboxMaxBytes    int64    `toml:"mailbox_max_bytes"`
 	MaxBlobSize        int64    `toml:"max_blob_size"`
-	LogLevel           string   `toml:"log_level"` // debug, info, warn, error
+	// SendRate and SendBurst bound what one device may send: envelopes
+	// per second, and the burst above that rate (token bucket).
+	SendRate  float64 `toml:"send_rate"`
+	SendBurst int     `toml:"send_burst"`
+	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
 
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
@@ -104,7 +108,7 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "log_level"}
+	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -120,7 +124,12 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size":
+		case "send_rate":
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}

@@ -123,7 +123,7 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
-	lim := relay.Limits{TTL: cfg.EnvelopeTTL.Duration}
+	lim := relay.Limits{TTL: cfg.EnvelopeTTL.Duration, RatePerSec: cfg.SendRate, Burst: cfg.SendBurst}
 	lim.Mailbox.MaxCount, lim.Mailbox.MaxBytes = cfg.MailboxMaxCount, cfg.MailboxMaxBytes
 	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
 		return err

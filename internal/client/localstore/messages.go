@@ -147,3 +147,25 @@ func (tx *Tx) History(conversation string, limit int) ([][]byte, error) {
 	slices.Reverse(out)
 	return out, nil
 }
+
+// GetMessage returns the record of message id of conversation, or
+// ErrNotFound.
+func (tx *Tx) GetMessage(conversation string, id []byte) ([]byte, error) {
+	conv := tx.k.convKey([]byte(conversation))
+	mid := tx.k.msgKey(conv, id)
+	var seq int64
+	var v []byte
+	err := tx.tx.QueryRowContext(tx.ctx, `SELECT seq, v FROM messages WHERE conv = ? AND id = ?`,
+		conv, mid).Scan(&seq, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("localstore: read messages: %w", err)
+	}
+	f, err := tx.openMessage(v, msgRowKey(conv, mid, seq))
+	if err != nil {
+		return nil, err
+	}
+	return f[3], nil
+}

@@ -67,6 +67,9 @@ func (s *Store) rekeyAll(ctx context.Context, nk *keys, salt []byte) error {
 	if err := rekeyMessages(ctx, stx, s.k, nk); err != nil {
 		return err
 	}
+	if err := rekeyOutbox(ctx, stx, s.k, nk); err != nil {
+		return err
+	}
 	p := s.kdf
 	if _, err := stx.ExecContext(ctx, `UPDATE meta SET kdf_salt = ?, kdf_time = ?,
 		kdf_memory = ?, kdf_threads = ?, verifier = ? WHERE id = 1`,

@@ -39,6 +39,7 @@ CREATE TABLE messages (
 CREATE INDEX messages_conv ON messages (conv, seq);
 CREATE TABLE seen_sources (k BLOB PRIMARY KEY, n INTEGER NOT NULL, v BLOB NOT NULL);
 CREATE TABLE seen (src BLOB NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (src, seq)) WITHOUT ROWID;
+` + outboxSchema + `
 `
 
 // formatVersion is the meta.version this package writes and reads.

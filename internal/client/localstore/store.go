@@ -135,6 +135,9 @@ func openWith(ctx context.Context, path string, unlockFn func(*meta) (*keys, err
 		}
 		return unlockFn(m)
 	}()
+	if err == nil {
+		err = upgradeSchema(ctx, w)
+	}
 	if err != nil {
 		r.Close()
 		w.Close()
