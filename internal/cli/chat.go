@@ -49,12 +49,40 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 			b.events <- tui.Event{Warning: fmt.Sprintf("%s's identity key changed: messages are not sent until you compare safety numbers and run hush verify %s --accept", peer, peer)}
 		}
 	}
+	// What arrived for this conversation while no screen showed it is in
+	// the history the screen loads; what waits for other conversations
+	// is announced.
+	if ms, err := cl.Unshown(ctx); err == nil {
+		var mine []client.Message
+		others := map[string]int{}
+		for _, m := range ms {
+			if m.Peer == peer {
+				mine = append(mine, m)
+			} else {
+				others[m.Peer]++
+			}
+		}
+		cl.MarkShown(ctx, mine...)
+		for p, n := range others {
+			b.events <- tui.Event{Warning: unreadNotice(p, n)}
+		}
+	}
+	unread := map[string]int{}
 	go func() {
 		defer close(b.events)
-		err := cl.Listen(ctx, func(e client.Event) {
+		shows := func(p string) bool { return p == peer }
+		err := cl.ListenShowing(ctx, shows, func(e client.Event) {
 			switch {
 			case e.Message != nil && e.Message.Peer == peer:
 				m := toTUI(*e.Message)
+				b.events <- tui.Event{Message: &m}
+			case e.Message != nil:
+				// Another conversation: it stays unshown for hush sync or a
+				// chat with that peer.
+				unread[e.Message.Peer]++
+				b.events <- tui.Event{Warning: unreadNotice(e.Message.Peer, unread[e.Message.Peer])}
+			case e.Sent != nil && e.Err == nil && e.Sent.Peer == peer:
+				m := toTUI(*e.Sent)
 				b.events <- tui.Event{Message: &m}
 			case e.Err != nil:
 				b.events <- tui.Event{Warning: e.Err.Error()}
@@ -87,8 +115,24 @@ func (b *chatBackend) History(ctx context.Context, limit int) ([]tui.Message, er
 	return out, err
 }
 
+// unreadNotice is the line a chat screen shows for messages of another
+// conversation.
+func unreadNotice(peer string, n int) string {
+	s := "s"
+	if n == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("%d unread message%s from %s (hush chat %s, or hush sync)", n, s, peer, peer)
+}
+
 func (b *chatBackend) Send(ctx context.Context, text string) (tui.Message, error) {
 	m, err := b.cl.Send(ctx, b.peer, text)
+	var qe *client.QueuedError
+	if errors.As(err, &qe) && m != nil {
+		// Kept and retried: the line shows "sending" until it goes out.
+		b.events <- tui.Event{Warning: "not sent yet (" + qe.Cause.Error() + "): it goes out by itself when the server takes it"}
+		return toTUI(*m), nil
+	}
 	if err != nil {
 		return tui.Message{From: b.cl.Username(), Text: text, Outgoing: true, State: "failed"}, explainSend(err, b.peer)
 	}

@@ -208,3 +208,50 @@ func quitChat(t *testing.T, cmd *exec.Cmd, tty *os.File) {
 		t.Fatal("hush chat did not quit")
 	}
 }
+
+// Regression (issue 8, item 5): with a chat open on bob, a message from
+// carol used to be fetched, stored and never shown anywhere. The chat
+// screen announces it, and the next hush sync prints it.
+func TestChatAnnouncesOtherConversationsAndSyncShowsThem(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	pw := []byte("pw")
+	var carol *client.Client
+	for _, u := range []string{"alice", "bob", "carol"} {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u == "carol" {
+			carol = c
+			defer c.Close()
+		} else {
+			c.Close()
+		}
+	}
+	cmd, tty, out := startChat(t, filepath.Join(dir, "alice"), "bob")
+	out.waitFor(t, "bob")
+	if _, err := carol.Send(ctx, "alice", "psst, over here"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "1 unread message from carol")
+	quitChat(t, cmd, tty)
+
+	var stdout, stderr bytes.Buffer
+	t.Setenv("HUSH_PASSPHRASE", "pw")
+	if rc := Main([]string{"--home", filepath.Join(dir, "alice"), "sync"}, strings.NewReader(""), &stdout, &stderr); rc != 0 {
+		t.Fatalf("sync: rc %d: %s", rc, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "carol: psst, over here") {
+		t.Fatalf("sync after the chat printed %q, want carol's message", stdout.String())
+	}
+	stdout.Reset()
+	if rc := Main([]string{"--home", filepath.Join(dir, "alice"), "sync"}, strings.NewReader(""), &stdout, &stderr); rc != 0 || stdout.Len() != 0 {
+		t.Fatalf("a second sync printed %q (rc %d), want nothing", stdout.String(), rc)
+	}
+}

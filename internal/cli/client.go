@@ -337,6 +337,9 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
+			if err := printUnshown(c, cl, asJSON); err != nil {
+				return explain(err)
+			}
 			out := bufio.NewWriter(c.OutOrStdout())
 			err := cl.Listen(ctx, func(e client.Event) {
 				if e.Message != nil {
@@ -363,12 +366,12 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			reportSends(c, cl)
-			msgs, err := cl.Sync(c.Context())
-			out := bufio.NewWriter(c.OutOrStdout())
-			for i := range msgs {
-				printMessage(out, &msgs[i], asJSON)
+			_, err := cl.Sync(c.Context())
+			// What this sync stored, and what an interrupted sync or a chat
+			// screen open on another conversation stored without showing.
+			if perr := printUnshown(c, cl, asJSON); perr != nil && err == nil {
+				err = perr
 			}
-			out.Flush()
 			return explain(err)
 		}),
 	}
@@ -447,4 +450,21 @@ func newDeleteAccountCmd(pf *profileFlags) *cobra.Command {
 	}
 	c.Flags().BoolVar(&yes, "yes", false, "confirm the deletion")
 	return c
+}
+
+// printUnshown prints the stored messages no screen has shown yet, oldest
+// first, and marks them shown.
+func printUnshown(c *cobra.Command, cl *client.Client, asJSON bool) error {
+	ms, err := cl.Unshown(c.Context())
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(c.OutOrStdout())
+	for i := range ms {
+		printMessage(out, &ms[i], asJSON)
+	}
+	if err := out.Flush(); err != nil {
+		return err
+	}
+	return cl.MarkShown(c.Context(), ms...)
 }

@@ -212,7 +212,7 @@ func receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
 // handleGroupMessage opens a group message delivered by the fan-out. The
 // relay never sees the sender: the message names the sender's chain, which
 // the keyring maps to the member who handed it over.
-func (c *Client) handleGroupMessage(ctx context.Context, gm []byte) (*Message, error) {
+func (c *Client) handleGroupMessage(ctx context.Context, gm []byte, shows func(string) bool) (*Message, error) {
 	if len(gm) < 1+group.IDSize {
 		return nil, drop("group message too short")
 	}
@@ -239,6 +239,9 @@ func (c *Client) handleGroupMessage(ctx context.Context, gm []byte) (*Message, e
 		m.ReceivedAt = c.now().UnixMilli()
 		mid, _ := hex.DecodeString(m.ID)
 		fresh, err := tx.AddMessage(m.Peer, mid, c.now(), encodeJSON(m))
+		if err == nil && fresh && (shows == nil || !shows(m.Peer)) {
+			err = tx.SetUnshown(m.Peer, mid, true) // until a user interface shows it (MarkShown)
+		}
 		if fresh {
 			msg = m
 		}

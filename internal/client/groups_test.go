@@ -98,7 +98,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 		if env[0] != groupEnvelope {
 			continue
 		}
-		if m, _ := carol.handle(ctx, env); m != nil {
+		if m, _ := carol.handle(ctx, env, nil); m != nil {
 			t.Fatalf("carol opened a message from before she joined: %q", m.Text)
 		}
 	}
@@ -127,7 +127,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 		if env[0] != groupEnvelope {
 			continue
 		}
-		if m, err := carol.handle(ctx, env); m != nil || !errors.Is(err, group.ErrUnknownKey) {
+		if m, err := carol.handle(ctx, env, nil); m != nil || !errors.Is(err, group.ErrUnknownKey) {
 			t.Fatalf("removed carol: %+v %v", m, err)
 		}
 	}
@@ -135,7 +135,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 		t.Fatalf("removed carol got %q", got)
 	}
 	for _, env := range envs {
-		if m, _ := carol.handle(ctx, env); m != nil {
+		if m, _ := carol.handle(ctx, env, nil); m != nil {
 			t.Fatalf("removed carol read %q", m.Text)
 		}
 	}
@@ -196,7 +196,7 @@ func TestGroupForgedChangeRefused(t *testing.T) {
 	if len(envs) != 1 {
 		t.Fatalf("%d envelopes", len(envs))
 	}
-	if m, err := carol.handle(ctx, envs[0]); m != nil || !errors.Is(err, group.ErrForged) {
+	if m, err := carol.handle(ctx, envs[0], nil); m != nil || !errors.Is(err, group.ErrForged) {
 		t.Fatalf("forged change: %v %v", m, err)
 	}
 	after, _ := carol.GroupInfo(ctx, "#team")

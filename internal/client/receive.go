@@ -3,6 +3,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,9 +30,13 @@ func drop(format string, args ...any) error { return &dropped{fmt.Errorf(format,
 // for a duplicate), or an error: a *dropped error means "acknowledge and
 // report"; any other error means the envelope must not be acknowledged
 // (a local failure; it will come again).
-func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
+//
+// shows says whether the caller shows a message of that conversation to
+// the user as it arrives; the others are stored marked unshown (nil: none
+// is shown).
+func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string) bool) (*Message, error) {
 	if len(env) > 0 && env[0] == groupEnvelope { // groups: a fan-out group message, no sealed envelope
-		return c.handleGroupMessage(ctx, env[1:])
+		return c.handleGroupMessage(ctx, env[1:], shows)
 	}
 	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
 	content, err := envelope.Open(c.dev.EnvelopeKey(), self, env)
@@ -76,6 +81,9 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 			m.Text = string(body)
 		}
 		fresh, err := tx.AddMessage(sender, content.MessageID[:], now, encodeJSON(m))
+		if err == nil && fresh && (shows == nil || !shows(sender)) {
+			err = tx.SetUnshown(sender, content.MessageID[:], true) // until a user interface shows it (MarkShown)
+		}
 		if err != nil {
 			return err
 		}
@@ -268,8 +276,8 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 
 // process is the receive step every transport calls: it reports the result
 // through fn and says whether to acknowledge.
-func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error {
-	m, err := c.handle(ctx, env)
+func (c *Client) process(ctx context.Context, env []byte, shows func(string) bool, fn func(Event)) error {
+	m, err := c.handle(ctx, env, shows)
 	if err == nil && m == nil {
 		c.announceRebased(ctx) // an own change that lost a race, remade
 		c.republishStale(ctx)  // a group change may have moved a public room on
@@ -292,8 +300,17 @@ func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error 
 
 // Listen receives live until ctx is done, calling fn for every new message
 // and for every envelope it had to drop. It refills the directory's
-// one-time prekeys when they run low.
+// one-time prekeys when they run low, and retries queued sends. A message
+// handed to fn counts as shown (see ListenShowing).
 func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
+	return c.ListenShowing(ctx, func(string) bool { return true }, fn)
+}
+
+// ListenShowing is Listen for a user interface that shows only some
+// conversations, such as a chat screen open on one: messages of a
+// conversation for which shows returns false are still handed to fn, but
+// stay unshown (Unshown returns them) until MarkShown.
+func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool, fn func(Event)) error {
 	if err := c.maintain(ctx); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
@@ -313,7 +330,7 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	var pump sync.WaitGroup
 	pump.Go(func() { c.pumpOutbox(pumpCtx, report) })
 	defer func() { stopPump(); pump.Wait() }()
-	err = tr.listen(ctx, func(env []byte) error { return c.process(ctx, env, report) })
+	err = tr.listen(ctx, func(env []byte) error { return c.process(ctx, env, shows, report) })
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -354,7 +371,9 @@ func (c *Client) pumpOutbox(ctx context.Context, report func(Event)) {
 }
 
 // Sync fetches everything pending, stores it, acknowledges it and returns
-// the new messages in the order they arrived.
+// the new messages in the order they arrived. They are stored unshown: a
+// program that shows them calls MarkShown (Unshown also returns what an
+// earlier, interrupted Sync stored).
 func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	var out []Message
 	var firstDrop error
@@ -363,7 +382,7 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 		return nil, serverErr(err)
 	}
 	err = tr.drain(ctx, func(env []byte) error {
-		return c.process(ctx, env, func(e Event) {
+		return c.process(ctx, env, nil, func(e Event) {
 			if e.Message != nil {
 				out = append(out, *e.Message)
 			} else if firstDrop == nil {
@@ -428,4 +447,47 @@ func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message
 		return nil
 	})
 	return out, err
+}
+
+// Unshown returns the incoming messages stored but not yet marked shown,
+// oldest first: what a chat screen open on another conversation fetched,
+// or what a receive loop stored just before it was stopped. A program
+// shows them and then calls MarkShown.
+func (c *Client) Unshown(ctx context.Context) ([]Message, error) {
+	var out []Message
+	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+		recs, err := tx.Unshown(0)
+		if err != nil {
+			return err
+		}
+		for _, b := range recs {
+			var r messageRecord
+			if err := decodeJSON(b, &r, "message"); err != nil {
+				return err
+			}
+			out = append(out, r.public())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MarkShown records that the user has seen these messages: Unshown no
+// longer returns them.
+func (c *Client) MarkShown(ctx context.Context, ms ...Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	return c.st.Update(ctx, func(tx *localstore.Tx) error {
+		for _, m := range ms {
+			id, err := hex.DecodeString(m.ID)
+			if err != nil {
+				return fmt.Errorf("client: bad message id %q", m.ID)
+			}
+			if err := tx.SetUnshown(m.Peer, id, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

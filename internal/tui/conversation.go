@@ -62,7 +62,7 @@ func (c *conversation) finishSend(key string, got Message, err error) {
 	switch {
 	case err != nil:
 		m.State = StateFailed
-	case m.State == "" || m.State == StateSending:
+	case m.State == "":
 		m.State = StateSent
 	}
 	c.items[i].pending = ""

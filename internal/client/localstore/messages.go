@@ -169,3 +169,53 @@ func (tx *Tx) GetMessage(conversation string, id []byte) ([]byte, error) {
 	}
 	return f[3], nil
 }
+
+// SetUnshown marks message id of conversation as received but not yet
+// shown to the user (unshown true), or as shown. The mark is the one
+// thing about a message stored in the clear besides its place: a reader
+// of the file learns how many messages wait to be seen, not which.
+func (tx *Tx) SetUnshown(conversation string, id []byte, unshown bool) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
+	conv := tx.k.convKey([]byte(conversation))
+	mid := tx.k.msgKey(conv, id)
+	v := 0
+	if unshown {
+		v = 1
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET unshown = ? WHERE conv = ? AND id = ?`, v, conv, mid); err != nil {
+		return fmt.Errorf("localstore: write messages: %w", err)
+	}
+	return nil
+}
+
+// Unshown returns the records of up to limit messages marked unshown
+// (all if limit <= 0), in the order they were stored.
+func (tx *Tx) Unshown(limit int) ([][]byte, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT seq, conv, id, v FROM messages WHERE unshown = 1 ORDER BY seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: read messages: %w", err)
+	}
+	defer rows.Close()
+	var out [][]byte
+	for rows.Next() {
+		var seq int64
+		var conv, mid, v []byte
+		if err := rows.Scan(&seq, &conv, &mid, &v); err != nil {
+			return nil, fmt.Errorf("localstore: read messages: %w", err)
+		}
+		f, err := tx.openMessage(v, msgRowKey(conv, mid, seq))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f[3])
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("localstore: read messages: %w", err)
+	}
+	return out, nil
+}

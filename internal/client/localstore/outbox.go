@@ -18,9 +18,21 @@ const tOutbox = "outbox"
 // they are opened.
 const outboxSchema = `CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, v BLOB NOT NULL);`
 
+// upgradeSchema adds what older profiles lack: the outbox, and the
+// messages' "not yet shown" mark.
 func upgradeSchema(ctx context.Context, w *sql.DB) error {
 	if _, err := w.ExecContext(ctx, outboxSchema); err != nil {
 		return fmt.Errorf("localstore: upgrade schema: %w", err)
+	}
+	var n int
+	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'unshown'`).Scan(&n); err != nil {
+		return fmt.Errorf("localstore: upgrade schema: %w", err)
+	}
+	if n == 0 {
+		if _, err := w.ExecContext(ctx, `ALTER TABLE messages ADD COLUMN unshown INTEGER NOT NULL DEFAULT 0;
+			CREATE INDEX IF NOT EXISTS messages_unshown ON messages (seq) WHERE unshown = 1;`); err != nil {
+			return fmt.Errorf("localstore: upgrade schema: %w", err)
+		}
 	}
 	return nil
 }
