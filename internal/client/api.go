@@ -82,12 +82,21 @@ type Contact struct {
 	Username    string
 	IdentityKey []byte // the pinned key
 	Verified    bool   // the user compared safety numbers and marked it
-	// Changed is set when the directory now serves another identity key
-	// than the pinned one. Nothing is encrypted to the new key until the
-	// user accepts it (AcceptIdentity).
+	// Changed is set when the directory served another identity key than
+	// the pinned one. Nothing is encrypted to either key until the user
+	// decides: AcceptIdentity adopts NewIdentityKey; RejectIdentity keeps
+	// the pinned key. The flag stays until then, even if the directory
+	// serves the pinned key again (ServedPinnedAgain).
 	Changed        bool
 	NewIdentityKey []byte
-	Devices        []uint32
+	// ServedPinnedAgain: during the change the directory went back to
+	// the pinned key. A directory that switches keys back and forth is
+	// suspicious; the change still waits for the user's decision.
+	ServedPinnedAgain bool
+	// KeptPinned: the user refused the new key (RejectIdentity); the
+	// change clears once the directory serves the pinned key again.
+	KeptPinned bool
+	Devices    []uint32
 }
 
 // Event is something the receive loop reports.
@@ -115,7 +124,9 @@ type Event struct {
 //	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
 //	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
 //	func (c *Client) MarkVerified(ctx context.Context, user string) error
-//	func (c *Client) AcceptIdentity(ctx context.Context, user string) error
+//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
+//	func (c *Client) AcceptIdentity(ctx context.Context, user string) error // adopts the new key
+//	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
 //	func (c *Client) Config() map[string]string
 //	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
 //

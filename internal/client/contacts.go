@@ -35,8 +35,10 @@ func (c *Client) lookup(ctx context.Context, user string) (*directory.User, erro
 
 // refreshContact looks user up and merges the answer into the stored
 // contact: the first key seen is pinned; a different key later is flagged
-// as a change and not adopted. Only devices whose certificates carry the
-// pinned key, with the mailbox derived from it, are kept.
+// as a change and not adopted. The flag stays until the user decides
+// (AcceptIdentity, RejectIdentity), whatever the directory serves next.
+// Only devices whose certificates carry the pinned key, with the mailbox
+// derived from it, are kept.
 func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecord, error) {
 	u, err := c.lookup(ctx, user)
 	if err != nil {
@@ -54,10 +56,23 @@ func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecor
 		default:
 			rec = *old
 		}
-		if !bytes.Equal(rec.IdentityKey, key) {
+		switch {
+		case !bytes.Equal(rec.IdentityKey, key):
+			if !bytes.Equal(rec.NewIdentityKey, key) {
+				rec.KeptPinned = false // a key the user has not decided on
+			}
 			rec.Changed, rec.NewIdentityKey = true, key
-		} else {
-			rec.Changed, rec.NewIdentityKey = false, nil
+		case rec.Changed && rec.KeptPinned:
+			// The user kept the pinned key and the directory serves it
+			// again: the change is over.
+			rec.Changed, rec.NewIdentityKey, rec.ServedPinnedAgain, rec.KeptPinned = false, nil, false, false
+			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
+		case rec.Changed:
+			// The pinned key is back, but only the user ends a change: a
+			// directory that swapped the key once and swaps it back must
+			// not erase the warning.
+			rec.ServedPinnedAgain = true
+		default:
 			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
 		}
 		rec.UpdatedAt = c.now().Unix()
@@ -139,6 +154,25 @@ func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.Safet
 	return identity.NewSafetyNumber(c.prof.Username, c.id.Public(), user, k)
 }
 
+// PendingSafetyNumber returns, after user's identity key changed, the
+// safety number of the own identity and user's NEW key: the number to
+// compare with user before accepting the key. SafetyNumber still returns
+// the one of the pinned key.
+func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) {
+	rec, err := c.storedOrFetched(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Changed {
+		return nil, fmt.Errorf("%s's identity key has not changed", user)
+	}
+	k, err := identity.NewIdentityKey(rec.NewIdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	return identity.NewSafetyNumber(c.prof.Username, c.id.Public(), user, k)
+}
+
 func (c *Client) storedOrFetched(ctx context.Context, user string) (*contactRecord, error) {
 	var rec *contactRecord
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
@@ -181,6 +215,7 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
 			}
 		}
 		r.IdentityKey, r.NewIdentityKey, r.Changed, r.Verified, r.Devices = r.NewIdentityKey, nil, false, false, nil
+		r.ServedPinnedAgain, r.KeptPinned = false, false
 		return tx.PutContact(user, encodeJSON(r))
 	})
 	if err != nil {
@@ -188,6 +223,28 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
 	}
 	_, err = c.refreshContact(ctx, user)
 	return err
+}
+
+// RejectIdentity refuses user's new identity key and keeps the pinned
+// one. Nothing is sent to user while the directory serves another key; the
+// change clears (cleared) once it serves the pinned key again, now or at
+// a later lookup.
+func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error) {
+	err = c.editContact(ctx, user, func(r *contactRecord) error {
+		if !r.Changed {
+			return fmt.Errorf("%s's identity key has not changed", user)
+		}
+		r.KeptPinned = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	rec, err := c.refreshContact(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	return !rec.Changed, nil
 }
 
 func (c *Client) editContact(ctx context.Context, user string, fn func(*contactRecord) error) error {
