@@ -56,6 +56,8 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 			case e.Message != nil && e.Message.Peer == peer:
 				m := toTUI(*e.Message)
 				b.events <- tui.Event{Message: &m}
+			case e.Held != nil:
+				b.events <- tui.Event{Warning: heldNotice(e.Held)}
 			case e.Err != nil:
 				b.events <- tui.Event{Warning: e.Err.Error()}
 			}

@@ -316,10 +316,13 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 			defer stop()
 			out := bufio.NewWriter(c.OutOrStdout())
 			err := cl.Listen(ctx, func(e client.Event) {
-				if e.Message != nil {
+				switch {
+				case e.Message != nil:
 					printMessage(out, e.Message, asJSON)
 					out.Flush()
-				} else if e.Err != nil {
+				case e.Held != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(e.Held))
+				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
 				}
 			})
@@ -337,12 +340,27 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Short: "Fetch pending messages, print them and exit",
 		Args:  cobra.NoArgs,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
-			msgs, err := cl.Sync(c.Context())
+			held := map[string]*client.Held{} // the last count per sender
+			var order []string
+			msgs, err := cl.SyncEvents(c.Context(), func(e client.Event) {
+				switch {
+				case e.Held != nil:
+					if held[e.Held.From] == nil {
+						order = append(order, e.Held.From)
+					}
+					held[e.Held.From] = e.Held
+				case e.Err != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+				}
+			})
 			out := bufio.NewWriter(c.OutOrStdout())
 			for i := range msgs {
 				printMessage(out, &msgs[i], asJSON)
 			}
 			out.Flush()
+			for _, u := range order {
+				fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(held[u]))
+			}
 			return explain(err)
 		}),
 	}

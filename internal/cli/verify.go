@@ -47,10 +47,22 @@ server serves the previous key again.`,
 			out := c.OutOrStdout()
 			switch {
 			case accept:
-				if err := cl.AcceptIdentity(ctx, user); err != nil {
-					return err
-				}
+				delivered := 0
+				err := cl.AcceptIdentity(ctx, user, func(e client.Event) {
+					switch {
+					case e.Message != nil:
+						delivered++
+					case e.Err != nil:
+						fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+					}
+				})
 				fmt.Fprintf(out, "accepted %s's new identity key\n", user)
+				if delivered > 0 {
+					fmt.Fprintf(out, "delivered %s from %s (see hush history %s)\n", plural(delivered, "held message"), user, user)
+				}
+				if err != nil {
+					return explain(err)
+				}
 			case reject:
 				cleared, err := cl.RejectIdentity(ctx, user)
 				if err != nil {
@@ -118,10 +130,38 @@ func showKeyChange(ctx context.Context, out io.Writer, cl *client.Client, ct *cl
 	if ct.ServedPinnedAgain {
 		fmt.Fprintln(out, "NOTE: the server now serves the previous key again; a server that switches keys back and forth is suspicious.")
 	}
+	if ct.Held > 0 {
+		fmt.Fprintf(out, "%s from %s %s held until you accept the new key.\n", plural(ct.Held, "message"), user, isAre(ct.Held))
+	}
 	if ct.KeptPinned {
 		fmt.Fprintf(out, "You kept the previous key: the warning clears when the server serves it again.\n")
 	}
 	fmt.Fprintf(out, "If it matches the new number: hush verify %s --accept\n", user)
 	fmt.Fprintf(out, "If it does not: hush verify %s --reject (keeps the previous key)\n", user)
 	return next, nil
+}
+
+// plural returns "1 message", "2 messages".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+func isAre(n int) string {
+	if n == 1 {
+		return "is"
+	}
+	return "are"
+}
+
+// heldNotice is the line that tells the user messages are held.
+func heldNotice(h *client.Held) string {
+	them := "them"
+	if h.Count == 1 {
+		them = "it"
+	}
+	return fmt.Sprintf("%s from %s %s held: %s's identity key changed; compare safety numbers (hush verify %s) and accept with hush verify %s --accept to read %s",
+		plural(h.Count, "message"), h.From, isAre(h.Count), h.From, h.From, h.From, them)
 }

@@ -96,13 +96,19 @@ type Contact struct {
 	// KeptPinned: the user refused the new key (RejectIdentity); the
 	// change clears once the directory serves the pinned key again.
 	KeptPinned bool
-	Devices    []uint32
+	// Held counts the messages from this contact kept unread until the
+	// user accepts its new key.
+	Held    int
+	Devices []uint32
 }
 
 // Event is something the receive loop reports.
 type Event struct {
 	Message *Message // a new incoming message
 	Err     error    // a problem that did not stop the loop (garbage dropped, …)
+	// Held is set when an envelope was kept unread because its sender's
+	// identity key changed: it is delivered when the user accepts the key.
+	Held *Held
 }
 
 // The Client's methods (implemented in client.go, send.go, receive.go,
@@ -118,6 +124,7 @@ type Event struct {
 //	func (c *Client) Fingerprint() string                       // of the own identity key
 //	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
 //	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
+//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting drops and held envelopes
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
@@ -125,7 +132,7 @@ type Event struct {
 //	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
 //	func (c *Client) MarkVerified(ctx context.Context, user string) error
 //	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
-//	func (c *Client) AcceptIdentity(ctx context.Context, user string) error // adopts the new key
+//	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
 //	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
 //	func (c *Client) Config() map[string]string
 //	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker

@@ -117,7 +117,11 @@ func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) {
 		return nil, err
 	}
 	pc := rec.public()
-	return &pc, nil
+	err = c.st.View(ctx, func(tx *localstore.Tx) error {
+		pc.Held, err = heldCount(tx, user)
+		return err
+	})
+	return &pc, err
 }
 
 // Contacts returns every stored contact, without asking the directory.
@@ -133,7 +137,11 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 			if err := decodeJSON(b, &r, "contact"); err != nil {
 				return err
 			}
-			out = append(out, r.public())
+			pc := r.public()
+			if pc.Held, err = heldCount(tx, r.Username); err != nil {
+				return err
+			}
+			out = append(out, pc)
 		}
 		return nil
 	})
@@ -199,8 +207,10 @@ func (c *Client) MarkVerified(ctx context.Context, user string) error {
 
 // AcceptIdentity adopts user's new identity key after a change: the old
 // sessions are dropped, the contact is no longer verified, and messages
-// are encrypted to the new key from now on.
-func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
+// are encrypted to the new key from now on. The messages held while the
+// change was undecided are then received, oldest first: fn (if not nil)
+// gets each as an Event, as Listen would.
+func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error {
 	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
 		r, err := storedContact(tx, user)
 		if err != nil {
@@ -221,8 +231,10 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
 	if err != nil {
 		return err
 	}
-	_, err = c.refreshContact(ctx, user)
-	return err
+	if _, err = c.refreshContact(ctx, user); err != nil {
+		return err
+	}
+	return c.deliverHeld(ctx, user, fn)
 }
 
 // RejectIdentity refuses user's new identity key and keeps the pinned

@@ -38,6 +38,18 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 	}
 	sender := content.Sender.User
 	d, rec, err := c.senderDevice(ctx, content.Sender)
+	if err == nil && !setUpUnderPinnedKey(content, rec) {
+		// A session set up under another identity key: the sender has a
+		// new key the directory may not have shown this client yet.
+		if rec, err = c.refreshContact(ctx, sender); err == nil && rec.Changed {
+			err = errSenderKeyChanged
+		} else if errors.Is(err, ErrUnknownUser) {
+			err = drop("claims to be from unknown user %q", sender)
+		}
+	}
+	if errors.Is(err, errSenderKeyChanged) {
+		return nil, c.hold(ctx, sender, env)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +113,10 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 	return &pm, nil
 }
 
+// errSenderKeyChanged: the envelope's sender has an identity key change
+// the user has not decided on; the envelope is held (held.go).
+var errSenderKeyChanged = errors.New("sender's identity key changed")
+
 // senderDevice finds the contact and device an envelope claims to come
 // from, looking the sender up when it is new (or has a new device).
 func (c *Client) senderDevice(ctx context.Context, from envelope.Address) (contactDevice, *contactRecord, error) {
@@ -131,9 +147,20 @@ func (c *Client) senderDevice(ctx context.Context, from envelope.Address) (conta
 		}
 	}
 	if rec.Changed {
-		return contactDevice{}, nil, drop("from %s, whose identity key changed: accept the new key first (%w)", from.User, ErrIdentityChanged)
+		return contactDevice{}, nil, errSenderKeyChanged
 	}
 	return contactDevice{}, nil, drop("from %s device %d, which the directory does not list", from.User, from.Device)
+}
+
+// setUpUnderPinnedKey reports whether content is not a prekey message, or
+// one whose initiator carries the contact's pinned identity key. A prekey
+// message that does not parse counts as pinned: decrypt refuses it.
+func setUpUnderPinnedKey(content *envelope.Content, rec *contactRecord) bool {
+	if content.Type != typePreKey {
+		return true
+	}
+	pm, err := pqxdh.ParsePreKeyMessage(content.Payload)
+	return err != nil || bytes.Equal(pm.Header.Initiator.Identity.Bytes(), rec.IdentityKey)
 }
 
 // decrypt runs the session step for content and returns the plaintext, the
@@ -276,9 +303,13 @@ func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error 
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
 	}
 	var dr *dropped
+	var he *heldErr
 	switch {
 	case errors.As(err, &dr):
 		fn(Event{Err: err})
+		return nil
+	case errors.As(err, &he):
+		fn(Event{Held: &he.Held})
 		return nil
 	case err != nil:
 		return err
@@ -308,9 +339,12 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 
 // Sync fetches everything pending, stores it, acknowledges it and returns
 // the new messages in the order they arrived.
-func (c *Client) Sync(ctx context.Context) ([]Message, error) {
+func (c *Client) Sync(ctx context.Context) ([]Message, error) { return c.SyncEvents(ctx, nil) }
+
+// SyncEvents is Sync, calling fn (if not nil) for every event that is not
+// a new message: envelopes dropped, envelopes held.
+func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) {
 	var out []Message
-	var firstDrop error
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return nil, serverErr(err)
@@ -319,8 +353,8 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 		return c.process(ctx, env, func(e Event) {
 			if e.Message != nil {
 				out = append(out, *e.Message)
-			} else if firstDrop == nil {
-				firstDrop = e.Err
+			} else if fn != nil {
+				fn(e)
 			}
 		})
 	})
