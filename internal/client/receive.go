@@ -14,6 +14,12 @@ import (
 	"github.com/hush-chat/hush/internal/session"
 )
 
+// notices are warnings about an envelope that was received and stored:
+// it is acknowledged and each warning reported.
+type notices []error
+
+func (n notices) Error() string { return errors.Join(n...).Error() }
+
 // dropped is an envelope the client refuses for good: it is acknowledged
 // (so a hostile or broken sender cannot clog the mailbox) and reported.
 type dropped struct{ reason error }
@@ -55,6 +61,7 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 	}
 	var msg *messageRecord
 	var refused error // groups: a group control message refused after its session step
+	var warns notices // groups: a change naming a member with another key than the pinned one
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
@@ -69,6 +76,9 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
 			if refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
 				return err
+			}
+			if kind == appKindGroupChange && refused == nil {
+				warns = c.groupKeyWarnings(tx, body)
 			}
 			return commitSession(tx, sender, d.ID, sess, ring)
 		}
@@ -105,6 +115,9 @@ func (c *Client) handle(ctx context.Context, env []byte) (*Message, error) {
 	}
 	if err == nil && refused != nil {
 		return nil, &dropped{refused}
+	}
+	if err == nil && len(warns) > 0 {
+		return nil, warns
 	}
 	if err != nil || msg == nil {
 		return nil, err
@@ -295,6 +308,10 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 // through fn and says whether to acknowledge.
 func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error {
 	m, err := c.handle(ctx, env)
+	var warns notices
+	if errors.As(err, &warns) {
+		err = nil // received and stored: the warnings follow
+	}
 	if err == nil && m == nil {
 		c.announceRebased(ctx) // an own change that lost a race, remade
 		c.republishStale(ctx)  // a group change may have moved a public room on
@@ -315,6 +332,9 @@ func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error 
 		return err
 	case m != nil:
 		fn(Event{Message: m})
+	}
+	for _, w := range warns {
+		fn(Event{Err: w})
 	}
 	return nil
 }
