@@ -84,6 +84,8 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 			case e.Sent != nil && e.Err == nil && e.Sent.Peer == peer:
 				m := toTUI(*e.Sent)
 				b.events <- tui.Event{Message: &m}
+			case e.Held != nil:
+				b.events <- tui.Event{Warning: heldNotice(e.Held)}
 			case e.Err != nil:
 				b.events <- tui.Event{Warning: e.Err.Error()}
 			}

@@ -342,12 +342,15 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 			}
 			out := bufio.NewWriter(c.OutOrStdout())
 			err := cl.Listen(ctx, func(e client.Event) {
-				if e.Message != nil {
+				switch {
+				case e.Message != nil:
 					printMessage(out, e.Message, asJSON)
 					out.Flush()
-				} else if e.Sent != nil && e.Err == nil {
+				case e.Sent != nil && e.Err == nil:
 					fmt.Fprintf(c.ErrOrStderr(), "hush: queued message %s to %s is sent\n", shortID(e.Sent.ID), e.Sent.Peer)
-				} else if e.Err != nil {
+				case e.Held != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(e.Held))
+				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
 				}
 			})
@@ -366,11 +369,26 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			reportSends(c, cl)
-			_, err := cl.Sync(c.Context())
+			held := map[string]*client.Held{} // the last count per sender
+			var order []string
+			_, err := cl.SyncEvents(c.Context(), func(e client.Event) {
+				switch {
+				case e.Held != nil:
+					if held[e.Held.From] == nil {
+						order = append(order, e.Held.From)
+					}
+					held[e.Held.From] = e.Held
+				case e.Err != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+				}
+			})
 			// What this sync stored, and what an interrupted sync or a chat
 			// screen open on another conversation stored without showing.
 			if perr := printUnshown(c, cl, asJSON); perr != nil && err == nil {
 				err = perr
+			}
+			for _, u := range order {
+				fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(held[u]))
 			}
 			return explain(err)
 		}),

@@ -66,7 +66,10 @@ func printGroup(c *cobra.Command, gi *client.GroupInfo) {
 		if m.Admin {
 			role = "admin"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\n", m.Name, role, len(m.Devices))
+		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\t%s\t%s\n", m.Name, role, len(m.Devices), m.Fingerprint, m.KeyState)
+	}
+	for _, warn := range gi.Warnings {
+		fmt.Fprintf(w, "WARNING: %v; compare safety numbers with them (hush verify <user>) and ask the group's admins which key they added\n", warn)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ func TestScripts(t *testing.T) {
 			"genbytes":   cmdGenBytes,
 			"spawn":      cmdSpawn,
 			"kill9":      cmdKill9,
+			"samenumber": cmdSameNumber,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HUSH_PASSPHRASE", "")
@@ -203,6 +205,32 @@ func cmdKill9(ts *testscript.TestScript, neg bool, args []string) {
 	cmd := v.(*exec.Cmd)
 	cmd.Process.Kill()
 	cmd.Wait()
+}
+
+// samenumber FILE1 LABEL1 FILE2 LABEL2 checks that the safety number
+// printed on the line after the line containing LABEL1 in FILE1 is the one
+// printed after LABEL2 in FILE2 (with !: that both are there and differ).
+func cmdSameNumber(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 {
+		ts.Fatalf("usage: samenumber file1 label1 file2 label2")
+	}
+	a, b := numberAfter(ts, args[0], args[1]), numberAfter(ts, args[2], args[3])
+	if (a == b) == neg {
+		ts.Fatalf("%s %q: %s\n%s %q: %s", args[0], args[1], a, args[2], args[3], b)
+	}
+}
+
+var safetyNumberLine = regexp.MustCompile(`^\d{5}( \d{5}){11}$`)
+
+func numberAfter(ts *testscript.TestScript, file, label string) string {
+	lines := strings.Split(ts.ReadFile(file), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, label) && i+1 < len(lines) && safetyNumberLine.MatchString(lines[i+1]) {
+			return lines[i+1]
+		}
+	}
+	ts.Fatalf("%s: no safety number after %q", file, label)
+	return ""
 }
 
 // scriptEnv is the script's environment for a child process.

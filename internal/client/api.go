@@ -85,12 +85,24 @@ type Contact struct {
 	Username    string
 	IdentityKey []byte // the pinned key
 	Verified    bool   // the user compared safety numbers and marked it
-	// Changed is set when the directory now serves another identity key
-	// than the pinned one. Nothing is encrypted to the new key until the
-	// user accepts it (AcceptIdentity).
+	// Changed is set when the directory served another identity key than
+	// the pinned one. Nothing is encrypted to either key until the user
+	// decides: AcceptIdentity adopts NewIdentityKey; RejectIdentity keeps
+	// the pinned key. The flag stays until then, even if the directory
+	// serves the pinned key again (ServedPinnedAgain).
 	Changed        bool
 	NewIdentityKey []byte
-	Devices        []uint32
+	// ServedPinnedAgain: during the change the directory went back to
+	// the pinned key. A directory that switches keys back and forth is
+	// suspicious; the change still waits for the user's decision.
+	ServedPinnedAgain bool
+	// KeptPinned: the user refused the new key (RejectIdentity); the
+	// change clears once the directory serves the pinned key again.
+	KeptPinned bool
+	// Held counts the messages from this contact kept unread until the
+	// user accepts its new key.
+	Held    int
+	Devices []uint32
 }
 
 // Event is something the receive loop reports.
@@ -100,6 +112,9 @@ type Event struct {
 	// the server accepted it after a retry, or refused it for good.
 	Sent *Message
 	Err  error // a problem that did not stop the loop (garbage dropped, …)
+	// Held is set when an envelope was kept unread because its sender's
+	// identity key changed: it is delivered when the user accepts the key.
+	Held *Held
 }
 
 // The Client's methods (implemented in client.go, send.go, receive.go,
@@ -115,13 +130,16 @@ type Event struct {
 //	func (c *Client) Fingerprint() string                       // of the own identity key
 //	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
 //	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
+//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting drops and held envelopes
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
 //	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
 //	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
 //	func (c *Client) MarkVerified(ctx context.Context, user string) error
-//	func (c *Client) AcceptIdentity(ctx context.Context, user string) error
+//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
+//	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
+//	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
 //	func (c *Client) Config() map[string]string
 //	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
 //

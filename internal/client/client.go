@@ -6,8 +6,10 @@
 //
 // Guarantees: a message is acknowledged to the relay only after it is
 // durably stored in the profile; messages are deduplicated by id; a contact
-// whose identity key changes is flagged, and nothing is encrypted to the new
-// key until the user accepts it. A Client is safe for concurrent use.
+// whose identity key changes is flagged until the user decides, nothing is
+// encrypted to the new key until the user accepts it, and what arrives
+// from it meanwhile is held unread and delivered on accept. A Client is
+// safe for concurrent use.
 package client
 
 import (

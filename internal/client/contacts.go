@@ -35,8 +35,10 @@ func (c *Client) lookup(ctx context.Context, user string) (*directory.User, erro
 
 // refreshContact looks user up and merges the answer into the stored
 // contact: the first key seen is pinned; a different key later is flagged
-// as a change and not adopted. Only devices whose certificates carry the
-// pinned key, with the mailbox derived from it, are kept.
+// as a change and not adopted. The flag stays until the user decides
+// (AcceptIdentity, RejectIdentity), whatever the directory serves next.
+// Only devices whose certificates carry the pinned key, with the mailbox
+// derived from it, are kept.
 func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecord, error) {
 	u, err := c.lookup(ctx, user)
 	if err != nil {
@@ -54,10 +56,23 @@ func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecor
 		default:
 			rec = *old
 		}
-		if !bytes.Equal(rec.IdentityKey, key) {
+		switch {
+		case !bytes.Equal(rec.IdentityKey, key):
+			if !bytes.Equal(rec.NewIdentityKey, key) {
+				rec.KeptPinned = false // a key the user has not decided on
+			}
 			rec.Changed, rec.NewIdentityKey = true, key
-		} else {
-			rec.Changed, rec.NewIdentityKey = false, nil
+		case rec.Changed && rec.KeptPinned:
+			// The user kept the pinned key and the directory serves it
+			// again: the change is over.
+			rec.Changed, rec.NewIdentityKey, rec.ServedPinnedAgain, rec.KeptPinned = false, nil, false, false
+			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
+		case rec.Changed:
+			// The pinned key is back, but only the user ends a change: a
+			// directory that swapped the key once and swaps it back must
+			// not erase the warning.
+			rec.ServedPinnedAgain = true
+		default:
 			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
 		}
 		rec.UpdatedAt = c.now().Unix()
@@ -131,7 +146,11 @@ func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) {
 		return nil, err
 	}
 	pc := rec.public()
-	return &pc, nil
+	err = c.st.View(ctx, func(tx *localstore.Tx) error {
+		pc.Held, err = heldCount(tx, user)
+		return err
+	})
+	return &pc, err
 }
 
 // Contacts returns every stored contact, without asking the directory.
@@ -147,7 +166,11 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 			if err := decodeJSON(b, &r, "contact"); err != nil {
 				return err
 			}
-			out = append(out, r.public())
+			pc := r.public()
+			if pc.Held, err = heldCount(tx, r.Username); err != nil {
+				return err
+			}
+			out = append(out, pc)
 		}
 		return nil
 	})
@@ -162,6 +185,25 @@ func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.Safet
 		return nil, err
 	}
 	k, err := identity.NewIdentityKey(rec.IdentityKey)
+	if err != nil {
+		return nil, err
+	}
+	return identity.NewSafetyNumber(c.prof.Username, c.id.Public(), user, k)
+}
+
+// PendingSafetyNumber returns, after user's identity key changed, the
+// safety number of the own identity and user's NEW key: the number to
+// compare with user before accepting the key. SafetyNumber still returns
+// the one of the pinned key.
+func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) {
+	rec, err := c.storedOrFetched(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if !rec.Changed {
+		return nil, fmt.Errorf("%s's identity key has not changed", user)
+	}
+	k, err := identity.NewIdentityKey(rec.NewIdentityKey)
 	if err != nil {
 		return nil, err
 	}
@@ -194,8 +236,10 @@ func (c *Client) MarkVerified(ctx context.Context, user string) error {
 
 // AcceptIdentity adopts user's new identity key after a change: the old
 // sessions are dropped, the contact is no longer verified, and messages
-// are encrypted to the new key from now on.
-func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
+// are encrypted to the new key from now on. The messages held while the
+// change was undecided are then received, oldest first: fn (if not nil)
+// gets each as an Event, as Listen would.
+func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error {
 	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
 		r, err := storedContact(tx, user)
 		if err != nil {
@@ -210,13 +254,38 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string) error {
 			}
 		}
 		r.IdentityKey, r.NewIdentityKey, r.Changed, r.Verified, r.Devices = r.NewIdentityKey, nil, false, false, nil
+		r.ServedPinnedAgain, r.KeptPinned = false, false
 		return tx.PutContact(user, encodeJSON(r))
 	})
 	if err != nil {
 		return err
 	}
-	_, err = c.refreshContact(ctx, user)
-	return err
+	if _, err = c.refreshContact(ctx, user); err != nil {
+		return err
+	}
+	return c.deliverHeld(ctx, user, fn)
+}
+
+// RejectIdentity refuses user's new identity key and keeps the pinned
+// one. Nothing is sent to user while the directory serves another key; the
+// change clears (cleared) once it serves the pinned key again, now or at
+// a later lookup.
+func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error) {
+	err = c.editContact(ctx, user, func(r *contactRecord) error {
+		if !r.Changed {
+			return fmt.Errorf("%s's identity key has not changed", user)
+		}
+		r.KeptPinned = true
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	rec, err := c.refreshContact(ctx, user)
+	if err != nil {
+		return false, err
+	}
+	return !rec.Changed, nil
 }
 
 func (c *Client) editContact(ctx context.Context, user string, fn func(*contactRecord) error) error {

@@ -131,9 +131,9 @@ func (c *Client) JoinPublic(ctx context.Context, room string) (*GroupInfo, error
 		return nil, err
 	}
 	if err := c.announce(ctx, st, next, ch); err != nil {
-		return c.groupInfo(next), err
+		return c.groupInfoNow(ctx, next), err
 	}
-	return c.groupInfo(next), c.distribute(ctx, next.Name())
+	return c.groupInfoNow(ctx, next), c.distribute(ctx, next.Name())
 }
 
 // resolveRoom turns a room name into its id; 32 hex characters are an id.

@@ -53,6 +53,30 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 	return nil, saveGroups(tx, recs)
 }
 
+// groupKeyWarnings returns, after a change was applied, a warning for each
+// member of the group whose key differs from the key this user pinned
+// for that person: an admin who never talked to them took the key from
+// the directory, and the directory may have served another one.
+func (c *Client) groupKeyWarnings(tx *localstore.Tx, body []byte) notices {
+	_, ch, err := decodeGroupChange(body)
+	if err != nil {
+		return nil
+	}
+	recs, err := loadGroups(tx)
+	if err != nil {
+		return nil
+	}
+	r := findByID(recs, ch.GroupID)
+	if r == nil || r.Gone {
+		return nil
+	}
+	st, err := r.current()
+	if err != nil {
+		return nil
+	}
+	return c.groupInfo(st, txPins(tx)).Warnings
+}
+
 // receiveChange applies a signed state change. A member refuses any change
 // group.Log refuses: not signed by a member allowed to make it (an admin),
 // not made on the state it holds, or not allowed on it.

@@ -11,6 +11,7 @@ package client
 // next message and hands it only to the remaining members.
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/identity"
 )
 
 // ErrUnknownGroup: this profile is in no group of that name.
@@ -33,6 +35,9 @@ type GroupInfo struct {
 	StateHash string // hex SHA-256 of the state; equal at members that agree
 	Members   []GroupMember
 	Admin     bool // this user is an admin
+	// Warnings name the members whose key in the group differs from the
+	// key this user pinned for them (ErrGroupKeyDiffers).
+	Warnings []error
 }
 
 // GroupMember is one member of a group.
@@ -40,15 +45,102 @@ type GroupMember struct {
 	Name    string
 	Admin   bool
 	Devices []uint32
+	// Fingerprint is the short form (doc/SPEC.md §3.3) of the identity
+	// key the group's state names for this member: the key the group's
+	// sender keys and changes are checked against.
+	Fingerprint string
+	// KeyState compares that key with what this user knows of the member.
+	KeyState KeyState
 }
 
-func (c *Client) groupInfo(st *group.State) *GroupInfo {
+// KeyState is how a group member's key relates to this user's contacts.
+type KeyState int
+
+const (
+	// KeyUnverified: the key is the pinned one (or none is pinned yet),
+	// and the user has not compared safety numbers.
+	KeyUnverified KeyState = iota
+	// KeyVerified: the key is the pinned one and the user verified it.
+	KeyVerified
+	// KeyDiffers: the user pinned another key for this person. Either the
+	// member changed keys or whoever added them was served another key.
+	KeyDiffers
+	// KeySelf: this user.
+	KeySelf
+)
+
+func (k KeyState) String() string {
+	switch k {
+	case KeyUnverified:
+		return "unverified"
+	case KeyVerified:
+		return "verified"
+	case KeyDiffers:
+		return "KEY DIFFERS FROM PINNED"
+	case KeySelf:
+		return "you"
+	}
+	return "unknown"
+}
+
+// ErrGroupKeyDiffers: a group names a member with another identity key
+// than the one this user pinned for that person.
+var ErrGroupKeyDiffers = errors.New("group member's key differs from the pinned key")
+
+// groupInfo describes st; pinned returns the stored contact of a user
+// (nil if none).
+func (c *Client) groupInfo(st *group.State, pinned func(user string) *contactRecord) *GroupInfo {
 	h := st.Hash()
 	id := st.ID()
 	gi := &GroupInfo{ID: hex.EncodeToString(id[:]), Name: st.Name(), Type: st.Type(), Version: st.Version(),
 		StateHash: hex.EncodeToString(h[:]), Admin: st.IsAdmin(c.prof.Username)}
 	for _, m := range st.Members() {
-		gi.Members = append(gi.Members, GroupMember{Name: m.Name, Admin: m.Role == group.RoleAdmin, Devices: m.Devices})
+		gm := GroupMember{Name: m.Name, Admin: m.Role == group.RoleAdmin, Devices: m.Devices}
+		if k, err := identity.NewIdentityKey(m.Identity[:]); err == nil {
+			gm.Fingerprint = identity.Fingerprint(k)
+		}
+		switch rec := pinned(m.Name); {
+		case m.Name == c.prof.Username:
+			gm.KeyState = KeySelf
+			if !bytes.Equal(m.Identity[:], c.id.Public().Bytes()) {
+				gm.KeyState = KeyDiffers
+			}
+		case rec == nil:
+			gm.KeyState = KeyUnverified
+		case !bytes.Equal(m.Identity[:], rec.IdentityKey):
+			gm.KeyState = KeyDiffers
+		case rec.Verified && !rec.Changed:
+			gm.KeyState = KeyVerified
+		}
+		if gm.KeyState == KeyDiffers {
+			gi.Warnings = append(gi.Warnings, fmt.Errorf("%w: %s's key in #%s differs from the key you pinned for %s",
+				ErrGroupKeyDiffers, m.Name, st.Name(), m.Name))
+		}
+		gi.Members = append(gi.Members, gm)
+	}
+	return gi
+}
+
+// txPins looks contacts up in tx.
+func txPins(tx *localstore.Tx) func(string) *contactRecord {
+	return func(user string) *contactRecord {
+		r, err := getContact(tx, user)
+		if err != nil {
+			return nil
+		}
+		return r
+	}
+}
+
+// groupInfoNow describes st with the contacts as stored now.
+func (c *Client) groupInfoNow(ctx context.Context, st *group.State) *GroupInfo {
+	var gi *GroupInfo
+	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+		gi = c.groupInfo(st, txPins(tx))
+		return nil
+	})
+	if err != nil {
+		gi = c.groupInfo(st, func(string) *contactRecord { return nil })
 	}
 	return gi
 }
@@ -121,7 +213,7 @@ func (c *Client) CreateGroup(ctx context.Context, name string, typ group.Type, m
 	if err != nil {
 		return nil, err
 	}
-	return c.groupInfo(st), errors.Join(c.announce(ctx, nil, st, ch), c.publishRoom(ctx, st))
+	return c.groupInfoNow(ctx, st), errors.Join(c.announce(ctx, nil, st, ch), c.publishRoom(ctx, st))
 }
 
 // changeGroup signs op on the group's current state, applies it and sends
@@ -148,7 +240,7 @@ func (c *Client) changeGroup(ctx context.Context, name string, op group.Op) (*Gr
 	if err != nil {
 		return nil, err
 	}
-	return c.groupInfo(next), errors.Join(c.announce(ctx, old, next, ch), c.publishRoom(ctx, next))
+	return c.groupInfoNow(ctx, next), errors.Join(c.announce(ctx, old, next, ch), c.publishRoom(ctx, next))
 }
 
 // announce sends ch to every member of old and next but this user; a
@@ -225,7 +317,7 @@ func (c *Client) Groups(ctx context.Context) ([]GroupInfo, error) {
 			if err != nil {
 				return err
 			}
-			out = append(out, *c.groupInfo(st))
+			out = append(out, *c.groupInfo(st, txPins(tx)))
 		}
 		return nil
 	})
@@ -248,7 +340,7 @@ func (c *Client) GroupInfo(ctx context.Context, name string) (*GroupInfo, error)
 		if err != nil {
 			return err
 		}
-		gi = c.groupInfo(st)
+		gi = c.groupInfo(st, txPins(tx))
 		return nil
 	})
 	return gi, err

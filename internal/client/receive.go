@@ -17,6 +17,12 @@ import (
 	"github.com/hush-chat/hush/internal/session"
 )
 
+// notices are warnings about an envelope that was received and stored:
+// it is acknowledged and each warning reported.
+type notices []error
+
+func (n notices) Error() string { return errors.Join(n...).Error() }
+
 // dropped is an envelope the client refuses for good: it is acknowledged
 // (so a hostile or broken sender cannot clog the mailbox) and reported.
 type dropped struct{ reason error }
@@ -45,11 +51,24 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	}
 	sender := content.Sender.User
 	d, rec, err := c.senderDevice(ctx, content.Sender)
+	if err == nil && !setUpUnderPinnedKey(content, rec) {
+		// A session set up under another identity key: the sender has a
+		// new key the directory may not have shown this client yet.
+		if rec, err = c.refreshContact(ctx, sender); err == nil && rec.Changed {
+			err = errSenderKeyChanged
+		} else if errors.Is(err, ErrUnknownUser) {
+			err = drop("claims to be from unknown user %q", sender)
+		}
+	}
+	if errors.Is(err, errSenderKeyChanged) {
+		return nil, c.hold(ctx, sender, env)
+	}
 	if err != nil {
 		return nil, err
 	}
 	var msg *messageRecord
 	var refused error // groups: a group control message refused after its session step
+	var warns notices // groups: a change naming a member with another key than the pinned one
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
@@ -64,6 +83,9 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
 			if refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
 				return err
+			}
+			if kind == appKindGroupChange && refused == nil {
+				warns = c.groupKeyWarnings(tx, body)
 			}
 			return commitSession(tx, sender, d.ID, sess, ring)
 		}
@@ -104,12 +126,19 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	if err == nil && refused != nil {
 		return nil, &dropped{refused}
 	}
+	if err == nil && len(warns) > 0 {
+		return nil, warns
+	}
 	if err != nil || msg == nil {
 		return nil, err
 	}
 	pm := msg.public()
 	return &pm, nil
 }
+
+// errSenderKeyChanged: the envelope's sender has an identity key change
+// the user has not decided on; the envelope is held (held.go).
+var errSenderKeyChanged = errors.New("sender's identity key changed")
 
 // senderDevice finds the contact and device an envelope claims to come
 // from, looking the sender up when it is new (or has a new device).
@@ -141,9 +170,20 @@ func (c *Client) senderDevice(ctx context.Context, from envelope.Address) (conta
 		}
 	}
 	if rec.Changed {
-		return contactDevice{}, nil, drop("from %s, whose identity key changed: accept the new key first (%w)", from.User, ErrIdentityChanged)
+		return contactDevice{}, nil, errSenderKeyChanged
 	}
 	return contactDevice{}, nil, drop("from %s device %d, which the directory does not list", from.User, from.Device)
+}
+
+// setUpUnderPinnedKey reports whether content is not a prekey message, or
+// one whose initiator carries the contact's pinned identity key. A prekey
+// message that does not parse counts as pinned: decrypt refuses it.
+func setUpUnderPinnedKey(content *envelope.Content, rec *contactRecord) bool {
+	if content.Type != typePreKey {
+		return true
+	}
+	pm, err := pqxdh.ParsePreKeyMessage(content.Payload)
+	return err != nil || bytes.Equal(pm.Header.Initiator.Identity.Bytes(), rec.IdentityKey)
 }
 
 // decrypt runs the session step for content and returns the plaintext, the
@@ -278,6 +318,10 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 // through fn and says whether to acknowledge.
 func (c *Client) process(ctx context.Context, env []byte, shows func(string) bool, fn func(Event)) error {
 	m, err := c.handle(ctx, env, shows)
+	var warns notices
+	if errors.As(err, &warns) {
+		err = nil // received and stored: the warnings follow
+	}
 	if err == nil && m == nil {
 		c.announceRebased(ctx) // an own change that lost a race, remade
 		c.republishStale(ctx)  // a group change may have moved a public room on
@@ -286,14 +330,21 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
 	}
 	var dr *dropped
+	var he *heldErr
 	switch {
 	case errors.As(err, &dr):
 		fn(Event{Err: err})
+		return nil
+	case errors.As(err, &he):
+		fn(Event{Held: &he.Held})
 		return nil
 	case err != nil:
 		return err
 	case m != nil:
 		fn(Event{Message: m})
+	}
+	for _, w := range warns {
+		fn(Event{Err: w})
 	}
 	return nil
 }
@@ -374,9 +425,12 @@ func (c *Client) pumpOutbox(ctx context.Context, report func(Event)) {
 // the new messages in the order they arrived. They are stored unshown: a
 // program that shows them calls MarkShown (Unshown also returns what an
 // earlier, interrupted Sync stored).
-func (c *Client) Sync(ctx context.Context) ([]Message, error) {
+func (c *Client) Sync(ctx context.Context) ([]Message, error) { return c.SyncEvents(ctx, nil) }
+
+// SyncEvents is Sync, calling fn (if not nil) for every event that is not
+// a new message: envelopes dropped, envelopes held.
+func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) {
 	var out []Message
-	var firstDrop error
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return nil, serverErr(err)
@@ -385,8 +439,8 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 		return c.process(ctx, env, nil, func(e Event) {
 			if e.Message != nil {
 				out = append(out, *e.Message)
-			} else if firstDrop == nil {
-				firstDrop = e.Err
+			} else if fn != nil {
+				fn(e)
 			}
 		})
 	})

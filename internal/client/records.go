@@ -37,13 +37,20 @@ type profile struct {
 
 // contactRecord is how a contact is stored (encrypted by the local store).
 type contactRecord struct {
-	Username       string          `json:"username"`
-	IdentityKey    []byte          `json:"identity_key"`
-	Verified       bool            `json:"verified,omitempty"`
-	Changed        bool            `json:"changed,omitempty"`
-	NewIdentityKey []byte          `json:"new_identity_key,omitempty"`
-	Devices        []contactDevice `json:"devices"`
-	UpdatedAt      int64           `json:"updated_at"`
+	Username       string `json:"username"`
+	IdentityKey    []byte `json:"identity_key"`
+	Verified       bool   `json:"verified,omitempty"`
+	Changed        bool   `json:"changed,omitempty"`
+	NewIdentityKey []byte `json:"new_identity_key,omitempty"`
+	// ServedPinnedAgain: while Changed, the directory served the pinned
+	// key again. Kept until the user decides (a directory switching keys
+	// back and forth is suspicious).
+	ServedPinnedAgain bool `json:"served_pinned_again,omitempty"`
+	// KeptPinned: the user refused NewIdentityKey and kept the pinned key;
+	// the change clears once the directory serves the pinned key again.
+	KeptPinned bool            `json:"kept_pinned,omitempty"`
+	Devices    []contactDevice `json:"devices"`
+	UpdatedAt  int64           `json:"updated_at"`
 }
 
 type contactDevice struct {
@@ -54,7 +61,7 @@ type contactDevice struct {
 
 func (r *contactRecord) public() Contact {
 	c := Contact{Username: r.Username, IdentityKey: r.IdentityKey, Verified: r.Verified,
-		Changed: r.Changed, NewIdentityKey: r.NewIdentityKey}
+		Changed: r.Changed, NewIdentityKey: r.NewIdentityKey, ServedPinnedAgain: r.ServedPinnedAgain, KeptPinned: r.KeptPinned}
 	for _, d := range r.Devices {
 		c.Devices = append(c.Devices, d.ID)
 	}
