@@ -81,6 +81,9 @@ func (p *profileFlags) open(c *cobra.Command) (*client.Client, error) {
 		return nil, err
 	}
 	cl, err := client.Open(c.Context(), client.Options{Home: p.home, Passphrase: pw})
+	if err == nil && cl.Restored() {
+		fmt.Fprintln(c.ErrOrStderr(), "hush: this profile is an older copy of itself (restored from a backup?): its sessions start anew, and contacts are asked to send again what it cannot read")
+	}
 	return cl, explain(err)
 }
 

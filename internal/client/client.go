@@ -56,6 +56,8 @@ type Client struct {
 
 	obMu       sync.Mutex    // one pass over the outbox at a time
 	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
+	genWritten uint64        // the count last written to GenerationFile; guarded by obMu
+	restored   bool          // Open found an older copy of the profile (generation.go)
 }
 
 // kickOutbox asks a running Listen to retry queued sends now.
@@ -203,6 +205,10 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 	}
 	c := &Client{home: o.Home, st: st, now: o.Now, outboxKick: make(chan struct{}, 1)}
 	if err := c.load(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := c.checkRestored(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}

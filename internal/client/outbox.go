@@ -77,7 +77,11 @@ func (e *QueuedError) Unwrap() error        { return e.Cause }
 func (e *QueuedError) Is(target error) bool { return target == ErrQueued }
 
 // enqueue adds an entry in tx (the transaction that advanced the sessions).
+// Every entry counts towards the profile's generation (generation.go).
 func enqueue(tx *localstore.Tx, r *outboxRecord) (int64, error) {
+	if err := bumpGeneration(tx); err != nil {
+		return 0, err
+	}
 	return tx.AddOutbox(encodeJSON(r))
 }
 
@@ -107,6 +111,10 @@ type flushOpts struct {
 func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, error) {
 	c.obMu.Lock()
 	defer c.obMu.Unlock()
+	// Before anything leaves: the count outside the database (generation.go).
+	if err := c.syncGenerationFile(ctx); err != nil {
+		return nil, err
+	}
 	var rows []localstore.OutboxRow
 	if err := c.st.View(ctx, func(tx *localstore.Tx) (err error) { rows, err = tx.Outbox(); return err }); err != nil {
 		return nil, err

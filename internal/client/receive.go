@@ -25,12 +25,18 @@ func (n notices) Error() string { return errors.Join(n...).Error() }
 
 // dropped is an envelope the client refuses for good: it is acknowledged
 // (so a hostile or broken sender cannot clog the mailbox) and reported.
-type dropped struct{ reason error }
+type dropped struct {
+	reason error
+	unread *unreadable // a ratchet message a new session would bring again
+}
+
+// errNoSession: a ratchet message from a device this one has no session with.
+var errNoSession = errors.New("no session")
 
 func (d *dropped) Error() string { return "dropped an incoming envelope: " + d.reason.Error() }
 func (d *dropped) Unwrap() error { return d.reason }
 
-func drop(format string, args ...any) error { return &dropped{fmt.Errorf(format, args...)} }
+func drop(format string, args ...any) error { return &dropped{reason: fmt.Errorf(format, args...)} }
 
 // handle processes one incoming envelope. It returns the new message (nil
 // for a duplicate), or an error: a *dropped error means "acknowledge and
@@ -71,6 +77,17 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	var warns notices // groups: a change naming a member with another key than the pinned one
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if content.Type == typeReset { // session recovery (reset.go)
+		var req *resetRequested
+		err := c.st.Update(ctx, func(tx *localstore.Tx) (err error) {
+			req, err = c.honourReset(tx, content, rec)
+			return err
+		})
+		if err == nil && req != nil {
+			return nil, req
+		}
+		return nil, err
+	}
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
 		pt, sess, ring, err := c.decrypt(tx, content, d, rec)
 		if err != nil {
@@ -120,11 +137,30 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		return tx.PutSession(sender, d.ID, encodeJSON(sess))
 	})
 	var dr *dropped
+	if errors.As(err, &dr) && (content.Type == typeRatchet || content.Type == typePreKey) {
+		// A message this device cannot read: unless it is a redelivery of
+		// a message already stored, a new session lets the sender send it
+		// again.
+		stored := false
+		if errors.Is(err, ratchet.ErrReplay) {
+			var serr error
+			if stored, serr = c.storedMessage(ctx, sender, content.MessageID); serr != nil {
+				return nil, serr
+			}
+		}
+		switch {
+		case stored:
+			return nil, nil
+		case errors.Is(dr, ratchet.ErrReplay), errors.Is(dr, ratchet.ErrAuth), errors.Is(dr, ratchet.ErrTooFarAhead), errors.Is(dr, errNoSession):
+			dr.unread = &unreadable{from: content.Sender, failed: content.MessageID}
+		}
+		return nil, dr
+	}
 	if errors.As(err, &dr) && errors.Is(err, ratchet.ErrReplay) {
 		return nil, nil // a redelivery of a message already stored
 	}
 	if err == nil && refused != nil {
-		return nil, &dropped{refused}
+		return nil, &dropped{reason: refused}
 	}
 	if err == nil && len(warns) > 0 {
 		return nil, warns
@@ -242,7 +278,7 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 		return pt, accepted, ring, nil
 	case typeRatchet:
 		if !have {
-			return nil, sess, nil, drop("from %s device %d: no session", sender, d.ID)
+			return nil, sess, nil, drop("from %s device %d: %w", sender, d.ID, errNoSession)
 		}
 		pt, state, err := openWith(sess.State, content.Payload, sender)
 		if err == nil {
@@ -303,7 +339,7 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 	acc, err := session.Accept(c.dev, c.cert, ring, content.Payload)
 	if err != nil {
 		if errors.Is(err, pqxdh.ErrReplayedPreKeyMessage) || errors.Is(err, pqxdh.ErrPreKeyUsed) {
-			return nil, sessionRecord{}, nil, &dropped{fmt.Errorf("from %s: %w (%w)", content.Sender.User, err, ratchet.ErrReplay)}
+			return nil, sessionRecord{}, nil, &dropped{reason: fmt.Errorf("from %s: %w (%w)", content.Sender.User, err, ratchet.ErrReplay)}
 		}
 		return nil, sessionRecord{}, nil, drop("from %s: %w", content.Sender.User, err)
 	}
@@ -331,7 +367,23 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 	}
 	var dr *dropped
 	var he *heldErr
+	var rr *resetRequested
 	switch {
+	case errors.As(err, &rr):
+		n, rerr := c.resend(ctx, rr)
+		if rerr != nil {
+			fn(Event{Err: fmt.Errorf("%s (device %d) asked for a new session: %w", rr.from.User, rr.from.Device, rerr)})
+			return nil
+		}
+		fn(Event{Err: &SessionResetError{Peer: rr.from.User, Device: rr.from.Device, Resent: n}})
+		return nil
+	case errors.As(err, &dr) && dr.unread != nil:
+		if _, aerr := c.askReset(ctx, *dr.unread); aerr != nil {
+			fn(Event{Err: fmt.Errorf("%w (asking %s for a new session failed: %v)", err, dr.unread.from.User, aerr)})
+			return nil
+		}
+		fn(Event{Err: &SessionResetError{Peer: dr.unread.from.User, Device: dr.unread.from.Device, Asked: true, Reason: dr.reason}})
+		return nil
 	case errors.As(err, &dr):
 		fn(Event{Err: err})
 		return nil
@@ -544,4 +596,18 @@ func (c *Client) MarkShown(ctx context.Context, ms ...Message) error {
 		}
 		return nil
 	})
+}
+
+// storedMessage reports whether message id from peer is in the history.
+func (c *Client) storedMessage(ctx context.Context, peer string, id [16]byte) (bool, error) {
+	found := false
+	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+		_, err := tx.GetMessage(peer, id[:])
+		if errors.Is(err, localstore.ErrNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
 }
