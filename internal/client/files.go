@@ -682,7 +682,31 @@ func (c *Client) Download(ctx context.Context, messageID, dir string, progress f
 	if p := r.Attachment.Path; p != "" && sameSize(p, r.Attachment.Size) {
 		return p, nil // already here and verified
 	}
+	if p := r.Attachment.Pending; p != "" && sameFile(p, r.Attachment) {
+		// An earlier download moved the file into place and stopped
+		// before it could say so.
+		r.Attachment.Path = p
+		return p, c.saveRecord(ctx, r)
+	}
 	return c.download(ctx, r, "", dir, progress)
+}
+
+// sameFile reports whether the file at path is a's plaintext (its size
+// and SHA-256).
+func sameFile(path string, a *attachmentRecord) bool {
+	if !sameSize(path, a.Size) {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return bytes.Equal(h.Sum(nil), a.SHA256)
 }
 
 // DownloadTo is Download to the file path (replaced if it exists).
@@ -750,6 +774,19 @@ func (c *Client) download(ctx context.Context, r *messageRecord, final, dir stri
 	if err := f.Sync(); err != nil {
 		return "", err
 	}
+	if final == "" {
+		// The name is chosen and stored first, so a download stopped right
+		// after the move finds the file there (Download) rather than
+		// fetching it again under another name.
+		if final, err = freeName(dir, a.Name); err != nil {
+			return "", err
+		}
+		r.Attachment.Pending = final
+		if err := c.saveRecord(ctx, r); err != nil {
+			return "", err
+		}
+		final = "" // publish takes the first free name: this one, unless another process took it
+	}
 	if final, err = publish(tmp, final, dir, a.Name); err != nil {
 		return "", err
 	}
@@ -782,6 +819,22 @@ func resumePartial(f *os.File, size int64) (h hash.Hash, start int64, err error)
 		return nil, 0, err
 	}
 	return h, start, nil
+}
+
+// freeName returns a name in dir derived from name that no file has yet.
+func freeName(dir, name string) (string, error) {
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	for i := 0; i < 1000; i++ {
+		p := filepath.Join(dir, name)
+		if i > 0 {
+			p = filepath.Join(dir, fmt.Sprintf("%s (%d)%s", base, i, ext))
+		}
+		if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("no free file name for %s in %s", name, dir)
 }
 
 // publish moves the verified temporary file to final, or, when final is

@@ -603,3 +603,43 @@ func TestDownloadNamesDoNotClobber(t *testing.T) {
 		t.Fatalf("empty file: %s %v", got, err)
 	}
 }
+
+// Regression (issue 8, item 14): a download stopped right after the file
+// was moved into place, before the profile recorded it, used to fetch the
+// file again under a new name. The name is recorded before the move, and
+// the next download finds the file there.
+func TestDownloadStoppedAfterTheMoveIsNotRepeated(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	alice, bob := pair(t, srv.HTTPURL())
+	src := filepath.Join(t.TempDir(), "report.pdf")
+	if err := os.WriteFile(src, []byte("quarterly figures"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendFile(ctx, "bob", src, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := receiveFile(t, bob)
+	dir := t.TempDir()
+	got, err := bob.Download(ctx, m.ID, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the download had stopped after the move: the path is not
+	// recorded.
+	r, err := bob.fileRecord(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Attachment.Path = ""
+	if err := bob.saveRecord(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	again, err := bob.Download(ctx, m.ID, dir, nil)
+	if err != nil || again != got {
+		t.Fatalf("second download: %s %v, want %s", again, err, got)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("the directory holds %d files, want the one download", len(ents))
+	}
+}

@@ -195,6 +195,10 @@ type attachmentRecord struct {
 	Name   string `json:"name"`
 	Memo   bool   `json:"memo,omitempty"`
 	Path   string `json:"path,omitempty"` // where the verified file was saved
+	// Pending is the name a download chose before moving the verified
+	// file there: a download stopped after the move but before Path was
+	// stored finds the file under it instead of fetching it again.
+	Pending string `json:"pending,omitempty"`
 }
 
 // File message limits (doc/SPEC.md §11).
