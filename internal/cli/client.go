@@ -301,6 +301,10 @@ type jsonMessage struct {
 	// Error says why), sent, failed (Error says why).
 	State string `json:"state,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Late and Missing are given for incoming messages that arrived out
+	// of order, and for those that showed earlier ones missing.
+	Late    bool `json:"late,omitempty"`
+	Missing int  `json:"missing,omitempty"`
 }
 
 type messageFile struct {
@@ -320,6 +324,7 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 		if m.Outgoing {
 			jm.State, jm.Error = m.State.String(), m.Error
 		}
+		jm.Late, jm.Missing = m.Late, m.Missing
 		b, _ := json.Marshal(jm)
 		fmt.Fprintf(w, "%s\n", b)
 		return

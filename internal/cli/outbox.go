@@ -62,7 +62,14 @@ func reportSends(c *cobra.Command, cl *client.Client) {
 // stateMark is what follows an outgoing message that is not simply sent.
 func stateMark(m *client.Message) string {
 	if !m.Outgoing {
-		return ""
+		var mark string
+		if m.Missing > 0 {
+			mark += fmt.Sprintf("  [%d earlier message(s) from %s had not arrived]", m.Missing, m.From)
+		}
+		if m.Late {
+			mark += "  [arrived late]"
+		}
+		return mark
 	}
 	switch m.State {
 	case client.StateSending:

@@ -38,6 +38,16 @@ type Message struct {
 	// Error says why an outgoing message failed, or why it is still
 	// waiting in the outbox (State sending); empty otherwise.
 	Error string
+	// Late is set on an incoming message that arrived after messages its
+	// sender wrote later (the ratchet had kept its key).
+	Late bool
+	// Missing counts the earlier messages of the same sender that had not
+	// arrived when this one did (a gap the ratchet can see). They may
+	// still come, marked Late.
+	Missing int
+
+	chain string // the sender's ratchet chain and the message's number in it (orderByCounters)
+	n     uint32
 	// Attachment is set when the message carries a file or a memo (a
 	// long text sent as an encrypted attachment).
 	Attachment *Attachment

@@ -121,23 +121,31 @@ func TestPreKeysReplenished(t *testing.T) {
 	}
 }
 
-func TestOrderPerSender(t *testing.T) {
-	at := func(s int) time.Time { return time.Unix(int64(s), 0) }
-	ms := []Message{
-		{From: "a", FromDevice: 1, Text: "a2", SentAt: at(2)},
-		{From: "b", FromDevice: 1, Text: "b1", SentAt: at(9)},
-		{From: "a", FromDevice: 1, Text: "a1", SentAt: at(1)},
-		{From: "a", FromDevice: 2, Text: "a-other-device", SentAt: at(0)},
-		{From: "a", FromDevice: 1, Text: "a3", SentAt: at(3)},
+// Regression (issue 8, item 14): sync used to sort a sender's messages by
+// the sender's clock, so a clock that jumped back reversed them, and sync
+// and history disagreed. Both give the order the messages came in.
+func TestSenderClockGoingBackDoesNotReorder(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	clock := []time.Time{time.Now(), time.Now().Add(-time.Hour)} // the second send's clock is an hour behind
+	var calls int
+	now := func() time.Time { return clock[min(calls, 1)] }
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL(), Now: now}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	for _, text := range []string{"first", "second"} {
+		if _, err := alice.Send(ctx, "bob", text); err != nil {
+			t.Fatal(err)
+		}
+		calls++
 	}
-	orderPerSender(ms)
-	var got []string
-	for _, m := range ms {
-		got = append(got, m.Text)
+	got, err := bob.Sync(ctx)
+	if err != nil || len(got) != 2 || got[0].Text != "first" || got[1].Text != "second" {
+		t.Fatalf("sync: %q %v", texts(got), err)
 	}
-	want := []string{"a1", "b1", "a2", "a-other-device", "a3"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("got %v, want %v", got, want)
+	h, err := bob.History(ctx, "alice", 0)
+	if err != nil || len(h) != 2 || h[0].Text != "first" || h[1].Text != "second" {
+		t.Fatalf("history: %+v %v", h, err)
 	}
 }
 

@@ -1,15 +1,18 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,6 +46,27 @@ type gate struct {
 	down       atomic.Bool
 	loseAnswer atomic.Int32 // uploads whose answer is lost
 	uploads    atomic.Int32 // envelope uploads that reached the server
+	// holdNext uploads are answered as stored but kept back (a relay that
+	// drops or delays them) until release.
+	holdNext atomic.Int32
+	mu       sync.Mutex
+	held     []*http.Request
+	proxy    *httputil.ReverseProxy
+}
+
+// release forwards the uploads held back so far.
+func (g *gate) release(t *testing.T) {
+	g.mu.Lock()
+	held := g.held
+	g.held = nil
+	g.mu.Unlock()
+	for _, r := range held {
+		rec := httptest.NewRecorder()
+		g.proxy.ServeHTTP(rec, r)
+		if rec.Code != http.StatusAccepted && rec.Code != http.StatusOK && rec.Code != http.StatusCreated {
+			t.Fatalf("releasing a held upload: %d %s", rec.Code, rec.Body)
+		}
+	}
 }
 
 func newGate(t *testing.T, target string) *gate {
@@ -52,6 +76,7 @@ func newGate(t *testing.T, target string) *gate {
 	}
 	g := &gate{}
 	proxy := httputil.NewSingleHostReverseProxy(u)
+	g.proxy = proxy
 	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cut := func() {
 			conn, _, err := w.(http.Hijacker).Hijack()
@@ -66,6 +91,20 @@ func newGate(t *testing.T, target string) *gate {
 		upload := r.Method == "POST" && strings.HasSuffix(r.URL.Path, "/envelopes")
 		if upload {
 			g.uploads.Add(1)
+		}
+		if upload && g.holdNext.Load() > 0 {
+			g.holdNext.Add(-1)
+			body, _ := io.ReadAll(r.Body)
+			kept := r.Clone(context.Background())
+			kept.Body = io.NopCloser(bytes.NewReader(body))
+			kept.RequestURI = ""
+			g.mu.Lock()
+			g.held = append(g.held, kept)
+			g.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusAccepted)
+			io.WriteString(w, `{"seq":1}`)
+			return
 		}
 		if upload && g.loseAnswer.Load() > 0 {
 			g.loseAnswer.Add(-1)
@@ -306,5 +345,52 @@ func TestBackoffHonoursTheServerAndIsBounded(t *testing.T) {
 	}
 	if d := backoff(1, time.Minute); d != time.Minute {
 		t.Fatalf("backoff with Retry-After 1m: %v", d)
+	}
+}
+
+// Regression (issue 8, item 11): when the relay dropped a message nobody
+// noticed, and a message that came late looked like any other. The next
+// message shows how many earlier ones are missing, and the late one is
+// marked as such.
+func TestGapsAndLateMessagesAreShown(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	g := newGate(t, srv.HTTPURL())
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: g.URL}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	if _, err := alice.Send(ctx, "bob", "m1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Send(ctx, "alice", "ok"); err != nil { // the session is answered
+		t.Fatal(err)
+	}
+	if _, err := alice.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, text := range []string{"m2", "m3", "m4"} {
+		if i < 2 {
+			g.holdNext.Store(1) // the relay loses m2 and m3 for now
+		}
+		if _, err := alice.Send(ctx, "bob", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := bob.Sync(ctx)
+	if err != nil || len(got) != 1 || got[0].Text != "m4" || got[0].Missing != 2 || got[0].Late {
+		t.Fatalf("bob after the loss: %+v %v, want m4 showing 2 missing", got, err)
+	}
+	g.release(t)
+	got, err = bob.Sync(ctx)
+	if err != nil || strings.Join(texts(got), "|") != "m2|m3" || !got[0].Late || !got[1].Late || got[0].Missing != 0 {
+		t.Fatalf("bob after the late arrival: %+v %v", got, err)
+	}
+	h, err := bob.History(ctx, "alice", 0)
+	// History puts them in the order alice wrote them, marks kept.
+	if err != nil || len(h) != 5 || strings.Join(texts(h[2:]), "|") != "m2|m3|m4" || !h[2].Late || !h[3].Late || h[4].Missing != 2 {
+		t.Fatalf("history: %+v %v", h, err)
 	}
 }

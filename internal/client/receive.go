@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -88,8 +89,9 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		}
 		return nil, err
 	}
+	var g gap
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
-		pt, sess, ring, err := c.decrypt(tx, content, d, rec)
+		pt, sess, ring, err := c.decrypt(tx, content, d, rec, &g)
 		if err != nil {
 			return err
 		}
@@ -109,7 +111,7 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		now := c.now()
 		m := messageRecord{ID: messageIDString(content.MessageID), Peer: sender, From: sender,
 			FromDevice: content.Sender.Device, To: self.User, SentAt: content.Timestamp,
-			ReceivedAt: now.UnixMilli(), State: StateReceived}
+			ReceivedAt: now.UnixMilli(), State: StateReceived, Late: g.late, Missing: g.missing, Chain: g.chain, N: g.n}
 		switch kind {
 		case appKindFile:
 			// Stored without downloading; a memo is fetched after commit.
@@ -224,7 +226,10 @@ func setUpUnderPinnedKey(content *envelope.Content, rec *contactRecord) bool {
 
 // decrypt runs the session step for content and returns the plaintext, the
 // session to store and, when a new session consumed prekeys, the keyring.
-func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contactDevice, rec *contactRecord) ([]byte, sessionRecord, *pqxdh.Keyring, error) {
+//
+// g receives what the ratchet could tell about order: whether the message
+// arrived after later ones, and how many earlier ones it shows missing.
+func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contactDevice, rec *contactRecord, g *gap) ([]byte, sessionRecord, *pqxdh.Keyring, error) {
 	sender := content.Sender.User
 	var sess sessionRecord
 	raw, err := tx.GetSession(sender, d.ID)
@@ -250,13 +255,13 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 		}
 		base := pm.Header.BaseKey.Bytes()
 		if have && bytes.Equal(sess.BaseKey, base) {
-			pt, state, err := openWith(sess.State, pm.Message, sender)
+			pt, state, err := openWith(sess.State, pm.Message, sender, g)
 			sess.State = state
 			return pt, sess, nil, err
 		}
 		for i := range sess.Archived {
 			if bytes.Equal(sess.Archived[i].BaseKey, base) {
-				pt, state, err := openWith(sess.Archived[i].State, pm.Message, sender)
+				pt, state, err := openWith(sess.Archived[i].State, pm.Message, sender, g)
 				sess.Archived[i].State = state
 				return pt, sess, nil, err
 			}
@@ -280,14 +285,14 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 		if !have {
 			return nil, sess, nil, drop("from %s device %d: %w", sender, d.ID, errNoSession)
 		}
-		pt, state, err := openWith(sess.State, content.Payload, sender)
+		pt, state, err := openWith(sess.State, content.Payload, sender, g)
 		if err == nil {
 			sess.State = state
 			sess.PreKey = nil // the peer answered: the session is established
 			return pt, sess, nil, nil
 		}
 		for i := range sess.Archived {
-			if apt, astate, aerr := openWith(sess.Archived[i].State, content.Payload, sender); aerr == nil {
+			if apt, astate, aerr := openWith(sess.Archived[i].State, content.Payload, sender, g); aerr == nil {
 				sess.Archived[i].State = astate
 				return apt, sess, nil, nil
 			}
@@ -298,16 +303,37 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 	}
 }
 
+// gap is what one decryption tells about order. The ratchet keeps a key for
+// every message it skipped (doc/SPEC.md §5.8): a message that makes it
+// store keys shows that many earlier ones missing, and a message opened
+// with a stored key arrived after later ones.
+type gap struct {
+	late    bool
+	missing int
+	chain   string // the sender's sending chain (its ratchet key, shortened)
+	n       uint32 // the message's number in that chain
+}
+
 // openWith decrypts a ratchet message with a stored state and returns the
 // plaintext and the advanced state (the old one on failure).
-func openWith(state, msg []byte, sender string) ([]byte, []byte, error) {
+func openWith(state, msg []byte, sender string, g *gap) ([]byte, []byte, error) {
 	var st ratchet.State
 	if err := st.UnmarshalBinary(state); err != nil {
 		return nil, state, err
 	}
+	before := st.SkippedKeys()
 	pt, err := st.Decrypt(msg)
 	if err != nil {
 		return nil, state, drop("from %s: %w", sender, err)
+	}
+	// Opening with a stored key deletes exactly it and stores nothing;
+	// every other path only adds keys (evicting as many as it adds at
+	// most), so the count tells which happened.
+	after := st.SkippedKeys()
+	g.late = after == before-1
+	g.missing = max(0, after-before)
+	if m, err := ratchet.ParseMessage(msg); err == nil {
+		g.chain, g.n = hex.EncodeToString(m.Header.DH[:8]), m.Header.N
 	}
 	next, err := st.MarshalBinary()
 	if err != nil {
@@ -499,39 +525,15 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	if err != nil {
 		return out, serverErr(err)
 	}
-	// The relay delivers in order; a plain broker may not (some resend a
-	// resumed session's queue out of order). Within a batch, each sender's
-	// messages are put back in the order that sender wrote them.
-	orderPerSender(out)
+	// The order is the one History shows: as stored, each sender's
+	// messages of one ratchet chain put back in the order of their
+	// numbers (a plain broker may resend a queue out of order). The
+	// sender's clock is not used: it may go back.
+	orderByCounters(out)
 	if err := c.maintain(ctx); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}
 	return out, nil
-}
-
-// orderPerSender sorts each sender device's messages by that sender's
-// clock, keeping the slots they occupy: messages of different senders stay
-// interleaved as they arrived.
-func orderPerSender(ms []Message) {
-	type sender struct {
-		user   string
-		device uint32
-	}
-	slots := map[sender][]int{}
-	for i, m := range ms {
-		k := sender{m.From, m.FromDevice}
-		slots[k] = append(slots[k], i)
-	}
-	for _, idx := range slots {
-		group := make([]Message, len(idx))
-		for j, i := range idx {
-			group[j] = ms[i]
-		}
-		slices.SortStableFunc(group, func(a, b Message) int { return a.SentAt.Compare(b.SentAt) })
-		for j, i := range idx {
-			ms[i] = group[j]
-		}
-	}
 }
 
 // History returns the last limit messages of the conversation with peer,
@@ -552,6 +554,7 @@ func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message
 		}
 		return nil
 	})
+	orderByCounters(out)
 	return out, err
 }
 
@@ -575,6 +578,7 @@ func (c *Client) Unshown(ctx context.Context) ([]Message, error) {
 		}
 		return nil
 	})
+	orderByCounters(out)
 	return out, err
 }
 
@@ -610,4 +614,36 @@ func (c *Client) storedMessage(ctx context.Context, peer string, id [16]byte) (b
 		return err
 	})
 	return found, err
+}
+
+// orderByCounters puts each sender device's messages of one ratchet chain
+// in the order of their message numbers, keeping the places they occupy:
+// messages of other senders and other chains stay where they arrived.
+// This is the one order sync, listen, history and export show.
+func orderByCounters(ms []Message) {
+	type key struct {
+		user, chain string
+		device      uint32
+	}
+	slots := map[key][]int{}
+	for i, m := range ms {
+		if m.chain == "" || m.Outgoing {
+			continue
+		}
+		k := key{m.From, m.chain, m.FromDevice}
+		slots[k] = append(slots[k], i)
+	}
+	for _, idx := range slots {
+		if len(idx) < 2 {
+			continue
+		}
+		group := make([]Message, len(idx))
+		for j, i := range idx {
+			group[j] = ms[i]
+		}
+		slices.SortStableFunc(group, func(a, b Message) int { return cmp.Compare(a.n, b.n) })
+		for j, i := range idx {
+			ms[i] = group[j]
+		}
+	}
 }

@@ -116,15 +116,20 @@ type messageRecord struct {
 	ReceivedAt int64  `json:"received_at"` // Unix ms
 	Outgoing   bool   `json:"outgoing,omitempty"`
 	State      State  `json:"state"`
-	Error      string `json:"error,omitempty"` // why an outgoing message failed or still waits
-	Tries      int    `json:"tries,omitempty"` // delivery attempts that did not go through
+	Error      string `json:"error,omitempty"`   // why an outgoing message failed or still waits
+	Tries      int    `json:"tries,omitempty"`   // delivery attempts that did not go through
+	Late       bool   `json:"late,omitempty"`    // arrived after messages its sender wrote later
+	Missing    int    `json:"missing,omitempty"` // earlier messages of its sender not received when it arrived
+	Chain      string `json:"chain,omitempty"`   // incoming 1:1: the sender's ratchet chain (shortened key)
+	N          uint32 `json:"n,omitempty"`       // incoming 1:1: the message's number in that chain
 	// Attachment is set for a file or memo message (kind file).
 	Attachment *attachmentRecord `json:"attachment,omitempty"`
 }
 
 func (r *messageRecord) public() Message {
 	m := Message{ID: r.ID, Peer: r.Peer, From: r.From, FromDevice: r.FromDevice, To: r.To, Text: r.Text,
-		SentAt: time.UnixMilli(r.SentAt), ReceivedAt: time.UnixMilli(r.ReceivedAt), Outgoing: r.Outgoing, State: r.State, Error: r.Error}
+		SentAt: time.UnixMilli(r.SentAt), ReceivedAt: time.UnixMilli(r.ReceivedAt), Outgoing: r.Outgoing, State: r.State, Error: r.Error, Late: r.Late, Missing: r.Missing,
+		chain: r.Chain, n: r.N}
 	if a := r.Attachment; a != nil {
 		m.Attachment = &Attachment{BlobID: a.BlobID, Name: a.Name, Size: a.Size, Memo: a.Memo, Path: a.Path}
 	}

@@ -238,6 +238,11 @@ func (s *State) stepSending() error {
 	return nil
 }
 
+// SkippedKeys is how many message keys the state holds for messages it
+// skipped: messages the peer sent that have not arrived (or whose keys
+// were evicted). It changes nothing.
+func (s *State) SkippedKeys() int { return s.skipped.len() }
+
 // Clone returns an independent deep copy of s. The ecdh keys are shared:
 // they are immutable.
 func (s *State) Clone() *State {
