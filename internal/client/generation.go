@@ -74,8 +74,8 @@ func readGenerationFile(home string) uint64 {
 }
 
 // syncGenerationFile writes the database's count to the file before
-// anything queued is sent. The file is replaced by a rename, so it is
-// whole or old; an old one detects less, never wrongly.
+// anything queued is sent. A write lost in a crash leaves an older count,
+// which detects less, never wrongly.
 func (c *Client) syncGenerationFile(ctx context.Context) error {
 	var g uint64
 	if err := c.st.View(ctx, func(tx *localstore.Tx) (err error) { g, err = getGeneration(tx); return err }); err != nil {
@@ -84,11 +84,18 @@ func (c *Client) syncGenerationFile(ctx context.Context) error {
 	if g <= c.genWritten {
 		return nil
 	}
-	tmp := filepath.Join(c.home, "."+GenerationFile+".new")
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(g, 10)+"\n"), 0o600); err != nil {
+	// Written in place, fixed width, in one small write: a sector-sized
+	// write does not tear, and replacing the file by a rename would make
+	// some file systems flush it on every send.
+	f, err := os.OpenFile(filepath.Join(c.home, GenerationFile), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
 		return fmt.Errorf("client: writing the send counter: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(c.home, GenerationFile)); err != nil {
+	_, err = f.WriteAt(fmt.Appendf(nil, "%020d\n", g), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("client: writing the send counter: %w", err)
 	}
 	c.genWritten = g
