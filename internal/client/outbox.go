@@ -87,8 +87,9 @@ type SendReport struct {
 	Failed    []Message // messages refused for good (State failed, Error says why)
 	Waiting   []Message // messages still queued (Error says why)
 	// Other counts queued control messages (group changes and keys) still
-	// waiting.
-	Other int
+	// waiting; OtherWhy says why the last of them waits.
+	Other    int
+	OtherWhy string
 }
 
 // RetrySends tries now to deliver everything queued, oldest first, and
@@ -410,6 +411,7 @@ func (c *Client) requeue(ctx context.Context, seq int64, r *outboxRecord) error 
 func (c *Client) reportWaiting(ctx context.Context, r *outboxRecord, rep *SendReport) error {
 	if r.Conv == "" {
 		rep.Other++
+		rep.OtherWhy = r.LastErr
 		return nil
 	}
 	return c.st.View(ctx, func(tx *localstore.Tx) error {
