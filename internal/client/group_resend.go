@@ -168,9 +168,10 @@ func (c *Client) answerResend(recs []*groupRecord, from envelope.Address, body [
 // sendGroupQueued queues the control messages receiving recorded (resend
 // requests and answers) and sends them. One that cannot be queued for
 // good (the user's key changed, the user is gone) is reported and
-// forgotten; one that fails because the server is down is kept for the
-// next pass.
-func (c *Client) sendGroupQueued(ctx context.Context, fn func(Event)) {
+// forgotten; one that cannot be queued because the server is down is
+// kept for the next pass (after the next control message received, or
+// RetrySends), and a *QueuedError returned.
+func (c *Client) sendGroupQueued(ctx context.Context, fn func(Event)) error {
 	var todo []controlToSend
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
 		recs, err := loadGroups(tx)
@@ -180,13 +181,15 @@ func (c *Client) sendGroupQueued(ctx context.Context, fn func(Event)) {
 		return err
 	})
 	if err != nil || len(todo) == 0 {
-		return
+		return err
 	}
 	var done []controlToSend
+	var down error
 	queued := false
 	for _, t := range todo {
 		err := c.queueControl(ctx, t.To, t.Msg, t.What)
 		if errors.Is(err, ErrServerUnreachable) || ctx.Err() != nil {
+			down = &QueuedError{Cause: fmt.Errorf("%s: %w", t.What, cmpOr(err, ctx.Err()))}
 			break
 		}
 		if err != nil && fn != nil {
@@ -209,11 +212,22 @@ func (c *Client) sendGroupQueued(ctx context.Context, fn func(Event)) {
 		return saveGroups(tx, recs)
 	})
 	c.mu.Unlock()
-	if err != nil && fn != nil {
-		fn(Event{Err: fmt.Errorf("group control: %w", err)})
+	if err != nil {
+		return err
 	}
 	if queued {
-		_ = c.flushNow(ctx) // what the server does not take now, the outbox retries
+		return cmpOr(down, c.flushControl(ctx))
+	}
+	return down
+}
+
+// sendGroupControls is sendGroupQueued for the receive loop: a server
+// that went away is noticed by the loop itself, and what waits goes out
+// after the next control message or with RetrySends.
+func (c *Client) sendGroupControls(ctx context.Context, fn func(Event)) {
+	var qe *QueuedError
+	if err := c.sendGroupQueued(ctx, fn); err != nil && !errors.As(err, &qe) {
+		fn(Event{Err: fmt.Errorf("group control: %w", err)})
 	}
 }
 
@@ -254,8 +268,8 @@ func (c *Client) ResyncGroup(ctx context.Context, name string) (*GroupInfo, erro
 		return nil, err
 	}
 	var errs []error
-	c.sendGroupQueued(ctx, func(e Event) { errs = append(errs, e.Err) })
-	return c.groupInfoNow(ctx, st), errors.Join(errs...)
+	err = c.sendGroupQueued(ctx, func(e Event) { errs = append(errs, e.Err) })
+	return c.groupInfoNow(ctx, st), cmpOr(err, errors.Join(errs...))
 }
 
 // stepUsers lists the members of the states before and after a change:

@@ -95,6 +95,7 @@ type SendReport struct {
 // RetrySends tries now to deliver everything queued, oldest first, and
 // reports what happened. Listen does this by itself on a schedule.
 func (c *Client) RetrySends(ctx context.Context) (*SendReport, error) {
+	_ = c.sendGroupQueued(ctx, nil) // group control messages receiving recorded; whatever waits, the report says
 	return c.flushOutbox(ctx, flushOpts{force: true})
 }
 

@@ -339,7 +339,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 	var gh *groupHeldErr
 	if errors.As(err, &gh) {
 		fn(Event{Err: err}) // kept: applied when what it waits for arrives
-		c.sendGroupQueued(ctx, fn)
+		c.sendGroupControls(ctx, fn)
 		return nil
 	}
 	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
@@ -369,7 +369,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		}
 		c.announceRebased(ctx) // an own change that lost a race, remade
 		c.republishStale(ctx)  // a group change may have moved a public room on
-		c.sendGroupQueued(ctx, fn)
+		c.sendGroupControls(ctx, fn)
 	}
 	return nil
 }
