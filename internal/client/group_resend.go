@@ -216,7 +216,7 @@ func (c *Client) sendGroupQueued(ctx context.Context, fn func(Event)) error {
 		return err
 	}
 	if queued {
-		return cmpOr(down, c.flushControl(ctx))
+		return cmpOr(down, c.flushNow(ctx))
 	}
 	return down
 }
@@ -254,10 +254,9 @@ func (c *Client) ResyncGroup(ctx context.Context, name string) (*GroupInfo, erro
 				}
 			}
 		}
-		r.Asked = 0
 		for _, m := range st.Members() {
 			if m.Role == group.RoleAdmin && m.Name != c.prof.Username {
-				r.Asked = 0
+				r.Asked = 0 // asked on demand: whatever was asked before, and of every admin
 				c.askResend(r, st, m.Name)
 			}
 		}

@@ -20,18 +20,7 @@ func (c *Client) sendControl(ctx context.Context, to string, pt []byte, what str
 	if err := c.queueControl(ctx, to, pt, what); err != nil {
 		return err
 	}
-	return c.flushControl(ctx)
-}
-
-// flushControl tries everything queued now. When control messages still
-// wait, it returns a *QueuedError saying why: they are kept and sent by
-// later commands (RetrySends, Listen, a send).
-func (c *Client) flushControl(ctx context.Context) error {
-	rep, err := c.flushOutbox(ctx, flushOpts{force: true, wait: sendWaitBudget})
-	if err != nil || rep.Other == 0 {
-		return err
-	}
-	return &QueuedError{Cause: fmt.Errorf("%d group control message(s) wait in the outbox: %w", rep.Other, queuedCause(rep.OtherWhy))}
+	return c.flushNow(ctx)
 }
 
 // queueControl encrypts a control message for every device of user to and

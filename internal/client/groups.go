@@ -271,7 +271,7 @@ func (c *Client) announce(ctx context.Context, old, next *group.State, ch *group
 	}
 	// Queued changes are delivered now or retried until the server takes
 	// them: a member must not stay on an old version for want of a retry.
-	errs = append(errs, c.flushControl(ctx))
+	errs = append(errs, c.flushNow(ctx))
 	return errors.Join(errs...)
 }
 

@@ -464,11 +464,15 @@ func (c *Client) setMessageState(tx *localstore.Tx, r *outboxRecord, state State
 }
 
 // flushNow tries everything queued now, waiting on a server that asks to
-// slow down. What cannot be delivered stays queued; only a local failure
-// is an error.
+// slow down. What cannot be delivered stays queued. When control messages
+// (group changes, keys) still wait, it returns a *QueuedError saying why:
+// they are sent by later commands (RetrySends, Listen, a send).
 func (c *Client) flushNow(ctx context.Context) error {
-	_, err := c.flushOutbox(ctx, flushOpts{force: true, wait: sendWaitBudget})
-	return err
+	rep, err := c.flushOutbox(ctx, flushOpts{force: true, wait: sendWaitBudget})
+	if err != nil || rep.Other == 0 {
+		return err
+	}
+	return &QueuedError{Cause: fmt.Errorf("%d group control message(s) wait in the outbox: %w", rep.Other, queuedCause(rep.OtherWhy))}
 }
 
 // sendQueued delivers the entry just queued for the message m (and any
