@@ -92,6 +92,11 @@ func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body 
 	if r == nil && prev == nil && ch.Kind != group.KindCreate {
 		return recs, nil, waiting("a change (version %d) of a group whose creation has not arrived", ch.Version)
 	}
+	if r != nil && r.Gone && prev == nil {
+		// A change of a group this user left, sent again (a resync), or
+		// its creation replayed: neither brings this user back.
+		return recs, nil, fmt.Errorf("%w: a change of #%s, which this user left", group.ErrStale, r.Name)
+	}
 	if r == nil || r.Gone {
 		// Joining: the change creates the group or brings this user in.
 		if r == nil {
