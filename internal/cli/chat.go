@@ -86,6 +86,8 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 				b.events <- tui.Event{Message: &m}
 			case e.Held != nil:
 				b.events <- tui.Event{Warning: heldNotice(e.Held)}
+			case e.Group != nil:
+				b.events <- tui.Event{Warning: e.Group.String()}
 			case e.Err != nil:
 				b.events <- tui.Event{Warning: e.Err.Error()}
 			}
@@ -102,7 +104,12 @@ func toTUI(m client.Message) tui.Message {
 	if m.Outgoing {
 		at = m.ReceivedAt
 	}
-	return tui.Message{ID: m.ID, From: m.From, Text: m.Text, At: at, Outgoing: m.Outgoing, State: m.State.String()}
+	text := m.Text
+	if m.Attachment != nil && !m.Attachment.Memo {
+		// As hush sync prints it: the file waits until the user fetches it.
+		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
+	}
+	return tui.Message{ID: m.ID, From: m.From, Text: text, At: at, Outgoing: m.Outgoing, State: m.State.String()}
 }
 
 func (b *chatBackend) Self() string { return b.cl.Username() }

@@ -255,3 +255,54 @@ func TestChatAnnouncesOtherConversationsAndSyncShowsThem(t *testing.T) {
 		t.Fatalf("a second sync printed %q (rc %d), want nothing", stdout.String(), rc)
 	}
 }
+
+// Regression (issue 8, item 20): a file message showed as an empty line in
+// a chat. It reads as hush sync prints it.
+func TestChatShowsFileMessages(t *testing.T) {
+	m := toTUI(client.Message{ID: "0123abcd", From: "alice", Attachment: &client.Attachment{Name: "plan.pdf", Size: 2048}})
+	if want := "[file plan.pdf, 2048 bytes: hush get 0123abcd]"; m.Text != want {
+		t.Fatalf("chat line %q, want %q", m.Text, want)
+	}
+	memo := toTUI(client.Message{ID: "01", Text: "a long text", Attachment: &client.Attachment{Name: "memo.txt", Memo: true}})
+	if memo.Text != "a long text" {
+		t.Fatalf("memo line %q", memo.Text)
+	}
+}
+
+// Regression (issue 8, item 20): membership changes did not show in a
+// chat. A chat open on the group shows them as notices.
+func TestGroupChatShowsMembershipChanges(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	pw := []byte("pw")
+	var cs []*client.Client
+	for _, u := range []string{"alice", "bob", "carol"} {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	alice, bob := cs[0], cs[1]
+	defer alice.Close()
+	cs[2].Close()
+	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	cmd, tty, out := startChat(t, filepath.Join(dir, "bob"), "#team")
+	out.waitFor(t, "#team")
+	if _, err := alice.AddMember(ctx, "team", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	out.waitFor(t, "#team: alice added carol")
+	quitChat(t, cmd, tty)
+}

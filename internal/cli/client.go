@@ -333,7 +333,11 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 	if file {
 		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
 	}
-	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, text, stateMark(m))
+	from := m.From
+	if strings.HasPrefix(m.Peer, "#") {
+		from = m.Peer + " " + from // a group message: the room, then its sender
+	}
+	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), from, text, stateMark(m))
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {
@@ -358,6 +362,8 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 					fmt.Fprintf(c.ErrOrStderr(), "hush: queued message %s to %s is sent\n", shortID(e.Sent.ID), e.Sent.Peer)
 				case e.Held != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(e.Held))
+				case e.Group != nil:
+					fmt.Fprintln(c.ErrOrStderr(), e.Group)
 				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
 				}
@@ -386,6 +392,8 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 						order = append(order, e.Held.From)
 					}
 					held[e.Held.From] = e.Held
+				case e.Group != nil:
+					fmt.Fprintln(c.ErrOrStderr(), e.Group)
 				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
 				}

@@ -21,7 +21,7 @@ func newGroupCmd(pf *profileFlags) *cobra.Command {
 		groupMemberCmd(pf, "remove", "Remove a member (admins); the others start new keys", (*client.Client).RemoveMember),
 		groupMemberCmd(pf, "promote", "Make a member an admin (admins)", (*client.Client).PromoteMember),
 		groupMemberCmd(pf, "approve", "Approve a request to join (admins of request rooms)", (*client.Client).ApproveJoin),
-		newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf),
+		newGroupResyncCmd(pf), newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf),
 		newGroupPublicCmd(pf), newGroupJoinCmd(pf)) // group_public.go
 	return g
 }
@@ -50,7 +50,7 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 			if gi != nil {
 				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", gi.Name, gi.Type, len(gi.Members), gi.ID)
 			}
-			return explain(err)
+			return changeQueued(c, err)
 		}),
 	}
 	c.Flags().StringVar(&typ, "type", "private", "private (invite only), request (admins approve) or public")
@@ -114,7 +114,38 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 			if gi != nil {
 				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", gi.Name, len(gi.Members), gi.Version)
 			}
-			return explain(err)
+			return changeQueued(c, err)
+		}),
+	}
+}
+
+// changeQueued reports a change that is made but whose messages to the
+// members wait in the outbox: the command did its work, and the next
+// hush command sends them.
+func changeQueued(c *cobra.Command, err error) error {
+	var qe *client.QueuedError
+	if errors.As(err, &qe) {
+		fmt.Fprintf(c.ErrOrStderr(), "hush: the change is made; telling the members waits (%v): hush sends it by itself on the next hush command (hush outbox lists what waits)\n", qe.Cause)
+		return nil
+	}
+	return explain(err)
+}
+
+func newGroupResyncCmd(pf *profileFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "resync <name>",
+		Short: "Bring the group up to date: ask its admins for missed changes; as an admin, send every member the recent changes again",
+		Args:  cobra.ExactArgs(1),
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+			gi, err := cl.ResyncGroup(c.Context(), args[0])
+			if gi != nil {
+				what := "asked the admins for changes after version"
+				if gi.Admin {
+					what = "sent the recent changes to the members; at version"
+				}
+				fmt.Fprintf(c.OutOrStdout(), "#%s: %s %d\n", gi.Name, what, gi.Version)
+			}
+			return changeQueued(c, err)
 		}),
 	}
 }
@@ -136,7 +167,7 @@ func newGroupLeaveCmd(pf *profileFlags) *cobra.Command {
 		Short: "Leave a group",
 		Args:  cobra.ExactArgs(1),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
-			return explain(cl.LeaveGroup(c.Context(), args[0]))
+			return changeQueued(c, cl.LeaveGroup(c.Context(), args[0]))
 		}),
 	}
 }

@@ -125,6 +125,10 @@ type Event struct {
 	// Held is set when an envelope was kept unread because its sender's
 	// identity key changed: it is delivered when the user accepts the key.
 	Held *Held
+	// Group is set when a group's membership changed (a change from
+	// another member was applied) or someone asks to join a request room
+	// this user administers.
+	Group *GroupEvent
 }
 
 // The Client's methods (implemented in client.go, send.go, receive.go,

@@ -8,8 +8,11 @@
 // durably stored in the profile; messages are deduplicated by id; a contact
 // whose identity key changes is flagged until the user decides, nothing is
 // encrypted to the new key until the user accepts it, and what arrives
-// from it meanwhile is held unread and delivered on accept. A Client is
-// safe for concurrent use.
+// from it meanwhile is held unread and delivered on accept. Group keys,
+// changes and messages that arrive before what they depend on are held
+// too (bounded, in the profile) and applied, in order, once it arrives; a
+// member that learns it missed changes asks for them. A Client is safe
+// for concurrent use.
 package client
 
 import (

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,7 +13,7 @@ import (
 )
 
 func isGroupControl(kind uint8) bool {
-	return kind == appKindGroupChange || kind == appKindGroupKey || kind == appKindJoinRequest
+	return kind == appKindGroupChange || kind == appKindGroupKey || kind == appKindJoinRequest || kind == appKindResend
 }
 
 // commitSession stores the session (and the prekey keyring a new session
@@ -29,40 +28,40 @@ func commitSession(tx *localstore.Tx, user string, device uint32, sess sessionRe
 }
 
 // receiveGroupControl applies a group control message from a contact's
-// device. It returns refused (the message was authentic but is not
-// accepted: reported, acknowledged) or err (a local failure).
-func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, kind uint8, body []byte) (refused, err error) {
+// device. It returns what to report (events), refused (the message was
+// authentic but is not accepted, or is held: reported, acknowledged) or
+// err (a local failure).
+func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, kind uint8, body []byte) (events []Event, refused, err error) {
 	recs, err := loadGroups(tx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	switch kind {
-	case appKindGroupChange:
-		recs, refused = c.receiveChange(recs, from, body)
-	case appKindGroupKey:
-		refused = receiveKey(recs, from, body)
-	case appKindJoinRequest:
-		refused = c.receiveJoinRequest(recs, from, body)
+	it := &heldGroupItem{Group: heldGroupID(kind, body), Kind: kind, User: from.User, Device: from.Device, Body: body}
+	recs, res, err := c.applyGroupItem(tx, recs, it, nil)
+	if err != nil {
+		return nil, nil, err
 	}
-	if refused != nil {
-		if errors.Is(refused, group.ErrStale) {
-			return nil, nil // a change already applied: nothing to report
+	switch {
+	case res.wait != nil:
+		if refused, err = holdGroup(tx, it, res.wait); err != nil {
+			return nil, nil, err
 		}
-		return fmt.Errorf("group message from %s: %w", from.User, refused), nil
+		return nil, refused, saveGroups(tx, recs) // a resend request may be recorded
+	case res.refused != nil:
+		if errors.Is(res.refused, group.ErrStale) {
+			return nil, nil, nil // a change already applied: nothing to report
+		}
+		return nil, fmt.Errorf("group message from %s: %w", from.User, res.refused), nil
 	}
-	return nil, saveGroups(tx, recs)
+	return res.events, nil, saveGroups(tx, recs)
 }
 
 // groupKeyWarnings returns, after a change was applied, a warning for each
 // member of the group whose key differs from the key this user pinned
 // for that person: an admin who never talked to them took the key from
 // the directory, and the directory may have served another one.
-func (c *Client) groupKeyWarnings(tx *localstore.Tx, body []byte) notices {
+func (c *Client) groupKeyWarnings(tx *localstore.Tx, recs []*groupRecord, body []byte) []error {
 	_, ch, err := decodeGroupChange(body)
-	if err != nil {
-		return nil
-	}
-	recs, err := loadGroups(tx)
 	if err != nil {
 		return nil
 	}
@@ -79,35 +78,62 @@ func (c *Client) groupKeyWarnings(tx *localstore.Tx, body []byte) notices {
 
 // receiveChange applies a signed state change. A member refuses any change
 // group.Log refuses: not signed by a member allowed to make it (an admin),
-// not made on the state it holds, or not allowed on it.
-func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body []byte) ([]*groupRecord, error) {
+// not made on the state it holds, or not allowed on it. A change that
+// cannot be applied yet (for a later version, or for a group whose
+// creation has not arrived) is a waitErr; for a later version, the member
+// also asks the device that sent it for the changes in between.
+func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body []byte) ([]*groupRecord, *GroupEvent, error) {
 	prev, ch, err := decodeGroupChange(body)
 	if err != nil {
-		return recs, err
+		return recs, nil, err
 	}
 	self := c.prof.Username
 	r := findByID(recs, ch.GroupID)
+	if r == nil && prev == nil && ch.Kind != group.KindCreate {
+		return recs, nil, waiting("a change (version %d) of a group whose creation has not arrived", ch.Version)
+	}
+	if r != nil && r.Gone && prev == nil {
+		// A change of a group this user left, sent again (a resync), or
+		// its creation replayed: neither brings this user back.
+		return recs, nil, fmt.Errorf("%w: a change of #%s, which this user left", group.ErrStale, r.Name)
+	}
 	if r == nil || r.Gone {
 		// Joining: the change creates the group or brings this user in.
 		if r == nil {
 			r = &groupRecord{ID: slices.Clone(ch.GroupID[:])}
-			recs = append(recs, r)
+			if err := c.adopt(r, prev, ch, from, false); err != nil {
+				return recs, nil, err
+			}
+			return append(recs, r), changeEvent(r.Name, ch), nil
 		}
-		return recs, c.adopt(r, prev, ch, from, false)
+		if err := c.adopt(r, prev, ch, from, false); err != nil {
+			return recs, nil, err
+		}
+		return recs, changeEvent(r.Name, ch), nil
 	}
 	old, next, dropped, err := r.receive(ch)
 	if err != nil && prev != nil && (errors.Is(err, group.ErrFork) || errors.Is(err, group.ErrLostRace)) {
 		// This user joined through a change that then lost a race; its
 		// author remade it on the winning state and sent that state along.
-		return recs, c.adopt(r, prev, ch, from, true)
+		if err := c.adopt(r, prev, ch, from, true); err != nil {
+			return recs, nil, err
+		}
+		return recs, changeEvent(r.Name, ch), nil
+	}
+	if errors.Is(err, group.ErrFuture) {
+		if cur, cerr := r.current(); cerr == nil {
+			c.askResend(r, cur, from.User)
+			return recs, nil, waiting("change version %d of #%s, which is at version %d: asked %s for the changes in between",
+				ch.Version, r.Name, cur.Version(), from.User)
+		}
 	}
 	if err != nil {
-		return recs, err
+		return recs, nil, err
 	}
 	if err := r.afterChange(self, old, next); err != nil {
-		return recs, err
+		return recs, nil, err
 	}
-	return recs, c.rebaseOwn(r, dropped)
+	return recs, changeEvent(next.Name(), ch), c.rebaseOwn(r, dropped)
 }
 
 // rebaseOwn remakes this user's changes that lost a race on the winning
@@ -205,20 +231,33 @@ func (c *Client) adopt(r *groupRecord, prev *group.State, ch *group.Change, from
 }
 
 // receiveKey stores a sender key handed over by a current member's device.
-func receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
+// A key for a group that has not arrived, or from a device that a later
+// change may bring in, waits; a key made for a later version than this
+// member holds shows it missed changes, and it asks for them.
+func (c *Client) receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
 	d, err := group.ParseDistribution(body)
 	if err != nil {
 		return err
 	}
 	r := findByID(recs, d.GroupID)
-	if r == nil || r.Gone {
+	if r == nil {
+		return waiting("a sender key for a group this device has not received yet")
+	}
+	if r.Gone {
 		return fmt.Errorf("%w: sender key for a group this user is not in", group.ErrWrongGroup)
 	}
 	st, err := r.current()
 	if err != nil {
 		return err
 	}
+	behind := d.Epoch > st.Version()
+	if behind {
+		c.askResend(r, st, from.User)
+	}
 	if !st.HasDevice(from.User, from.Device) {
+		if behind {
+			return waiting("a sender key from %s, whom #%s does not list yet", from.User, r.Name)
+		}
 		return fmt.Errorf("%w: sender key from a device that is not a member", group.ErrForged)
 	}
 	ring, err := r.keyring()
@@ -235,55 +274,58 @@ func receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
 
 // handleGroupMessage opens a group message delivered by the fan-out. The
 // relay never sees the sender: the message names the sender's chain, which
-// the keyring maps to the member who handed it over.
+// the keyring maps to the member who handed it over. A message under a
+// chain this device does not hold yet is held (group_held.go).
 func (c *Client) handleGroupMessage(ctx context.Context, gm []byte, shows func(string) bool) (*Message, error) {
-	if len(gm) < 1+group.IDSize {
-		return nil, drop("group message too short")
-	}
-	id := group.ID(gm[1 : 1+group.IDSize])
 	var msg *messageRecord
+	var report error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		msg, report = nil, nil
 		recs, err := loadGroups(tx)
 		if err != nil {
 			return err
 		}
-		r := findByID(recs, id)
-		if r == nil || r.Gone {
-			return drop("group message for a group this user is not in")
-		}
-		m, err := openGroupMessage(r, gm)
+		it := &heldGroupItem{Group: heldGroupID(heldMessage, gm), Kind: heldMessage, Body: gm}
+		recs, res, err := c.applyGroupItem(tx, recs, it, shows)
 		if err != nil {
 			return err
 		}
-		if err := saveGroups(tx, recs); err != nil {
-			return err
+		switch {
+		case res.wait != nil:
+			if report, err = holdGroup(tx, it, res.wait); err != nil {
+				return err
+			}
+		case res.refused != nil:
+			report = res.refused
+			return nil // nothing of a refused message is kept
 		}
-		m.ReceivedAt = c.now().UnixMilli()
-		mid, _ := hex.DecodeString(m.ID)
-		fresh, err := tx.AddMessage(m.Peer, mid, c.now(), encodeJSON(m))
-		if err == nil && fresh && (shows == nil || !shows(m.Peer)) {
-			err = tx.SetUnshown(m.Peer, mid, true) // until a user interface shows it (MarkShown)
-		}
-		if fresh {
-			msg = m
-		}
-		return err
+		msg = res.msg
+		return saveGroups(tx, recs)
 	})
-	if errors.Is(err, group.ErrReplay) {
-		return nil, nil // a redelivery of a message already opened
-	}
-	if err != nil || msg == nil {
+	var dr *dropped
+	switch {
+	case err != nil:
 		return nil, err
+	case errors.Is(report, group.ErrReplay) && !errors.Is(report, ErrGroupHeld):
+		return nil, nil // a redelivery of a message already opened
+	case report != nil && !errors.As(report, &dr) && !errors.Is(report, ErrGroupHeld):
+		return nil, &dropped{report}
+	case report != nil:
+		return nil, report
+	case msg == nil:
+		return nil, nil
 	}
 	pm := msg.public()
 	return &pm, nil
 }
 
 // openGroupMessage decrypts gm with the group's keyring and checks that its
-// sender is still a member.
-func openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, error) {
+// sender is still a member. A message under a chain the keyring does not
+// hold is a waitErr; if it was made for a later version than this member
+// holds, the member asks an admin for the changes it missed.
+func (c *Client) openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, error) {
 	st, err := r.current()
 	if err != nil {
 		return nil, err
@@ -293,6 +335,14 @@ func openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, error) {
 		return nil, err
 	}
 	rcv, err := ring.Decrypt(gm)
+	if errors.Is(err, group.ErrUnknownKey) {
+		if epoch, ok := groupMessageEpoch(gm); ok && epoch > st.Version() {
+			if admin := someAdmin(st, c.prof.Username); admin != "" {
+				c.askResend(r, st, admin)
+			}
+		}
+		return nil, waiting("group #%s: %w", r.Name, err)
+	}
 	if err != nil {
 		return nil, drop("group #%s: %w", r.Name, err)
 	}

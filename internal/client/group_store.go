@@ -43,6 +43,20 @@ type groupRecord struct {
 	// state and applied, still to be announced to the members (after the
 	// transaction that stored them commits).
 	Rebased []rebasedChange `json:"rebased,omitempty"`
+	// Send are control messages to queue for members after the
+	// transaction that made them commits: resend requests and answers
+	// (group_resend.go).
+	Send []controlToSend `json:"send,omitempty"`
+	// Asked is the version at which this member last asked for the
+	// changes it lacks; it asks again once its version moves.
+	Asked uint64 `json:"asked,omitempty"`
+}
+
+// controlToSend is a control message waiting to be queued for a user.
+type controlToSend struct {
+	To   string `json:"to"`
+	Msg  []byte `json:"msg"`
+	What string `json:"what"`
 }
 
 // rebasedChange is an own change to announce: the state it applies to and

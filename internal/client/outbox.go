@@ -91,13 +91,15 @@ type SendReport struct {
 	Failed    []Message // messages refused for good (State failed, Error says why)
 	Waiting   []Message // messages still queued (Error says why)
 	// Other counts queued control messages (group changes and keys) still
-	// waiting.
-	Other int
+	// waiting; OtherWhy says why the last of them waits.
+	Other    int
+	OtherWhy string
 }
 
 // RetrySends tries now to deliver everything queued, oldest first, and
 // reports what happened. Listen does this by itself on a schedule.
 func (c *Client) RetrySends(ctx context.Context) (*SendReport, error) {
+	_ = c.sendGroupQueued(ctx, nil) // group control messages receiving recorded; whatever waits, the report says
 	return c.flushOutbox(ctx, flushOpts{force: true})
 }
 
@@ -418,6 +420,7 @@ func (c *Client) requeue(ctx context.Context, seq int64, r *outboxRecord) error 
 func (c *Client) reportWaiting(ctx context.Context, r *outboxRecord, rep *SendReport) error {
 	if r.Conv == "" {
 		rep.Other++
+		rep.OtherWhy = r.LastErr
 		return nil
 	}
 	return c.st.View(ctx, func(tx *localstore.Tx) error {
@@ -469,11 +472,15 @@ func (c *Client) setMessageState(tx *localstore.Tx, r *outboxRecord, state State
 }
 
 // flushNow tries everything queued now, waiting on a server that asks to
-// slow down. What cannot be delivered stays queued; only a local failure
-// is an error.
+// slow down. What cannot be delivered stays queued. When control messages
+// (group changes, keys) still wait, it returns a *QueuedError saying why:
+// they are sent by later commands (RetrySends, Listen, a send).
 func (c *Client) flushNow(ctx context.Context) error {
-	_, err := c.flushOutbox(ctx, flushOpts{force: true, wait: sendWaitBudget})
-	return err
+	rep, err := c.flushOutbox(ctx, flushOpts{force: true, wait: sendWaitBudget})
+	if err != nil || rep.Other == 0 {
+		return err
+	}
+	return &QueuedError{Cause: fmt.Errorf("%d group control message(s) wait in the outbox: %w", rep.Other, queuedCause(rep.OtherWhy))}
 }
 
 // sendQueued delivers the entry just queued for the message m (and any

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,11 +19,23 @@ import (
 	"github.com/hush-chat/hush/internal/session"
 )
 
-// notices are warnings about an envelope that was received and stored:
-// it is acknowledged and each warning reported.
-type notices []error
+// news are events about an envelope that was received and applied (a
+// group change, a join request, warnings about member keys): it is
+// acknowledged and each event reported.
+type news []Event
 
-func (n notices) Error() string { return errors.Join(n...).Error() }
+func (n news) Error() string {
+	var s []string
+	for _, e := range n {
+		switch {
+		case e.Group != nil:
+			s = append(s, e.Group.String())
+		case e.Err != nil:
+			s = append(s, e.Err.Error())
+		}
+	}
+	return strings.Join(s, "\n")
+}
 
 // dropped is an envelope the client refuses for good: it is acknowledged
 // (so a hostile or broken sender cannot clog the mailbox) and reported.
@@ -74,8 +87,8 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		return nil, err
 	}
 	var msg *messageRecord
-	var refused error // groups: a group control message refused after its session step
-	var warns notices // groups: a change naming a member with another key than the pinned one
+	var refused error // groups: a group control message refused (or held) after its session step
+	var events news   // groups: changes applied, join requests, member keys that differ from the pinned ones
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if content.Type == typeReset { // session recovery (reset.go)
@@ -100,11 +113,8 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			return drop("from %s: %w", sender, err)
 		}
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
-			if refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
+			if events, refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
 				return err
-			}
-			if kind == appKindGroupChange && refused == nil {
-				warns = c.groupKeyWarnings(tx, body)
 			}
 			return commitSession(tx, sender, d.ID, sess, ring)
 		}
@@ -161,11 +171,15 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	if errors.As(err, &dr) && errors.Is(err, ratchet.ErrReplay) {
 		return nil, nil // a redelivery of a message already stored
 	}
+	var gh *groupHeldErr
+	if err == nil && refused != nil && (errors.As(refused, &gh) || errors.As(refused, &dr)) {
+		return nil, refused
+	}
 	if err == nil && refused != nil {
 		return nil, &dropped{reason: refused}
 	}
-	if err == nil && len(warns) > 0 {
-		return nil, warns
+	if err == nil && len(events) > 0 {
+		return nil, events
 	}
 	if err != nil || msg == nil {
 		return nil, err
@@ -380,13 +394,15 @@ func (c *Client) accept(tx *localstore.Tx, content *envelope.Content, pm *pqxdh.
 // through fn and says whether to acknowledge.
 func (c *Client) process(ctx context.Context, env []byte, shows func(string) bool, fn func(Event)) error {
 	m, err := c.handle(ctx, env, shows)
-	var warns notices
-	if errors.As(err, &warns) {
-		err = nil // received and stored: the warnings follow
+	var events news
+	if errors.As(err, &events) {
+		err = nil // received and applied: the events follow
 	}
-	if err == nil && m == nil {
-		c.announceRebased(ctx) // an own change that lost a race, remade
-		c.republishStale(ctx)  // a group change may have moved a public room on
+	var gh *groupHeldErr
+	if errors.As(err, &gh) {
+		fn(Event{Err: err}) // kept: applied when what it waits for arrives
+		c.sendGroupControls(ctx, fn)
+		return nil
 	}
 	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
@@ -421,8 +437,17 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 	case m != nil:
 		fn(Event{Message: m})
 	}
-	for _, w := range warns {
-		fn(Event{Err: w})
+	for _, e := range events {
+		fn(e)
+	}
+	if m == nil {
+		// A group change or key may be what held group material waits for.
+		if err := c.retryGroupHeld(ctx, shows, fn); err != nil {
+			fn(Event{Err: fmt.Errorf("held group material: %w", err)})
+		}
+		c.announceRebased(ctx) // an own change that lost a race, remade
+		c.republishStale(ctx)  // a group change may have moved a public room on
+		c.sendGroupControls(ctx, fn)
 	}
 	return nil
 }

@@ -163,6 +163,7 @@ const (
 	appKindGroupChange = 0x03 // a signed group state change
 	appKindGroupKey    = 0x04 // a sender key (group.Distribution)
 	appKindJoinRequest = 0x05 // a request to join a group (group.JoinRequest)
+	appKindResend      = 0x06 // a request for the changes after a version (group_resend.go)
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -183,7 +184,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind < appKindText || kind > appKindJoinRequest { // group kinds: groups.go
+	if kind < appKindText || kind > appKindResend { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil
