@@ -311,7 +311,7 @@ func (c *Client) handleGroupMessage(ctx context.Context, gm []byte, shows func(s
 	case errors.Is(report, group.ErrReplay) && !errors.Is(report, ErrGroupHeld):
 		return nil, nil // a redelivery of a message already opened
 	case report != nil && !errors.As(report, &dr) && !errors.Is(report, ErrGroupHeld):
-		return nil, &dropped{report}
+		return nil, &dropped{reason: report}
 	case report != nil:
 		return nil, report
 	case msg == nil:
