@@ -199,3 +199,80 @@ func (c *Client) verifiedListing(ctx context.Context, id string) (*group.State, 
 	}
 	return st, nil
 }
+
+// lostJoin is a public-room join that lost a race at this member. Its
+// author is not in the winning state, so no member would tell it: this
+// member sends it the changes from the lost version on, the author's
+// client applies them (the winner displaces its join) and remakes its
+// join on top (doc/SPEC.md §11.2, lost races).
+type lostJoin struct {
+	group   group.ID
+	user    string
+	version uint64
+}
+
+// noteLostJoins records, after r received ch (dropped and err as
+// groupRecord.receive returned them), the joins that lost here and whose
+// authors are not members of the winning state. Called with c.mu held.
+func (c *Client) noteLostJoins(r *groupRecord, ch *group.Change, dropped []*group.Change, err error) {
+	lost := dropped
+	if err != nil {
+		if !errors.Is(err, group.ErrLostRace) {
+			return
+		}
+		lost = []*group.Change{ch}
+	}
+	cur, cerr := r.current()
+	if cerr != nil {
+		return
+	}
+	for _, l := range lost {
+		if l.Kind != group.KindJoin || l.Signer == c.prof.Username {
+			continue
+		}
+		if _, ok := cur.Member(l.Signer); ok {
+			continue
+		}
+		c.lostJoins = append(c.lostJoins, lostJoin{group: cur.ID(), user: l.Signer, version: l.Version})
+	}
+}
+
+// tellLostJoins sends the authors of lost joins the changes that beat
+// them and those built on top, over their pairwise sessions. Best effort:
+// a join that loses again is noted again.
+func (c *Client) tellLostJoins(ctx context.Context) {
+	c.mu.Lock()
+	todo := c.lostJoins
+	c.lostJoins = nil
+	c.mu.Unlock()
+	sent := false
+	for _, lj := range todo {
+		var since []*group.Change
+		var name string
+		_ = c.st.View(ctx, func(tx *localstore.Tx) error {
+			recs, err := loadGroups(tx)
+			if err != nil {
+				return err
+			}
+			r := findByID(recs, lj.group)
+			if r == nil || r.Gone {
+				return nil
+			}
+			l, err := r.log()
+			if err != nil {
+				return err
+			}
+			since, name = l.Since(lj.version), r.Name
+			return nil
+		})
+		for _, ch := range since {
+			if c.queueControl(ctx, lj.user, encodeGroupChange(nil, ch), "change of #"+name+" for "+lj.user) != nil {
+				break
+			}
+			sent = true
+		}
+	}
+	if sent {
+		_ = c.flushNow(ctx)
+	}
+}

@@ -106,3 +106,59 @@ func mustState(t *testing.T, c *Client, name string) *group.State {
 	}
 	return st
 }
+
+// Two people join a public room while its only admin is offline: both sign
+// a join for the same version, and one of them loses the race. The loser is
+// told when the admin comes back, remakes its join on the winning state, and
+// all three end with the same membership and read each other.
+func TestPublicRoomConcurrentJoinsConverge(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "bob", "carol")
+	alice, bob, carol := cs[0], cs[1], cs[2]
+	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+		t.Fatal(err)
+	}
+	jb, err := bob.JoinPublic(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc, err := carol.JoinPublic(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jb.Version != 2 || jc.Version != 2 {
+		t.Fatalf("joins at versions %d and %d, want both 2", jb.Version, jc.Version)
+	}
+	// alice comes back; then everyone catches up until nothing moves.
+	for range 3 {
+		syncTexts(t, alice)
+		syncTexts(t, bob)
+		syncTexts(t, carol)
+	}
+	var hash string
+	for _, c := range cs {
+		gi, err := c.GroupInfo(ctx, "lobby")
+		if err != nil {
+			t.Fatalf("%s: %v", c.Username(), err)
+		}
+		if len(gi.Members) != 3 {
+			t.Fatalf("%s sees %d members at version %d", c.Username(), len(gi.Members), gi.Version)
+		}
+		if hash != "" && gi.StateHash != hash {
+			t.Fatalf("%s holds another state", c.Username())
+		}
+		hash = gi.StateHash
+	}
+	for _, from := range cs {
+		mustSend(t, from, "#lobby", "hi from "+from.Username())
+		for _, to := range cs {
+			if to == from {
+				continue
+			}
+			want := "#lobby:" + from.Username() + ":hi from " + from.Username()
+			if got := syncTexts(t, to); !slices.Contains(got, want) {
+				t.Fatalf("%s got %q, want %q", to.Username(), got, want)
+			}
+		}
+	}
+}

@@ -96,6 +96,7 @@ func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body 
 		return recs, c.adopt(r, prev, ch, from, false)
 	}
 	old, next, dropped, err := r.receive(ch)
+	c.noteLostJoins(r, ch, dropped, err)
 	if err != nil && prev != nil && (errors.Is(err, group.ErrFork) || errors.Is(err, group.ErrLostRace)) {
 		// This user joined through a change that then lost a race; its
 		// author remade it on the winning state and sent that state along.

@@ -133,6 +133,10 @@ func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, dropped
 		return nil, nil, nil, err
 	}
 	if len(dropped) > 0 {
+		// The membership was rewritten: whoever the dropped changes let in
+		// may hold the current chain, so the next message starts a new
+		// epoch, handed to the members of the state that won.
+		r.Sender, r.Given = nil, nil
 		first := dropped[0].Marshal()
 		i := slices.IndexFunc(r.Changes, func(b []byte) bool { return bytes.Equal(b, first) })
 		if i < 0 {
@@ -176,6 +180,7 @@ func (r *groupRecord) afterChange(self string, old, next *group.State) error {
 		r.Gone, r.Sender, r.Given, r.Ring = true, nil, nil, nil
 		return nil
 	}
+	r.Gone = false // a lost join, remade on the winning state
 	if group.NeedsRotation(old, next) {
 		r.Sender, r.Given = nil, nil
 	}

@@ -326,6 +326,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		c.announceRebased(ctx) // an own change that lost a race, remade
 		c.republishStale(ctx)  // a group change may have moved a public room on
 	}
+	c.tellLostJoins(ctx) // a public-room join that lost a race here, refused or displaced
 	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
 	}

@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -78,5 +79,91 @@ func TestLostRaceLeavesLog(t *testing.T) {
 	wantErr(t, err, ErrLostRace)
 	if alice.log.Current().Hash() != before {
 		t.Fatal("a losing change altered the state")
+	}
+}
+
+// Security regression: mallory joined a public room and was removed. On a
+// stale listing (the state before her first join) she signs joins again
+// for that old version, grinding until one beats her first join. A member
+// holding her removal must refuse them all, and a join also never beats a
+// change an admin made at the same version.
+func TestSecurityRegressionStaleJoinCannotUndoRemoval(t *testing.T) {
+	alice, bob, mallory := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "mallory")
+	newGroup(t, Public, alice, bob)
+	stale := alice.log.Current() // the listing a server may keep serving
+	join := mallory.member()
+	first, _, err := Propose(stale, "mallory", mallory.priv, Op{Kind: KindJoin, Member: join})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustReceive(t, first, alice, bob)
+	remove := alice.propose(t, Op{Kind: KindRemove, Target: "mallory"})
+	mustReceive(t, remove, alice, bob)
+
+	fh := first.Hash()
+	var beat bool
+	for d := uint32(2); d < 64; d++ {
+		again, _, err := Propose(stale, "mallory", mallory.priv, Op{Kind: KindJoin, Member: mallory.member(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := again.Hash(); bytes.Compare(h[:], fh[:]) < 0 {
+			beat = true
+		}
+		if _, err := bob.receive(t, again); !errors.Is(err, ErrLostRace) {
+			t.Fatalf("security regression: a stale join was taken over a removal: %v", err)
+		}
+		if _, ok := bob.log.Current().Member("mallory"); ok {
+			t.Fatal("security regression: a removed member is back")
+		}
+	}
+	if !beat {
+		t.Fatal("no join with a lower hash than the first one was tried")
+	}
+
+	// A join racing an admin's change for the same version loses, whatever
+	// the hashes.
+	carol := newUser(t, "carol")
+	before := alice.log.Current()
+	ren := alice.propose(t, Op{Kind: KindRename, Name: "renamed"})
+	mustReceive(t, ren, alice)
+	for d := uint32(1); d < 32; d++ {
+		j, _, err := Propose(before, "carol", carol.priv, Op{Kind: KindJoin, Member: carol.member(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := alice.receive(t, j); !errors.Is(err, ErrLostRace) {
+			t.Fatalf("a join beat a rename: %v", err)
+		}
+	}
+}
+
+// Two joins for the same version: every member keeps the one with the
+// lower hash, whatever the order, and the loser can rejoin on top.
+func TestConcurrentJoinsConverge(t *testing.T) {
+	alice, bob, carol, dave := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol"), newUser(t, "dave")
+	newGroup(t, Public, alice, bob)
+	st := alice.log.Current()
+	jc, _, err := Propose(st, "carol", carol.priv, Op{Kind: KindJoin, Member: carol.member()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jd, _, err := Propose(st, "dave", dave.priv, Op{Kind: KindJoin, Member: dave.member()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Change{jc, jd} {
+		if _, err := alice.receive(t, c); err != nil && !errors.Is(err, ErrLostRace) {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*Change{jd, jc} {
+		if _, err := bob.receive(t, c); err != nil && !errors.Is(err, ErrLostRace) {
+			t.Fatal(err)
+		}
+	}
+	sameState(t, alice, bob)
+	if len(alice.log.Current().Members()) != 3 {
+		t.Fatalf("Since: %d changes from version 2", len(alice.log.Current().Members()))
 	}
 }

@@ -10,7 +10,9 @@ import (
 // concurrent changes. A Log is not safe for concurrent use.
 //
 // Resolution: two changes for the same version made on the same state are
-// ordered by Change.Hash; the lower wins everywhere. A member that applied
+// ordered the same way everywhere: any other change beats a join, and
+// otherwise the lower Change.Hash wins. A join never displaces a change
+// other than a join, even one applied after the join it races. A member that applied
 // the loser first rolls it back (with everything built on it) and applies
 // the winner; Receive returns what it rolled back so an author can Rebase
 // its own changes. Members that received the same changes therefore end
@@ -83,8 +85,18 @@ func (l *Log) Receive(c *Change) (dropped []*Change, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if bytes.Compare(h[:], l.entries[i].hash[:]) > 0 {
+	if !beats(c, h, l.entries[i]) {
 		return nil, ErrLostRace
+	}
+	if c.Kind == KindJoin {
+		// A join never rolls back a change a member made on the group (a
+		// removal, above all): a removed member joining again on an old
+		// listing must not undo its removal.
+		for _, e := range l.entries[i:] {
+			if e.change.Kind != KindJoin {
+				return nil, fmt.Errorf("%w: a join cannot displace a %s", ErrLostRace, e.change.Kind)
+			}
+		}
 	}
 	for _, e := range l.entries[i:] {
 		dropped = append(dropped, e.change)
@@ -92,6 +104,31 @@ func (l *Log) Receive(c *Change) (dropped []*Change, err error) {
 	l.entries = l.entries[:i]
 	l.push(entry{change: c, hash: h, state: next})
 	return dropped, nil
+}
+
+// beats reports whether c (whose hash is h) wins the race against e, the
+// change applied at the same version: any other change beats a join, and
+// otherwise the lower hash wins.
+func beats(c *Change, h [32]byte, e entry) bool {
+	if cj, ej := c.Kind == KindJoin, e.change.Kind == KindJoin; cj != ej {
+		return ej
+	}
+	return bytes.Compare(h[:], e.hash[:]) < 0
+}
+
+// Since returns the applied changes from version v on, oldest first (nil
+// when the Log no longer holds version v).
+func (l *Log) Since(v uint64) []*Change {
+	if v <= l.base.version {
+		return nil
+	}
+	var out []*Change
+	for _, e := range l.entries {
+		if e.change.Version >= v {
+			out = append(out, e.change)
+		}
+	}
+	return out
 }
 
 func (l *Log) push(e entry) {
