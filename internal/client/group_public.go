@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
@@ -117,8 +118,19 @@ func (c *Client) JoinPublic(ctx context.Context, room string) (*GroupInfo, error
 			return err
 		}
 		gid := st.ID()
-		if r := findByID(recs, gid); r != nil && !r.Gone {
+		r := findByID(recs, gid)
+		if r != nil && !r.Gone {
 			return fmt.Errorf("you are already in #%s", r.Name)
+		}
+		if r != nil {
+			// A listing older than what this user saw of the room (it was
+			// removed, say) is refused: a server must not hand it an old
+			// state to join on.
+			if known, err := r.current(); err == nil && st.Version() < known.Version() {
+				return fmt.Errorf("%w: #%s is listed at version %d, this user saw version %d",
+					ErrBadListing, st.Name(), st.Version(), known.Version())
+			}
+			recs = slices.DeleteFunc(recs, func(x *groupRecord) bool { return x == r })
 		}
 		if _, err := findByName(recs, st.Name()); err == nil {
 			return fmt.Errorf("you are already in a group called #%s", st.Name())

@@ -1,15 +1,24 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/rooms"
 )
 
@@ -160,5 +169,124 @@ func TestPublicRoomConcurrentJoinsConverge(t *testing.T) {
 				t.Fatalf("%s got %q, want %q", to.Username(), got, want)
 			}
 		}
+	}
+}
+
+// staleRooms serves every request from the real server except a public
+// room's listing, for which it serves a listing captured earlier (a
+// server replaying an old, validly signed listing).
+func staleRooms(t *testing.T, real string, id string, listing *directory.SignedRequest) string {
+	t.Helper()
+	u, err := url.Parse(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(u)
+	body, err := json.Marshal(listing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == "/v1/rooms/"+id {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Security regression: mallory joins a public room. On the room's old
+// listing (from before her join) she signs another join, ground to beat her
+// first one, and sends it to bob only; then alice removes her. bob must end
+// where alice is, mallory out, and never hand her the key he sends under;
+// and her own client refuses to join on the replayed old listing.
+func TestSecurityRegressionStaleListingCannotReaddRemovedMember(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	var cs []*Client
+	for _, n := range []string{"alice", "bob", "mallory"} {
+		cs = append(cs, create(t, Options{Home: filepath.Join(dir, n), Passphrase: []byte("p-" + n), ServerURL: srv.HTTPURL()}, n))
+	}
+	alice, bob, mallory := cs[0], cs[1], cs[2]
+	gi, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"bob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, bob)
+	old, err := mallory.api.PublicRoom(ctx, gi.ID) // signed by alice at version 1
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, err := mallory.verifiedListing(ctx, gi.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mallory.JoinPublic(ctx, gi.ID); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, alice)
+	syncTexts(t, bob)
+
+	// A modified client signs a second join on the old listing, ground to
+	// beat her first join, and sends it to bob alone.
+	var firstJoin *group.Change
+	_ = bob.withGroup(ctx, "lobby", func(_ *localstore.Tx, r *groupRecord) error {
+		l, err := r.log()
+		if err == nil && len(l.Since(2)) == 1 {
+			firstJoin = l.Since(2)[0]
+		}
+		return err
+	})
+	if firstJoin == nil || firstJoin.Kind != group.KindJoin {
+		t.Fatal("bob did not apply mallory's join")
+	}
+	fh := firstJoin.Hash()
+	var again *group.Change
+	for d := uint32(1); again == nil; d++ {
+		m := mallory.selfMember()
+		m.Devices = []uint32{mallory.dev.ID(), mallory.dev.ID() + d}
+		ch, _, err := group.Propose(stale, "mallory", mallory.id, group.Op{Kind: group.KindJoin, Member: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := ch.Hash(); bytes.Compare(h[:], fh[:]) < 0 {
+			again = ch
+		}
+	}
+	if err := mallory.sendControl(ctx, "bob", encodeGroupChange(nil, again), "stale join"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, bob)
+
+	// alice, who never saw the second join, removes mallory.
+	if _, err := alice.RemoveMember(ctx, "lobby", "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, bob)
+	syncTexts(t, mallory)
+	ai, err1 := alice.GroupInfo(ctx, "lobby")
+	bi, err2 := bob.GroupInfo(ctx, "lobby")
+	if err1 != nil || err2 != nil || slices.ContainsFunc(bi.Members, func(m GroupMember) bool { return m.Name == "mallory" }) ||
+		bi.StateHash != ai.StateHash {
+		t.Fatalf("security regression: bob holds %+v, alice %+v (%v, %v)", bi, ai, err1, err2)
+	}
+
+	// Her own client refuses the replayed listing.
+	mallory.api = apiclient.New(staleRooms(t, srv.HTTPURL(), gi.ID, old), nil)
+	if _, err := mallory.JoinPublic(ctx, gi.ID); !errors.Is(err, ErrBadListing) {
+		t.Fatalf("joining on a listing older than the removal: %v", err)
+	}
+	mallory.api = apiclient.New(srv.HTTPURL(), nil)
+
+	mustSend(t, bob, "#lobby", "after the removal")
+	if got := syncTexts(t, mallory); slices.ContainsFunc(got, func(s string) bool { return strings.Contains(s, "after the removal") }) {
+		t.Fatalf("security regression: a removed member read %q", got)
+	}
+	if got := syncTexts(t, alice); !slices.Contains(got, "#lobby:bob:after the removal") {
+		t.Fatalf("alice got %q", got)
 	}
 }

@@ -48,6 +48,12 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 		if errors.Is(refused, group.ErrStale) {
 			return nil, nil // a change already applied: nothing to report
 		}
+		if errors.Is(refused, group.ErrLostRace) {
+			// A join that lost to another join is kept (groupRecord.Lost).
+			if err := saveGroups(tx, recs); err != nil {
+				return nil, err
+			}
+		}
 		return fmt.Errorf("group message from %s: %w", from.User, refused), nil
 	}
 	return nil, saveGroups(tx, recs)

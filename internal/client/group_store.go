@@ -43,6 +43,9 @@ type groupRecord struct {
 	// state and applied, still to be announced to the members (after the
 	// transaction that stored them commits).
 	Rebased []rebasedChange `json:"rebased,omitempty"`
+	// Lost are public-room joins that lost a race to another join
+	// (group.Log.Lost): a later change built on one brings it back.
+	Lost [][]byte `json:"lost,omitempty"`
 }
 
 // rebasedChange is an own change to announce: the state it applies to and
@@ -108,6 +111,11 @@ func (r *groupRecord) log() (*group.Log, error) {
 			return nil, fmt.Errorf("client: corrupt group record: %w", err)
 		}
 	}
+	for _, b := range r.Lost {
+		if ch, err := group.ParseChange(b); err == nil {
+			l.Remember(ch)
+		}
+	}
 	return l, nil
 }
 
@@ -129,20 +137,28 @@ func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, dropped
 	}
 	old = l.Current()
 	dropped, err = l.Receive(ch)
+	r.Lost = r.Lost[:0]
+	for _, j := range l.Lost() {
+		r.Lost = append(r.Lost, j.Marshal())
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if len(dropped) > 0 {
-		// The membership was rewritten: whoever the dropped changes let in
-		// may hold the current chain, so the next message starts a new
-		// epoch, handed to the members of the state that won.
-		r.Sender, r.Given = nil, nil
 		first := dropped[0].Marshal()
 		i := slices.IndexFunc(r.Changes, func(b []byte) bool { return bytes.Equal(b, first) })
 		if i < 0 {
 			return nil, nil, nil, errors.New("client: group record and log disagree")
 		}
 		r.Changes = r.Changes[:i]
+		if ch.Version != dropped[0].Version {
+			// A lost join came back under ch (group.Log.Lost).
+			r.Changes = append(r.Changes, l.Since(dropped[0].Version)[0].Marshal())
+		}
+		// The membership was rewritten: whoever the dropped changes let in
+		// may hold the current chain, so the next message starts a new
+		// epoch, handed to the members of the state that won.
+		r.Sender, r.Given = nil, nil
 	}
 	r.Changes = append(r.Changes, ch.Marshal())
 	for len(r.Changes) > group.MaxHistory {

@@ -3,6 +3,7 @@ package group
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -91,11 +92,7 @@ func TestSecurityRegressionStaleJoinCannotUndoRemoval(t *testing.T) {
 	alice, bob, mallory := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "mallory")
 	newGroup(t, Public, alice, bob)
 	stale := alice.log.Current() // the listing a server may keep serving
-	join := mallory.member()
-	first, _, err := Propose(stale, "mallory", mallory.priv, Op{Kind: KindJoin, Member: join})
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := highJoin(t, stale, mallory)
 	mustReceive(t, first, alice, bob)
 	remove := alice.propose(t, Op{Kind: KindRemove, Target: "mallory"})
 	mustReceive(t, remove, alice, bob)
@@ -165,5 +162,68 @@ func TestConcurrentJoinsConverge(t *testing.T) {
 	sameState(t, alice, bob)
 	if len(alice.log.Current().Members()) != 3 {
 		t.Fatalf("Since: %d changes from version 2", len(alice.log.Current().Members()))
+	}
+}
+
+// Security regression: the removal of mallory is withheld from bob while
+// her stale join (ground to beat her first join) reaches him. Whatever the
+// order in which bob then receives the first join, the stale one and the
+// removal, he ends where alice is: mallory removed.
+func TestSecurityRegressionWithheldRemovalAndStaleJoin(t *testing.T) {
+	for _, order := range []string{"first,stale,remove", "stale,first,remove", "first,remove,stale"} {
+		alice, bob, mallory := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "mallory")
+		newGroup(t, Public, alice, bob)
+		stale := alice.log.Current()
+		first := highJoin(t, stale, mallory)
+		mustReceive(t, first, alice)
+		remove := alice.propose(t, Op{Kind: KindRemove, Target: "mallory"})
+		mustReceive(t, remove, alice)
+		fh := first.Hash()
+		var again *Change
+		for d := uint32(2); again == nil; d++ {
+			c, _, err := Propose(stale, "mallory", mallory.priv, Op{Kind: KindJoin, Member: mallory.member(d)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := c.Hash(); bytes.Compare(h[:], fh[:]) < 0 {
+				again = c
+			}
+		}
+		byName := map[string]*Change{"first": first, "stale": again, "remove": remove}
+		for _, n := range strings.Split(order, ",") {
+			if _, err := bob.receive(t, byName[n]); err != nil && !errors.Is(err, ErrLostRace) {
+				t.Fatalf("%s: bob receiving %s: %v", order, n, err)
+			}
+		}
+		if _, ok := bob.log.Current().Member("mallory"); ok {
+			t.Fatalf("security regression (%s): bob still has mallory", order)
+		}
+		sameState(t, alice, bob)
+		// Through storage: the lost joins survive a rebuilt Log.
+		re := NewLog(bob.log.base)
+		for _, e := range bob.log.entries {
+			if _, err := re.Receive(e.change); err != nil {
+				t.Fatal(err)
+			}
+		}
+		re.Remember(bob.log.Lost()...)
+		if len(re.Lost()) != len(bob.log.Lost()) {
+			t.Fatal("lost joins not restored")
+		}
+	}
+}
+
+// highJoin is u's join on st, with a hash in the upper half so that a test
+// finds a lower one quickly.
+func highJoin(t *testing.T, st *State, u *user) *Change {
+	t.Helper()
+	for d := uint32(100); ; d++ {
+		c, _, err := Propose(st, u.name, u.priv, Op{Kind: KindJoin, Member: u.member(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := c.Hash(); h[0] >= 0x80 {
+			return c
+		}
 	}
 }

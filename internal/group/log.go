@@ -2,7 +2,9 @@ package group
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"slices"
 )
 
 // Log is a member's view of a group: the current state and the last
@@ -20,6 +22,10 @@ import (
 type Log struct {
 	base    *State  // the state before entries[0]
 	entries []entry // applied changes, oldest first
+	// lost are joins that lost a race to another join (refused or
+	// displaced), newest last, kept so that a change built on one of them
+	// can bring it back (reinstate).
+	lost []*Change
 }
 
 type entry struct {
@@ -58,8 +64,97 @@ func (l *Log) stateAt(v uint64) (*State, int, bool) {
 // its hash is lower than the applied change's, it replaces that change and
 // every later one, which Receive returns (dropped) for their authors to
 // rebase; otherwise it is refused with ErrLostRace (or ErrStale for a
-// replay). On error the Log is unchanged.
+// replay). Any other change beats a join, and a join never displaces a
+// change other than a join. A join that lost to another join is kept
+// (Lost): a change other than a join later built on it brings it back and
+// drops the joins applied in its place. On any other error the Log is
+// unchanged.
 func (l *Log) Receive(c *Change) (dropped []*Change, err error) {
+	dropped, err = l.receive(c)
+	if errors.Is(err, ErrFork) {
+		if d, rerr := l.reinstate(c); rerr == nil {
+			return d, nil
+		}
+	}
+	if c.Kind == KindJoin && (errors.Is(err, errJoinLost) || err == nil && len(dropped) > 0) {
+		if err == nil {
+			l.remember(dropped...)
+		} else {
+			l.remember(c)
+		}
+	}
+	return dropped, err
+}
+
+// errJoinLost marks a join that lost the race against another join.
+var errJoinLost = fmt.Errorf("%w: another join for this version has a lower hash", ErrLostRace)
+
+// Lost returns the joins this Log keeps because they lost a race to
+// another join, oldest first; Remember restores them in a Log rebuilt from
+// storage.
+func (l *Log) Lost() []*Change { return slices.Clone(l.lost) }
+
+// Remember keeps joins that lost a race to another join (see Lost).
+func (l *Log) Remember(joins ...*Change) { l.remember(joins...) }
+
+func (l *Log) remember(joins ...*Change) {
+	for _, j := range joins {
+		if j.Kind != KindJoin || slices.ContainsFunc(l.lost, func(x *Change) bool { return x.Hash() == j.Hash() }) {
+			continue
+		}
+		l.lost = append(l.lost, j)
+	}
+	if n := len(l.lost) - MaxHistory; n > 0 {
+		l.lost = slices.Delete(l.lost, 0, n)
+	}
+}
+
+// reinstate applies c, which Receive refused with ErrFork, when c is not a
+// join and is built on a join this Log holds as lost: a change other than
+// a join was made on that join, so it beats the joins applied in its
+// place (a join never displaces such a change, wherever it is applied).
+// The lost join comes back with c on top; the joins it displaces are
+// returned and kept as lost. It fails (ErrFork) otherwise, the Log
+// unchanged.
+func (l *Log) reinstate(c *Change) ([]*Change, error) {
+	if c.Kind == KindJoin {
+		return nil, ErrFork
+	}
+	for k, d := range l.lost {
+		if d.Version+1 != c.Version {
+			continue
+		}
+		parent, _, okParent := l.stateAt(d.Version - 1)
+		_, i, ok := l.stateAt(d.Version)
+		if !okParent || !ok || i < 0 {
+			continue
+		}
+		mid, err := Apply(parent, d)
+		if err != nil || mid.Hash() != c.Prev {
+			continue
+		}
+		next, err := Apply(mid, c)
+		if err != nil {
+			return nil, err
+		}
+		var dropped []*Change
+		for _, e := range l.entries[i:] {
+			if e.change.Kind != KindJoin {
+				return nil, ErrFork
+			}
+			dropped = append(dropped, e.change)
+		}
+		l.lost = slices.Delete(l.lost, k, k+1)
+		l.entries = l.entries[:i]
+		l.push(entry{change: d, hash: d.Hash(), state: mid})
+		l.push(entry{change: c, hash: c.Hash(), state: next})
+		l.remember(dropped...)
+		return dropped, nil
+	}
+	return nil, ErrFork
+}
+
+func (l *Log) receive(c *Change) (dropped []*Change, err error) {
 	cur := l.Current()
 	if c.Version > cur.version {
 		next, err := Apply(cur, c)
@@ -86,6 +181,9 @@ func (l *Log) Receive(c *Change) (dropped []*Change, err error) {
 		return nil, err
 	}
 	if !beats(c, h, l.entries[i]) {
+		if c.Kind == KindJoin && l.entries[i].change.Kind == KindJoin {
+			return nil, errJoinLost
+		}
 		return nil, ErrLostRace
 	}
 	if c.Kind == KindJoin {
