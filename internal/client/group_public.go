@@ -17,6 +17,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
+	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/directory"
@@ -287,4 +288,44 @@ func (c *Client) tellLostJoins(ctx context.Context) {
 	if sent {
 		_ = c.flushNow(ctx)
 	}
+}
+
+// checkJoin refuses a public-room join that does not come from its
+// joiner, under the joiner's key. A join names its own signer and key, so
+// anyone could sign one under a free name with any key: a member accepts
+// it only over the joiner's own pairwise session (the session
+// authenticates the sender as that user), with the key this user pinned
+// for that name (the one the session was set up under). The one exception
+// is the author of a join that lost a race here: the members then send it
+// the changes that beat its join (lostJoin), joins of others among them,
+// which it takes at or below the version of its own join.
+func (c *Client) checkJoin(tx *localstore.Tx, recs []*groupRecord, from envelope.Address, body []byte) error {
+	_, ch, err := decodeGroupChange(body)
+	if err != nil || ch.Kind != group.KindJoin {
+		return nil // receiveChange reports what does not decode
+	}
+	if pinned, err := getContact(tx, ch.Signer); err == nil &&
+		(!bytes.Equal(pinned.IdentityKey, ch.Member.Identity[:]) || pinned.Changed) {
+		return fmt.Errorf("%w: %s joins under another key than the one pinned here", group.ErrForged, ch.Signer)
+	}
+	if ch.Signer == from.User {
+		return nil
+	}
+	r := findByID(recs, ch.GroupID)
+	if r != nil && !r.Gone && ch.Version <= r.ownJoin(c.prof.Username) {
+		return nil
+	}
+	return fmt.Errorf("%w: a join for %s sent by %s", group.ErrForged, ch.Signer, from.User)
+}
+
+// ownJoin is the version of user's own join among the record's changes (0
+// when there is none).
+func (r *groupRecord) ownJoin(user string) uint64 {
+	var v uint64
+	for _, b := range r.Changes {
+		if ch, err := group.ParseChange(b); err == nil && ch.Kind == group.KindJoin && ch.Signer == user {
+			v = ch.Version
+		}
+	}
+	return v
 }

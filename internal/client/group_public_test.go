@@ -18,6 +18,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/rooms"
 )
@@ -288,5 +289,50 @@ func TestSecurityRegressionStaleListingCannotReaddRemovedMember(t *testing.T) {
 	}
 	if got := syncTexts(t, alice); !slices.Contains(got, "#lobby:bob:after the removal") {
 		t.Fatalf("alice got %q", got)
+	}
+}
+
+// Security regression: a join names its own signer and key. mallory signs
+// one as "bob" (a free name in the room) under her own key, and one as
+// herself under a key that is not hers in the directory, and sends them to
+// the members over her own sessions: both are refused.
+func TestSecurityRegressionJoinUnderAnotherNameOrKey(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "carol", "mallory", "bob")
+	alice, carol, mallory := cs[0], cs[1], cs[2]
+	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"carol"}); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, carol)
+	listed := mustState(t, alice, "lobby")
+	asBob := mallory.selfMember()
+	asBob.Name = "bob"
+	j, _, err := group.Propose(listed, "bob", mallory.id, group.Op{Kind: group.KindJoin, Member: asBob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := identity.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withKey := mallory.selfMember()
+	withKey.Identity = [32]byte(other.Public().Bytes())
+	k, _, err := group.Propose(listed, "mallory", other, group.Op{Kind: group.KindJoin, Member: withKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []*group.Change{j, k} {
+		for _, to := range []string{"alice", "carol"} {
+			if err := mallory.sendControl(ctx, to, encodeGroupChange(nil, ch), "forged join"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []*Client{alice, carol} {
+		syncTexts(t, c)
+		st := mustState(t, c, "lobby")
+		if st.Version() != 1 || len(st.Members()) != 2 {
+			t.Fatalf("security regression: %s took a forged join: %d members at version %d", c.Username(), len(st.Members()), st.Version())
+		}
 	}
 }

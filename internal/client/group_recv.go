@@ -38,7 +38,9 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 	}
 	switch kind {
 	case appKindGroupChange:
-		recs, refused = c.receiveChange(recs, from, body)
+		if refused = c.checkJoin(tx, recs, from, body); refused == nil {
+			recs, refused = c.receiveChange(recs, from, body)
+		}
 	case appKindGroupKey:
 		refused = receiveKey(recs, from, body)
 	case appKindJoinRequest:

@@ -290,9 +290,16 @@ func (c *Client) RemoveMember(ctx context.Context, name, user string) (*GroupInf
 	return c.changeGroup(ctx, name, group.Op{Kind: group.KindRemove, Target: user})
 }
 
-// PromoteMember makes user an admin of the group (admins only).
+// PromoteMember makes user an admin of the group (admins only). The
+// change names the key this user pinned for user (as the directory serves
+// it): it does not apply to someone else who took the name in the group
+// under another key.
 func (c *Client) PromoteMember(ctx context.Context, name, user string) (*GroupInfo, error) {
-	return c.changeGroup(ctx, name, group.Op{Kind: group.KindPromote, Target: user})
+	m, err := c.memberFor(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return c.changeGroup(ctx, name, group.Op{Kind: group.KindPromote, Target: user, Identity: m.Identity})
 }
 
 // LeaveGroup leaves the group. Its history stays readable here.

@@ -254,7 +254,7 @@ func TestKeyringUnmarshalRefuses(t *testing.T) {
 func threeAdmins(t testing.TB) (alice, bob, carol *user) {
 	alice, bob, carol = newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol")
 	newGroup(t, Private, alice, bob, carol)
-	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob"}), alice, bob, carol)
+	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity}), alice, bob, carol)
 	return alice, bob, carol
 }
 

@@ -15,7 +15,7 @@ func TestConcurrentChangesConverge(t *testing.T) {
 		alice, bob, carol := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol")
 		dave := newUser(t, "dave")
 		newGroup(t, Private, alice, bob, carol)
-		promote := alice.propose(t, Op{Kind: KindPromote, Target: "bob"})
+		promote := alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity})
 		mustReceive(t, promote, alice, bob, carol)
 
 		// Both made on version 2, neither author has seen the other's.
@@ -67,7 +67,7 @@ func TestConcurrentChangesConverge(t *testing.T) {
 func TestLostRaceLeavesLog(t *testing.T) {
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	newGroup(t, Private, alice, bob)
-	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob"}), alice, bob)
+	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity}), alice, bob)
 	ca := alice.propose(t, Op{Kind: KindRename, Name: "a"})
 	cb := bob.propose(t, Op{Kind: KindRename, Name: "b"})
 	win, lose := ca, cb
