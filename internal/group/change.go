@@ -57,8 +57,8 @@ type Op struct {
 	// newcomer who took a free name under its own key is not promoted in
 	// place of the person the admin meant.
 	Identity [32]byte
-	Devices []uint32 // devices: the signer's new device list
-	Request []byte   // approve: the encoded JoinRequest
+	Devices  []uint32 // devices: the signer's new device list
+	Request  []byte   // approve: the encoded JoinRequest
 }
 
 // Change is one signed change of a group's state.
