@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
@@ -328,4 +329,20 @@ func (r *groupRecord) ownJoin(user string) uint64 {
 		}
 	}
 	return v
+}
+
+// sharedKeyID reports (group.ErrSharedKeyID) a sender key whose key id
+// another member device handed over too: one of them copied the other's.
+// Both are kept; the keyring attributes a message only to the chain it
+// opens under.
+func sharedKeyID(ring *group.Keyring, d *group.Distribution) error {
+	cl := ring.Claimants(d.KeyID)
+	if len(cl) < 2 {
+		return nil
+	}
+	names := make([]string, len(cl))
+	for i, a := range cl {
+		names[i] = fmt.Sprintf("%s (device %d)", a.User, a.Device)
+	}
+	return fmt.Errorf("%w: %s", group.ErrSharedKeyID, strings.Join(names, ", "))
 }

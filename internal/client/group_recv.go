@@ -50,8 +50,10 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 		if errors.Is(refused, group.ErrStale) {
 			return nil, nil // a change already applied: nothing to report
 		}
-		if errors.Is(refused, group.ErrLostRace) {
-			// A join that lost to another join is kept (groupRecord.Lost).
+		if errors.Is(refused, group.ErrLostRace) || errors.Is(refused, group.ErrSharedKeyID) {
+			// Kept, and reported: a join that lost to another join
+			// (groupRecord.Lost), a sender key beside another device's
+			// copy of its key id.
 			if err := saveGroups(tx, recs); err != nil {
 				return nil, err
 			}
@@ -234,12 +236,13 @@ func receiveKey(recs []*groupRecord, from envelope.Address, body []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); errors.Is(err, group.ErrKnownKey) {
-		return nil
-	} else if err != nil {
+	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); err != nil {
+		return err // reported: a device handing the same chain twice may be trying to rewind it
+	}
+	if err := r.saveRing(ring); err != nil {
 		return err
 	}
-	return r.saveRing(ring)
+	return sharedKeyID(ring, d)
 }
 
 // handleGroupMessage opens a group message delivered by the fan-out. The
