@@ -137,7 +137,8 @@ func (c *Client) JoinPublic(ctx context.Context, room string) (*GroupInfo, error
 		if _, err := findByName(recs, st.Name()); err == nil {
 			return fmt.Errorf("you are already in a group called #%s", st.Name())
 		}
-		recs = append(recs, &groupRecord{ID: gid[:], Name: st.Name(), Base: st.Marshal(), Changes: [][]byte{ch.Marshal()}})
+		recs = append(recs, &groupRecord{ID: gid[:], Name: st.Name(), Base: st.Marshal(), Changes: [][]byte{ch.Marshal()},
+			Joining: true})
 		return saveGroups(tx, recs)
 	})
 	c.mu.Unlock()
@@ -345,4 +346,124 @@ func sharedKeyID(ring *group.Keyring, d *group.Distribution) error {
 		names[i] = fmt.Sprintf("%s (device %d)", a.User, a.Device)
 	}
 	return fmt.Errorf("%w: %s", group.ErrSharedKeyID, strings.Join(names, ", "))
+}
+
+// confirmJoins checks the public-room joins of this user not yet seen
+// taken against the rooms' listings. A join is taken once a change is
+// built on it or the listing shows this user under its key. A listing at
+// or past the join's version without this user means the join was lost
+// where no member could tell (lostJoin): this user joins again on the
+// listed state. Best effort, after a sync.
+func (c *Client) confirmJoins(ctx context.Context) {
+	type joining struct {
+		id      group.ID
+		version uint64
+	}
+	var todo []joining
+	_ = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		changed := false
+		for _, r := range recs {
+			if !r.Joining || r.Gone {
+				continue
+			}
+			v := r.ownJoin(c.prof.Username)
+			if v == 0 || r.builtOn(v) {
+				r.Joining, changed = false, true
+				continue
+			}
+			todo = append(todo, joining{id: group.ID(r.ID), version: v})
+		}
+		if !changed {
+			return nil
+		}
+		return saveGroups(tx, recs)
+	})
+	for _, j := range todo {
+		st, err := c.verifiedListing(ctx, hex.EncodeToString(j.id[:]))
+		if err != nil || st.Version() < j.version {
+			continue // not listed this far yet: no admin has been online
+		}
+		if m, ok := st.Member(c.prof.Username); ok && bytes.Equal(m.Identity[:], c.id.Public().Bytes()) {
+			c.takeListed(ctx, j.id, j.version, st)
+			continue
+		}
+		_ = c.rejoin(ctx, j.id, j.version, st)
+	}
+}
+
+// takeListed ends the wait of a join (at version v) that the listing st
+// shows taken. When this user holds another state at the listed version
+// (it remade its join on a listing an admin rewrote since), it takes the
+// listed state, signed by an admin, as its own, as a member resynchronises
+// from an admin.
+func (c *Client) takeListed(ctx context.Context, id group.ID, v uint64, st *group.State) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_ = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		r := findByID(recs, id)
+		if r == nil || r.Gone || !r.Joining || r.ownJoin(c.prof.Username) != v {
+			return nil
+		}
+		r.Joining = false
+		l, err := r.log()
+		if err != nil {
+			return err
+		}
+		if held, ok := l.StateAt(st.Version()); !ok || held.Hash() != st.Hash() {
+			old := l.Current()
+			r.Base, r.Changes, r.Lost, r.Name = st.Marshal(), nil, nil, st.Name()
+			if err := r.afterChange(c.prof.Username, old, st); err != nil {
+				return err
+			}
+		}
+		return saveGroups(tx, recs)
+	})
+}
+
+// builtOn reports whether the record holds a change after version v.
+func (r *groupRecord) builtOn(v uint64) bool {
+	for _, b := range r.Changes {
+		if ch, err := group.ParseChange(b); err == nil && ch.Version > v {
+			return true
+		}
+	}
+	return false
+}
+
+// rejoin replaces the record of a join that was lost (still at version v)
+// with a join on st, the room as listed now, and sends it.
+func (c *Client) rejoin(ctx context.Context, id group.ID, v uint64, st *group.State) error {
+	ch, next, err := group.Propose(st, c.prof.Username, c.id, group.Op{Kind: group.KindJoin, Member: c.selfMember()})
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		recs, err := loadGroups(tx)
+		if err != nil {
+			return err
+		}
+		r := findByID(recs, id)
+		if r == nil || r.Gone || !r.Joining || r.ownJoin(c.prof.Username) != v || r.builtOn(v) {
+			return errors.New("client: the join moved on meanwhile")
+		}
+		*r = groupRecord{ID: r.ID, Name: st.Name(), Base: st.Marshal(), Changes: [][]byte{ch.Marshal()}, Joining: true}
+		return saveGroups(tx, recs)
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := c.announce(ctx, st, next, ch); err != nil {
+		return err
+	}
+	return c.distribute(ctx, next.Name())
 }

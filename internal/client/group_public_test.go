@@ -336,3 +336,62 @@ func TestSecurityRegressionJoinUnderAnotherNameOrKey(t *testing.T) {
 		}
 	}
 }
+
+// A join that no member could answer (here: it never reached the only
+// admin, as if refused everywhere without a word) is found lost from the
+// listing: once the room is listed at or past the join's version without
+// this user, the client joins again on the listed state by itself.
+func TestPublicRoomLostJoinRejoinedFromListing(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "bob", "carol")
+	alice, bob, carol := cs[0], cs[1], cs[2]
+	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.JoinPublic(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	// carol's join never reaches alice.
+	tr, err := alice.transport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.(*relayTransport).token(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := alice.api.Fetch(ctx, s.Token, 0, 200)
+	if err != nil || len(page) == 0 {
+		t.Fatalf("alice's mailbox: %d envelopes, %v", len(page), err)
+	}
+	var seqs []int64
+	for _, e := range page {
+		seqs = append(seqs, e.Seq)
+	}
+	if _, err := alice.api.Ack(ctx, s.Token, seqs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.JoinPublic(ctx, "lobby"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, alice) // takes bob's join and lists the room at version 2
+	syncTexts(t, carol) // sees the listing without her: joins again
+	syncTexts(t, alice)
+	syncTexts(t, bob)
+	var hash string
+	for _, c := range cs {
+		gi, err := c.GroupInfo(ctx, "lobby")
+		if err != nil || len(gi.Members) != 3 || hash != "" && gi.StateHash != hash {
+			t.Fatalf("%s: %+v, %v", c.Username(), gi, err)
+		}
+		hash = gi.StateHash
+	}
+	mustSend(t, alice, "#lobby", "welcome")
+	if got := syncTexts(t, carol); !slices.Contains(got, "#lobby:alice:welcome") {
+		t.Fatalf("carol got %q", got)
+	}
+	mustSend(t, carol, "#lobby", "thanks")
+	if got := syncTexts(t, bob); !slices.Contains(got, "#lobby:carol:thanks") {
+		t.Fatalf("bob got %q", got)
+	}
+}

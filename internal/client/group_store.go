@@ -46,6 +46,10 @@ type groupRecord struct {
 	// Lost are public-room joins that lost a race to another join
 	// (group.Log.Lost): a later change built on one brings it back.
 	Lost [][]byte `json:"lost,omitempty"`
+	// Joining is set while this user's own public-room join has not been
+	// seen taken: no change was built on it and the room's listing does not
+	// show it yet (confirmJoins).
+	Joining bool `json:"joining,omitempty"`
 }
 
 // rebasedChange is an own change to announce: the state it applies to and

@@ -366,6 +366,7 @@ func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool
 	if err := c.maintain(ctx); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
+	c.confirmJoins(ctx) // a public-room join lost where no member could tell
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return serverErr(err)
@@ -452,6 +453,7 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	// resumed session's queue out of order). Within a batch, each sender's
 	// messages are put back in the order that sender wrote them.
 	orderPerSender(out)
+	c.confirmJoins(ctx) // a public-room join lost where no member could tell
 	if err := c.maintain(ctx); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}

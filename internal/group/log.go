@@ -46,6 +46,12 @@ func (l *Log) Current() *State {
 	return l.entries[len(l.entries)-1].state
 }
 
+// StateAt returns the state at version v, if the Log still holds it.
+func (l *Log) StateAt(v uint64) (*State, bool) {
+	st, _, ok := l.stateAt(v)
+	return st, ok
+}
+
 // stateAt returns the state at version v, if the Log still holds it.
 func (l *Log) stateAt(v uint64) (*State, int, bool) {
 	if v == l.base.version {
