@@ -248,7 +248,10 @@ func (c *Client) noteLostJoins(r *groupRecord, ch *group.Change, dropped []*grou
 		if _, ok := cur.Member(l.Signer); ok {
 			continue
 		}
-		c.lostJoins = append(c.lostJoins, lostJoin{group: cur.ID(), user: l.Signer, version: l.Version})
+		lj := lostJoin{group: cur.ID(), user: l.Signer, version: l.Version}
+		if !slices.Contains(c.lostJoins, lj) {
+			c.lostJoins = append(c.lostJoins, lj)
+		}
 	}
 }
 
@@ -315,7 +318,11 @@ func (c *Client) checkJoin(tx *localstore.Tx, recs []*groupRecord, from envelope
 	}
 	r := findByID(recs, ch.GroupID)
 	if r != nil && !r.Gone && ch.Version <= r.ownJoin(c.prof.Username) {
-		return nil
+		// Only a member of the room as this user holds it answers a
+		// lost join.
+		if st, err := r.current(); err == nil && st.HasDevice(from.User, from.Device) {
+			return nil
+		}
 	}
 	return fmt.Errorf("%w: a join for %s sent by %s", group.ErrForged, ch.Signer, from.User)
 }

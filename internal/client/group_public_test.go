@@ -395,3 +395,56 @@ func TestPublicRoomLostJoinRejoinedFromListing(t *testing.T) {
 		t.Fatalf("bob got %q", got)
 	}
 }
+
+// Security regression: while carol's join waits, only a member may send
+// her others' joins (the changes that beat hers). mallory, no member,
+// sends her a join as "bob" under mallory's key, ground to beat carol's:
+// carol refuses it and keeps her own join.
+func TestSecurityRegressionJoiningUserRefusesJoinsFromNonMembers(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "carol", "mallory")
+	alice, carol, mallory := cs[0], cs[1], cs[2]
+	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := mallory.PublicRooms(ctx)
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("rooms %v, %v", rs, err)
+	}
+	listed, err := mallory.verifiedListing(ctx, rs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined, err := carol.JoinPublic(ctx, "lobby")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own *group.Change
+	_ = carol.withGroup(ctx, "lobby", func(_ *localstore.Tx, r *groupRecord) error {
+		l, err := r.log()
+		if err == nil {
+			own = l.Since(2)[0]
+		}
+		return err
+	})
+	oh := own.Hash()
+	var fake *group.Change
+	for d := uint32(1); fake == nil; d++ {
+		m := mallory.selfMember()
+		m.Name, m.Devices = "bob", []uint32{d}
+		ch, _, err := group.Propose(listed, "bob", mallory.id, group.Op{Kind: group.KindJoin, Member: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := ch.Hash(); bytes.Compare(h[:], oh[:]) < 0 {
+			fake = ch
+		}
+	}
+	if err := mallory.sendControl(ctx, "carol", encodeGroupChange(nil, fake), "forged answer"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, carol)
+	if gi, err := carol.GroupInfo(ctx, "lobby"); err != nil || gi.StateHash != joined.StateHash {
+		t.Fatalf("security regression: carol took a join from a non-member: %+v, %v", gi, err)
+	}
+}
