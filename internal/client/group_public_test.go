@@ -448,3 +448,51 @@ func TestSecurityRegressionJoiningUserRefusesJoinsFromNonMembers(t *testing.T) {
 		t.Fatalf("security regression: carol took a join from a non-member: %+v, %v", gi, err)
 	}
 }
+
+// Security regression: when a change displaces others (the membership is
+// rewritten), the own sending chain is dropped so that the next message
+// starts a new epoch, handed only to the members of the winning state: a
+// joiner displaced after being handed the chain reads nothing that follows.
+func TestSecurityRegressionRewriteStartsNewEpoch(t *testing.T) {
+	ids := map[string]*identity.IdentityPrivateKey{}
+	member := func(name string) group.Member {
+		priv, err := identity.GenerateIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[name] = priv
+		return group.Member{Name: name, Identity: [32]byte(priv.Public().Bytes()), Role: group.RoleMember, Devices: []uint32{1}}
+	}
+	admin := member("alice")
+	admin.Role = group.RoleAdmin
+	st, _, err := group.Create(ids["alice"], admin, "lobby", group.Public, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, mc := member("bob"), member("carol")
+	jb, _, err := group.Propose(st, "bob", ids["bob"], group.Op{Kind: group.KindJoin, Member: mb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc, _, err := group.Propose(st, "carol", ids["carol"], group.Op{Kind: group.KindJoin, Member: mc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := jb, jc
+	if hb, hc := jb.Hash(), jc.Hash(); bytes.Compare(hb[:], hc[:]) < 0 {
+		first, second = jc, jb
+	}
+	id := st.ID()
+	r := &groupRecord{ID: id[:], Name: "lobby", Base: st.Marshal(), Changes: [][]byte{first.Marshal()},
+		Sender: []byte{1}, Given: []string{first.Signer}}
+	_, next, dropped, err := r.receive(second)
+	if err != nil || len(dropped) != 1 {
+		t.Fatalf("receive: %d dropped, %v", len(dropped), err)
+	}
+	if r.Sender != nil || r.Given != nil {
+		t.Fatal("security regression: the sending chain handed to a displaced joiner is kept")
+	}
+	if _, ok := next.Member(first.Signer); ok {
+		t.Fatal("the displaced joiner is still a member")
+	}
+}
