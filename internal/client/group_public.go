@@ -4,7 +4,10 @@ package client
 // makes or receives relists its state on the server, signed by the
 // admin's identity key; anyone lists them and joins without approval by
 // signing the self-join change on the listed state and sending it to the
-// members over the pairwise sessions.
+// members over the pairwise sessions. A join that loses a race is answered
+// by the members with the changes that beat it (lostJoin) and remade on
+// top; one no member could answer is found from the listing and made again
+// (confirmJoins).
 
 import (
 	"bytes"
