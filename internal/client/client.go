@@ -53,6 +53,9 @@ type Client struct {
 	now  func() time.Time
 
 	mu sync.Mutex // one send or receive step at a time: sessions and the keyring are shared state
+	// lostJoins are public-room joins that lost a race here, whose authors
+	// are still to be told (group_public.go); guarded by mu.
+	lostJoins []lostJoin
 
 	trMu sync.Mutex
 	tr   transport

@@ -152,7 +152,9 @@ func (c *Client) applyGroupItem(tx *localstore.Tx, recs []*groupRecord, it *held
 		res, err = c.applyGroupMessage(tx, recs, it.Body, shows)
 	case appKindGroupChange:
 		var ev *GroupEvent
-		recs, ev, res.refused = c.receiveChange(recs, it.from(), it.Body)
+		if res.refused = c.checkJoin(tx, recs, it.from(), it.Body); res.refused == nil {
+			recs, ev, res.refused = c.receiveChange(recs, it.from(), it.Body)
+		}
 		if res.refused == nil {
 			if ev != nil {
 				res.events = append(res.events, Event{Group: ev})

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
 )
@@ -89,5 +91,67 @@ func TestGroupMemberKeyDiffersFromPinnedWarned(t *testing.T) {
 	}
 	if m := member(t, gi, "alice"); m.KeyState != KeyUnverified {
 		t.Fatalf("bob sees alice as %+v", m)
+	}
+}
+
+// Security regression: mallory, a member, learns bob's sender key id and
+// hands it to carol (just added) under her own name before bob's own
+// distribution arrives. Carol still takes bob's chain, reads bob's message
+// as bob's, and is told that two members claimed the key id.
+func TestSecurityRegressionSenderKeyIDClaimedFirst(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "bob", "carol", "mallory")
+	alice, bob, carol, mallory := cs[0], cs[1], cs[2], cs[3]
+	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "mallory"}); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, bob)
+	syncTexts(t, mallory)
+	mustSend(t, bob, "#team", "one")
+	syncTexts(t, mallory)
+	// mallory received bob's chain with "one"; the key id is also in
+	// every message header. Taken here from bob's own record.
+	var bobs *group.Distribution
+	_ = bob.withGroup(ctx, "team", func(_ *localstore.Tx, r *groupRecord) error {
+		s, err := r.parseSender()
+		if err == nil && s != nil {
+			bobs = s.Distribution()
+		}
+		return err
+	})
+	if bobs == nil {
+		t.Fatal("bob has no sender key")
+	}
+	if _, err := alice.AddMember(ctx, "team", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, carol)
+	syncTexts(t, mallory)
+	fake := *bobs
+	fake.ChainKey = [32]byte{0x66}
+	if err := mallory.sendControl(ctx, "carol", encodeGroupKey(&fake), "copied key id"); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, carol)
+	syncTexts(t, bob)
+	mustSend(t, bob, "#team", "two")
+	var errs []error
+	got, err := carol.SyncEvents(ctx, func(e Event) {
+		if e.Err != nil {
+			errs = append(errs, e.Err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, m.Peer+":"+m.From+":"+m.Text)
+	}
+	if !slices.Contains(texts, "#team:bob:two") {
+		t.Fatalf("security regression: carol got %q (events %v)", texts, errs)
+	}
+	if !slices.ContainsFunc(errs, func(e error) bool { return errors.Is(e, group.ErrSharedKeyID) }) {
+		t.Fatalf("the key id claimed twice was not reported: %v", errs)
 	}
 }

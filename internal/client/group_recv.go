@@ -51,6 +51,14 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 		if errors.Is(res.refused, group.ErrStale) {
 			return nil, nil, nil // a change already applied: nothing to report
 		}
+		if errors.Is(res.refused, group.ErrLostRace) || errors.Is(res.refused, group.ErrSharedKeyID) {
+			// Kept, and reported: a join that lost to another join
+			// (groupRecord.Lost), a sender key beside another device's
+			// copy of its key id.
+			if err := saveGroups(tx, recs); err != nil {
+				return nil, nil, err
+			}
+		}
 		return nil, fmt.Errorf("group message from %s: %w", from.User, res.refused), nil
 	}
 	return res.events, nil, saveGroups(tx, recs)
@@ -112,6 +120,7 @@ func (c *Client) receiveChange(recs []*groupRecord, from envelope.Address, body 
 		return recs, changeEvent(r.Name, ch), nil
 	}
 	old, next, dropped, err := r.receive(ch)
+	c.noteLostJoins(r, ch, dropped, err)
 	if err != nil && prev != nil && (errors.Is(err, group.ErrFork) || errors.Is(err, group.ErrLostRace)) {
 		// This user joined through a change that then lost a race; its
 		// author remade it on the winning state and sent that state along.
@@ -264,12 +273,13 @@ func (c *Client) receiveKey(recs []*groupRecord, from envelope.Address, body []b
 	if err != nil {
 		return err
 	}
-	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); errors.Is(err, group.ErrKnownKey) {
-		return nil
-	} else if err != nil {
+	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); err != nil {
+		return err // reported: a device handing the same chain twice may be trying to rewind it
+	}
+	if err := r.saveRing(ring); err != nil {
 		return err
 	}
-	return r.saveRing(ring)
+	return sharedKeyID(ring, d)
 }
 
 // handleGroupMessage opens a group message delivered by the fan-out. The

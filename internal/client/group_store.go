@@ -50,6 +50,13 @@ type groupRecord struct {
 	// Asked is the version at which this member last asked for the
 	// changes it lacks; it asks again once its version moves.
 	Asked uint64 `json:"asked,omitempty"`
+	// Lost are public-room joins that lost a race to another join
+	// (group.Log.Lost): a later change built on one brings it back.
+	Lost [][]byte `json:"lost,omitempty"`
+	// Joining is set while this user's own public-room join has not been
+	// seen taken: no change was built on it and the room's listing does not
+	// show it yet (confirmJoins).
+	Joining bool `json:"joining,omitempty"`
 }
 
 // controlToSend is a control message waiting to be queued for a user.
@@ -122,6 +129,11 @@ func (r *groupRecord) log() (*group.Log, error) {
 			return nil, fmt.Errorf("client: corrupt group record: %w", err)
 		}
 	}
+	for _, b := range r.Lost {
+		if ch, err := group.ParseChange(b); err == nil {
+			l.Remember(ch)
+		}
+	}
 	return l, nil
 }
 
@@ -143,6 +155,10 @@ func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, dropped
 	}
 	old = l.Current()
 	dropped, err = l.Receive(ch)
+	r.Lost = r.Lost[:0]
+	for _, j := range l.Lost() {
+		r.Lost = append(r.Lost, j.Marshal())
+	}
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -153,6 +169,14 @@ func (r *groupRecord) receive(ch *group.Change) (old, next *group.State, dropped
 			return nil, nil, nil, errors.New("client: group record and log disagree")
 		}
 		r.Changes = r.Changes[:i]
+		if ch.Version != dropped[0].Version {
+			// A lost join came back under ch (group.Log.Lost).
+			r.Changes = append(r.Changes, l.Since(dropped[0].Version)[0].Marshal())
+		}
+		// The membership was rewritten: whoever the dropped changes let in
+		// may hold the current chain, so the next message starts a new
+		// epoch, handed to the members of the state that won.
+		r.Sender, r.Given = nil, nil
 	}
 	r.Changes = append(r.Changes, ch.Marshal())
 	for len(r.Changes) > group.MaxHistory {
@@ -190,6 +214,7 @@ func (r *groupRecord) afterChange(self string, old, next *group.State) error {
 		r.Gone, r.Sender, r.Given, r.Ring = true, nil, nil, nil
 		return nil
 	}
+	r.Gone = false // a lost join, remade on the winning state
 	if group.NeedsRotation(old, next) {
 		r.Sender, r.Given = nil, nil
 	}

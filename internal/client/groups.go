@@ -290,9 +290,24 @@ func (c *Client) RemoveMember(ctx context.Context, name, user string) (*GroupInf
 	return c.changeGroup(ctx, name, group.Op{Kind: group.KindRemove, Target: user})
 }
 
-// PromoteMember makes user an admin of the group (admins only).
+// PromoteMember makes user an admin of the group (admins only). The
+// change names the key this user pinned for user (as the directory serves
+// it): it does not apply to someone else who took the name in the group
+// under another key.
 func (c *Client) PromoteMember(ctx context.Context, name, user string) (*GroupInfo, error) {
-	return c.changeGroup(ctx, name, group.Op{Kind: group.KindPromote, Target: user})
+	// The key pinned for user, as stored: a promotion made offline is
+	// queued like any change.
+	rec, err := c.storedOrFetched(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Changed {
+		return nil, fmt.Errorf("%w: %s has a new identity key; verify it first", ErrIdentityChanged, user)
+	}
+	if len(rec.IdentityKey) != 32 {
+		return nil, fmt.Errorf("%w: %s has no usable key", ErrUnknownUser, user)
+	}
+	return c.changeGroup(ctx, name, group.Op{Kind: group.KindPromote, Target: user, Identity: [32]byte(rec.IdentityKey)})
 }
 
 // LeaveGroup leaves the group. Its history stays readable here.

@@ -404,6 +404,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		c.sendGroupControls(ctx, fn)
 		return nil
 	}
+	c.tellLostJoins(ctx) // a public-room join that lost a race here, refused or displaced
 	if err == nil && m != nil && m.Attachment != nil && m.Attachment.Memo {
 		c.fetchMemo(ctx, m) // best effort: on failure the memo stays fetchable with Download
 	}
@@ -468,6 +469,7 @@ func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool
 	if err := c.maintain(ctx); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
+	c.confirmJoins(ctx) // a public-room join lost where no member could tell
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return serverErr(err)
@@ -555,6 +557,7 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	// numbers (a plain broker may resend a queue out of order). The
 	// sender's clock is not used: it may go back.
 	orderByCounters(out)
+	c.confirmJoins(ctx) // a public-room join lost where no member could tell
 	if err := c.maintain(ctx); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}

@@ -27,7 +27,7 @@ const (
 	KindAdd     Kind = 2 // an admin adds Member
 	KindRemove  Kind = 3 // an admin removes Target
 	KindLeave   Kind = 4 // the signer leaves
-	KindPromote Kind = 5 // an admin makes Target an admin
+	KindPromote Kind = 5 // an admin makes Target, holding key Identity, an admin
 	KindRename  Kind = 6 // an admin renames the group to Name
 	KindApprove Kind = 7 // an admin approves Request (a JoinRequest)
 	KindJoin    Kind = 8 // the signer joins a public group as Member
@@ -52,8 +52,13 @@ type Op struct {
 	Members []Member // create: every first member, the signer an admin
 	Member  Member   // add, join: the new member
 	Target  string   // remove, promote
-	Devices []uint32 // devices: the signer's new device list
-	Request []byte   // approve: the encoded JoinRequest
+	// Identity is the identity key the promoted member must have in the
+	// state (promote): an admin promotes a key, not only a name, so a
+	// newcomer who took a free name under its own key is not promoted in
+	// place of the person the admin meant.
+	Identity [32]byte
+	Devices  []uint32 // devices: the signer's new device list
+	Request  []byte   // approve: the encoded JoinRequest
 }
 
 // Change is one signed change of a group's state.
@@ -87,8 +92,11 @@ func (c *Change) signed() []byte {
 		}
 	case KindAdd, KindJoin:
 		writeMember(w, &c.Member)
-	case KindRemove, KindPromote:
+	case KindRemove:
 		w.Bytes8([]byte(c.Target))
+	case KindPromote:
+		w.Bytes8([]byte(c.Target))
+		w.Fixed(c.Identity[:])
 	case KindRename:
 		w.Bytes8([]byte(c.Name))
 	case KindApprove:
@@ -170,8 +178,11 @@ func readBody(r *wire.Reader, c *Change) {
 		c.Members = readMembers(r, "members")
 	case KindAdd, KindJoin:
 		c.Member = readMember(r, "member")
-	case KindRemove, KindPromote:
+	case KindRemove:
 		c.Target = readName(r, "target")
+	case KindPromote:
+		c.Target = readName(r, "target")
+		copy(c.Identity[:], r.Fixed("identity", 32))
 	case KindLeave:
 	case KindRename:
 		c.Name = readName(r, "name")

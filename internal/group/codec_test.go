@@ -151,11 +151,18 @@ type specSkip struct {
 }
 
 func specKeyring(count16 func(int) uint16, chains []specChain, skipped []specSkip) []byte {
+	return specKeyringVersion(2, count16, chains, skipped)
+}
+
+// specKeyringVersion writes version 1 (skipped keys name the key id only)
+// or version 2 (skipped keys name the chain's user and device too, taken
+// from the chain with that key id, or "x" device 1 if none).
+func specKeyringVersion(version byte, count16 func(int) uint16, chains []specChain, skipped []specSkip) []byte {
 	if count16 == nil {
 		count16 = func(n int) uint16 { return uint16(n) }
 	}
 	w := wire.NewWriter(nil)
-	w.U8(0x01)
+	w.U8(version)
 	w.Fixed(bytes.Repeat([]byte{0x47}, 16))
 	w.U16(count16(len(chains)))
 	for _, c := range chains {
@@ -169,6 +176,16 @@ func specKeyring(count16 func(int) uint16, chains []specChain, skipped []specSki
 	w.U16(count16(len(skipped)))
 	for _, s := range skipped {
 		w.Fixed(bytes.Repeat([]byte{s.key}, 32))
+		if version == 2 {
+			user, device := "x", uint32(1)
+			for _, c := range chains {
+				if c.key == s.key {
+					user, device = c.user, c.device
+				}
+			}
+			w.Bytes8([]byte(user))
+			w.U32(device)
+		}
 		w.U32(s.iter)
 		w.Fixed(bytes.Repeat([]byte{0x3e}, 32))
 	}
@@ -192,8 +209,24 @@ func TestKeyringSpecLayout(t *testing.T) {
 	if k.group != (ID(bytes.Repeat([]byte{0x47}, 16))) || len(k.chains) != 2 || k.skipped.len() != 3 {
 		t.Fatal("decoded keyring differs from its encoding")
 	}
-	if c := k.chains[[32]byte(bytes.Repeat([]byte{2}, 32))]; c.from != (Address{"bob", 2}) || c.epoch != 7 || c.next != 3 {
+	if c := k.chains[chainID{from: Address{"bob", 2}, key: [32]byte(bytes.Repeat([]byte{2}, 32))}]; c == nil || c.epoch != 7 || c.next != 3 {
 		t.Fatalf("chain decoded as %+v", c)
+	}
+	// The version 1 layout (chains unique by key id, skipped keys naming
+	// the key id only) is still read, and written as version 2.
+	var k1 Keyring
+	if err := k1.UnmarshalBinary(specKeyringVersion(1, nil, goodChains, goodSkipped)); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := k1.MarshalBinary(); !bytes.Equal(out, b) {
+		t.Fatal("a version 1 keyring is not rewritten as the same version 2 keyring")
+	}
+	two := []specChain{{1, "alice", 1, 5}, {1, "bob", 2, 3}}
+	if err := k1.UnmarshalBinary(specKeyringVersion(1, nil, two, nil)); !errors.Is(err, wire.ErrMalformed) {
+		t.Fatalf("version 1 with a key id twice: %v", err)
+	}
+	if err := k1.UnmarshalBinary(specKeyring(nil, two, nil)); err != nil || len(k1.chains) != 2 {
+		t.Fatalf("version 2 with one key id from two devices: %v", err)
 	}
 }
 
@@ -205,7 +238,7 @@ func TestKeyringUnmarshalRefuses(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"version 2", append([]byte{2}, good[1:]...), wire.ErrVersion},
+		{"version 3", append([]byte{3}, good[1:]...), wire.ErrVersion},
 		{"truncated", good[:len(good)-1], wire.ErrTruncated},
 		{"trailing byte", append(bytes.Clone(good), 0), wire.ErrTrailing},
 		{"empty", nil, wire.ErrTruncated},
@@ -254,7 +287,7 @@ func TestKeyringUnmarshalRefuses(t *testing.T) {
 func threeAdmins(t testing.TB) (alice, bob, carol *user) {
 	alice, bob, carol = newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol")
 	newGroup(t, Private, alice, bob, carol)
-	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob"}), alice, bob, carol)
+	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity}), alice, bob, carol)
 	return alice, bob, carol
 }
 

@@ -138,8 +138,9 @@ func FuzzDecrypt(f *testing.F) {
 		if err := k.Add(Address{User: "alice", Device: 1}, d); err != nil {
 			t.Fatal(err)
 		}
-		before := *k.chains[d.KeyID]
-		if _, err := k.Decrypt(b); err != nil && *k.chains[d.KeyID] != before {
+		id := chainID{from: Address{User: "alice", Device: 1}, key: d.KeyID}
+		before := *k.chains[id]
+		if _, err := k.Decrypt(b); err != nil && *k.chains[id] != before {
 			t.Fatal("a refused message changed the chain")
 		}
 	})

@@ -105,6 +105,11 @@ var (
 	ErrTooLarge = errors.New("group: plaintext too large")
 	// ErrExhausted: the sending chain reached its last iteration.
 	ErrExhausted = errors.New("group: sending chain exhausted")
+	// ErrSharedKeyID: more than one member device handed over a chain
+	// with the same key id (Keyring.Claimants); one of them copied
+	// another's. Both chains are kept; a message under that key id is
+	// attributed only to a chain it opens under.
+	ErrSharedKeyID = errors.New("group: sender key id handed over by several member devices")
 	// ErrFull: a Keyring already holds MaxChains chains.
 	ErrFull = errors.New("group: too many sender keys")
 )

@@ -209,7 +209,7 @@ func TestMembershipRules(t *testing.T) {
 	try(alice, Op{Kind: KindDevices, Devices: []uint32{2, 1}}, ErrInvalid)
 	try(alice, Op{Kind: KindCreate, Name: "x", Type: Private}, ErrInvalid)
 
-	promote := alice.propose(t, Op{Kind: KindPromote, Target: "bob"})
+	promote := alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity})
 	mustReceive(t, promote, alice, bob)
 	leave := alice.propose(t, Op{Kind: KindLeave})
 	mustReceive(t, leave, bob)
@@ -274,4 +274,37 @@ func TestJoinRequestAndPublicJoin(t *testing.T) {
 	eve := newUser(t, "eve")
 	_, _, err = Propose(pub1.log.Current(), "dave", eve.priv, Op{Kind: KindJoin, Member: eve.member()})
 	wantErr(t, err, ErrForged)
+}
+
+// Security regression: mallory joins a public room under the free name
+// "bob" with her own key. An admin who promotes "bob" names the key it
+// knows for bob, so the promotion does not apply to her.
+func TestSecurityRegressionPromoteNamesAKey(t *testing.T) {
+	alice, carol := newUser(t, "alice"), newUser(t, "carol")
+	bob, mallory := newUser(t, "bob"), newUser(t, "mallory")
+	newGroup(t, Public, alice, carol)
+	asBob := mallory.member()
+	asBob.Name = "bob"
+	j, _, err := Propose(alice.log.Current(), "bob", mallory.priv, Op{Kind: KindJoin, Member: asBob})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustReceive(t, j, alice, carol)
+	_, _, err = Propose(alice.log.Current(), "alice", alice.priv, Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity})
+	wantErr(t, err, ErrInvalid)
+	// A promote change forged with her key in it still needs an admin's
+	// signature; one signed by alice for the real key does not apply to her.
+	c := &Change{GroupID: alice.log.Current().ID(), Version: alice.log.Current().Version() + 1, Prev: alice.log.Current().Hash(),
+		Signer: "alice", Op: Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity}}
+	c.sign(alice.priv)
+	if _, err := carol.receive(t, c); err == nil {
+		t.Fatalf("security regression: a promote of bob's key applied to mallory")
+	}
+	if carol.log.Current().IsAdmin("bob") {
+		t.Fatal("security regression: mallory, named bob, is an admin")
+	}
+	mustReceive(t, alice.propose(t, Op{Kind: KindPromote, Target: "bob", Identity: mallory.member().Identity}), alice, carol)
+	if !carol.log.Current().IsAdmin("bob") {
+		t.Fatal("promote naming the key the member holds did not apply")
+	}
 }

@@ -150,3 +150,41 @@ func TestEncodingsRoundTrip(t *testing.T) {
 		t.Fatal("truncated distribution accepted")
 	}
 }
+
+// Security regression: mallory, a member, hands carol bob's key id before
+// bob's own distribution arrives. Bob's chain is still stored, his
+// messages open as his, and Claimants names both devices. If mallory
+// copied bob's chain key too, carol cannot tell the sender and refuses the
+// message rather than show it as mallory's.
+func TestSecurityRegressionCopiedKeyIDDoesNotShadowRealChain(t *testing.T) {
+	for _, copyKey := range []bool{false, true} {
+		alice, bob, carol, mallory := newUser(t, "alice"), newUser(t, "bob"), newUser(t, "carol"), newUser(t, "mallory")
+		newGroup(t, Private, alice, bob, mallory)
+		mustReceive(t, alice.propose(t, Op{Kind: KindAdd, Member: carol.member()}), alice, bob, mallory)
+		carol.join(t, alice.log.Current())
+		dist := bob.sender.Distribution()
+		fake := *dist
+		if !copyKey {
+			fake.ChainKey = [32]byte{0x66}
+		}
+		if err := carol.ring.Add(mallory.addr(), &fake); err != nil {
+			t.Fatal(err)
+		}
+		if err := carol.ring.Add(bob.addr(), dist); err != nil {
+			t.Fatalf("security regression: bob's chain refused after mallory's copy of its key id: %v", err)
+		}
+		if got := carol.ring.Claimants(dist.KeyID); len(got) != 2 || got[0] != bob.addr() || got[1] != mallory.addr() {
+			t.Fatalf("Claimants = %v", got)
+		}
+		msg := bob.send(t, "from bob")
+		if !copyKey {
+			carol.read(t, bob, msg, "from bob")
+			continue
+		}
+		got, err := carol.ring.Decrypt(msg)
+		if err == nil {
+			t.Fatalf("security regression: a message under a key id two members claim was attributed to %v", got.From)
+		}
+		wantErr(t, err, ErrAuth)
+	}
+}

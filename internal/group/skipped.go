@@ -1,9 +1,8 @@
 package group
 
-// skipID names a skipped message key: the chain's key id and the
-// iteration.
+// skipID names a skipped message key: the chain and the iteration.
 type skipID struct {
-	key       [pubSize]byte
+	chain     chainID
 	iteration uint32
 }
 
@@ -54,10 +53,10 @@ func (st *skippedStore) push(k *skippedKey) {
 	st.compact()
 }
 
-// removeChain deletes every key of chain key.
-func (st *skippedStore) removeChain(key [pubSize]byte) {
+// removeChain deletes every key of chain c.
+func (st *skippedStore) removeChain(c chainID) {
 	for id := range st.keys {
-		if id.key == key {
+		if id.chain == c {
 			st.keys[id] = [keySize]byte{}
 			delete(st.keys, id)
 		}

@@ -68,7 +68,7 @@ func generateVectors(t *testing.T) *vectorFile {
 		signer *user
 	}{
 		{Op{Kind: KindApprove, Request: req.Marshal()}, alice},
-		{Op{Kind: KindPromote, Target: "bob"}, alice},
+		{Op{Kind: KindPromote, Target: "bob", Identity: bob.member().Identity}, alice},
 		{Op{Kind: KindRemove, Target: "carol"}, bob},
 	} {
 		c, next, err := Propose(st, step.signer.name, step.signer.priv, step.op)
@@ -151,6 +151,13 @@ func checkStoredVectors(t *testing.T, v *vectorFile) {
 		t.Fatalf("final state wrong (%v)", err)
 	} else if m, _ := st.Member("alice"); m.Identity != [32]byte(priv.Public().Bytes()) {
 		t.Fatal("alice's identity key differs from her seed")
+	}
+	// The promote body, from the spec: bytes8(target) || identity (32),
+	// right before the signature.
+	bobKey, _ := st.Member("bob")
+	promote := unhex(t, v.Changes[2])
+	if body := append([]byte{5, 3, 'b', 'o', 'b'}, bobKey.Identity[:]...); !bytes.Equal(promote[len(promote)-64-len(body):len(promote)-64], body) {
+		t.Error("promote body is not kind || bytes8(target) || identity")
 	}
 	for i, mk := range referenceOpen(t, v) {
 		if hex.EncodeToString(mk) != v.Messages[i].MessageKey {

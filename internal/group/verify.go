@@ -121,6 +121,10 @@ func (s *State) apply(c *Change) error {
 		if !ok || s.members[i].Role == RoleAdmin {
 			return fmt.Errorf("target is not a member, or already an admin")
 		}
+		// The key is public: no constant-time comparison needed.
+		if s.members[i].Identity != c.Identity {
+			return fmt.Errorf("%s holds another identity key than the one promoted", c.Target)
+		}
 		s.members[i].Role = RoleAdmin
 	case KindRename:
 		s.name = c.Name
