@@ -281,6 +281,9 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 			}
 		}
 		pt, accepted, ring, err := c.accept(tx, content, pm)
+		if err == nil {
+			g.setupOrder(pm.Message, accepted.State)
+		}
 		if err != nil || !have {
 			return pt, accepted, ring, err
 		}
@@ -326,6 +329,18 @@ type gap struct {
 	missing int
 	chain   string // the sender's sending chain (its ratchet key, shortened)
 	n       uint32 // the message's number in that chain
+}
+
+// setupOrder fills g for the message that set a session up: its place in
+// the sender's chain, and the earlier ones it shows missing.
+func (g *gap) setupOrder(msg, state []byte) {
+	if m, err := ratchet.ParseMessage(msg); err == nil {
+		g.chain, g.n = hex.EncodeToString(m.Header.DH[:8]), m.Header.N
+	}
+	var st ratchet.State
+	if st.UnmarshalBinary(state) == nil {
+		g.missing = st.SkippedKeys()
+	}
 }
 
 // openWith decrypts a ratchet message with a stored state and returns the
