@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 // profileFlags are the flags every profile command shares.
@@ -286,6 +287,9 @@ type messageFile struct {
 	Path string `json:"path,omitempty"`
 }
 
+// continuation starts the second and later lines of a printed message.
+const continuation = "  | "
+
 func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 	file := m.Attachment != nil && !m.Attachment.Memo
 	if asJSON {
@@ -298,11 +302,14 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	text := m.Text
+	// The sender chooses the text and the file name: control characters are
+	// shown escaped, and lines after the first are indented so that no
+	// line of a message can pass for a message of its own.
+	text := textsafe.Indent(m.Text, continuation)
 	if file {
-		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
+		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", textsafe.Line(m.Attachment.Name), m.Attachment.Size, m.ID)
 	}
-	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, text)
+	fmt.Fprintf(w, "%s %s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), textsafe.Line(m.From), text)
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {
@@ -320,7 +327,7 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 					printMessage(out, e.Message, asJSON)
 					out.Flush()
 				} else if e.Err != nil {
-					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Err.Error()))
 				}
 			})
 			return explain(err)
@@ -368,7 +375,7 @@ func newContactsCmd(pf *profileFlags) *cobra.Command {
 				case ct.Verified:
 					state = "verified"
 				}
-				fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%d device(s)\n", ct.Username, state, len(ct.Devices))
+				fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%d device(s)\n", textsafe.Line(ct.Username), state, len(ct.Devices))
 			}
 			return nil
 		}),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/client"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 // newGroupCmd is `hush group …`: groups and rooms. Messages to a group go
@@ -48,7 +49,7 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 			}
 			gi, err := cl.CreateGroup(c.Context(), args[0], t, args[1:])
 			if gi != nil {
-				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", gi.Name, gi.Type, len(gi.Members), gi.ID)
+				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", textsafe.Line(gi.Name), gi.Type, len(gi.Members), gi.ID)
 			}
 			return explain(err)
 		}),
@@ -59,14 +60,14 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 
 func printGroup(c *cobra.Command, gi *client.GroupInfo) {
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", gi.Name, gi.Type, gi.Version, gi.ID)
+	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", textsafe.Line(gi.Name), gi.Type, gi.Version, gi.ID)
 	fmt.Fprintf(w, "state %s\n", gi.StateHash)
 	for _, m := range gi.Members {
 		role := "member"
 		if m.Admin {
 			role = "admin"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\n", m.Name, role, len(m.Devices))
+		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\n", textsafe.Line(m.Name), role, len(m.Devices))
 	}
 }
 
@@ -78,7 +79,7 @@ func newGroupListCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			gs, err := cl.Groups(c.Context())
 			for _, g := range gs {
-				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", g.Name, g.Type, len(g.Members))
+				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", textsafe.Line(g.Name), g.Type, len(g.Members))
 			}
 			return explain(err)
 		}),
@@ -109,7 +110,7 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			gi, err := fn(cl, c.Context(), args[0], args[1])
 			if gi != nil {
-				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", gi.Name, len(gi.Members), gi.Version)
+				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", textsafe.Line(gi.Name), len(gi.Members), gi.Version)
 			}
 			return explain(err)
 		}),
@@ -151,7 +152,7 @@ func newGroupRequestCmd(pf *profileFlags) *cobra.Command {
 			if err := cl.RequestJoin(c.Context(), strings.TrimPrefix(args[0], "#"), admin); err != nil {
 				return explain(err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "asked %s\n", admin)
+			fmt.Fprintf(c.OutOrStdout(), "asked %s\n", textsafe.Line(admin))
 			return nil
 		}),
 	}
@@ -167,7 +168,7 @@ func newGroupRequestsCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			us, err := cl.GroupRequests(c.Context(), args[0])
 			for _, u := range us {
-				fmt.Fprintln(c.OutOrStdout(), u)
+				fmt.Fprintln(c.OutOrStdout(), textsafe.Line(u))
 			}
 			return explain(err)
 		}),
