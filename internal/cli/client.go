@@ -107,6 +107,8 @@ func explain(err error) error {
 		return errors.New("wrong passphrase")
 	case errors.Is(err, client.ErrNoProfile):
 		return errors.New("no hush profile here: run hush init <username> --server URL first (or pass --home)")
+	case errors.Is(err, client.ErrProfileBusy):
+		return errors.New("another hush process (listen or chat) is receiving for this profile; its output shows new messages (stop it to use this command)")
 	case errors.Is(err, client.ErrServerUnreachable):
 		return fmt.Errorf("cannot reach the server: %v", err)
 	}

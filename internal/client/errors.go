@@ -21,4 +21,10 @@ var (
 	// ErrUsernameTaken: registration refused because the name is bound to
 	// another key.
 	ErrUsernameTaken = errors.New("username taken")
+	// ErrProfileBusy: another Listen (in this or another process) is
+	// receiving for the profile. A profile has one receiver at a time:
+	// two would split the incoming messages between them. Sync refuses
+	// with it too rather than waiting, since the running listener already
+	// shows what arrives.
+	ErrProfileBusy = errors.New("another receiver is running for this profile")
 )

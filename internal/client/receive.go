@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 
 	"github.com/hush-chat/hush/internal/client/localstore"
@@ -290,8 +291,14 @@ func (c *Client) process(ctx context.Context, env []byte, fn func(Event)) error 
 
 // Listen receives live until ctx is done, calling fn for every new message
 // and for every envelope it had to drop. It refills the directory's
-// one-time prekeys when they run low.
+// one-time prekeys when they run low. It returns ErrProfileBusy at once
+// when another Listen or Sync is receiving for the profile.
 func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.maintain(ctx); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
@@ -307,10 +314,17 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 }
 
 // Sync fetches everything pending, stores it, acknowledges it and returns
-// the new messages in the order they arrived.
+// the new messages in the order they arrived. While a Listen runs for the
+// profile (here or in another process) it returns ErrProfileBusy instead
+// of taking messages away from that listener.
 func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	var out []Message
 	var firstDrop error
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return nil, serverErr(err)
@@ -335,6 +349,12 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}
 	return out, nil
+}
+
+// lockReceive takes the profile's receive lock (receive.lock in the
+// profile directory), held while a Listen or Sync runs.
+func (c *Client) lockReceive() (func(), error) {
+	return lockFile(filepath.Join(c.home, "receive.lock"))
 }
 
 // orderPerSender sorts each sender device's messages by that sender's
