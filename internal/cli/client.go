@@ -100,6 +100,8 @@ func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args [
 
 // explain turns library errors into the one line a user reads.
 func explain(err error) error {
+	var unreachable *client.UnreachableError
+	var keyChanged *client.ServerKeyChangedError
 	switch {
 	case err == nil:
 		return nil
@@ -109,8 +111,20 @@ func explain(err error) error {
 		return errors.New("no hush profile here: run hush init <username> --server URL first (or pass --home)")
 	case errors.Is(err, client.ErrProfileBusy):
 		return errors.New("another hush process (listen or chat) is receiving for this profile; its output shows new messages (stop it to use this command)")
-	case errors.Is(err, client.ErrServerUnreachable):
-		return fmt.Errorf("cannot reach the server: %v", err)
+	case errors.As(err, &unreachable) && unreachable.What == "server":
+		return fmt.Errorf("%v (is hush server running? check --server or hush config show)", unreachable)
+	case errors.As(err, &unreachable):
+		return fmt.Errorf("%v (check the mqtt and broker settings: hush config show)", unreachable)
+	case errors.As(err, &keyChanged):
+		served := keyChanged.Served
+		if served == "" {
+			served = "(could not be fetched)"
+		}
+		return fmt.Errorf("the server's signing key changed: pinned %s, now %s. Either its operator replaced or restored the key (ask them), "+
+			"or someone intercepts your connection; nothing from it is trusted until you decide. "+
+			"Only if you trust the change, start a new profile with hush init (or re-pin with hush config set server URL)", keyChanged.Pinned, served)
+	case errors.Is(err, client.ErrEmptyMessage):
+		return errors.New("nothing to send: the message is empty")
 	}
 	return err
 }
@@ -186,7 +200,8 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 		Use:   "send <user> <text…|->",
 		Short: "Send a message (use - to read it from standard input)",
 		Long: `Send a message to a user. With - the text is read from standard input; with
---each-line every line of standard input is sent as a message of its own, in order.`,
+--each-line every line of standard input is sent as a message of its own, in order
+(empty lines are skipped). An empty message is refused.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if eachLine {
@@ -202,6 +217,9 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 					return err
 				}
 				text = strings.TrimRight(string(b), "\n")
+			}
+			if strings.TrimSpace(text) == "" {
+				return usageError{errors.New("nothing to send: the message is empty")}
 			}
 			cl, err := pf.open(c)
 			if err != nil {
@@ -226,6 +244,9 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 	sc.Buffer(make([]byte, 0, 64<<10), client.MaxText+1)
 	n := 0
 	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue // an empty line separates, it is not a message
+		}
 		if _, err := cl.Send(c.Context(), to, sc.Text()); err != nil {
 			return fmt.Errorf("after %d messages: %w", n, explainSend(err, to))
 		}
@@ -400,7 +421,7 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 		Use:  "set <key> <value>",
 		Args: cobra.ExactArgs(2),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
-			return cl.SetConfig(c.Context(), args[0], args[1])
+			return explain(cl.SetConfig(c.Context(), args[0], args[1]))
 		}),
 	})
 	return c

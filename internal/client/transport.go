@@ -155,14 +155,21 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		return err
 	}
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for connected := false; ctx.Err() == nil; {
 		s, err := t.token(ctx, false)
 		if err != nil {
 			return err
 		}
-		err = t.listenOnce(ctx, mq, s, fn)
+		err = t.listenOnce(ctx, mq, s, fn, &connected)
 		if ctx.Err() != nil {
 			return nil
+		}
+		// A listener that never got through reports why, rather than
+		// retrying silently forever at a wrong address; one that was
+		// connected rides out a server restart.
+		var ue *UnreachableError
+		if !connected && errors.As(err, &ue) {
+			return err
 		}
 		var refused *connackError
 		if errors.As(err, &refused) {
@@ -179,7 +186,7 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 	return nil
 }
 
-func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error) error {
+func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error, connected *bool) error {
 	var cl *paho.Client
 	failed := make(chan error, 1)
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
@@ -207,6 +214,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
 		return err
 	}
+	*connected = true
 	select {
 	case <-ctx.Done():
 		return nil
@@ -263,7 +271,7 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 		return nil, fmt.Errorf("bad MQTT URL %q: scheme must be mqtt or mqtts", raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
 	cfg := paho.ClientConfig{Conn: conn, EnableManualAcknowledgment: l.manualAck}
 	if onMsg != nil {
@@ -287,7 +295,8 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 		return nil, &connackError{code: ca.ReasonCode}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: MQTT: %v", ErrServerUnreachable, err)
+		conn.Close()
+		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
 	if l.sessionPresent != nil {
 		*l.sessionPresent = ca.SessionPresent
