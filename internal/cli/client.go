@@ -102,6 +102,7 @@ func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args [
 func explain(err error) error {
 	var unreachable *client.UnreachableError
 	var keyChanged *client.ServerKeyChangedError
+	var deleted *client.AccountDeletedError
 	switch {
 	case err == nil:
 		return nil
@@ -122,7 +123,9 @@ func explain(err error) error {
 		}
 		return fmt.Errorf("the server's signing key changed: pinned %s, now %s. Either its operator replaced or restored the key (ask them), "+
 			"or someone intercepts your connection; nothing from it is trusted until you decide. "+
-			"Only if you trust the change, start a new profile with hush init (or re-pin with hush config set server URL)", keyChanged.Pinned, served)
+			"Only if the operator confirms the new key: hush config trust-server-key", keyChanged.Pinned, served)
+	case errors.As(err, &deleted):
+		return fmt.Errorf("your account %s was deleted from the server; this profile can still read its history (hush history) but cannot send or receive", deleted.Username)
 	case errors.Is(err, client.ErrEmptyMessage):
 		return errors.New("nothing to send: the message is empty")
 	}
@@ -415,6 +418,18 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 			for _, k := range []string{"username", "device", "server", "mqtt", "broker", "home"} {
 				fmt.Fprintf(c.OutOrStdout(), "%s = %s\n", k, cfg[k])
 			}
+			return nil
+		}),
+	}, &cobra.Command{
+		Use:   "trust-server-key",
+		Short: "Pin the signing key the server now serves (only when its operator confirms the change)",
+		Args:  cobra.NoArgs,
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+			fp, err := cl.TrustServerKey(c.Context())
+			if err != nil {
+				return explain(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "pinned the server key of %s\nfingerprint %s\n", cl.ServerURL(), fp)
 			return nil
 		}),
 	}, &cobra.Command{

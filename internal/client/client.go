@@ -305,6 +305,25 @@ func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 	return nil
 }
 
+// TrustServerKey pins the signing key the server now serves, replacing
+// the one pinned at init, and returns its fingerprint. Call it only when
+// the user trusts the change (the operator replaced or restored the
+// server key): every directory answer is checked against this key.
+func (c *Client) TrustServerKey(ctx context.Context) (string, error) {
+	k, err := apiclient.New(c.prof.ServerURL, nil).ServerKey(ctx)
+	if err != nil {
+		return "", serverErr(err)
+	}
+	p := c.prof
+	p.ServerKey = k.Bytes()
+	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
+		return "", err
+	}
+	c.prof = p
+	c.api = apiclient.New(p.ServerURL, k)
+	return identity.Fingerprint(k), nil
+}
+
 // serverErr turns transport failures into an *UnreachableError (which
 // matches ErrServerUnreachable) and keeps server answers as they are.
 func serverErr(err error) error {

@@ -23,6 +23,10 @@ var (
 	// with both fingerprints. Nothing is trusted from the server until the
 	// user decides (the operator replaced the key, or someone intercepts).
 	ErrServerKeyChanged = apiclient.ErrServerKeyChanged
+	// ErrAccountDeleted: the profile's own account was deleted from the
+	// server; the local history stays readable, nothing can be sent or
+	// received. The error is an *AccountDeletedError.
+	ErrAccountDeleted = errors.New("account deleted from the server")
 	// ErrEmptyMessage: Send was given no text.
 	ErrEmptyMessage = errors.New("empty message")
 	// ErrIdentityChanged: the contact's identity key changed; nothing is
@@ -47,3 +51,11 @@ type UnreachableError = apiclient.UnreachableError
 // ServerKeyChangedError carries the pinned and the served server key
 // fingerprints.
 type ServerKeyChangedError = apiclient.ServerKeyChangedError
+
+// AccountDeletedError names the profile's account that the server no
+// longer has. It matches ErrAccountDeleted with errors.Is.
+type AccountDeletedError struct{ Username string }
+
+func (e *AccountDeletedError) Error() string { return "account " + e.Username + " deleted from the server" }
+
+func (e *AccountDeletedError) Unwrap() error { return ErrAccountDeleted }

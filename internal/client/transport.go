@@ -15,6 +15,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/relay"
 )
 
@@ -82,7 +83,7 @@ func (t *relayTransport) token(ctx context.Context, fresh bool) (*apiclient.Sess
 	}
 	s, err := c.api.Login(ctx, c.prof.Username, c.dev)
 	if err != nil {
-		return nil, serverErr(err)
+		return nil, c.ownAccountErr(ctx, serverErr(err))
 	}
 	t.sess = s
 	rec := storedToken{Token: s.Token, Mailbox: s.Mailbox, ExpiresAt: s.ExpiresAt.Unix()}
@@ -305,3 +306,21 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 }
 
 func (t *relayTransport) close() {}
+
+// ownAccountErr turns a relay login refused for an unknown user or device
+// into ErrAccountDeleted when the directory confirms that the profile's
+// own account is gone.
+func (c *Client) ownAccountErr(ctx context.Context, err error) error {
+	if !apiclient.IsCode(err, "unknown_device") && !apiclient.IsCode(err, "unknown_user") {
+		return err
+	}
+	a, lerr := c.api.Lookup(ctx, c.prof.Username)
+	if lerr != nil {
+		return err
+	}
+	u, uerr := a.User(c.prof.Username)
+	if errors.Is(uerr, directory.ErrNoSuchUser) || (uerr == nil && u.State == directory.StateDeleted) {
+		return &AccountDeletedError{Username: c.prof.Username}
+	}
+	return err
+}
