@@ -56,6 +56,8 @@ type ServerKeyChangedError = apiclient.ServerKeyChangedError
 // longer has. It matches ErrAccountDeleted with errors.Is.
 type AccountDeletedError struct{ Username string }
 
-func (e *AccountDeletedError) Error() string { return "account " + e.Username + " deleted from the server" }
+func (e *AccountDeletedError) Error() string {
+	return "account " + e.Username + " deleted from the server"
+}
 
 func (e *AccountDeletedError) Unwrap() error { return ErrAccountDeleted }
