@@ -126,6 +126,8 @@ func explain(err error) error {
 			"Only if the operator confirms the new key: hush config trust-server-key", keyChanged.Pinned, served)
 	case errors.As(err, &deleted):
 		return fmt.Errorf("your account %s was deleted from the server; this profile can still read its history (hush history) but cannot send or receive", deleted.Username)
+	case errors.Is(err, client.ErrFileGone):
+		return errors.New("the file is no longer on the server (every recipient fetched it, or it expired); ask the sender to send it again")
 	case errors.Is(err, client.ErrEmptyMessage):
 		return errors.New("nothing to send: the message is empty")
 	}

@@ -117,7 +117,7 @@ its SHA-256 matches the one the sender put in the encrypted message.`,
 			bar := newTransferBar(c.ErrOrStderr(), "receiving")
 			var path string
 			if fi, serr := os.Stat(out); out == "" || (serr == nil && fi.IsDir()) {
-				path, err = cl.Download(ctx, id, cmpOr(out, "."), bar.update)
+				path, err = cl.Download(ctx, id, out, bar.update)
 			} else {
 				path, err = cl.DownloadTo(ctx, id, out, bar.update)
 			}
@@ -134,13 +134,6 @@ its SHA-256 matches the one the sender put in the encrypted message.`,
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "file (or directory) to write")
 	return c
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // resolveFileID finds the one file message whose id starts with prefix.
