@@ -112,9 +112,35 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 			if gi != nil {
 				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", textsafe.Line(gi.Name), len(gi.Members), gi.Version)
 			}
-			return explain(err)
+			return explainGroup(err, args[0], args[1])
 		}),
 	}
+}
+
+// explainGroup turns a group change the rules refuse into a sentence
+// about the group and the user it was about, with what to do instead.
+func explainGroup(err error, name, user string) error {
+	g := "#" + textsafe.Line(strings.TrimPrefix(name, "#"))
+	user = textsafe.Line(user)
+	switch {
+	case errors.Is(err, group.ErrSelfRemove):
+		return fmt.Errorf("you cannot remove yourself from %s: to leave the group use hush group leave %s", g, g)
+	case errors.Is(err, group.ErrLastAdmin):
+		return fmt.Errorf("you are the last admin of %s: make another member an admin first (hush group promote %s <user>), then leave", g, g)
+	case errors.Is(err, group.ErrLastMember):
+		return fmt.Errorf("%s is the last member of %s and cannot be removed", user, g)
+	case errors.Is(err, group.ErrAlreadyMember):
+		return fmt.Errorf("%s is already a member of %s", user, g)
+	case errors.Is(err, group.ErrNotMember):
+		return fmt.Errorf("%s is not a member of %s", user, g)
+	case errors.Is(err, group.ErrAlreadyAdmin):
+		return fmt.Errorf("%s is already an admin of %s", user, g)
+	case errors.Is(err, group.ErrGroupFull):
+		return fmt.Errorf("%s is full: a group has at most %d members", g, group.MaxMembers)
+	case errors.Is(err, group.ErrInvalid):
+		return fmt.Errorf("%s does not allow that change in its current state (hush group info %s shows it)", g, g)
+	}
+	return explain(err)
 }
 
 func newGroupRejectCmd(pf *profileFlags) *cobra.Command {
@@ -134,7 +160,7 @@ func newGroupLeaveCmd(pf *profileFlags) *cobra.Command {
 		Short: "Leave a group",
 		Args:  cobra.ExactArgs(1),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
-			return explain(cl.LeaveGroup(c.Context(), args[0]))
+			return explainGroup(cl.LeaveGroup(c.Context(), args[0]), args[0], cl.Username())
 		}),
 	}
 }
