@@ -79,10 +79,7 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &UnreachableError{What: "server", URL: c.base, Err: err}
+		return nil, c.unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))

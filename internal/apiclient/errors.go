@@ -58,6 +58,15 @@ func (e *UnreachableError) Reason() string {
 	}
 }
 
+// unreachable is the error for a request that got no answer: the
+// caller's own cancellation as it is, else an *UnreachableError.
+func (c *Client) unreachable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &UnreachableError{What: "server", URL: c.base, Err: err}
+}
+
 // ErrServerKeyChanged: a directory answer is not signed by the pinned
 // server key.
 var ErrServerKeyChanged = errors.New("the server's signing key changed")

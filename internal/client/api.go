@@ -120,5 +120,8 @@ type Event struct {
 //	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
 //
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
-// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable,
+// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable (an
+// *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),
+// ErrAccountDeleted (an *AccountDeletedError), ErrProfileBusy,
+// ErrEmptyMessage, ErrFileGone,
 // ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken.
