@@ -27,6 +27,11 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 		},
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			peer := args[0]
+			// A second receiver would take messages away from the first:
+			// refuse before the screen opens rather than chat half-deaf.
+			if err := cl.CheckReceive(); err != nil {
+				return explain(err)
+			}
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			if strings.HasPrefix(peer, "#") {

@@ -110,6 +110,7 @@ type Event struct {
 //	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
 //	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
+//	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
 //	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change

@@ -351,6 +351,18 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	return out, nil
 }
 
+// CheckReceive returns ErrProfileBusy when a Listen or Sync is receiving
+// for the profile right now (in this or another process), so that a
+// program can refuse to start before it would compete with it.
+func (c *Client) CheckReceive() error {
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
+
 // lockReceive takes the profile's receive lock (receive.lock in the
 // profile directory), held while a Listen or Sync runs.
 func (c *Client) lockReceive() (func(), error) {

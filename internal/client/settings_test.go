@@ -78,6 +78,9 @@ func TestSecondReceiverOnOneProfileIsRefused(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the first message never arrived")
 	}
+	if err := second.CheckReceive(); !errors.Is(err, ErrProfileBusy) {
+		t.Fatalf("CheckReceive during Listen: %v, want ErrProfileBusy", err)
+	}
 	if _, err := second.Sync(ctx); !errors.Is(err, ErrProfileBusy) {
 		t.Fatalf("Sync during Listen: %v, want ErrProfileBusy", err)
 	}
@@ -87,6 +90,9 @@ func TestSecondReceiverOnOneProfileIsRefused(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("first Listen: %v", err)
+	}
+	if err := second.CheckReceive(); err != nil {
+		t.Fatalf("CheckReceive after the listener stopped: %v", err)
 	}
 	if _, err := second.Sync(ctx); err != nil {
 		t.Fatalf("Sync after the listener stopped: %v", err)
