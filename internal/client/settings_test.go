@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,62 @@ func TestSecondReceiverOnOneProfileIsRefused(t *testing.T) {
 	}
 	if _, err := second.Sync(ctx); err != nil {
 		t.Fatalf("Sync after the listener stopped: %v", err)
+	}
+}
+
+// refusingBroker accepts MQTT connections and refuses every login with
+// CONNACK reason 0x87 (not authorized), as a broker that is not the
+// relay's would.
+func refusingBroker(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				buf := make([]byte, 4096)
+				if _, err := conn.Read(buf); err != nil {
+					return
+				}
+				conn.Write([]byte{0x20, 0x03, 0x00, 0x87, 0x00})
+				conn.Read(buf) // until the client hangs up
+			}()
+		}
+	}()
+	return "mqtt://" + ln.Addr().String()
+}
+
+// A wrong mqtt setting makes Listen fail with a clear error instead of
+// retrying silently for ever: a closed port, and a broker that refuses
+// the login even with a fresh token.
+func TestListenWithWrongMQTTAddressFails(t *testing.T) {
+	ctx, stop := context.WithTimeout(context.Background(), time.Minute)
+	defer stop()
+	srv := startServer(t)
+	bob := create(t, Options{Home: filepath.Join(t.TempDir(), "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "mqtt://" + closed.Addr().String()
+	closed.Close()
+	for _, mq := range []string{closedURL, refusingBroker(t)} {
+		if err := bob.SetConfig(ctx, "mqtt", mq); err != nil {
+			t.Fatal(err)
+		}
+		err := bob.Listen(ctx, func(Event) {})
+		var ue *UnreachableError
+		if !errors.As(err, &ue) || ue.URL != mq || ue.What != "MQTT broker" {
+			t.Fatalf("Listen with mqtt %s: %v, want an UnreachableError for it", mq, err)
+		}
+		t.Logf("%s: %v", mq, err)
 	}
 }

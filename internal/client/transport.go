@@ -156,6 +156,7 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		return err
 	}
 	backoff := 100 * time.Millisecond
+	refusals := 0
 	for connected := false; ctx.Err() == nil; {
 		s, err := t.token(ctx, false)
 		if err != nil {
@@ -174,6 +175,12 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		}
 		var refused *connackError
 		if errors.As(err, &refused) {
+			// A refusal usually means the token expired: one retry with a
+			// fresh one. Refused again before ever connecting, the address
+			// is not the relay's broker.
+			if refusals++; !connected && refusals > 1 {
+				return &UnreachableError{What: "MQTT broker", URL: mq, Err: err}
+			}
 			if _, err := t.token(ctx, true); err != nil {
 				return err
 			}
@@ -252,7 +259,7 @@ type mqttLogin struct {
 type connackError struct{ code byte }
 
 func (e *connackError) Error() string {
-	return fmt.Sprintf("MQTT connection refused (reason 0x%02x)", e.code)
+	return fmt.Sprintf("the broker refused the login (reason 0x%02x)", e.code)
 }
 
 // dialMQTT connects an MQTT 5 client to mqtt://host:port or mqtts://.
@@ -293,6 +300,7 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 	defer cancel()
 	ca, err := cl.Connect(cctx, cp)
 	if ca != nil && ca.ReasonCode != 0 {
+		conn.Close()
 		return nil, &connackError{code: ca.ReasonCode}
 	}
 	if err != nil {
