@@ -101,8 +101,12 @@ func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) err
 	for connected := false; ctx.Err() == nil; {
 		cl, failed, err := t.session(ctx, fn, nil)
 		var ue *UnreachableError
+		var refused *connackError
 		if !connected && errors.As(err, &ue) && ctx.Err() == nil {
 			return err // never got through: say why instead of retrying silently
+		}
+		if !connected && errors.As(err, &refused) && ctx.Err() == nil {
+			return &UnreachableError{What: "MQTT broker", URL: t.broker, Err: err}
 		}
 		if err == nil {
 			connected = true

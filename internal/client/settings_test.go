@@ -155,4 +155,15 @@ func TestListenWithWrongMQTTAddressFails(t *testing.T) {
 		}
 		t.Logf("%s: %v", mq, err)
 	}
+	// Direct mode: the same for its broker.
+	broker := refusingBroker(t)
+	direct, err := Open(ctx, Options{Home: filepath.Join(filepath.Dir(bob.home), "b"), Passphrase: []byte("pb"), BrokerURL: broker})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer direct.Close()
+	err = direct.Listen(ctx, func(Event) {})
+	if ue := (*UnreachableError)(nil); !errors.As(err, &ue) || ue.URL != broker {
+		t.Fatalf("direct Listen with a refusing broker: %v, want an UnreachableError for it", err)
+	}
 }
