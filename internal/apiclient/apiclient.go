@@ -82,7 +82,7 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("server unreachable: %w", err)
+		return nil, c.unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
@@ -198,6 +198,9 @@ func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.An
 		return nil, err
 	}
 	a, err := directory.VerifyAnswer(key, raw, MaxAnswerAge, c.now())
+	if errors.Is(err, directory.ErrAnswerSignature) {
+		return nil, c.keyChanged(ctx, key)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +220,11 @@ func (c *Client) Bundle(ctx context.Context, username string, device uint32) (*d
 	if err != nil {
 		return nil, err
 	}
-	return directory.VerifyBundleAnswer(key, raw, username, device, MaxAnswerAge, c.now())
+	b, err := directory.VerifyBundleAnswer(key, raw, username, device, MaxAnswerAge, c.now())
+	if errors.Is(err, directory.ErrAnswerSignature) {
+		return nil, c.keyChanged(ctx, key)
+	}
+	return b, err
 }
 
 // Session is a relay login.

@@ -77,7 +77,7 @@ func (c *Client) PutChunk(ctx context.Context, token, id string, index int64, da
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := blobHTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("server unreachable: %w", err)
+		return c.unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
@@ -97,7 +97,7 @@ func (c *Client) GetChunk(ctx context.Context, token, id string, index int64, bu
 	}
 	resp, err := blobHTTP.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("server unreachable: %w", err)
+		return nil, c.unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/hush-chat/hush/internal/client"
 	"github.com/hush-chat/hush/internal/tui"
@@ -17,8 +19,19 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 		Use:   "chat <user>",
 		Short: "Open a terminal chat with a user",
 		Args:  cobra.ExactArgs(1),
+		PreRunE: func(c *cobra.Command, _ []string) error {
+			if f, ok := c.InOrStdin().(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+				return errors.New("hush chat needs a terminal; use hush send and hush listen in scripts")
+			}
+			return nil
+		},
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			peer := args[0]
+			// A second receiver would take messages away from the first:
+			// refuse before the screen opens rather than chat half-deaf.
+			if err := cl.CheckReceive(); err != nil {
+				return explain(err)
+			}
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			if strings.HasPrefix(peer, "#") {

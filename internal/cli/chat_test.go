@@ -306,3 +306,56 @@ func TestGroupChatShowsMembershipChanges(t *testing.T) {
 	out.waitFor(t, "#team: alice added carol")
 	quitChat(t, cmd, tty)
 }
+
+// TestChatRefusedWhileAnotherProcessReceives: hush chat on a profile that
+// a listener already receives for says so and exits, instead of opening a
+// screen that would split the messages with the listener.
+func TestChatRefusedWhileAnotherProcessReceives(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	cs := map[string]*client.Client{}
+	for _, u := range []string{"alice", "bob"} {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		cs[u] = c
+	}
+	got := make(chan struct{}, 1)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go cs["bob"].Listen(lctx, func(e client.Event) {
+		if e.Message != nil {
+			got <- struct{}{}
+		}
+	})
+	if _, err := cs["alice"].Send(ctx, "bob", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-got:
+	case <-ctx.Done():
+		t.Fatal("the listener never received")
+	}
+
+	cmd, _, out := startChat(t, filepath.Join(dir, "bob"), "alice")
+	out.waitFor(t, "another hush process (listen or chat) is receiving for this profile")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("hush chat succeeded while another receiver ran")
+		}
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		t.Fatal("hush chat did not exit")
+	}
+}

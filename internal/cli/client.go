@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 // profileFlags are the flags every profile command shares.
@@ -102,6 +103,9 @@ func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args [
 
 // explain turns library errors into the one line a user reads.
 func explain(err error) error {
+	var unreachable *client.UnreachableError
+	var keyChanged *client.ServerKeyChangedError
+	var deleted *client.AccountDeletedError
 	switch {
 	case err == nil:
 		return nil
@@ -109,8 +113,26 @@ func explain(err error) error {
 		return errors.New("wrong passphrase")
 	case errors.Is(err, client.ErrNoProfile):
 		return errors.New("no hush profile here: run hush init <username> --server URL first (or pass --home)")
-	case errors.Is(err, client.ErrServerUnreachable):
-		return fmt.Errorf("cannot reach the server: %v", err)
+	case errors.Is(err, client.ErrProfileBusy):
+		return errors.New("another hush process (listen or chat) is receiving for this profile; its output shows new messages (stop it to use this command)")
+	case errors.As(err, &unreachable) && unreachable.What == "server":
+		return fmt.Errorf("%v (is hush server running? check --server or hush config show)", unreachable)
+	case errors.As(err, &unreachable):
+		return fmt.Errorf("%v (check the mqtt and broker settings: hush config show)", unreachable)
+	case errors.As(err, &keyChanged):
+		served := keyChanged.Served
+		if served == "" {
+			served = "(could not be fetched)"
+		}
+		return fmt.Errorf("the server's signing key changed: pinned %s, now %s. Either its operator replaced or restored the key (ask them), "+
+			"or someone intercepts your connection; nothing from it is trusted until you decide. "+
+			"Only if the operator confirms the new key: hush config trust-server-key", keyChanged.Pinned, served)
+	case errors.As(err, &deleted):
+		return fmt.Errorf("your account %s was deleted from the server; this profile can still read its history (hush history) but cannot send or receive", deleted.Username)
+	case errors.Is(err, client.ErrFileGone):
+		return errors.New("the file is no longer on the server (every recipient fetched it, or it expired); ask the sender to send it again")
+	case errors.Is(err, client.ErrEmptyMessage):
+		return errors.New("nothing to send: the message is empty")
 	}
 	return err
 }
@@ -186,7 +208,8 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 		Use:   "send <user> <text…|->",
 		Short: "Send a message (use - to read it from standard input)",
 		Long: `Send a message to a user. With - the text is read from standard input; with
---each-line every line of standard input is sent as a message of its own, in order.`,
+--each-line every line of standard input is sent as a message of its own, in order
+(empty lines are skipped). An empty message is refused.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			if eachLine {
@@ -202,6 +225,9 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 					return err
 				}
 				text = strings.TrimRight(string(b), "\n")
+			}
+			if strings.TrimSpace(text) == "" {
+				return usageError{errors.New("nothing to send: the message is empty")}
 			}
 			cl, err := pf.open(c)
 			if err != nil {
@@ -227,6 +253,9 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 	n, queued := 0, 0
 	var lastQueued error
 	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "" {
+			continue // an empty line separates, it is not a message
+		}
 		_, err := cl.Send(c.Context(), to, sc.Text())
 		switch {
 		case errors.Is(err, client.ErrQueued):
@@ -313,6 +342,9 @@ type messageFile struct {
 	Path string `json:"path,omitempty"`
 }
 
+// continuation starts the second and later lines of a printed message.
+const continuation = "  | "
+
 func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 	file := m.Attachment != nil && !m.Attachment.Memo
 	if asJSON {
@@ -329,15 +361,18 @@ func printMessage(w io.Writer, m *client.Message, asJSON bool) {
 		fmt.Fprintf(w, "%s\n", b)
 		return
 	}
-	text := m.Text
+	// The sender chooses the text and the file name: control characters are
+	// shown escaped, and lines after the first are indented so that no
+	// line of a message can pass for a message of its own.
+	text := textsafe.Indent(m.Text, continuation)
 	if file {
-		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
+		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", textsafe.Line(m.Attachment.Name), m.Attachment.Size, m.ID)
 	}
 	from := m.From
 	if strings.HasPrefix(m.Peer, "#") {
 		from = m.Peer + " " + from // a group message: the room, then its sender
 	}
-	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), from, text, stateMark(m))
+	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), textsafe.Line(from), text, textsafe.Line(stateMark(m)))
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {
@@ -349,6 +384,10 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
+			// Another receiver running: refuse before showing anything.
+			if err := cl.CheckReceive(); err != nil {
+				return explain(err)
+			}
 			if err := printUnshown(c, cl, asJSON); err != nil {
 				return explain(err)
 			}
@@ -361,11 +400,11 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 				case e.Sent != nil && e.Err == nil:
 					fmt.Fprintf(c.ErrOrStderr(), "hush: queued message %s to %s is sent\n", shortID(e.Sent.ID), e.Sent.Peer)
 				case e.Held != nil:
-					fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(e.Held))
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(heldNotice(e.Held)))
 				case e.Group != nil:
-					fmt.Fprintln(c.ErrOrStderr(), e.Group)
+					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
 				case e.Err != nil:
-					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Err.Error()))
 				}
 			})
 			return explain(err)
@@ -393,18 +432,21 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 					}
 					held[e.Held.From] = e.Held
 				case e.Group != nil:
-					fmt.Fprintln(c.ErrOrStderr(), e.Group)
+					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
 				case e.Err != nil:
-					fmt.Fprintln(c.ErrOrStderr(), "hush:", e.Err)
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Err.Error()))
 				}
 			})
+			if errors.Is(err, client.ErrProfileBusy) {
+				return explain(err) // the running receiver shows what arrives
+			}
 			// What this sync stored, and what an interrupted sync or a chat
 			// screen open on another conversation stored without showing.
 			if perr := printUnshown(c, cl, asJSON); perr != nil && err == nil {
 				err = perr
 			}
 			for _, u := range order {
-				fmt.Fprintln(c.ErrOrStderr(), "hush:", heldNotice(held[u]))
+				fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(heldNotice(held[u])))
 			}
 			return explain(err)
 		}),
@@ -431,7 +473,7 @@ func newContactsCmd(pf *profileFlags) *cobra.Command {
 				case ct.Verified:
 					state = "verified"
 				}
-				fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%d device(s)\n", ct.Username, state, len(ct.Devices))
+				fmt.Fprintf(c.OutOrStdout(), "%s\t%s\t%d device(s)\n", textsafe.Line(ct.Username), state, len(ct.Devices))
 			}
 			return nil
 		}),
@@ -451,10 +493,22 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 			return nil
 		}),
 	}, &cobra.Command{
+		Use:   "trust-server-key",
+		Short: "Pin the signing key the server now serves (only when its operator confirms the change)",
+		Args:  cobra.NoArgs,
+		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+			fp, err := cl.TrustServerKey(c.Context())
+			if err != nil {
+				return explain(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "pinned the server key of %s\nfingerprint %s\n", cl.ServerURL(), fp)
+			return nil
+		}),
+	}, &cobra.Command{
 		Use:  "set <key> <value>",
 		Args: cobra.ExactArgs(2),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
-			return cl.SetConfig(c.Context(), args[0], args[1])
+			return explain(cl.SetConfig(c.Context(), args[0], args[1]))
 		}),
 	})
 	return c

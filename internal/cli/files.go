@@ -16,6 +16,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/bench"
 	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 func newSendFileCmd(pf *profileFlags) *cobra.Command {
@@ -35,7 +36,7 @@ func newSendFileCmd(pf *profileFlags) *cobra.Command {
 				}
 				return explainSend(err, args[0])
 			}
-			fmt.Fprintf(c.OutOrStdout(), "sent %s (%s) to %s as %s\n", m.Attachment.Name, humanBytes(m.Attachment.Size), args[0], m.ID)
+			fmt.Fprintf(c.OutOrStdout(), "sent %s (%s) to %s as %s\n", textsafe.Line(m.Attachment.Name), humanBytes(m.Attachment.Size), textsafe.Line(args[0]), m.ID)
 			return nil
 		}),
 	}
@@ -64,7 +65,7 @@ func newFilesCmd(pf *profileFlags) *cobra.Command {
 			tw := tabwriter.NewWriter(c.OutOrStdout(), 0, 0, 2, ' ', 0)
 			for i := range fs {
 				j := jsonFile(&fs[i])
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.ID, j.From, j.Name, humanBytes(j.Size), j.State)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", j.ID, textsafe.Line(j.From), textsafe.Line(j.Name), humanBytes(j.Size), j.State)
 			}
 			return tw.Flush()
 		}),
@@ -116,7 +117,7 @@ its SHA-256 matches the one the sender put in the encrypted message.`,
 			bar := newTransferBar(c.ErrOrStderr(), "receiving")
 			var path string
 			if fi, serr := os.Stat(out); out == "" || (serr == nil && fi.IsDir()) {
-				path, err = cl.Download(ctx, id, cmpOr(out, "."), bar.update)
+				path, err = cl.Download(ctx, id, out, bar.update)
 			} else {
 				path, err = cl.DownloadTo(ctx, id, out, bar.update)
 			}
@@ -127,19 +128,12 @@ its SHA-256 matches the one the sender put in the encrypted message.`,
 				}
 				return explain(err)
 			}
-			fmt.Fprintln(c.OutOrStdout(), path)
+			fmt.Fprintln(c.OutOrStdout(), textsafe.Line(path))
 			return nil
 		}),
 	}
 	c.Flags().StringVarP(&out, "output", "o", "", "file (or directory) to write")
 	return c
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 // resolveFileID finds the one file message whose id starts with prefix.

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 // newGroupPublicCmd lists the public rooms the server knows.
@@ -17,7 +18,7 @@ func newGroupPublicCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			rs, err := cl.PublicRooms(c.Context())
 			for _, r := range rs {
-				fmt.Fprintf(c.OutOrStdout(), "#%s\t%d members\tversion %d\tid %s\n", r.Name, r.Members, r.Version, r.ID)
+				fmt.Fprintf(c.OutOrStdout(), "#%s\t%d members\tversion %d\tid %s\n", textsafe.Line(r.Name), r.Members, r.Version, r.ID)
 			}
 			return explain(err)
 		}),

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/client"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/textsafe"
 )
 
 // newGroupCmd is `hush group …`: groups and rooms. Messages to a group go
@@ -48,9 +49,9 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 			}
 			gi, err := cl.CreateGroup(c.Context(), args[0], t, args[1:])
 			if gi != nil {
-				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", gi.Name, gi.Type, len(gi.Members), gi.ID)
+				fmt.Fprintf(c.OutOrStdout(), "created #%s (%s, %d members, id %s)\n", textsafe.Line(gi.Name), gi.Type, len(gi.Members), gi.ID)
 			}
-			return changeQueued(c, err)
+			return changeQueued(c, err, args[0], cl.Username())
 		}),
 	}
 	c.Flags().StringVar(&typ, "type", "private", "private (invite only), request (admins approve) or public")
@@ -59,17 +60,17 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 
 func printGroup(c *cobra.Command, gi *client.GroupInfo) {
 	w := c.OutOrStdout()
-	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", gi.Name, gi.Type, gi.Version, gi.ID)
+	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", textsafe.Line(gi.Name), gi.Type, gi.Version, gi.ID)
 	fmt.Fprintf(w, "state %s\n", gi.StateHash)
 	for _, m := range gi.Members {
 		role := "member"
 		if m.Admin {
 			role = "admin"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\t%s\t%s\n", m.Name, role, len(m.Devices), m.Fingerprint, m.KeyState)
+		fmt.Fprintf(w, "  %s\t%s\t%d device(s)\t%s\t%s\n", textsafe.Line(m.Name), role, len(m.Devices), m.Fingerprint, m.KeyState)
 	}
 	for _, warn := range gi.Warnings {
-		fmt.Fprintf(w, "WARNING: %v; compare safety numbers with them (hush verify <user>) and ask the group's admins which key they added\n", warn)
+		fmt.Fprintf(w, "WARNING: %s; compare safety numbers with them (hush verify <user>) and ask the group's admins which key they added\n", textsafe.Line(warn.Error()))
 	}
 }
 
@@ -81,7 +82,7 @@ func newGroupListCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
 			gs, err := cl.Groups(c.Context())
 			for _, g := range gs {
-				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", g.Name, g.Type, len(g.Members))
+				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", textsafe.Line(g.Name), g.Type, len(g.Members))
 			}
 			return explain(err)
 		}),
@@ -112,9 +113,9 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			gi, err := fn(cl, c.Context(), args[0], args[1])
 			if gi != nil {
-				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", gi.Name, len(gi.Members), gi.Version)
+				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", textsafe.Line(gi.Name), len(gi.Members), gi.Version)
 			}
-			return changeQueued(c, err)
+			return changeQueued(c, err, args[0], args[1])
 		}),
 	}
 }
@@ -122,13 +123,13 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 // changeQueued reports a change that is made but whose messages to the
 // members wait in the outbox: the command did its work, and the next
 // hush command sends them.
-func changeQueued(c *cobra.Command, err error) error {
+func changeQueued(c *cobra.Command, err error, name, user string) error {
 	var qe *client.QueuedError
 	if errors.As(err, &qe) {
 		fmt.Fprintf(c.ErrOrStderr(), "hush: the change is made; telling the members waits (%v): hush sends it by itself on the next hush command (hush outbox lists what waits)\n", qe.Cause)
 		return nil
 	}
-	return explain(err)
+	return explainGroup(err, name, user)
 }
 
 func newGroupResyncCmd(pf *profileFlags) *cobra.Command {
@@ -143,11 +144,37 @@ func newGroupResyncCmd(pf *profileFlags) *cobra.Command {
 				if gi.Admin {
 					what = "sent the recent changes to the members; at version"
 				}
-				fmt.Fprintf(c.OutOrStdout(), "#%s: %s %d\n", gi.Name, what, gi.Version)
+				fmt.Fprintf(c.OutOrStdout(), "#%s: %s %d\n", textsafe.Line(gi.Name), what, gi.Version)
 			}
-			return changeQueued(c, err)
+			return changeQueued(c, err, args[0], cl.Username())
 		}),
 	}
+}
+
+// explainGroup turns a group change the rules refuse into a sentence
+// about the group and the user it was about, with what to do instead.
+func explainGroup(err error, name, user string) error {
+	g := "#" + textsafe.Line(strings.TrimPrefix(name, "#"))
+	user = textsafe.Line(user)
+	switch {
+	case errors.Is(err, group.ErrSelfRemove):
+		return fmt.Errorf("you cannot remove yourself from %s: to leave the group use hush group leave %s", g, g)
+	case errors.Is(err, group.ErrLastAdmin):
+		return fmt.Errorf("you are the last admin of %s: make another member an admin first (hush group promote %s <user>), then leave", g, g)
+	case errors.Is(err, group.ErrLastMember):
+		return fmt.Errorf("%s is the last member of %s and cannot be removed", user, g)
+	case errors.Is(err, group.ErrAlreadyMember):
+		return fmt.Errorf("%s is already a member of %s", user, g)
+	case errors.Is(err, group.ErrNotMember):
+		return fmt.Errorf("%s is not a member of %s", user, g)
+	case errors.Is(err, group.ErrAlreadyAdmin):
+		return fmt.Errorf("%s is already an admin of %s", user, g)
+	case errors.Is(err, group.ErrGroupFull):
+		return fmt.Errorf("%s is full: a group has at most %d members", g, group.MaxMembers)
+	case errors.Is(err, group.ErrInvalid):
+		return fmt.Errorf("%s does not allow that change in its current state (hush group info %s shows it)", g, g)
+	}
+	return explain(err)
 }
 
 func newGroupRejectCmd(pf *profileFlags) *cobra.Command {
@@ -167,7 +194,7 @@ func newGroupLeaveCmd(pf *profileFlags) *cobra.Command {
 		Short: "Leave a group",
 		Args:  cobra.ExactArgs(1),
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
-			return changeQueued(c, cl.LeaveGroup(c.Context(), args[0]))
+			return changeQueued(c, cl.LeaveGroup(c.Context(), args[0]), args[0], cl.Username())
 		}),
 	}
 }
@@ -185,7 +212,7 @@ func newGroupRequestCmd(pf *profileFlags) *cobra.Command {
 			if err := cl.RequestJoin(c.Context(), strings.TrimPrefix(args[0], "#"), admin); err != nil {
 				return explain(err)
 			}
-			fmt.Fprintf(c.OutOrStdout(), "asked %s\n", admin)
+			fmt.Fprintf(c.OutOrStdout(), "asked %s\n", textsafe.Line(admin))
 			return nil
 		}),
 	}
@@ -201,7 +228,7 @@ func newGroupRequestsCmd(pf *profileFlags) *cobra.Command {
 		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
 			us, err := cl.GroupRequests(c.Context(), args[0])
 			for _, u := range us {
-				fmt.Fprintln(c.OutOrStdout(), u)
+				fmt.Fprintln(c.OutOrStdout(), textsafe.Line(u))
 			}
 			return explain(err)
 		}),

@@ -44,6 +44,7 @@ func TestScripts(t *testing.T) {
 			"spawn":      cmdSpawn,
 			"kill9":      cmdKill9,
 			"samenumber": cmdSameNumber,
+			"writeq":     cmdWriteQuoted,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HUSH_PASSPHRASE", "")
@@ -194,6 +195,17 @@ func cmdSpawn(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(cmd.Start())
 	procs.Store(procKey(ts, "spawn:"+args[0]), cmd)
 	ts.Defer(func() { cmd.Process.Kill(); cmd.Wait(); f.Close() })
+}
+
+// writeq FILE QUOTED writes the Go-quoted string QUOTED (escapes such as
+// \x1b and \u202e decoded) to FILE: a way to put control bytes in a file.
+func cmdWriteQuoted(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: writeq file quoted")
+	}
+	s, err := strconv.Unquote(`"` + args[1] + `"`)
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(s), 0o644))
 }
 
 // kill9 NAME kills a spawned process with SIGKILL and waits for it.

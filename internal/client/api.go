@@ -146,6 +146,7 @@ type Event struct {
 //	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
 //	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting drops and held envelopes
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
+//	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
 //	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
@@ -158,5 +159,8 @@ type Event struct {
 //	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
 //
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
-// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable,
+// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable (an
+// *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),
+// ErrAccountDeleted (an *AccountDeletedError), ErrProfileBusy,
+// ErrEmptyMessage, ErrFileGone,
 // ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken.

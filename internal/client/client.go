@@ -19,9 +19,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -102,14 +104,29 @@ func (o *Options) defaults() {
 func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
 	o.defaults()
 	if !directory.ValidUsername(username) {
-		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -", username)
+		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
 	if o.ServerURL == "" {
 		return nil, errors.New("no server given")
 	}
+	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
+		return nil, err
+	}
 	if localstore.Exists(o.Home) {
 		return nil, ErrProfileExists
 	}
+	// A failed Create leaves no trace: the home directory goes too when
+	// Create made it (and it is empty again).
+	_, statErr := os.Stat(o.Home)
+	madeHome := errors.Is(statErr, fs.ErrNotExist)
+	c, err := createProfile(ctx, o, username, email)
+	if err != nil && madeHome {
+		os.Remove(o.Home)
+	}
+	return c, err
+}
+
+func createProfile(ctx context.Context, o Options, username, email string) (*Client, error) {
 	api := apiclient.New(o.ServerURL, nil)
 	serverKey, err := api.ServerKey(ctx)
 	if err != nil {
@@ -292,15 +309,19 @@ func (c *Client) Config() map[string]string {
 // relay's MQTT address when it differs from what the server advertises).
 func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 	p := c.prof
+	var err error
 	switch key {
 	case "server":
-		p.ServerURL = value
+		p.ServerURL, err = value, checkServerURL(value)
 	case "broker":
-		p.BrokerURL = value
+		p.BrokerURL, err = value, checkMQTTURL(key, value)
 	case "mqtt":
-		p.MQTTURL = value
+		p.MQTTURL, err = value, checkMQTTURL(key, value)
 	default:
-		return fmt.Errorf("unknown setting %q (settings: server, broker, mqtt)", key)
+		return fmt.Errorf("unknown setting %q: the settings are %s", key, strings.Join(settingKeys, ", "))
+	}
+	if err != nil {
+		return err
 	}
 	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
 		return err
@@ -309,22 +330,36 @@ func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 	return nil
 }
 
-// serverErr turns transport failures into ErrServerUnreachable and keeps
-// server answers as they are.
+// TrustServerKey pins the signing key the server now serves, replacing
+// the one pinned at init, and returns its fingerprint. Call it only when
+// the user trusts the change (the operator replaced or restored the
+// server key): every directory answer is checked against this key.
+func (c *Client) TrustServerKey(ctx context.Context) (string, error) {
+	k, err := apiclient.New(c.prof.ServerURL, nil).ServerKey(ctx)
+	if err != nil {
+		return "", serverErr(err)
+	}
+	p := c.prof
+	p.ServerKey = k.Bytes()
+	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
+		return "", err
+	}
+	c.prof = p
+	c.api = apiclient.New(p.ServerURL, k)
+	return identity.Fingerprint(k), nil
+}
+
+// serverErr turns transport failures into an *UnreachableError (which
+// matches ErrServerUnreachable) and keeps server answers as they are.
 func serverErr(err error) error {
 	var ne net.Error
 	var ae *apiclient.Error
+	var ue *UnreachableError
 	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ae):
+	case err == nil, errors.As(err, &ae), errors.As(err, &ue):
 		return err
 	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
-	}
-	var oe *net.OpError
-	if errors.As(err, &oe) {
-		return fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+		return &UnreachableError{What: "server", URL: "(unknown)", Err: err}
 	}
 	return err
 }

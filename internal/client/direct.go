@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -97,9 +98,18 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 
 func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) error {
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	for connected := false; ctx.Err() == nil; {
 		cl, failed, err := t.session(ctx, fn, nil)
+		var ue *UnreachableError
+		var refused *connackError
+		if !connected && errors.As(err, &ue) && ctx.Err() == nil {
+			return err // never got through: say why instead of retrying silently
+		}
+		if !connected && errors.As(err, &refused) && ctx.Err() == nil {
+			return &UnreachableError{What: "MQTT broker", URL: t.broker, Err: err}
+		}
 		if err == nil {
+			connected = true
 			select {
 			case <-ctx.Done():
 			case <-cl.Done():

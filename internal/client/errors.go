@@ -1,6 +1,10 @@
 package client
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+)
 
 var (
 	// ErrNoProfile: the home directory holds no profile (run init first).
@@ -11,8 +15,20 @@ var (
 	ErrWrongPassphrase = errors.New("wrong passphrase")
 	// ErrUnknownUser: the directory has no active user of that name.
 	ErrUnknownUser = errors.New("unknown user")
-	// ErrServerUnreachable: the server (or broker) did not answer.
-	ErrServerUnreachable = errors.New("server unreachable")
+	// ErrServerUnreachable: the server (or broker) did not answer; the
+	// error is an *UnreachableError naming the address and the cause.
+	ErrServerUnreachable = apiclient.ErrUnreachable
+	// ErrServerKeyChanged: the server's answers are signed by another key
+	// than the one pinned at init; the error is a *ServerKeyChangedError
+	// with both fingerprints. Nothing is trusted from the server until the
+	// user decides (the operator replaced the key, or someone intercepts).
+	ErrServerKeyChanged = apiclient.ErrServerKeyChanged
+	// ErrAccountDeleted: the profile's own account was deleted from the
+	// server; the local history stays readable, nothing can be sent or
+	// received. The error is an *AccountDeletedError.
+	ErrAccountDeleted = errors.New("account deleted from the server")
+	// ErrEmptyMessage: Send was given no text.
+	ErrEmptyMessage = errors.New("empty message")
 	// ErrIdentityChanged: the contact's identity key changed; nothing is
 	// sent until the user accepts the new key.
 	ErrIdentityChanged = errors.New("identity key changed")
@@ -27,4 +43,27 @@ var (
 	// ErrUsernameTaken: registration refused because the name is bound to
 	// another key.
 	ErrUsernameTaken = errors.New("username taken")
+	// ErrProfileBusy: another Listen (in this or another process) is
+	// receiving for the profile. A profile has one receiver at a time:
+	// two would split the incoming messages between them. Sync refuses
+	// with it too rather than waiting, since the running listener already
+	// shows what arrives.
+	ErrProfileBusy = errors.New("another receiver is running for this profile")
 )
+
+// UnreachableError says which server or broker did not answer and why.
+type UnreachableError = apiclient.UnreachableError
+
+// ServerKeyChangedError carries the pinned and the served server key
+// fingerprints.
+type ServerKeyChangedError = apiclient.ServerKeyChangedError
+
+// AccountDeletedError names the profile's account that the server no
+// longer has. It matches ErrAccountDeleted with errors.Is.
+type AccountDeletedError struct{ Username string }
+
+func (e *AccountDeletedError) Error() string {
+	return "account " + e.Username + " deleted from the server"
+}
+
+func (e *AccountDeletedError) Unwrap() error { return ErrAccountDeleted }

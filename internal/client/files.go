@@ -2,6 +2,7 @@ package client
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -54,6 +55,10 @@ var (
 	ErrIntegrity = errors.New("file failed verification")
 	// ErrUploadIncomplete: the sender has not finished uploading the file.
 	ErrUploadIncomplete = errors.New("the file is not completely uploaded yet")
+	// ErrFileGone: the server no longer holds the file (every recipient
+	// device reported it downloaded, or it expired) and no verified copy
+	// is left on this device; only the sender can send it again.
+	ErrFileGone = errors.New("the file is no longer on the server")
 	// ErrNoSuchFile: no file message with that id in this profile.
 	ErrNoSuchFile = errors.New("no such file message")
 )
@@ -640,6 +645,9 @@ func (c *Client) checkBlob(ctx context.Context, bs *blobSession, a *attachmentRe
 		st, err = c.api.BlobStatus(ctx, tok, a.BlobID)
 		return err
 	})
+	if apiclient.IsCode(err, "not_found") {
+		return ErrFileGone
+	}
 	if err != nil {
 		return err
 	}
@@ -673,22 +681,34 @@ func (c *Client) blobDone(ctx context.Context, bs *blobSession, a *attachmentRec
 
 // Download fetches, decrypts and verifies the file of message messageID
 // into directory dir, under the name the sender gave it (made unique if a
-// file of that name exists), and returns the path. See DownloadTo.
+// file of that name exists), and returns the path. With dir empty, or
+// the directory a verified copy already is in, that copy is returned;
+// another directory gets a copy of its own, and a new download with dir
+// empty goes to the current directory. See DownloadTo.
 func (c *Client) Download(ctx context.Context, messageID, dir string, progress func(done, total int64)) (string, error) {
 	r, err := c.fileRecord(ctx, messageID)
 	if err != nil {
 		return "", err
 	}
-	if p := r.Attachment.Path; p != "" && sameSize(p, r.Attachment.Size) {
+	// A copy already here (or moved into place by a download that stopped
+	// before recording it) is returned when no other directory is asked
+	// for: fetching again makes a copy only where one is wanted.
+	here := func(p string) bool { return p != "" && (dir == "" || sameDir(filepath.Dir(p), dir)) }
+	if p := r.Attachment.Path; here(p) && sameSize(p, r.Attachment.Size) {
 		return p, nil // already here and verified
 	}
-	if p := r.Attachment.Pending; p != "" && sameFile(p, r.Attachment) {
-		// An earlier download moved the file into place and stopped
-		// before it could say so.
+	if p := r.Attachment.Pending; here(p) && sameFile(p, r.Attachment) {
 		r.Attachment.Path = p
 		return p, c.saveRecord(ctx, r)
 	}
-	return c.download(ctx, r, "", dir, progress)
+	return c.download(ctx, r, "", cmp.Or(dir, "."), progress)
+}
+
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
 }
 
 // sameFile reports whether the file at path is a's plaintext (its size
@@ -755,11 +775,17 @@ func (c *Client) download(ctx context.Context, r *messageRecord, final, dir stri
 	if err != nil {
 		return "", err
 	}
-	err = c.fetchChunks(ctx, bs, a, start, func(plain []byte) error {
-		h.Write(plain)
-		_, err := f.Write(plain)
-		return err
-	}, progress)
+	// A copy downloaded before is the cheapest source, and the only one
+	// once every recipient reported the blob done and the server let it
+	// go; the digest check below covers it as it covers the server's.
+	local := start == 0 && copyLocal(f, h, a)
+	if !local {
+		err = c.fetchChunks(ctx, bs, a, start, func(plain []byte) error {
+			h.Write(plain)
+			_, err := f.Write(plain)
+			return err
+		}, progress)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -790,12 +816,44 @@ func (c *Client) download(ctx context.Context, r *messageRecord, final, dir stri
 	if final, err = publish(tmp, final, dir, a.Name); err != nil {
 		return "", err
 	}
+	if local && sameSize(a.Path, a.Size) {
+		return final, nil // the record keeps pointing at the first copy
+	}
 	r.Attachment.Path = final
 	if err := c.saveRecord(ctx, r); err != nil {
 		return final, err
 	}
-	c.blobDone(ctx, bs, a)
+	if !local {
+		c.blobDone(ctx, bs, a)
+	}
 	return final, nil
+}
+
+// copyLocal copies the verified earlier download of a (if it is still in
+// place with the right size and digest) into the empty partial file f,
+// feeding h. It reports whether it did; on false f is empty again.
+func copyLocal(f *os.File, h hash.Hash, a *attachmentRecord) bool {
+	if a.Path == "" || !sameSize(a.Path, a.Size) {
+		return false
+	}
+	src, err := os.Open(a.Path)
+	if err != nil {
+		return false
+	}
+	defer src.Close()
+	check := sha256.New()
+	if _, err := io.Copy(check, src); err != nil || !bytes.Equal(check.Sum(nil), a.SHA256) {
+		return false
+	}
+	if _, err := src.Seek(0, io.SeekStart); err == nil {
+		if _, err = io.Copy(io.MultiWriter(f, h), src); err == nil {
+			return true
+		}
+	}
+	f.Truncate(0)
+	f.Seek(0, io.SeekStart)
+	h.Reset()
+	return false
 }
 
 // resumePartial keeps the whole transfer chunks of a partial download,

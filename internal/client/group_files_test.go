@@ -40,6 +40,7 @@ func TestGroupFileAndMemo(t *testing.T) {
 		t.Fatalf("long group text not sent as a memo: %+v", mm.Attachment)
 	}
 
+	paths := map[string]string{}
 	for _, c := range []*Client{bob, carol} {
 		ms, err := c.Sync(ctx)
 		if err != nil || len(ms) != 2 {
@@ -64,17 +65,27 @@ func TestGroupFileAndMemo(t *testing.T) {
 		if got := fileSum(t, p); !bytes.Equal(got, sum) || filepath.Base(p) != "report.bin" {
 			t.Fatalf("%s downloaded %s with another digest", c.Username(), p)
 		}
+		paths[c.Username()] = p
 		h, err := c.History(ctx, "#team", 0)
 		if err != nil || len(h) != 2 || h[1].Text != long || h[0].Attachment == nil || h[0].Attachment.Path != p {
 			t.Fatalf("%s history: %+v %v", c.Username(), h, err)
 		}
 	}
 	// Both other member devices reported the file: the server deleted it.
-	if _, err := bob.Download(ctx, fm.ID, t.TempDir(), nil); err != nil {
+	// A second download elsewhere still works from the verified copy.
+	again, err := bob.Download(ctx, fm.ID, t.TempDir(), nil)
+	if err != nil {
 		t.Fatalf("bob's second download should reuse his verified copy: %v", err)
 	}
-	if _, err := carol.DownloadTo(ctx, fm.ID, filepath.Join(t.TempDir(), "again"), nil); err == nil {
-		t.Fatal("the blob outlived its two recipients")
+	if got := fileSum(t, again); !bytes.Equal(got, sum) || again == paths["bob"] {
+		t.Fatalf("second download %s (first %s) is not a fresh verified copy", again, paths["bob"])
+	}
+	// With the local copy gone too, the server's answer is ErrFileGone.
+	if err := os.Remove(paths["carol"]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.DownloadTo(ctx, fm.ID, filepath.Join(t.TempDir(), "again"), nil); !errors.Is(err, ErrFileGone) {
+		t.Fatalf("download of a deleted blob: %v, want ErrFileGone", err)
 	}
 }
 

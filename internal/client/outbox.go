@@ -94,6 +94,9 @@ type SendReport struct {
 	// waiting; OtherWhy says why the last of them waits.
 	Other    int
 	OtherWhy string
+	// Fatal is set when the server says the profile's account is gone
+	// (an *AccountDeletedError): what was tried is marked failed.
+	Fatal error
 }
 
 // RetrySends tries now to deliver everything queued, oldest first, and
@@ -149,6 +152,12 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 		}
 		err := c.deliverEntry(ctx, &r, &o)
 		done, refused := len(r.Sends) == 0, errors.Is(err, errRefused)
+		var gone *AccountDeletedError
+		if errors.As(err, &gone) {
+			// Nothing this profile queued can go out any more.
+			refused, down, rep.Fatal = true, err, err
+			r.LastErr = err.Error()
+		}
 		if err != nil && !refused {
 			if ctx.Err() != nil {
 				return rep, nil
@@ -349,6 +358,10 @@ func backoff(tries int, retryAfter time.Duration) time.Duration {
 
 // describeSendErr is the reason a user reads.
 func describeSendErr(err error) string {
+	var gone *AccountDeletedError
+	if errors.As(err, &gone) {
+		return gone.Error()
+	}
 	var re *recipientError
 	if errors.As(err, &re) {
 		return "waiting for " + re.user + ": " + describeSendErr(re.err)
@@ -499,6 +512,9 @@ func (c *Client) sendQueued(ctx context.Context, conv, msgID string) (*Message, 
 	}
 	for _, m := range rep.Failed {
 		if m.ID == msgID && m.Peer == conv {
+			if rep.Fatal != nil {
+				return &m, rep.Fatal
+			}
 			return &m, fmt.Errorf("%w: %s", ErrSendRefused, m.Error)
 		}
 	}

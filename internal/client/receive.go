@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -471,7 +472,9 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 // Listen receives live until ctx is done, calling fn for every new message
 // and for every envelope it had to drop. It refills the directory's
 // one-time prekeys when they run low, and retries queued sends. A message
-// handed to fn counts as shown (see ListenShowing).
+// handed to fn counts as shown (see ListenShowing). It returns
+// ErrProfileBusy at once when another Listen or Sync is receiving for the
+// profile.
 func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 	return c.ListenShowing(ctx, func(string) bool { return true }, fn)
 }
@@ -481,6 +484,11 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 // conversation for which shows returns false are still handed to fn, but
 // stay unshown (Unshown returns them) until MarkShown.
 func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool, fn func(Event)) error {
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := c.maintain(ctx); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
@@ -544,13 +552,20 @@ func (c *Client) pumpOutbox(ctx context.Context, report func(Event)) {
 // Sync fetches everything pending, stores it, acknowledges it and returns
 // the new messages in the order they arrived. They are stored unshown: a
 // program that shows them calls MarkShown (Unshown also returns what an
-// earlier, interrupted Sync stored).
+// earlier, interrupted Sync stored). While a Listen runs for the profile
+// (here or in another process) it returns ErrProfileBusy instead of taking
+// messages away from that listener.
 func (c *Client) Sync(ctx context.Context) ([]Message, error) { return c.SyncEvents(ctx, nil) }
 
 // SyncEvents is Sync, calling fn (if not nil) for every event that is not
 // a new message: envelopes dropped, envelopes held.
 func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) {
 	var out []Message
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	tr, err := c.transport(ctx)
 	if err != nil {
 		return nil, serverErr(err)
@@ -577,6 +592,24 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}
 	return out, nil
+}
+
+// CheckReceive returns ErrProfileBusy when a Listen or Sync is receiving
+// for the profile right now (in this or another process), so that a
+// program can refuse to start before it would compete with it.
+func (c *Client) CheckReceive() error {
+	unlock, err := c.lockReceive()
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
+}
+
+// lockReceive takes the profile's receive lock (receive.lock in the
+// profile directory), held while a Listen or Sync runs.
+func (c *Client) lockReceive() (func(), error) {
+	return lockFile(filepath.Join(c.home, "receive.lock"))
 }
 
 // History returns the last limit messages of the conversation with peer,

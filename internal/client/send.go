@@ -32,8 +32,12 @@ type outgoing struct {
 // to the relay (or broker). The message is stored in the history first
 // (state sending), then marked sent or failed. A text longer than
 // MemoThreshold travels as a memo: an encrypted attachment the recipient
-// fetches on receipt and shows as text.
+// fetches on receipt and shows as text. Text that is empty or only white
+// space is refused with ErrEmptyMessage.
 func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, ErrEmptyMessage
+	}
 	if strings.HasPrefix(to, "#") { // groups: "#name" is a group conversation (groups.go)
 		return c.sendGroup(ctx, to, text)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/relay"
 )
 
@@ -82,7 +83,7 @@ func (t *relayTransport) token(ctx context.Context, fresh bool) (*apiclient.Sess
 	}
 	s, err := c.api.Login(ctx, c.prof.Username, c.dev)
 	if err != nil {
-		return nil, serverErr(err)
+		return nil, c.ownAccountErr(ctx, serverErr(err))
 	}
 	t.sess = s
 	rec := storedToken{Token: s.Token, Mailbox: s.Mailbox, ExpiresAt: s.ExpiresAt.Unix()}
@@ -155,17 +156,31 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		return err
 	}
 	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
+	refusals := 0
+	for connected := false; ctx.Err() == nil; {
 		s, err := t.token(ctx, false)
 		if err != nil {
 			return err
 		}
-		err = t.listenOnce(ctx, mq, s, fn)
+		err = t.listenOnce(ctx, mq, s, fn, &connected)
 		if ctx.Err() != nil {
 			return nil
 		}
+		// A listener that never got through reports why, rather than
+		// retrying silently forever at a wrong address; one that was
+		// connected rides out a server restart.
+		var ue *UnreachableError
+		if !connected && errors.As(err, &ue) {
+			return err
+		}
 		var refused *connackError
 		if errors.As(err, &refused) {
+			// A refusal usually means the token expired: one retry with a
+			// fresh one. Refused again before ever connecting, the address
+			// is not the relay's broker.
+			if refusals++; !connected && refusals > 1 {
+				return &UnreachableError{What: "MQTT broker", URL: mq, Err: err}
+			}
 			if _, err := t.token(ctx, true); err != nil {
 				return err
 			}
@@ -179,7 +194,7 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 	return nil
 }
 
-func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error) error {
+func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error, connected *bool) error {
 	var cl *paho.Client
 	failed := make(chan error, 1)
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
@@ -207,6 +222,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
 		return err
 	}
+	*connected = true
 	t.c.kickOutbox() // the relay answers again: retry what waits
 	select {
 	case <-ctx.Done():
@@ -244,7 +260,7 @@ type mqttLogin struct {
 type connackError struct{ code byte }
 
 func (e *connackError) Error() string {
-	return fmt.Sprintf("MQTT connection refused (reason 0x%02x)", e.code)
+	return fmt.Sprintf("the broker refused the login (reason 0x%02x)", e.code)
 }
 
 // dialMQTT connects an MQTT 5 client to mqtt://host:port or mqtts://.
@@ -264,7 +280,7 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 		return nil, fmt.Errorf("bad MQTT URL %q: scheme must be mqtt or mqtts", raw)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrServerUnreachable, err)
+		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
 	cfg := paho.ClientConfig{Conn: conn, EnableManualAcknowledgment: l.manualAck}
 	if onMsg != nil {
@@ -285,10 +301,12 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 	defer cancel()
 	ca, err := cl.Connect(cctx, cp)
 	if ca != nil && ca.ReasonCode != 0 {
+		conn.Close()
 		return nil, &connackError{code: ca.ReasonCode}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: MQTT: %v", ErrServerUnreachable, err)
+		conn.Close()
+		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
 	if l.sessionPresent != nil {
 		*l.sessionPresent = ca.SessionPresent
@@ -297,3 +315,21 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 }
 
 func (t *relayTransport) close() {}
+
+// ownAccountErr turns a relay login refused for an unknown user or device
+// into ErrAccountDeleted when the directory confirms that the profile's
+// own account is gone.
+func (c *Client) ownAccountErr(ctx context.Context, err error) error {
+	if !apiclient.IsCode(err, "unknown_device") && !apiclient.IsCode(err, "unknown_user") {
+		return err
+	}
+	a, lerr := c.api.Lookup(ctx, c.prof.Username)
+	if lerr != nil {
+		return err
+	}
+	u, uerr := a.User(c.prof.Username)
+	if errors.Is(uerr, directory.ErrNoSuchUser) || (uerr == nil && u.State == directory.StateDeleted) {
+		return &AccountDeletedError{Username: c.prof.Username}
+	}
+	return err
+}

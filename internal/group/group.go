@@ -88,6 +88,15 @@ var (
 	// ErrInvalid: a change that is well signed but not allowed on the
 	// state (adding a member twice, removing the last admin, ...).
 	ErrInvalid = errors.New("group: change not allowed on this state")
+	// Reasons for ErrInvalid that a user can act on; an error wrapping
+	// ErrInvalid matches one of these too when it applies.
+	ErrSelfRemove    = errors.New("an admin leaves with a leave change")
+	ErrAlreadyAdmin  = errors.New("target is already an admin")
+	ErrAlreadyMember = errors.New("already a member")
+	ErrNotMember     = errors.New("not a member")
+	ErrGroupFull     = errors.New("group is full")
+	ErrLastMember    = errors.New("the last member cannot leave")
+	ErrLastAdmin     = errors.New("the last admin cannot leave; promote another member first")
 	// ErrWrongGroup: input made for another group.
 	ErrWrongGroup = errors.New("group: wrong group")
 	// ErrUnknownKey: a message from a chain the Keyring was not given.

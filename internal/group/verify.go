@@ -111,15 +111,18 @@ func (s *State) apply(c *Change) error {
 		return s.approve(c.Request)
 	case KindRemove:
 		if c.Target == c.Signer {
-			return fmt.Errorf("an admin leaves with a leave change")
+			return ErrSelfRemove
 		}
 		return s.remove(c.Target)
 	case KindLeave:
 		return s.remove(c.Signer)
 	case KindPromote:
 		i, ok := s.find(c.Target)
-		if !ok || s.members[i].Role == RoleAdmin {
-			return fmt.Errorf("target is not a member, or already an admin")
+		if !ok {
+			return ErrNotMember
+		}
+		if s.members[i].Role == RoleAdmin {
+			return ErrAlreadyAdmin
 		}
 		// The key is public: no constant-time comparison needed.
 		if s.members[i].Identity != c.Identity {
@@ -140,10 +143,10 @@ func (s *State) apply(c *Change) error {
 func (s *State) add(m Member) error {
 	i, exists := s.find(m.Name)
 	if exists {
-		return fmt.Errorf("already a member")
+		return ErrAlreadyMember
 	}
 	if len(s.members) >= MaxMembers {
-		return fmt.Errorf("group is full")
+		return ErrGroupFull
 	}
 	s.members = append(s.members, Member{})
 	copy(s.members[i+1:], s.members[i:])
@@ -157,13 +160,13 @@ func (s *State) add(m Member) error {
 func (s *State) remove(name string) error {
 	i, ok := s.find(name)
 	if !ok {
-		return fmt.Errorf("not a member")
+		return ErrNotMember
 	}
 	if len(s.members) == 1 {
-		return fmt.Errorf("the last member cannot leave")
+		return ErrLastMember
 	}
 	if s.members[i].Role == RoleAdmin && s.admins() == 1 {
-		return fmt.Errorf("the last admin cannot leave; promote another member first")
+		return ErrLastAdmin
 	}
 	s.members = append(s.members[:i], s.members[i+1:]...)
 	return nil

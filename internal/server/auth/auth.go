@@ -83,7 +83,7 @@ func New(cfg Config) (*Service, error) {
 // token.
 var ErrInvalidToken = errors.New("auth: invalid or expired token")
 
-var usernameRE = regexp.MustCompile(`^[a-z0-9_-]{3,32}$`)
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{2,31}$`)
 
 func hashOf(b []byte) []byte {
 	h := sha256.Sum256(b)
@@ -212,7 +212,7 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !usernameRE.MatchString(req.Username) {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "invalid_username", "usernames match [a-z0-9_-]{3,32}"))
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "invalid_username", "usernames match [a-z0-9][a-z0-9_-]{2,31}"))
 		return
 	}
 	sealed, err := s.Challenge(r.Context(), req.Username, req.DeviceID)

@@ -243,12 +243,14 @@ func errBadSignature(format string, args ...any) error {
 
 func errInvalidUsername() error {
 	return httpapi.Errorf(http.StatusBadRequest, "invalid_username",
-		"usernames are 3 to 32 characters from a-z, 0-9, _ and -")
+		"usernames are 3 to 32 characters from a-z, 0-9, _ and -, starting with a letter or digit")
 }
 
-// ValidUsername reports whether name matches ^[a-z0-9_-]{3,32}$.
+// ValidUsername reports whether name matches ^[a-z0-9][a-z0-9_-]{2,31}$.
+// The first character is a letter or digit: a name starting with - would
+// read as a flag on every command line that names the user.
 func ValidUsername(name string) bool {
-	if len(name) < 3 || len(name) > 32 {
+	if len(name) < 3 || len(name) > 32 || name[0] == '-' || name[0] == '_' {
 		return false
 	}
 	for i := 0; i < len(name); i++ {

@@ -1,0 +1,105 @@
+package apiclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+
+	"github.com/hush-chat/hush/internal/identity"
+)
+
+// ErrUnreachable: the server (or an MQTT broker) did not answer.
+var ErrUnreachable = errors.New("server unreachable")
+
+// UnreachableError says which address did not answer and why. It matches
+// ErrUnreachable with errors.Is.
+type UnreachableError struct {
+	What string // "server" or "MQTT broker"
+	URL  string
+	Err  error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the %s at %s: %s", e.What, e.URL, e.Reason())
+}
+
+// Unwrap makes the error match ErrUnreachable and its cause.
+func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
+
+// Reason is the cause in a few words a user understands (no socket
+// addresses, no system call names).
+func (e *UnreachableError) Reason() string {
+	var dns *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.Is(e.Err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(e.Err, syscall.ECONNRESET):
+		return "connection reset"
+	case errors.Is(e.Err, syscall.EHOSTUNREACH), errors.Is(e.Err, syscall.ENETUNREACH):
+		return "no route to host"
+	case errors.As(e.Err, &dns):
+		return fmt.Sprintf("unknown host %s", dns.Name)
+	case errors.Is(e.Err, context.DeadlineExceeded), errors.Is(e.Err, os.ErrDeadlineExceeded),
+		errors.As(e.Err, &ne) && ne.Timeout():
+		return "no answer (timed out)"
+	}
+	// The innermost cause, without the layers that name sockets.
+	err := e.Err
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}
+
+// unreachable is the error for a request that got no answer: the
+// caller's own cancellation as it is, else an *UnreachableError.
+func (c *Client) unreachable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return &UnreachableError{What: "server", URL: c.base, Err: err}
+}
+
+// ErrServerKeyChanged: a directory answer is not signed by the pinned
+// server key.
+var ErrServerKeyChanged = errors.New("the server's signing key changed")
+
+// ServerKeyChangedError names the pinned key and the one the server now
+// serves (empty when it could not be fetched). It matches
+// ErrServerKeyChanged with errors.Is.
+type ServerKeyChangedError struct {
+	Pinned string // fingerprint of the pinned key
+	Served string // fingerprint of the key the server serves now, if known
+}
+
+func (e *ServerKeyChangedError) Error() string {
+	served := e.Served
+	if served == "" {
+		served = "unknown"
+	}
+	return fmt.Sprintf("the server's signing key changed: pinned %s, served %s", e.Pinned, served)
+}
+
+func (e *ServerKeyChangedError) Unwrap() error { return ErrServerKeyChanged }
+
+// keyChanged builds the error for an answer whose signature does not
+// verify under the pinned key, asking the server which key it uses now.
+func (c *Client) keyChanged(ctx context.Context, pinned *identity.IdentityKey) error {
+	e := &ServerKeyChangedError{Pinned: identity.Fingerprint(pinned)}
+	var r struct {
+		PublicKey []byte `json:"server_key"`
+	}
+	if _, err := c.do(ctx, "GET", "/v1/server-key", "", nil, "", &r); err == nil {
+		if k, err := identity.NewIdentityKey(r.PublicKey); err == nil {
+			e.Served = identity.Fingerprint(k)
+		}
+	}
+	return e
+}
