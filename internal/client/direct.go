@@ -55,8 +55,10 @@ func (t *directTransport) send(ctx context.Context, mailbox string, env []byte) 
 // broker queues QoS 1 messages while the device is away, and acknowledges
 // each message only after fn stored it (manual acknowledgement).
 func (t *directTransport) session(ctx context.Context, fn func([]byte) error, activity chan<- struct{}) (*paho.Client, chan error, error) {
-	var cl *paho.Client
 	failed := make(chan error, 1)
+	// The broker resends a kept session's queue right after the CONNACK,
+	// so onMsg may run before dialMQTT returns: it acknowledges through
+	// the client paho hands it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
 		if activity != nil {
 			select {
@@ -71,7 +73,7 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 			}
 			return true, nil // not acknowledged: the broker sends it again next session
 		}
-		_ = cl.Ack(pr.Packet)
+		_ = pr.Client.Ack(pr.Packet)
 		return true, nil
 	}
 	var present bool

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -50,7 +51,9 @@ func (c *Client) transport(ctx context.Context) (transport, error) {
 type relayTransport struct {
 	c       *Client
 	mailbox string
-	sess    *apiclient.Session
+
+	mu   sync.Mutex         // guards sess; held across a log-in so concurrent callers share one
+	sess *apiclient.Session // the current relay login, nil before the first
 }
 
 type storedToken struct {
@@ -62,6 +65,8 @@ type storedToken struct {
 // token returns a relay token, reusing the one stored in the profile while
 // it has more than a minute left (a log-in costs two round trips).
 func (t *relayTransport) token(ctx context.Context, fresh bool) (*apiclient.Session, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	c := t.c
 	if t.sess != nil && !fresh && time.Until(t.sess.ExpiresAt) > time.Minute {
 		return t.sess, nil
@@ -180,8 +185,9 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 }
 
 func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error) error {
-	var cl *paho.Client
 	failed := make(chan error, 1)
+	// onMsg may run before dialMQTT returns: it uses the client paho hands
+	// it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
 		seq, env, err := relay.DecodeDelivery(pr.Packet.Payload)
 		if err != nil {
@@ -195,7 +201,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 			return true, nil
 		}
 		if frame, err := relay.EncodeAck([]int64{seq}); err == nil {
-			go cl.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
+			go pr.Client.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
 		}
 		return true, nil
 	}
