@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -98,22 +99,32 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 }
 
 func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) error {
-	backoff := 100 * time.Millisecond
+	var bo backoff
 	for ctx.Err() == nil {
-		cl, failed, err := t.session(ctx, fn, nil)
+		var delivered atomic.Bool
+		counted := func(env []byte) error {
+			err := fn(env)
+			if err == nil {
+				delivered.Store(true)
+			}
+			return err
+		}
+		var up time.Duration
+		cl, failed, err := t.session(ctx, counted, nil)
 		if err == nil {
+			upAt := time.Now()
 			select {
 			case <-ctx.Done():
 			case <-cl.Done():
 			case <-failed:
 			}
+			up = time.Since(upAt)
 			cl.Disconnect(&paho.Disconnect{})
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(bo.wait(up, delivered.Load())):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
 }

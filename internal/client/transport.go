@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -159,13 +160,13 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 	if err != nil {
 		return err
 	}
-	backoff := 100 * time.Millisecond
+	var bo backoff
 	for ctx.Err() == nil {
 		s, err := t.token(ctx, false)
 		if err != nil {
 			return err
 		}
-		err = t.listenOnce(ctx, mq, s, fn)
+		up, delivered, err := t.listenOnce(ctx, mq, s, fn)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -177,15 +178,19 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(bo.wait(up, delivered)):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
 }
 
-func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error) error {
+// listenOnce runs one connection to the relay's MQTT listener until ctx
+// is done or the connection ends. It reports how long the connection was
+// up (0 if it never came up) and whether it delivered anything, for the
+// reconnect policy.
+func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error) (time.Duration, bool, error) {
 	failed := make(chan error, 1)
+	var delivered atomic.Bool
 	// onMsg may run before dialMQTT returns: it uses the client paho hands
 	// it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
@@ -200,6 +205,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 			}
 			return true, nil
 		}
+		delivered.Store(true)
 		if frame, err := relay.EncodeAck([]int64{seq}); err == nil {
 			go pr.Client.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
 		}
@@ -207,20 +213,21 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 	}
 	cl, err := dialMQTT(ctx, mq, mqttLogin{user: s.Mailbox, pass: s.Token, clientID: s.Mailbox, clean: true}, onMsg)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
 	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
-		return err
+		return 0, delivered.Load(), err
 	}
+	upAt := time.Now()
 	select {
 	case <-ctx.Done():
-		return nil
+		err = nil
 	case <-cl.Done():
-		return errors.New("connection to the relay lost")
-	case err := <-failed:
-		return err
+		err = errors.New("connection to the relay lost")
+	case err = <-failed:
 	}
+	return time.Since(upAt), delivered.Load(), err
 }
 
 // mqttURL asks the server where its MQTT listener is: the host of the
