@@ -112,6 +112,23 @@ func explain(err error) error {
 	return err
 }
 
+// reportRefused prints one line per envelope Sync refused and turns the
+// error into what the command returns: the failure that stopped Sync, if
+// any, else an exit status of 1 with nothing more to print.
+func reportRefused(stderr io.Writer, err error) error {
+	var re *client.RefusedError
+	if !errors.As(err, &re) {
+		return explain(err)
+	}
+	for _, r := range re.Reasons {
+		fmt.Fprintln(stderr, "hush: refused an envelope:", r)
+	}
+	if re.Err != nil {
+		return explain(re.Err)
+	}
+	return exitStatus(1)
+}
+
 func withSignals(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
@@ -343,7 +360,7 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 				printMessage(out, &msgs[i], asJSON)
 			}
 			out.Flush()
-			return explain(err)
+			return reportRefused(c.ErrOrStderr(), err)
 		}),
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "one JSON object per line (id, from, to, sent_at, text)")

@@ -108,7 +108,7 @@ type Event struct {
 //	func (c *Client) ServerURL() string
 //	func (c *Client) Fingerprint() string                       // of the own identity key
 //	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
-//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
+//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages; *RefusedError lists refused envelopes
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
@@ -121,4 +121,5 @@ type Event struct {
 //
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
 // ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable,
-// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken.
+// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken; and (errors.As)
+// *RefusedError from Sync.

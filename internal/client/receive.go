@@ -307,34 +307,46 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 }
 
 // Sync fetches everything pending, stores it, acknowledges it and returns
-// the new messages in the order they arrived.
+// the new messages in the order they arrived. When it refused envelopes
+// for good, the error is a *RefusedError listing every one (the messages
+// are still returned); a failure after some refusals is its Err.
 func (c *Client) Sync(ctx context.Context) ([]Message, error) {
-	var out []Message
-	var firstDrop error
+	out, refused, err := c.sync(ctx)
+	if len(refused) > 0 {
+		return out, &RefusedError{Reasons: refused, Err: err}
+	}
+	return out, err
+}
+
+func (c *Client) sync(ctx context.Context) (out []Message, refused []error, err error) {
 	tr, err := c.transport(ctx)
 	if err != nil {
-		return nil, serverErr(err)
+		return nil, nil, serverErr(err)
 	}
 	err = tr.drain(ctx, func(env []byte) error {
 		return c.process(ctx, env, func(e Event) {
-			if e.Message != nil {
+			var dr *dropped
+			switch {
+			case e.Message != nil:
 				out = append(out, *e.Message)
-			} else if firstDrop == nil {
-				firstDrop = e.Err
+			case errors.As(e.Err, &dr):
+				refused = append(refused, dr.reason)
+			case e.Err != nil:
+				refused = append(refused, e.Err)
 			}
 		})
 	})
 	if err != nil {
-		return out, serverErr(err)
+		return out, refused, serverErr(err)
 	}
 	// The relay delivers in order; a plain broker may not (some resend a
 	// resumed session's queue out of order). Within a batch, each sender's
 	// messages are put back in the order that sender wrote them.
 	orderPerSender(out)
 	if err := c.maintain(ctx); err != nil {
-		return out, fmt.Errorf("prekey maintenance: %w", err)
+		return out, refused, fmt.Errorf("prekey maintenance: %w", err)
 	}
-	return out, nil
+	return out, refused, nil
 }
 
 // orderPerSender sorts each sender device's messages by that sender's
