@@ -200,14 +200,13 @@ func (r *Relay) getMailbox(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	envs, err := r.st.PendingEnvelopes(req.Context(), p.Mailbox, after, limit)
+	// Envelopes past 3/4 of the budget cannot fit (base64 alone makes
+	// them larger): the store stops reading there. The answer keeps those
+	// that fit in listBudget once encoded (at least one).
+	envs, err := r.st.PendingPage(req.Context(), p.Mailbox, after, limit, r.listBudget/4*3+3)
 	if err != nil {
 		return err
 	}
-	// The store returns up to limit whole envelopes; the answer keeps those
-	// that fit in listBudget once encoded (at least one). The store does
-	// not stop at the budget itself, so one request may load up to limit
-	// envelopes (bounded by the mailbox's byte limit) to answer a page.
 	out := listResponse{Envelopes: make([]listedEnvelope, 0, len(envs))}
 	size := listFraming
 	for _, e := range envs {
