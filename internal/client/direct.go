@@ -129,13 +129,32 @@ func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) err
 	return nil
 }
 
+// drain processes the session's queue and returns once the broker has
+// been quiet for directQuiet while no message was being processed: the
+// quiet period counts from the end of the last message's processing, so
+// a slow message does not end the drain with the rest of the queue unread
+// and its own acknowledgement unsent.
 func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) error {
 	activity := make(chan struct{}, 1)
-	cl, failed, err := t.session(ctx, fn, activity)
+	var busy atomic.Int32
+	counted := func(env []byte) error {
+		busy.Add(1)
+		defer func() {
+			busy.Add(-1)
+			select {
+			case activity <- struct{}{}:
+			default:
+			}
+		}()
+		return fn(env)
+	}
+	cl, failed, err := t.session(ctx, counted, activity)
 	if err != nil {
 		return err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
+	quiet := time.NewTimer(directQuiet)
+	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -143,8 +162,12 @@ func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) erro
 		case err := <-failed:
 			return err
 		case <-activity:
-		case <-time.After(directQuiet):
-			return nil
+			quiet.Reset(directQuiet)
+		case <-quiet.C:
+			if busy.Load() == 0 {
+				return nil
+			}
+			quiet.Reset(directQuiet)
 		}
 	}
 }

@@ -153,3 +153,38 @@ func publishRaw(t *testing.T, broker, topic string, payload []byte) {
 		t.Fatal(err)
 	}
 }
+
+// drain ends only after the broker has been quiet while nothing was being
+// processed: a slow message (a first contact's directory lookup on a busy
+// machine) once let the quiet timer run out mid-processing, and Sync
+// returned with the rest of the queue unread and that message unacknowledged.
+func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
+	ctx := context.Background()
+	broker := plainBroker(t)
+	tr := &directTransport{broker: broker, mailbox: "drain-" + hexs([]byte{1, 2, 3, 4})}
+	cl, _, err := tr.session(ctx, func([]byte) error { return errors.New("not yet") }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Disconnect(&paho.Disconnect{})
+	want := []string{"first", "second", "third"}
+	for _, p := range want {
+		publishRaw(t, broker, relay.InboxTopic(tr.mailbox), []byte(p))
+	}
+	var got []string
+	err = tr.drain(ctx, func(env []byte) error {
+		if len(got) == 0 {
+			<-time.After(3 * directQuiet) // slow work, longer than the quiet period
+		}
+		got = append(got, string(env))
+		return nil
+	})
+	if err != nil || len(got) != len(want) || got[0] != want[0] || got[2] != want[2] {
+		t.Fatalf("drain read %q (%v), want %q", got, err, want)
+	}
+	// Every message was acknowledged: nothing comes again.
+	got = nil
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil || len(got) != 0 {
+		t.Fatalf("second drain read %q (%v)", got, err)
+	}
+}
