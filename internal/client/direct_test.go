@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -179,7 +180,11 @@ func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 		got = append(got, string(env))
 		return nil
 	})
-	if err != nil || len(got) != len(want) || got[0] != want[0] || got[2] != want[2] {
+	// A plain broker may resend a resumed session's queue in any order
+	// (Sync puts each sender's messages back in order): every one is read.
+	slices.Sort(got)
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("drain read %q (%v), want %q", got, err, want)
 	}
 	// Every message was acknowledged: nothing comes again.
