@@ -22,10 +22,19 @@ import (
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/server/auth"
 	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/server/relay"
 )
 
 // MaxAnswerAge is how old a signed directory answer may be.
 const MaxAnswerAge = 5 * time.Minute
+
+// MaxAnswer is the most bytes the client reads of one answer: the size
+// of the largest answer the server sends, a full GET /v1/mailbox page.
+const MaxAnswer = relay.MaxListAnswer
+
+// ErrAnswerTooLarge is an answer longer than the client reads. Fetch
+// handles it by asking for smaller pages.
+var ErrAnswerTooLarge = errors.New("server answer too large")
 
 // Error is an error answer from the server.
 type Error struct {
@@ -53,13 +62,14 @@ type Client struct {
 	http      *http.Client
 	serverKey *identity.IdentityKey
 	now       func() time.Time
+	maxAnswer int // MaxAnswer; tests lower it
 }
 
 // New returns a client for the server at baseURL. If serverKey is nil, the
 // key is fetched on first use (trust on first use); pass the pinned key to
 // refuse answers signed by any other.
 func New(baseURL string, serverKey *identity.IdentityKey) *Client {
-	return &Client{base: strings.TrimRight(baseURL, "/"), serverKey: serverKey, now: time.Now,
+	return &Client{base: strings.TrimRight(baseURL, "/"), serverKey: serverKey, now: time.Now, maxAnswer: MaxAnswer,
 		http: &http.Client{Timeout: 30 * time.Second}}
 }
 
@@ -85,9 +95,13 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 		return nil, c.unreachable(ctx, err)
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(c.maxAnswer)+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server unreachable: reading the answer: %w", err)
+	}
+	if len(b) > c.maxAnswer {
+		// Never decoded: a cut answer would fail as broken JSON.
+		return nil, fmt.Errorf("%w: %s %s is over %d bytes", ErrAnswerTooLarge, method, req.URL.Path, c.maxAnswer)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {
@@ -276,13 +290,22 @@ type Envelope struct {
 	StoredAt int64  `json:"stored_at"` // Unix seconds
 }
 
-// Fetch returns up to limit pending envelopes after seq.
+// Fetch returns up to limit pending envelopes after seq. A page the
+// client cannot read whole (a server whose pages are larger than
+// MaxAnswer) is asked for again with half the limit, down to one
+// envelope; the caller pages on from the last seq as usual.
 func (c *Client) Fetch(ctx context.Context, token string, after int64, limit int) ([]Envelope, error) {
-	var r struct {
-		Envelopes []Envelope `json:"envelopes"`
+	for {
+		var r struct {
+			Envelopes []Envelope `json:"envelopes"`
+		}
+		_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/mailbox?after=%d&limit=%d", after, limit), token, nil, "", &r)
+		if errors.Is(err, ErrAnswerTooLarge) && limit > 1 {
+			limit /= 2
+			continue
+		}
+		return r.Envelopes, err
 	}
-	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/mailbox?after=%d&limit=%d", after, limit), token, nil, "", &r)
-	return r.Envelopes, err
 }
 
 // Ack deletes processed envelopes from the own mailbox.

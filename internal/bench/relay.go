@@ -226,10 +226,11 @@ func dialMQTT(ctx context.Context, addr string, s *apiclient.Session, onMsg func
 // receiverClient connects, subscribes to the inbox and acknowledges each
 // delivery on the ack topic.
 func receiverClient(ctx context.Context, addr string, u *benchUser, st *relayStats) (*paho.Client, error) {
-	var cl *paho.Client
 	var mu sync.Mutex
 	var pending []int64
-	flush := func() {
+	// flush takes the client as an argument: onMsg may run before the
+	// dial below has returned.
+	flush := func(cl *paho.Client) {
 		mu.Lock()
 		seqs := pending
 		pending = nil
@@ -253,7 +254,7 @@ func receiverClient(ctx context.Context, addr string, u *benchUser, st *relaySta
 		full := len(pending) >= 64
 		mu.Unlock()
 		if full {
-			flush()
+			flush(pr.Client)
 		}
 		return true, nil
 	}
@@ -268,7 +269,7 @@ func receiverClient(ctx context.Context, addr string, u *benchUser, st *relaySta
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for range t.C {
-			flush()
+			flush(cl)
 			if cl.Done() != nil {
 				select {
 				case <-cl.Done():

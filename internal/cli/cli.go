@@ -22,6 +22,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.Execute(); err != nil {
+		var st exitStatus
+		if errors.As(err, &st) {
+			return int(st)
+		}
 		fmt.Fprintln(stderr, "hush:", err)
 		var ue usageError
 		if errors.As(err, &ue) {
@@ -40,6 +44,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // is retried by the next send, sync or listen, so a script must not send
 // it again.
 const ExitQueued = 75
+
+// exitStatus is a failure the command has already reported on stderr:
+// Main exits with this status and prints nothing more.
+type exitStatus int
+
+func (s exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(s)) }
 
 // usageError marks mistakes in how a command was called (exit code 2).
 type usageError struct{ error }

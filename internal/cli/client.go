@@ -137,6 +137,23 @@ func explain(err error) error {
 	return err
 }
 
+// reportRefused prints one line per envelope Sync refused and turns the
+// error into what the command returns: the failure that stopped Sync, if
+// any, else an exit status of 1 with nothing more to print.
+func reportRefused(stderr io.Writer, err error) error {
+	var re *client.RefusedError
+	if !errors.As(err, &re) {
+		return explain(err)
+	}
+	for _, r := range re.Reasons {
+		fmt.Fprintln(stderr, "hush: refused an envelope:", r)
+	}
+	if re.Err != nil {
+		return explain(re.Err)
+	}
+	return exitStatus(1)
+}
+
 func withSignals(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
@@ -424,6 +441,7 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 			reportSends(c, cl)
 			held := map[string]*client.Held{} // the last count per sender
 			var order []string
+			refused := 0
 			_, err := cl.SyncEvents(c.Context(), func(e client.Event) {
 				switch {
 				case e.Held != nil:
@@ -433,6 +451,9 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 					held[e.Held.From] = e.Held
 				case e.Group != nil:
 					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
+				case errors.Is(e.Err, client.ErrRefused):
+					refused++
+					fmt.Fprintln(c.ErrOrStderr(), "hush: refused an envelope:", textsafe.Line(errors.Unwrap(e.Err).Error()))
 				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Err.Error()))
 				}
@@ -447,6 +468,9 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 			}
 			for _, u := range order {
 				fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(heldNotice(held[u])))
+			}
+			if refused > 0 && err == nil {
+				return exitStatus(1) // each refusal is reported above
 			}
 			return explain(err)
 		}),

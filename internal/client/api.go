@@ -143,8 +143,8 @@ type Event struct {
 //	func (c *Client) ServerURL() string
 //	func (c *Client) Fingerprint() string                       // of the own identity key
 //	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
-//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages
-//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting drops and held envelopes
+//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages; *RefusedError lists refused envelopes
+//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting each event as it happens
 //	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
 //	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
@@ -163,4 +163,5 @@ type Event struct {
 // *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),
 // ErrAccountDeleted (an *AccountDeletedError), ErrProfileBusy,
 // ErrEmptyMessage, ErrFileGone,
-// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken.
+// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken, ErrQueued (a
+// *QueuedError); and (errors.As) *RefusedError from Sync.

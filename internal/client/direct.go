@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -56,8 +57,10 @@ func (t *directTransport) send(ctx context.Context, mailbox string, env []byte) 
 // broker queues QoS 1 messages while the device is away, and acknowledges
 // each message only after fn stored it (manual acknowledgement).
 func (t *directTransport) session(ctx context.Context, fn func([]byte) error, activity chan<- struct{}) (*paho.Client, chan error, error) {
-	var cl *paho.Client
 	failed := make(chan error, 1)
+	// The broker resends a kept session's queue right after the CONNACK,
+	// so onMsg may run before dialMQTT returns: it acknowledges through
+	// the client paho hands it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
 		if activity != nil {
 			select {
@@ -72,7 +75,7 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 			}
 			return true, nil // not acknowledged: the broker sends it again next session
 		}
-		_ = cl.Ack(pr.Packet)
+		_ = pr.Client.Ack(pr.Packet)
 		return true, nil
 	}
 	var present bool
@@ -97,9 +100,18 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 }
 
 func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) error {
-	backoff := 100 * time.Millisecond
+	var bo backoff
 	for connected := false; ctx.Err() == nil; {
-		cl, failed, err := t.session(ctx, fn, nil)
+		var delivered atomic.Bool
+		counted := func(env []byte) error {
+			err := fn(env)
+			if err == nil {
+				delivered.Store(true)
+			}
+			return err
+		}
+		var up time.Duration
+		cl, failed, err := t.session(ctx, counted, nil)
 		var ue *UnreachableError
 		var refused *connackError
 		if !connected && errors.As(err, &ue) && ctx.Err() == nil {
@@ -110,29 +122,49 @@ func (t *directTransport) listen(ctx context.Context, fn func([]byte) error) err
 		}
 		if err == nil {
 			connected = true
+			upAt := time.Now()
 			select {
 			case <-ctx.Done():
 			case <-cl.Done():
 			case <-failed:
 			}
+			up = time.Since(upAt)
 			cl.Disconnect(&paho.Disconnect{})
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(bo.wait(up, delivered.Load())):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
 }
 
+// drain processes the session's queue and returns once the broker has
+// been quiet for directQuiet while no message was being processed: the
+// quiet period counts from the end of the last message's processing, so
+// a slow message does not end the drain with the rest of the queue unread
+// and its own acknowledgement unsent.
 func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) error {
 	activity := make(chan struct{}, 1)
-	cl, failed, err := t.session(ctx, fn, activity)
+	var busy atomic.Int32
+	counted := func(env []byte) error {
+		busy.Add(1)
+		defer func() {
+			busy.Add(-1)
+			select {
+			case activity <- struct{}{}:
+			default:
+			}
+		}()
+		return fn(env)
+	}
+	cl, failed, err := t.session(ctx, counted, activity)
 	if err != nil {
 		return err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
+	quiet := time.NewTimer(directQuiet)
+	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -140,8 +172,12 @@ func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) erro
 		case err := <-failed:
 			return err
 		case <-activity:
-		case <-time.After(directQuiet):
-			return nil
+			quiet.Reset(directQuiet)
+		case <-quiet.C:
+			if busy.Load() == 0 {
+				return nil
+			}
+			quiet.Reset(directQuiet)
 		}
 	}
 }

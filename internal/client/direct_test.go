@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -94,9 +95,11 @@ func testDirectMode(t *testing.T, broker string) {
 		junk[0] = 0x01 // looks like a sealed envelope
 		publishRaw(t, broker, inbox, junk)
 	}
+	// Each piece of garbage is refused and reported; the messages arrive.
 	got, err := bob.Sync(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Reasons) != 4 || re.Err != nil {
+		t.Fatalf("sync: %v, want 4 refused envelopes and no other error", err)
 	}
 	var texts []string
 	for _, m := range got {
@@ -149,5 +152,44 @@ func publishRaw(t *testing.T, broker, topic string, payload []byte) {
 	defer cl.Disconnect(&paho.Disconnect{})
 	if _, err := cl.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: payload}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// drain ends only after the broker has been quiet while nothing was being
+// processed: a slow message (a first contact's directory lookup on a busy
+// machine) once let the quiet timer run out mid-processing, and Sync
+// returned with the rest of the queue unread and that message unacknowledged.
+func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
+	ctx := context.Background()
+	broker := plainBroker(t)
+	tr := &directTransport{broker: broker, mailbox: "drain-" + hexs([]byte{1, 2, 3, 4})}
+	cl, _, err := tr.session(ctx, func([]byte) error { return errors.New("not yet") }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Disconnect(&paho.Disconnect{})
+	want := []string{"first", "second", "third"}
+	for _, p := range want {
+		publishRaw(t, broker, relay.InboxTopic(tr.mailbox), []byte(p))
+	}
+	var got []string
+	err = tr.drain(ctx, func(env []byte) error {
+		if len(got) == 0 {
+			<-time.After(3 * directQuiet) // slow work, longer than the quiet period
+		}
+		got = append(got, string(env))
+		return nil
+	})
+	// A plain broker may resend a resumed session's queue in any order
+	// (Sync puts each sender's messages back in order): every one is read.
+	slices.Sort(got)
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("drain read %q (%v), want %q", got, err, want)
+	}
+	// Every message was acknowledged: nothing comes again.
+	got = nil
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil || len(got) != 0 {
+		t.Fatalf("second drain read %q (%v)", got, err)
 	}
 }

@@ -2,6 +2,8 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/hush-chat/hush/internal/apiclient"
 )
@@ -49,6 +51,10 @@ var (
 	// with it too rather than waiting, since the running listener already
 	// shows what arrives.
 	ErrProfileBusy = errors.New("another receiver is running for this profile")
+	// ErrRefused matches an Event.Err for an incoming envelope refused for
+	// good (acknowledged so it cannot clog the mailbox); errors.Unwrap of
+	// that error gives the reason.
+	ErrRefused = errors.New("envelope refused")
 )
 
 // UnreachableError says which server or broker did not answer and why.
@@ -67,3 +73,35 @@ func (e *AccountDeletedError) Error() string {
 }
 
 func (e *AccountDeletedError) Unwrap() error { return ErrAccountDeleted }
+
+// RefusedError is what Sync returns when it refused incoming envelopes for
+// good (garbage, forgeries, replays of another session, senders the
+// directory does not know…). Each refused envelope was acknowledged, so it
+// cannot clog the mailbox, and is listed here; the messages Sync returns
+// alongside this error are good and stored.
+type RefusedError struct {
+	// Reasons holds one error per refused envelope, in arrival order.
+	Reasons []error
+	// Err is a failure that stopped Sync after these refusals, or nil.
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	msg := "refused an incoming envelope: " + e.Reasons[0].Error()
+	if n := len(e.Reasons); n > 1 {
+		msg = fmt.Sprintf("refused %d incoming envelopes (the first: %v)", n, e.Reasons[0])
+	}
+	if e.Err != nil {
+		msg += "; then: " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the reasons and Err, so that errors.Is finds, say,
+// ErrIdentityChanged or ErrServerUnreachable.
+func (e *RefusedError) Unwrap() []error {
+	if e.Err != nil {
+		return append(slices.Clip(e.Reasons), e.Err)
+	}
+	return e.Reasons
+}

@@ -141,7 +141,7 @@ func TestPublicRoomConcurrentJoinsConverge(t *testing.T) {
 	}
 	// alice comes back; then everyone catches up until nothing moves.
 	for range 3 {
-		syncTexts(t, alice)
+		syncRefusing(t, alice, "sender key from a device that is not a member") // the loser's key, sent before its join was remade
 		syncTexts(t, bob)
 		syncTexts(t, carol)
 	}
@@ -268,7 +268,7 @@ func TestSecurityRegressionStaleListingCannotReaddRemovedMember(t *testing.T) {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
-	syncTexts(t, mallory)
+	syncRefusing(t, mallory, "a join for mallory sent by bob")
 	ai, err1 := alice.GroupInfo(ctx, "lobby")
 	bi, err2 := bob.GroupInfo(ctx, "lobby")
 	if err1 != nil || err2 != nil || slices.ContainsFunc(bi.Members, func(m GroupMember) bool { return m.Name == "mallory" }) ||
@@ -329,7 +329,7 @@ func TestSecurityRegressionJoinUnderAnotherNameOrKey(t *testing.T) {
 		}
 	}
 	for _, c := range []*Client{alice, carol} {
-		syncTexts(t, c)
+		syncRefusing(t, c, "not signed by a member allowed to")
 		st := mustState(t, c, "lobby")
 		if st.Version() != 1 || len(st.Members()) != 2 {
 			t.Fatalf("security regression: %s took a forged join: %d members at version %d", c.Username(), len(st.Members()), st.Version())
@@ -376,7 +376,7 @@ func TestPublicRoomLostJoinRejoinedFromListing(t *testing.T) {
 	}
 	syncTexts(t, alice) // takes bob's join and lists the room at version 2
 	syncTexts(t, carol) // sees the listing without her: joins again
-	syncTexts(t, alice)
+	syncRefusing(t, alice, "sender key from a device that is not a member")
 	syncTexts(t, bob)
 	var hash string
 	for _, c := range cs {
@@ -443,7 +443,7 @@ func TestSecurityRegressionJoiningUserRefusesJoinsFromNonMembers(t *testing.T) {
 	if err := mallory.sendControl(ctx, "carol", encodeGroupChange(nil, fake), "forged answer"); err != nil {
 		t.Fatal(err)
 	}
-	syncTexts(t, carol)
+	syncRefusing(t, carol, "a join for bob sent by mallory")
 	if gi, err := carol.GroupInfo(ctx, "lobby"); err != nil || gi.StateHash != joined.StateHash {
 		t.Fatalf("security regression: carol took a join from a non-member: %+v, %v", gi, err)
 	}

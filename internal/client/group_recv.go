@@ -52,12 +52,13 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 			return nil, nil, nil // a change already applied: nothing to report
 		}
 		if errors.Is(res.refused, group.ErrLostRace) || errors.Is(res.refused, group.ErrSharedKeyID) {
-			// Kept, and reported: a join that lost to another join
-			// (groupRecord.Lost), a sender key beside another device's
+			// Kept, and reported, not refused: a join that lost to another
+			// join (groupRecord.Lost), a sender key beside another device's
 			// copy of its key id.
 			if err := saveGroups(tx, recs); err != nil {
 				return nil, nil, err
 			}
+			return []Event{{Err: fmt.Errorf("group message from %s: %w", from.User, res.refused)}}, nil, nil
 		}
 		return nil, fmt.Errorf("group message from %s: %w", from.User, res.refused), nil
 	}
@@ -264,7 +265,10 @@ func (c *Client) receiveKey(recs []*groupRecord, from envelope.Address, body []b
 		c.askResend(r, st, from.User)
 	}
 	if !st.HasDevice(from.User, from.Device) {
-		if behind {
+		// A later change may list the sender: one this member has not
+		// seen yet, or, in a public room, a join remade after it lost a
+		// race (the joiner hands its key out before its join is taken).
+		if behind || st.Type() == group.Public {
 			return waiting("a sender key from %s, whom #%s does not list yet", from.User, r.Name)
 		}
 		return fmt.Errorf("%w: sender key from a device that is not a member", group.ErrForged)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/hush-chat/hush/internal/client/localstore"
@@ -25,7 +26,24 @@ func groupClients(t *testing.T, names ...string) []*Client {
 
 func syncTexts(t *testing.T, c *Client) []string {
 	t.Helper()
+	return syncRefusing(t, c, "")
+}
+
+// syncRefusing is syncTexts where envelopes refused for a reason
+// containing refusal are expected (and reported by Sync); any other
+// refusal fails the test.
+func syncRefusing(t *testing.T, c *Client, refusal string) []string {
+	t.Helper()
 	ms, err := c.Sync(context.Background())
+	var re *RefusedError
+	if refusal != "" && errors.As(err, &re) && re.Err == nil {
+		for _, r := range re.Reasons {
+			if !strings.Contains(r.Error(), refusal) {
+				t.Fatalf("%s sync: refused %v, want only %q", c.Username(), r, refusal)
+			}
+		}
+		err = nil
+	}
 	if err != nil {
 		t.Fatalf("%s sync: %v", c.Username(), err)
 	}
@@ -131,7 +149,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 			t.Fatalf("removed carol: %+v %v", m, err)
 		}
 	}
-	if got := syncTexts(t, carol); len(got) != 0 {
+	if got := syncRefusing(t, carol, "for a group this user is not in"); len(got) != 0 {
 		t.Fatalf("removed carol got %q", got)
 	}
 	for _, env := range envs {
@@ -240,7 +258,7 @@ func TestGroupRequestRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	syncTexts(t, alice) // bob's request is refused (already a member); dave's kept
+	syncRefusing(t, alice, "already a member") // bob's request is refused; dave's kept
 	if rs, err := alice.GroupRequests(ctx, "lobby"); err != nil || !slices.Equal(rs, []string{"dave"}) {
 		t.Fatalf("requests %q %v", rs, err)
 	}
@@ -287,8 +305,8 @@ func TestGroupConcurrentChangesConverge(t *testing.T) {
 	// Each learns of the other's change (the loser rebases and announces),
 	// then each takes in the rebased change.
 	for range 2 {
-		syncTexts(t, alice)
-		syncTexts(t, bob)
+		syncRefusing(t, alice, "concurrent change lost")
+		syncRefusing(t, bob, "concurrent change lost")
 	}
 	syncTexts(t, dave)
 	a, _ := alice.GroupInfo(ctx, "team")

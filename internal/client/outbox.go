@@ -168,7 +168,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			}
 			r.Tries++
 			r.LastErr = describeSendErr(err)
-			r.NextAt = now.Add(backoff(r.Tries, retryAfterOf(err))).UnixMilli()
+			r.NextAt = now.Add(retryDelay(r.Tries, retryAfterOf(err))).UnixMilli()
 		}
 		expired := !done && now.Sub(time.UnixMilli(r.Created)) > outboxMaxAge
 		if refused || expired {
@@ -346,9 +346,9 @@ func retryAfterOf(err error) time.Duration {
 	return 0
 }
 
-// backoff is the wait before try n+1: doubling from outboxFirstBackoff up
+// retryDelay is the wait before try n+1: doubling from outboxFirstBackoff up
 // to outboxMaxBackoff, and never less than the server asked.
-func backoff(tries int, retryAfter time.Duration) time.Duration {
+func retryDelay(tries int, retryAfter time.Duration) time.Duration {
 	d := outboxFirstBackoff
 	for i := 1; i < tries && d < outboxMaxBackoff; i++ {
 		d *= 2

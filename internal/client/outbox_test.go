@@ -334,16 +334,16 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 }
 
 func TestBackoffHonoursTheServerAndIsBounded(t *testing.T) {
-	if d := backoff(1, 0); d != outboxFirstBackoff {
+	if d := retryDelay(1, 0); d != outboxFirstBackoff {
 		t.Fatalf("first backoff %v", d)
 	}
-	if d := backoff(3, 0); d != 4*outboxFirstBackoff {
+	if d := retryDelay(3, 0); d != 4*outboxFirstBackoff {
 		t.Fatalf("third backoff %v", d)
 	}
-	if d := backoff(50, 0); d != outboxMaxBackoff {
+	if d := retryDelay(50, 0); d != outboxMaxBackoff {
 		t.Fatalf("backoff after many tries %v, want the cap", d)
 	}
-	if d := backoff(1, time.Minute); d != time.Minute {
+	if d := retryDelay(1, time.Minute); d != time.Minute {
 		t.Fatalf("backoff with Retry-After 1m: %v", d)
 	}
 }

@@ -51,6 +51,9 @@ var errNoSession = errors.New("no session")
 func (d *dropped) Error() string { return "dropped an incoming envelope: " + d.reason.Error() }
 func (d *dropped) Unwrap() error { return d.reason }
 
+// Is makes every dropped envelope match ErrRefused.
+func (d *dropped) Is(target error) bool { return target == ErrRefused }
+
 func drop(format string, args ...any) error { return &dropped{reason: fmt.Errorf(format, args...)} }
 
 // handle processes one incoming envelope. It returns the new message (nil
@@ -552,13 +555,29 @@ func (c *Client) pumpOutbox(ctx context.Context, report func(Event)) {
 // Sync fetches everything pending, stores it, acknowledges it and returns
 // the new messages in the order they arrived. They are stored unshown: a
 // program that shows them calls MarkShown (Unshown also returns what an
-// earlier, interrupted Sync stored). While a Listen runs for the profile
-// (here or in another process) it returns ErrProfileBusy instead of taking
-// messages away from that listener.
-func (c *Client) Sync(ctx context.Context) ([]Message, error) { return c.SyncEvents(ctx, nil) }
+// earlier, interrupted Sync stored). When it refused envelopes for good,
+// the error is a *RefusedError listing every one (the messages are still
+// returned); a failure after some refusals is its Err. While a Listen runs
+// for the profile (here or in another process) it returns ErrProfileBusy
+// instead of taking messages away from that listener.
+func (c *Client) Sync(ctx context.Context) ([]Message, error) {
+	var refused []error
+	out, err := c.SyncEvents(ctx, func(e Event) {
+		var dr *dropped
+		if errors.As(e.Err, &dr) {
+			refused = append(refused, dr.reason)
+		}
+	})
+	if len(refused) > 0 {
+		return out, &RefusedError{Reasons: refused, Err: err}
+	}
+	return out, err
+}
 
 // SyncEvents is Sync, calling fn (if not nil) for every event that is not
-// a new message: envelopes dropped, envelopes held.
+// a new message as it happens: envelopes refused (an Err that is a dropped
+// envelope), held, group events, session recovery. It returns only
+// failures that stopped it.
 func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) {
 	var out []Message
 	unlock, err := c.lockReceive()

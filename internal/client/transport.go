@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -51,7 +53,9 @@ func (c *Client) transport(ctx context.Context) (transport, error) {
 type relayTransport struct {
 	c       *Client
 	mailbox string
-	sess    *apiclient.Session
+
+	mu   sync.Mutex         // guards sess; held across a log-in so concurrent callers share one
+	sess *apiclient.Session // the current relay login, nil before the first
 }
 
 type storedToken struct {
@@ -63,6 +67,8 @@ type storedToken struct {
 // token returns a relay token, reusing the one stored in the profile while
 // it has more than a minute left (a log-in costs two round trips).
 func (t *relayTransport) token(ctx context.Context, fresh bool) (*apiclient.Session, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	c := t.c
 	if t.sess != nil && !fresh && time.Until(t.sess.ExpiresAt) > time.Minute {
 		return t.sess, nil
@@ -155,14 +161,14 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 	if err != nil {
 		return err
 	}
-	backoff := 100 * time.Millisecond
+	var bo backoff
 	refusals := 0
 	for connected := false; ctx.Err() == nil; {
 		s, err := t.token(ctx, false)
 		if err != nil {
 			return err
 		}
-		err = t.listenOnce(ctx, mq, s, fn, &connected)
+		up, delivered, err := t.listenOnce(ctx, mq, s, fn, &connected)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -187,16 +193,21 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(backoff):
+		case <-time.After(bo.wait(up, delivered)):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 	return nil
 }
 
-func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error, connected *bool) error {
-	var cl *paho.Client
+// listenOnce runs one connection to the relay's MQTT listener until ctx
+// is done or the connection ends. It reports how long the connection was
+// up (0 if it never came up) and whether it delivered anything, for the
+// reconnect policy. It sets *connected once the subscription holds.
+func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient.Session, fn func([]byte) error, connected *bool) (time.Duration, bool, error) {
 	failed := make(chan error, 1)
+	var delivered atomic.Bool
+	// onMsg may run before dialMQTT returns: it uses the client paho hands
+	// it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
 		seq, env, err := relay.DecodeDelivery(pr.Packet.Payload)
 		if err != nil {
@@ -209,29 +220,31 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 			}
 			return true, nil
 		}
+		delivered.Store(true)
 		if frame, err := relay.EncodeAck([]int64{seq}); err == nil {
-			go cl.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
+			go pr.Client.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
 		}
 		return true, nil
 	}
 	cl, err := dialMQTT(ctx, mq, mqttLogin{user: s.Mailbox, pass: s.Token, clientID: s.Mailbox, clean: true}, onMsg)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
 	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
-		return err
+		return 0, delivered.Load(), err
 	}
 	*connected = true
 	t.c.kickOutbox() // the relay answers again: retry what waits
+	upAt := time.Now()
 	select {
 	case <-ctx.Done():
-		return nil
+		err = nil
 	case <-cl.Done():
-		return errors.New("connection to the relay lost")
-	case err := <-failed:
-		return err
+		err = errors.New("connection to the relay lost")
+	case err = <-failed:
 	}
+	return time.Since(upAt), delivered.Load(), err
 }
 
 // mqttURL asks the server where its MQTT listener is: the host of the

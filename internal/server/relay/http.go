@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
@@ -15,10 +16,30 @@ import (
 const (
 	defaultListLimit = 100
 	maxListLimit     = 1000
-	maxListBytes     = 16 << 20 // envelope bytes in one GET /v1/mailbox answer
 	maxAckBody       = 256 << 10
 	maxHTTPAckSeqs   = 10_000
 )
+
+// MaxListAnswer is the most bytes a GET /v1/mailbox answer holds, counted
+// as sent (JSON, envelopes in base64). The relay stops adding envelopes
+// before an answer would pass it, so a client that reads answers of up to
+// this size always gets whole pages; it always admits one envelope of the
+// largest size the relay accepts (MaxEnvelope is far smaller).
+const MaxListAnswer = 16 << 20
+
+// JSON framing of a GET /v1/mailbox answer, for listedSize.
+const (
+	listFraming  = len(`{"envelopes":[]}` + "\n")
+	entryFraming = len(`{"seq":,"envelope":"","stored_at":}`)
+)
+
+// listedSize is how many bytes e adds to a GET /v1/mailbox answer,
+// separating comma included (encoding/json writes []byte as standard
+// base64 with padding, which needs no escaping).
+func listedSize(e listedEnvelope) int {
+	return entryFraming + len(strconv.FormatInt(e.Seq, 10)) + base64.StdEncoding.EncodedLen(len(e.Envelope)) +
+		len(strconv.FormatInt(e.StoredAt, 10)) + 1
+}
 
 // Handler serves the relay's HTTP API (doc/api-drafts/relay.md); every
 // route needs a bearer token:
@@ -179,18 +200,23 @@ func (r *Relay) getMailbox(w http.ResponseWriter, req *http.Request) error {
 		return err
 	}
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	envs, err := r.st.PendingEnvelopes(req.Context(), p.Mailbox, after, limit)
+	// Envelopes past 3/4 of the budget cannot fit (base64 alone makes
+	// them larger): the store stops reading there. The answer keeps those
+	// that fit in listBudget once encoded (at least one).
+	envs, err := r.st.PendingPage(req.Context(), p.Mailbox, after, limit, r.listBudget/4*3+3)
 	if err != nil {
 		return err
 	}
 	out := listResponse{Envelopes: make([]listedEnvelope, 0, len(envs))}
-	size := 0
+	size := listFraming
 	for _, e := range envs {
-		if size > 0 && size+len(e.Data) > maxListBytes {
+		le := listedEnvelope{Seq: e.Seq, Envelope: e.Data, StoredAt: e.StoredAt.Unix()}
+		n := listedSize(le)
+		if len(out.Envelopes) > 0 && size+n > r.listBudget {
 			break // the client pages on with after=<last seq>
 		}
-		size += len(e.Data)
-		out.Envelopes = append(out.Envelopes, listedEnvelope{Seq: e.Seq, Envelope: e.Data, StoredAt: e.StoredAt.Unix()})
+		size += n
+		out.Envelopes = append(out.Envelopes, le)
 	}
 	httpapi.WriteJSON(w, http.StatusOK, out)
 	return nil

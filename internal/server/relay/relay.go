@@ -112,6 +112,9 @@ type Relay struct {
 	conns     *connTable
 	ws        *wsListener
 	httpRL    *limiterMap
+	// listBudget is the size limit of a GET /v1/mailbox answer:
+	// MaxListAnswer; tests lower it.
+	listBudget int
 
 	commits       chan *commitReq
 	stopCommit    chan struct{} // closed by Close: the committer stops
@@ -143,6 +146,7 @@ func New(cfg Config) (*Relay, error) {
 		m:             newMetrics(),
 		conns:         newConnTable(),
 		httpRL:        newLimiterMap(),
+		listBudget:    MaxListAnswer,
 		commits:       make(chan *commitReq, 4*maxBatch),
 		stopCommit:    make(chan struct{}),
 		committerDone: make(chan struct{}),

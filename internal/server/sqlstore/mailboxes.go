@@ -200,8 +200,15 @@ func (db *DB) saveUsage(ctx context.Context, t tx, use map[string]*usage) error 
 // PendingEnvelopes returns up to limit (≥ 1) envelopes of mailbox with
 // Seq > afterSeq, in Seq order.
 func (db *DB) PendingEnvelopes(ctx context.Context, mailbox string, afterSeq int64, limit int) ([]store.Envelope, error) {
-	if limit < 1 {
-		return nil, fmt.Errorf("%w: limit %d", ErrInvalid, limit)
+	return db.PendingPage(ctx, mailbox, afterSeq, limit, 0)
+}
+
+// PendingPage is PendingEnvelopes that stops reading rows once the
+// envelopes read hold maxBytes bytes or more, the one that reaches it
+// included (maxBytes 0: no byte limit).
+func (db *DB) PendingPage(ctx context.Context, mailbox string, afterSeq int64, limit, maxBytes int) ([]store.Envelope, error) {
+	if limit < 1 || maxBytes < 0 {
+		return nil, fmt.Errorf("%w: limit %d, %d bytes", ErrInvalid, limit, maxBytes)
 	}
 	rows, err := db.query(ctx, "SELECT seq, data, stored_at FROM envelopes WHERE mailbox = ? AND seq > ? ORDER BY seq LIMIT ?",
 		mailbox, afterSeq, limit)
@@ -210,6 +217,7 @@ func (db *DB) PendingEnvelopes(ctx context.Context, mailbox string, afterSeq int
 	}
 	defer rows.Close()
 	var out []store.Envelope
+	size := 0
 	for rows.Next() {
 		e := store.Envelope{Mailbox: mailbox}
 		var stored int64
@@ -218,6 +226,9 @@ func (db *DB) PendingEnvelopes(ctx context.Context, mailbox string, afterSeq int
 		}
 		e.StoredAt = fromMS(stored)
 		out = append(out, e)
+		if size += len(e.Data); maxBytes > 0 && size >= maxBytes {
+			break // rows.Close ends the query without reading the rest
+		}
 	}
 	return out, dbErr("pending envelopes", rows.Err())
 }

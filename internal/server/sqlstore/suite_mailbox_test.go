@@ -14,6 +14,31 @@ func env(mailbox string, size int) store.NewEnvelope {
 	return store.NewEnvelope{Mailbox: mailbox, Data: randBytes(size)}
 }
 
+// PendingPage stops reading once the envelopes read reach the byte
+// budget (the one that reaches it included), so one relay page never
+// loads a whole mailbox of large envelopes.
+func testPendingPageByteBudget(t *testing.T, open func(t *testing.T) *DB) {
+	f := newFixture(t, open)
+	_, a := f.register("alice")
+	batch := []store.NewEnvelope{env(a.Mailbox, 100), env(a.Mailbox, 100), env(a.Mailbox, 100), env(a.Mailbox, 100), env(a.Mailbox, 100)}
+	res, err := f.db.AppendEnvelopes(f.ctx, batch, store.MailboxLimits{MaxCount: 100, MaxBytes: 1 << 20})
+	f.must(err)
+	for _, c := range []struct{ limit, maxBytes, want int }{
+		{10, 250, 3}, {10, 300, 3}, {10, 301, 4}, {2, 250, 2}, {10, 1, 1}, {10, 0, 5},
+	} {
+		got, err := f.db.PendingPage(f.ctx, a.Mailbox, 0, c.limit, c.maxBytes)
+		f.must(err)
+		if len(got) != c.want {
+			t.Fatalf("limit %d, %d bytes: %d envelopes, want %d", c.limit, c.maxBytes, len(got), c.want)
+		}
+		for i, e := range got {
+			if e.Seq != res[i].Seq || !bytes.Equal(e.Data, batch[i].Data) {
+				t.Fatalf("limit %d, %d bytes: envelope %d is not the stored one", c.limit, c.maxBytes, i)
+			}
+		}
+	}
+}
+
 func testAppendAndPending(t *testing.T, open func(t *testing.T) *DB) {
 	f := newFixture(t, open)
 	_, a := f.register("alice")

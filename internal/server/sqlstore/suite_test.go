@@ -26,6 +26,7 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"Tokens", testTokens},
 		{"Sessions", testSessions},
 		{"AppendAndPending", testAppendAndPending},
+		{"PendingPageByteBudget", testPendingPageByteBudget},
 		{"MailboxLimits", testMailboxLimits},
 		{"AckOtherMailbox", testAckOtherMailbox},
 		{"ExpireEnvelopes", testExpireEnvelopes},

@@ -253,6 +253,10 @@ type Mailboxes interface {
 	// PendingEnvelopes returns up to limit envelopes of mailbox with
 	// Seq > afterSeq, in Seq order.
 	PendingEnvelopes(ctx context.Context, mailbox string, afterSeq int64, limit int) ([]Envelope, error)
+	// PendingPage is PendingEnvelopes that stops reading once the
+	// envelopes read hold maxBytes bytes or more, the one that reaches it
+	// included (maxBytes 0: no byte limit).
+	PendingPage(ctx context.Context, mailbox string, afterSeq int64, limit, maxBytes int) ([]Envelope, error)
 	// AckEnvelopes deletes the listed envelopes of mailbox (sequence numbers
 	// of other mailboxes are ignored) and returns how many it deleted.
 	AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (int64, error)
