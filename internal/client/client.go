@@ -54,8 +54,9 @@ type Client struct {
 
 	mu sync.Mutex // one send or receive step at a time: sessions and the keyring are shared state
 
-	trMu sync.Mutex
-	tr   transport
+	trMu   sync.Mutex
+	tr     transport
+	routes routeTransports // transports to devices that receive otherwise (route.go)
 
 	obMu       sync.Mutex    // one pass over the outbox at a time
 	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
@@ -112,6 +113,12 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err != nil {
 		return nil, serverErr(err)
 	}
+	published := ""
+	if o.BrokerURL != "" {
+		if published, err = publishedBroker(o.BrokerURL); err != nil {
+			return nil, err
+		}
+	}
 	now := o.Now()
 	id, err := identity.GenerateIdentity()
 	if err != nil {
@@ -149,7 +156,7 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err == nil {
 		c.api = apiclient.New(o.ServerURL, serverKey)
 		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
-			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email})
+			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published})
 	}
 	if err != nil {
 		c.st.Close()
@@ -294,6 +301,9 @@ func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 		p.ServerURL = value
 	case "broker":
 		p.BrokerURL = value
+		if err := c.publishDelivery(ctx, value); err != nil { // senders route by the directory (route.go)
+			return err
+		}
 	case "mqtt":
 		p.MQTTURL = value
 	default:
