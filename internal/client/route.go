@@ -36,8 +36,9 @@ type deviceRoute struct {
 
 // routeTransports holds the transports for routes other than the own one.
 type routeTransports struct {
-	mu    sync.Mutex
-	relay *relayTransport // a direct-mode client's way into the relay; guarded by mu
+	mu      sync.Mutex
+	relay   *relayTransport // a direct-mode client's way into the relay; guarded by mu
+	checked bool            // maintainDelivery found the directory current; guarded by mu
 }
 
 // routeError is a failure on a route other than the client's own
@@ -108,6 +109,42 @@ func (c *Client) publishDelivery(ctx context.Context, broker string) error {
 	if err := c.api.SetDelivery(ctx, c.prof.Username, c.id, c.dev.ID(), pub); err != nil {
 		return fmt.Errorf("the directory did not record the new delivery mode, nothing changed: %w", serverErr(err))
 	}
+	return nil
+}
+
+// maintainDelivery checks, once per Client, that the directory says this
+// device receives the way the profile does, and tells it otherwise. A
+// direct-mode device registered before delivery modes is listed as a
+// relay device until it does; so is one whose mode switch was stored
+// locally but never reached the directory.
+func (c *Client) maintainDelivery(ctx context.Context) error {
+	c.routes.mu.Lock()
+	checked := c.routes.checked
+	c.routes.mu.Unlock()
+	if checked {
+		return nil
+	}
+	want := ""
+	if c.prof.BrokerURL != "" {
+		var err error
+		if want, err = publishedBroker(c.prof.BrokerURL); err != nil {
+			return err
+		}
+	}
+	u, err := c.lookup(ctx, c.prof.Username)
+	if err != nil {
+		return err
+	}
+	for _, d := range u.Devices {
+		if d.ID == c.dev.ID() && d.Broker != want {
+			if err := c.publishDelivery(ctx, c.prof.BrokerURL); err != nil {
+				return err
+			}
+		}
+	}
+	c.routes.mu.Lock()
+	c.routes.checked = true
+	c.routes.mu.Unlock()
 	return nil
 }
 

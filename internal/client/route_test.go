@@ -185,3 +185,24 @@ func wantTexts(t *testing.T, c *Client, texts ...string) {
 		t.Fatalf("%s second sync: %v %v (a copy arrived twice?)", c.Username(), again, err)
 	}
 }
+
+// A direct-mode device registered before the directory knew delivery
+// modes is listed as a relay device; its next sync or listen tells the
+// directory, and from then on relay users reach it.
+func TestDeliveryOldDirectRecordHealed(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	broker := plainBroker(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL(), BrokerURL: broker}, "bob")
+	if err := bob.api.SetDelivery(ctx, "bob", bob.id, 1, ""); err != nil { // as stored before delivery modes
+		t.Fatal(err)
+	}
+	wantTexts(t, bob)
+	if u, err := alice.lookup(ctx, "bob"); err != nil || u.Devices[0].Broker != broker {
+		t.Fatalf("after bob's sync the directory serves %+v, %v; want broker %s", u, err, broker)
+	}
+	sendOK(t, alice, "bob", "found you")
+	wantTexts(t, bob, "found you")
+}
