@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sync"
 
+	"github.com/eclipse/paho.golang/paho"
+
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
 	"github.com/hush-chat/hush/internal/identity"
@@ -105,6 +107,15 @@ func (c *Client) publishDelivery(ctx context.Context, broker string) error {
 		if pub, err = publishedBroker(broker); err != nil {
 			return err
 		}
+		// As at init: a plain broker queues only for a session that exists,
+		// so open the device's persistent session before senders are sent
+		// there. This also proves the broker answers.
+		t := &directTransport{broker: broker, mailbox: identity.MailboxID(c.id.Public(), c.dev.ID())}
+		cl, _, err := t.session(ctx, func([]byte) error { return errors.New("switching mode") }, nil)
+		if err != nil {
+			return fmt.Errorf("the broker did not answer, nothing changed: %w", err)
+		}
+		cl.Disconnect(&paho.Disconnect{})
 	}
 	if err := c.api.SetDelivery(ctx, c.prof.Username, c.id, c.dev.ID(), pub); err != nil {
 		return fmt.Errorf("the directory did not record the new delivery mode, nothing changed: %w", serverErr(err))

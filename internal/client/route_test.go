@@ -116,8 +116,8 @@ func TestDeliveryUnreachableBrokerStaysQueued(t *testing.T) {
 }
 
 // Switching mode updates the directory first: a broker URL the directory
-// refuses leaves the profile as it was, and what is published carries no
-// credentials.
+// refuses, or a broker that does not answer, leaves the profile and the
+// directory as they were, and what is published carries no credentials.
 func TestSetConfigBrokerPublishes(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t)
@@ -131,11 +131,19 @@ func TestSetConfigBrokerPublishes(t *testing.T) {
 	if got := alice.Config()["broker"]; got != "" {
 		t.Fatalf("refused broker kept in the profile: %q", got)
 	}
-	if err := alice.SetConfig(ctx, "broker", "mqtt://user:secret@broker.example:1883"); err != nil {
+	if err := alice.SetConfig(ctx, "broker", "mqtt://127.0.0.1:1"); err == nil {
+		t.Fatal("a broker that does not answer was accepted")
+	}
+	if u, err := bob.lookup(ctx, "alice"); err != nil || u.Devices[0].Broker != "" {
+		t.Fatalf("after refused switches the directory serves %+v, %v", u, err)
+	}
+	broker := plainBroker(t)
+	withCreds := strings.Replace(broker, "mqtt://", "mqtt://user:secret@", 1)
+	if err := alice.SetConfig(ctx, "broker", withCreds); err != nil {
 		t.Fatal(err)
 	}
 	u, err := bob.lookup(ctx, "alice")
-	if err != nil || u.Devices[0].Broker != "mqtt://broker.example:1883" {
+	if err != nil || u.Devices[0].Broker != broker {
 		t.Fatalf("directory serves %+v, %v; want the broker without credentials", u, err)
 	}
 }
