@@ -171,6 +171,9 @@ type Registration struct {
 	OneTime  []pqxdh.OneTimePreKey
 	KEMOne   []pqxdh.KEMPreKey
 	Email    string
+	// Broker is the MQTT broker the device receives on in direct mode, as
+	// it is published in the directory; "" for the relay.
+	Broker string
 }
 
 // Register creates the account.
@@ -182,6 +185,9 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 		DeviceUpload: directory.DeviceUpload{DeviceCert: r.Cert.Marshal(), SignedPreKey: spk.Marshal(),
 			LastResortKEMPreKey: lr.Marshal()},
 		Email: r.Email,
+	}
+	if r.Broker != "" {
+		req.Delivery, req.Broker = directory.DeliveryDirect, r.Broker
 	}
 	for _, k := range r.OneTime {
 		req.OneTimePreKeys = append(req.OneTimePreKeys, k.Marshal())

@@ -36,15 +36,16 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"hushserver": cmdHushServer,
-			"genlines":   cmdGenLines,
-			"checklines": cmdCheckLines,
-			"waitlines":  cmdWaitLines,
-			"genbytes":   cmdGenBytes,
-			"spawn":      cmdSpawn,
-			"kill9":      cmdKill9,
-			"samenumber": cmdSameNumber,
-			"writeq":     cmdWriteQuoted,
+			"hushserver":  cmdHushServer,
+			"genlines":    cmdGenLines,
+			"checklines":  cmdCheckLines,
+			"waitlines":   cmdWaitLines,
+			"genbytes":    cmdGenBytes,
+			"spawn":       cmdSpawn,
+			"kill9":       cmdKill9,
+			"samenumber":  cmdSameNumber,
+			"plainbroker": cmdPlainBroker,
+			"writeq":      cmdWriteQuoted,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HUSH_PASSPHRASE", "")

@@ -59,8 +59,9 @@ type Client struct {
 	// are still to be told (group_public.go); guarded by mu.
 	lostJoins []lostJoin
 
-	trMu sync.Mutex
-	tr   transport
+	trMu   sync.Mutex
+	tr     transport
+	routes routeTransports // transports to devices that receive otherwise (route.go)
 
 	obMu       sync.Mutex    // one pass over the outbox at a time
 	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
@@ -132,6 +133,12 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	if err != nil {
 		return nil, serverErr(err)
 	}
+	published := ""
+	if o.BrokerURL != "" {
+		if published, err = publishedBroker(o.BrokerURL); err != nil {
+			return nil, err
+		}
+	}
 	now := o.Now()
 	id, err := identity.GenerateIdentity()
 	if err != nil {
@@ -169,7 +176,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	if err == nil {
 		c.api = apiclient.New(o.ServerURL, serverKey)
 		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
-			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email})
+			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published})
 	}
 	if err != nil {
 		c.st.Close()
@@ -314,7 +321,13 @@ func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 	case "server":
 		p.ServerURL, err = value, checkServerURL(value)
 	case "broker":
-		p.BrokerURL, err = value, checkMQTTURL(key, value)
+		if err := checkMQTTURL(key, value); err != nil {
+			return err
+		}
+		p.BrokerURL = value
+		if err := c.publishDelivery(ctx, value); err != nil { // senders route by the directory (route.go)
+			return err
+		}
 	case "mqtt":
 		p.MQTTURL, err = value, checkMQTTURL(key, value)
 	default:

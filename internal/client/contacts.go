@@ -121,7 +121,9 @@ func verifiedDevices(key []byte, devs []directory.Device) []contactDevice {
 			identity.MailboxID(cert.Identity, cert.Device) != d.Mailbox {
 			continue
 		}
-		out = append(out, contactDevice{ID: d.ID, Cert: cert.Marshal(), Mailbox: d.Mailbox})
+		cd := contactDevice{ID: d.ID, Cert: cert.Marshal(), Mailbox: d.Mailbox}
+		cd.Delivery, cd.Broker = deliveryOf(d)
+		out = append(out, cd)
 	}
 	return out
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hush-chat/hush/internal/apiclient"
@@ -12,14 +13,21 @@ import (
 // signedPreKeyLife is how long a signed prekey serves before rotation.
 const signedPreKeyLife = 7 * 24 * time.Hour
 
-// maintain refills the directory's one-time prekeys when they run low and
-// rotates the signed prekey when it is old. The keyring is stored before
-// the upload: keys the server never received are harmless, while keys it
-// hands out whose private halves were lost would break first messages.
+// maintain keeps the directory's record of this device current: its
+// prekeys, and how it receives (route.go).
 func (c *Client) maintain(ctx context.Context) error {
 	if c.prof.BrokerURL != "" && c.prof.ServerURL == "" {
 		return nil
 	}
+	return errors.Join(c.maintainPreKeys(ctx), c.maintainDelivery(ctx))
+}
+
+// maintainPreKeys refills the directory's one-time prekeys when they run
+// low and rotates the signed prekey when it is old. The keyring is stored
+// before the upload: keys the server never received are harmless, while
+// keys it hands out whose private halves were lost would break first
+// messages.
+func (c *Client) maintainPreKeys(ctx context.Context) error {
 	counts, err := c.api.PreKeyCounts(ctx, c.prof.Username, c.dev.ID())
 	if err != nil {
 		return serverErr(err)

@@ -109,6 +109,9 @@ func (c *Client) RetrySends(ctx context.Context) (*SendReport, error) {
 type flushOpts struct {
 	force bool          // try entries whose backoff has not run out
 	wait  time.Duration // how long to wait in all on servers asking to slow down
+	// unreachable holds the routes other than the own transport that
+	// could not be reached in this pass (route.go): not tried again in it.
+	unreachable map[deviceRoute]error
 }
 
 // flushOutbox runs one pass over the outbox. It returns an error only for
@@ -163,7 +166,8 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 				return rep, nil
 			}
 			var ae *apiclient.Error
-			if !errors.As(err, &ae) {
+			var re *routeError
+			if !errors.As(err, &ae) && !errors.As(err, &re) {
 				down = err // unreachable: nothing else will get through either
 			}
 			r.Tries++
@@ -232,13 +236,35 @@ var errRefused = errors.New("refused")
 // for good. While the server asks to slow down and o.wait allows, it
 // waits and tries again.
 func (c *Client) deliverEntry(ctx context.Context, r *outboxRecord, o *flushOpts) error {
-	tr, err := c.transport(ctx)
+	// Each device's envelope goes the way that device receives (route.go).
+	routes, err := c.splitByRoute(ctx, r)
 	if err != nil {
 		return err
 	}
 	for len(r.Sends) > 0 {
 		s := &r.Sends[0]
-		err := c.uploadEnvelope(ctx, tr, s, r)
+		var rt deviceRoute
+		if len(s.Mailboxes) > 0 {
+			rt = routes[s.Mailboxes[0]]
+		}
+		tr, foreign, err := c.routeTransport(ctx, rt)
+		if err != nil {
+			return err
+		}
+		if err := o.unreachable[rt]; foreign && err != nil {
+			return err
+		}
+		err = c.uploadEnvelope(ctx, tr, s, r)
+		if err != nil && foreign {
+			var ae *apiclient.Error
+			err = &routeError{user: strings.Join(slices.Compact(slices.Clone(s.Users)), ", "), broker: rt.broker, err: err}
+			if !errors.As(err, &ae) {
+				if o.unreachable == nil {
+					o.unreachable = map[deviceRoute]error{}
+				}
+				o.unreachable[rt] = err
+			}
+		}
 		if err == nil {
 			r.Sends = r.Sends[1:]
 			continue
@@ -361,6 +387,12 @@ func describeSendErr(err error) string {
 	var gone *AccountDeletedError
 	if errors.As(err, &gone) {
 		return gone.Error()
+	}
+	var rte *routeError
+	if errors.As(err, &rte) {
+		if why := rte.describe(); why != "" {
+			return why
+		}
 	}
 	var re *recipientError
 	if errors.As(err, &re) {

@@ -57,6 +57,11 @@ type contactDevice struct {
 	ID      uint32 `json:"id"`
 	Cert    []byte `json:"cert"`
 	Mailbox string `json:"mailbox"`
+	// Delivery is how the device receives, as the directory last said:
+	// "relay", or "direct" through Broker. Empty in records stored before
+	// delivery modes: sent through the own transport until refreshed.
+	Delivery string `json:"delivery,omitempty"`
+	Broker   string `json:"broker,omitempty"`
 }
 
 func (r *contactRecord) public() Contact {

@@ -54,6 +54,10 @@ type deviceJSON struct {
 	DeviceID uint32 `json:"device_id"`
 	Cert     []byte `json:"cert"`
 	Mailbox  string `json:"mailbox"`
+	// Omitted for a relay device: such an answer reads as before
+	// delivery modes existed.
+	Delivery string `json:"delivery,omitempty"`
+	Broker   string `json:"broker,omitempty"`
 }
 
 type historyJSON struct {
@@ -138,7 +142,9 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*userJSON
 			return nil, fmt.Errorf("listing devices: %w", err)
 		}
 		for _, dv := range devs {
-			u.Devices = append(u.Devices, deviceJSON{DeviceID: dv.DeviceID, Cert: dv.Cert, Mailbox: dv.Mailbox})
+			dj := deviceJSON{DeviceID: dv.DeviceID, Cert: dv.Cert, Mailbox: dv.Mailbox}
+			dj.Delivery, dj.Broker = deliveryFields(dv.Broker)
+			u.Devices = append(u.Devices, dj)
 		}
 	}
 	hist, err := d.st.KeyHistory(ctx, a.Username)

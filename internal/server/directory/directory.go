@@ -152,6 +152,7 @@ func (d *Directory) Handler() http.Handler {
 	route("POST /v1/prekeys", OpPreKeys, d.handlePreKeys)
 	route("POST /v1/devices", OpAddDevice, d.handleAddDevice)
 	route("POST /v1/devices/delete", OpDeleteDevice, d.handleDeleteDevice)
+	route("POST /v1/devices/delivery", OpSetDelivery, d.handleSetDelivery)
 	route("GET /v1/server-key", "server_key", d.handleServerKey)
 	route("GET /v1/activate/{token}", "activate_page", d.linkPage(purposeActivate))
 	route("POST /v1/activate/{token}", "activate", d.handleActivate)

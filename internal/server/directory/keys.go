@@ -20,11 +20,13 @@ type deviceKeys struct {
 	lastResort *store.PreKey
 	oneTime    []store.PreKey
 	kemOneTime []store.PreKey
+	broker     string // "" for the relay
 }
 
 // storeDevice is the device record for username.
 func (k *deviceKeys) storeDevice(username string) store.Device {
-	return store.Device{Username: username, DeviceID: k.cert.Device, Cert: k.cert.Marshal(), Mailbox: k.mailbox}
+	return store.Device{Username: username, DeviceID: k.cert.Device, Cert: k.cert.Marshal(), Mailbox: k.mailbox,
+		Broker: k.broker}
 }
 
 // parseUpload checks a device certificate issued by idk and the device's
@@ -45,6 +47,9 @@ func parseUpload(idk *identity.IdentityKey, u *DeviceUpload) (*deviceKeys, error
 	}
 	dev := cert.Device
 	k := &deviceKeys{device: dev, cert: cert, mailbox: identity.MailboxID(idk, dev)}
+	if k.broker, err = requestDelivery(u.Delivery, u.Broker); err != nil {
+		return nil, err
+	}
 	if k.signed, err = parseSigned(idk, dev, u.SignedPreKey); err != nil {
 		return nil, err
 	}

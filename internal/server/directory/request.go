@@ -65,6 +65,10 @@ type DeviceUpload struct {
 	LastResortKEMPreKey []byte   `json:"last_resort_kem_prekey"`
 	OneTimePreKeys      [][]byte `json:"one_time_prekeys,omitempty"`
 	KEMOneTimePreKeys   [][]byte `json:"kem_one_time_prekeys,omitempty"`
+	// Delivery is how the device receives: DeliveryRelay (or empty) or
+	// DeliveryDirect with the Broker it listens on.
+	Delivery string `json:"delivery,omitempty"`
+	Broker   string `json:"broker,omitempty"`
 }
 
 // RegisterRequest creates an account (op "register"), signed by the new

@@ -52,6 +52,9 @@ type Device struct {
 	ID      uint32
 	Cert    *identity.DeviceCert
 	Mailbox string
+	// Broker is how the device receives: "" through the relay, else the
+	// MQTT broker of direct mode it listens on (checked by CheckBroker).
+	Broker string
 }
 
 // KeyHistoryEntry is one identity key a user has had.
@@ -210,8 +213,12 @@ func verifyUser(u *userJSON) (*User, error) {
 			dj.Mailbox != identity.MailboxID(idk, dj.DeviceID) {
 			return nil, bad("device %d does not match its certificate", dj.DeviceID)
 		}
+		broker, err := checkDelivery(dj.Delivery, dj.Broker)
+		if err != nil {
+			return nil, bad("device %d: %v", dj.DeviceID, err)
+		}
 		seen[dj.DeviceID] = true
-		out.Devices = append(out.Devices, Device{ID: dj.DeviceID, Cert: cert, Mailbox: dj.Mailbox})
+		out.Devices = append(out.Devices, Device{ID: dj.DeviceID, Cert: cert, Mailbox: dj.Mailbox, Broker: broker})
 	}
 	current := false
 	for _, h := range u.KeyHistory {

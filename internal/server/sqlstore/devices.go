@@ -9,12 +9,12 @@ import (
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-const deviceCols = "username, device_id, cert, mailbox, created_at"
+const deviceCols = "username, device_id, cert, mailbox, created_at, broker"
 
 func scanDevice(sc interface{ Scan(...any) error }) (*store.Device, error) {
 	var d store.Device
 	var created int64
-	if err := sc.Scan(&d.Username, &d.DeviceID, &d.Cert, &d.Mailbox, &created); err != nil {
+	if err := sc.Scan(&d.Username, &d.DeviceID, &d.Cert, &d.Mailbox, &created, &d.Broker); err != nil {
 		return nil, err
 	}
 	d.CreatedAt = fromMS(created)
@@ -39,8 +39,8 @@ func (db *DB) insertDevice(ctx context.Context, t tx, d store.Device, signed, la
 	if !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if _, err := t.exec(ctx, "INSERT INTO devices ("+deviceCols+") VALUES (?, ?, ?, ?, ?)",
-		d.Username, d.DeviceID, d.Cert, d.Mailbox, ms(d.CreatedAt)); err != nil {
+	if _, err := t.exec(ctx, "INSERT INTO devices ("+deviceCols+") VALUES (?, ?, ?, ?, ?, ?)",
+		d.Username, d.DeviceID, d.Cert, d.Mailbox, ms(d.CreatedAt), d.Broker); err != nil {
 		if isUnique(err) {
 			return store.ErrExists
 		}
@@ -126,6 +126,16 @@ func (db *DB) ListDevices(ctx context.Context, username string) ([]store.Device,
 		out = append(out, *d)
 	}
 	return out, dbErr("list devices", rows.Err())
+}
+
+// SetDeviceBroker records how a device receives: broker is its direct-mode
+// MQTT broker URL, or "" for the relay. ErrNotFound for an unknown device.
+func (db *DB) SetDeviceBroker(ctx context.Context, username string, deviceID uint32, broker string) error {
+	err := db.write(ctx, func(t tx) error {
+		res, err := t.exec(ctx, "UPDATE devices SET broker = ? WHERE username = ? AND device_id = ?", broker, username, deviceID)
+		return affected(res, err)
+	})
+	return dbErr("set device broker", err)
 }
 
 // DeleteDevice removes a device with its prekeys, sessions, mailbox and

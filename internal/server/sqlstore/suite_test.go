@@ -20,6 +20,7 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"PurgeAccount", testPurgeAccount},
 		{"RotateIdentity", testRotateIdentity},
 		{"Devices", testDevices},
+		{"DeviceBroker", testDeviceBroker},
 		{"PreKeys", testPreKeys},
 		{"OneTimePreKeys", testOneTimePreKeys},
 		{"OneTimePreKeysConcurrent", testOneTimePreKeysConcurrent},

@@ -67,6 +67,9 @@ type Device struct {
 	Cert      []byte // encoded device certificate (doc/SPEC.md §3.2)
 	Mailbox   string // opaque mailbox id (doc/SPEC.md §10)
 	CreatedAt time.Time
+	// Broker is how the device receives: "" through the relay, else the
+	// MQTT broker URL its owner published for direct mode.
+	Broker string
 }
 
 // PreKeyKind says which prekey list a record belongs to.
@@ -207,6 +210,9 @@ type Directory interface {
 	// DeviceByMailbox finds the device owning a mailbox.
 	DeviceByMailbox(ctx context.Context, mailbox string) (*Device, error)
 	ListDevices(ctx context.Context, username string) ([]Device, error)
+	// SetDeviceBroker records how a device receives ("" for the relay);
+	// ErrNotFound for an unknown device.
+	SetDeviceBroker(ctx context.Context, username string, deviceID uint32, broker string) error
 	// DeleteDevice removes a device with its prekeys, sessions and mailbox.
 	DeleteDevice(ctx context.Context, username string, deviceID uint32) error
 
