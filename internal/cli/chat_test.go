@@ -359,3 +359,44 @@ func TestChatRefusedWhileAnotherProcessReceives(t *testing.T) {
 		t.Fatal("hush chat did not exit")
 	}
 }
+
+// Regression (issue 8, item 14): a sync stopped after it stored messages
+// and before it printed them left them where no later sync printed them.
+// The next hush sync prints what was stored and not yet shown, once.
+func TestSyncPrintsWhatAnInterruptedSyncStored(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(ctx)
+	pw := []byte("pw")
+	cs := map[string]*client.Client{}
+	for _, u := range []string{"alice", "bob"} {
+		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs[u] = c
+	}
+	defer cs["alice"].Close()
+	if _, err := cs["alice"].Send(ctx, "bob", "stored, never printed"); err != nil {
+		t.Fatal(err)
+	}
+	// What an interrupted sync leaves: stored and acknowledged, not shown.
+	if got, err := cs["bob"].Sync(ctx); err != nil || len(got) != 1 {
+		t.Fatalf("bob's library sync: %v %v", got, err)
+	}
+	cs["bob"].Close()
+	t.Setenv("HUSH_PASSPHRASE", "pw")
+	for i, want := range []string{"bob", ""} {
+		var stdout, stderr bytes.Buffer
+		if rc := Main([]string{"--home", filepath.Join(dir, "bob"), "sync"}, strings.NewReader(""), &stdout, &stderr); rc != 0 {
+			t.Fatalf("sync %d: rc %d: %s", i, rc, stderr.String())
+		}
+		if got := stdout.String(); (want == "") != (got == "") || (want != "" && !strings.Contains(got, "alice: stored, never printed")) {
+			t.Fatalf("sync %d printed %q", i, got)
+		}
+	}
+}
