@@ -137,23 +137,6 @@ func explain(err error) error {
 	return err
 }
 
-// reportRefused prints one line per envelope Sync refused and turns the
-// error into what the command returns: the failure that stopped Sync, if
-// any, else an exit status of 1 with nothing more to print.
-func reportRefused(stderr io.Writer, err error) error {
-	var re *client.RefusedError
-	if !errors.As(err, &re) {
-		return explain(err)
-	}
-	for _, r := range re.Reasons {
-		fmt.Fprintln(stderr, "hush: refused an envelope:", r)
-	}
-	if re.Err != nil {
-		return explain(re.Err)
-	}
-	return exitStatus(1)
-}
-
 func withSignals(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
