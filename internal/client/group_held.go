@@ -217,10 +217,8 @@ func (c *Client) applyGroupMessage(tx *localstore.Tx, recs []*groupRecord, gm []
 	}
 	m.ReceivedAt = c.now().UnixMilli()
 	mid, _ := hex.DecodeString(m.ID)
-	fresh, err := tx.AddMessage(m.Peer, mid, c.now(), encodeJSON(m))
-	if err == nil && fresh && (shows == nil || !shows(m.Peer)) {
-		err = tx.SetUnshown(m.Peer, mid, true) // until a user interface shows it (MarkShown)
-	}
+	// Unshown until a user interface shows it (MarkShown).
+	fresh, err := tx.AddIncoming(m.Peer, mid, c.now(), encodeJSON(m), shows == nil || !shows(m.Peer))
 	if fresh {
 		res.msg = m
 	}

@@ -135,10 +135,8 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		default:
 			m.Text = string(body)
 		}
-		fresh, err := tx.AddMessage(sender, content.MessageID[:], now, encodeJSON(m))
-		if err == nil && fresh && (shows == nil || !shows(sender)) {
-			err = tx.SetUnshown(sender, content.MessageID[:], true) // until a user interface shows it (MarkShown)
-		}
+		// Unshown until a user interface shows it (MarkShown).
+		fresh, err := tx.AddIncoming(sender, content.MessageID[:], now, encodeJSON(m), shows == nil || !shows(sender))
 		if err != nil {
 			return err
 		}

@@ -33,6 +33,16 @@ func msgRowKey(conv, id []byte, seq int64) []byte {
 // sent at at, after every message stored so far. If that id is already
 // stored for that conversation it stores nothing and returns false.
 func (tx *Tx) AddMessage(conversation string, id []byte, at time.Time, record []byte) (bool, error) {
+	return tx.addMessage(conversation, id, at, record, false)
+}
+
+// AddIncoming is AddMessage for a received message, marked unshown (see
+// SetUnshown) when unshown is set.
+func (tx *Tx) AddIncoming(conversation string, id []byte, at time.Time, record []byte, unshown bool) (bool, error) {
+	return tx.addMessage(conversation, id, at, record, unshown)
+}
+
+func (tx *Tx) addMessage(conversation string, id []byte, at time.Time, record []byte, unshown bool) (bool, error) {
 	if err := tx.writable(); err != nil {
 		return false, err
 	}
@@ -55,8 +65,12 @@ func (tx *Tx) AddMessage(conversation string, id []byte, at time.Time, record []
 	pt := encodeFields([]byte(conversation), id, be64(uint64(at.UnixMilli())), record)
 	defer clear(pt)
 	v := tx.k.seal(pt, tMessages, msgRowKey(conv, mid, seq))
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO messages (seq, conv, id, v) VALUES (?, ?, ?, ?)`,
-		seq, conv, mid, v); err != nil {
+	flag := 0
+	if unshown {
+		flag = 1
+	}
+	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO messages (seq, conv, id, v, unshown) VALUES (?, ?, ?, ?, ?)`,
+		seq, conv, mid, v, flag); err != nil {
 		return false, fmt.Errorf("localstore: write message: %w", err)
 	}
 	return true, nil
