@@ -11,9 +11,12 @@ import (
 
 // Backlog: when a device subscribes to its inbox, every stored envelope is
 // pushed to that connection in sequence order, a page at a time, with at
-// most backlogWindow QoS 1 frames awaiting their PUBACK. Live deliveries
-// keep flowing meanwhile, so an envelope may arrive twice (once live, once
-// from the backlog); the device dedupes on the sequence number.
+// most backlogWindow QoS 1 frames awaiting their PUBACK. While a pass runs
+// (and from the moment the subscription is being made), live deliveries
+// to that connection wait: the pass goes on with what was stored after it
+// began, so the device receives its mailbox in sequence order. A pass
+// started because frames were dropped re-sends from the oldest stored
+// envelope, so an envelope may then arrive twice; the device dedupes.
 const (
 	backlogPage      = 100
 	maxBacklogWindow = 32
@@ -35,6 +38,13 @@ func backlogWindow(cl *mqtt.Client) int {
 func (r *Relay) catchUp(c *conn) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.restart = true // frames may have been lost: from the oldest again
+	r.startPass(c)
+}
+
+// startPass runs a backlog pass, or another one after the running one.
+// c.mu is held.
+func (r *Relay) startPass(c *conn) {
 	if !c.subscribed || c.ctx.Err() != nil {
 		return
 	}
@@ -42,7 +52,7 @@ func (r *Relay) catchUp(c *conn) {
 		c.backlogAgain = true
 		return
 	}
-	c.backlogRun = true
+	c.backlogRun, c.holdLive = true, true
 	r.m.backlogPasses.Inc()
 	r.bg.Add(1)
 	go r.runBacklog(c)
@@ -51,11 +61,19 @@ func (r *Relay) catchUp(c *conn) {
 func (r *Relay) runBacklog(c *conn) {
 	defer r.bg.Done()
 	for {
-		err := r.pushBacklog(c)
 		c.mu.Lock()
+		from := c.pushedTo
+		if c.restart {
+			from, c.restart = 0, false
+		}
+		c.mu.Unlock()
+		last, err := r.pushBacklog(c, from)
+		c.mu.Lock()
+		c.pushedTo = max(c.pushedTo, last)
 		again := c.backlogAgain && err == nil
 		c.backlogAgain = false
 		c.backlogRun = again
+		c.holdLive = again // live deliveries flow again once nothing is left behind
 		c.mu.Unlock()
 		if !again {
 			if err != nil && c.ctx.Err() == nil {
@@ -66,25 +84,26 @@ func (r *Relay) runBacklog(c *conn) {
 	}
 }
 
-// pushBacklog sends every stored envelope of c's mailbox once.
-func (r *Relay) pushBacklog(c *conn) error {
+// pushBacklog sends every stored envelope of c's mailbox after sequence
+// number from once, and returns the last sequence number it sent.
+func (r *Relay) pushBacklog(c *conn, from int64) (int64, error) {
 	c.mu.Lock()
 	qos := min(c.subQos, 1)
 	c.mu.Unlock()
-	after := int64(0)
+	after := from
 	for {
 		page, err := r.st.PendingEnvelopes(c.ctx, c.device.Mailbox, after, backlogPage)
 		if err != nil {
-			return err
+			return after, err
 		}
 		for _, e := range page {
 			if err := r.sendFrame(c, qos, e.Seq, e.Data); err != nil {
-				return err
+				return after, err
 			}
 			after = e.Seq
 		}
 		if len(page) < backlogPage {
-			return nil
+			return after, nil
 		}
 	}
 }

@@ -157,7 +157,7 @@ func (r *Relay) publishStatus(mailbox string, payload []byte) {
 // provided lists the broker events the relay's hook handles.
 var provided = []byte{
 	mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnDisconnect,
-	mqtt.OnSubscribed, mqtt.OnPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnPublishDropped,
+	mqtt.OnSubscribe, mqtt.OnSubscribed, mqtt.OnPublish, mqtt.OnQosComplete, mqtt.OnQosDropped, mqtt.OnPublishDropped,
 	mqtt.OnPacketEncode, mqtt.OnPacketSent, mqtt.OnWill,
 }
 

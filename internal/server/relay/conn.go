@@ -23,11 +23,19 @@ type conn struct {
 	// holds their packet ids.
 	window chan struct{}
 
+	// deliverMu orders live deliveries against the start of a backlog
+	// pass: held while deciding on and publishing a live delivery, and
+	// while the inbox subscription is being made.
+	deliverMu sync.Mutex
+
 	mu           sync.Mutex
 	subscribed   bool // to its inbox
 	subQos       byte
-	backlogRun   bool // a backlog pass is running
-	backlogAgain bool // run another pass when this one ends
+	holdLive     bool  // subscribing, or a backlog pass running: live deliveries wait for the pass
+	backlogRun   bool  // a backlog pass is running
+	backlogAgain bool  // run another pass when this one ends
+	restart      bool  // the next pass starts from the oldest stored envelope
+	pushedTo     int64 // the newest sequence number a pass pushed on this connection
 	outstanding  map[uint16]struct{}
 }
 

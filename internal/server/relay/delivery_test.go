@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -261,5 +262,50 @@ func TestSlowDeviceCatchesUp(t *testing.T) {
 			}
 			held = held[:0]
 		}
+	}
+}
+
+// Regression (issue 8, item 14): a device that subscribed with a backlog
+// while new envelopes kept arriving got them interleaved (… 31, 32, 301,
+// 302, 33 …): live deliveries overtook the backlog pass. Live deliveries
+// now wait for the pass, and the device receives its mailbox in sequence
+// order.
+func TestBacklogAndLiveDeliveriesArriveInOrder(t *testing.T) {
+	e := newEnv(t, Limits{})
+	bob := e.device(t, "bob")
+	const stored, live = 300, 100
+	for range stored {
+		if _, err := e.r.Submit(t.Context(), bob.mailbox, sealed(200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.connect5(t, bob, false)
+	done := make(chan error, 1)
+	go func() {
+		for range live {
+			if _, err := e.r.Submit(context.Background(), bob.mailbox, sealed(200)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	if code := b.subscribe(InboxTopic(bob.mailbox)); code != 1 {
+		t.Fatalf("subscribe own inbox: %#x", code)
+	}
+	var last int64
+	for i := range stored + live {
+		p := b.next()
+		seq, _, err := DecodeDelivery(p.Payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq <= last {
+			t.Fatalf("delivery %d has sequence %d after %d", i, seq, last)
+		}
+		last = seq
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

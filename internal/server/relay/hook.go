@@ -92,18 +92,44 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnSubscribed starts pushing the stored backlog when a device subscribes
 // to its inbox.
+// OnSubscribe holds live deliveries to a connection that is subscribing
+// to its inbox until the backlog pass that OnSubscribed starts has sent
+// what was stored before them.
+func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
+	c := h.r.conns.get(cl)
+	if c == nil {
+		return pk
+	}
+	for _, f := range pk.Filters {
+		if f.Filter == InboxTopic(c.device.Mailbox) {
+			c.deliverMu.Lock()
+			c.mu.Lock()
+			c.holdLive = true
+			c.mu.Unlock()
+			c.deliverMu.Unlock()
+		}
+	}
+	return pk
+}
+
 func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	c := h.r.conns.get(cl)
 	if c == nil {
 		return
 	}
 	for i, f := range pk.Filters {
-		if i < len(codes) && codes[i] < 0x80 && f.Filter == InboxTopic(c.device.Mailbox) {
-			c.mu.Lock()
-			c.subscribed, c.subQos = true, codes[i]
-			c.mu.Unlock()
-			h.r.catchUp(c)
+		if f.Filter != InboxTopic(c.device.Mailbox) {
+			continue
 		}
+		c.mu.Lock()
+		if i < len(codes) && codes[i] < 0x80 {
+			c.subscribed, c.subQos = true, codes[i]
+			c.restart = true
+			h.r.startPass(c)
+		} else if !c.backlogRun {
+			c.holdLive = false // refused: nothing to hold for
+		}
+		c.mu.Unlock()
 	}
 }
 

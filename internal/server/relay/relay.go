@@ -202,9 +202,34 @@ func (r *Relay) submit(ctx context.Context, mailbox string, env []byte) (int64, 
 // deliver publishes a stored envelope to the subscribers of its inbox:
 // the owning device's connections, and nobody else (the ACL allows only
 // the owner to subscribe).
+//
+// A connection that is subscribing or running a backlog pass does not get
+// the envelope live: the pass sends it after the older ones, so a device
+// receives its mailbox in sequence order.
 func (r *Relay) deliver(mailbox string, seq int64, env []byte) {
-	if err := r.broker.Publish(InboxTopic(mailbox), EncodeDelivery(seq, env), false, 1); err != nil {
-		r.log.Warn("relay: live delivery failed", "error", err)
+	conns := r.conns.forMailbox(mailbox)
+	for _, c := range conns {
+		c.deliverMu.Lock()
+	}
+	held := false
+	for _, c := range conns {
+		c.mu.Lock()
+		switch {
+		case c.holdLive:
+			held = true
+			r.startPass(c) // or another one after the running one
+		case seq <= c.pushedTo:
+			held = true // a pass that just ended sent it already
+		}
+		c.mu.Unlock()
+	}
+	if !held {
+		if err := r.broker.Publish(InboxTopic(mailbox), EncodeDelivery(seq, env), false, 1); err != nil {
+			r.log.Warn("relay: live delivery failed", "error", err)
+		}
+	}
+	for _, c := range conns {
+		c.deliverMu.Unlock()
 	}
 	r.conns.catchUpSaturated(r, mailbox)
 }
