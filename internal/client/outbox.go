@@ -123,18 +123,15 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 	if err := c.syncGenerationFile(ctx); err != nil {
 		return nil, err
 	}
-	var rows []localstore.OutboxRow
-	if err := c.st.View(ctx, func(tx *localstore.Tx) (err error) { rows, err = tx.Outbox(); return err }); err != nil {
+	var entries []queued
+	if err := c.st.View(ctx, func(tx *localstore.Tx) (err error) { entries, err = readOutbox(tx); return err }); err != nil {
 		return nil, err
 	}
 	rep := &SendReport{}
 	blocked := map[string]bool{} // mailboxes with an older entry still waiting
 	var down error               // the server or broker cannot be reached: stop trying
-	for _, row := range rows {
-		var r outboxRecord
-		if err := decodeJSON(row.Record, &r, "outbox"); err != nil {
-			return rep, err
-		}
+	for _, e := range entries {
+		r := e.rec
 		now := c.now()
 		due := o.force || r.NextAt <= now.UnixMilli()
 		if down != nil || !due || r.anyBlocked(blocked) {
@@ -143,7 +140,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 				if down != nil {
 					r.LastErr = describeSendErr(down)
 				}
-				if err := c.requeue(ctx, row.Seq, &r); err != nil {
+				if err := c.requeue(ctx, e.seq, &r); err != nil {
 					return rep, err
 				}
 			}
@@ -179,7 +176,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			if expired {
 				r.LastErr = fmt.Sprintf("not accepted by the server in %s (last: %s)", outboxMaxAge, r.LastErr)
 			}
-			m, err := c.finishEntry(ctx, row.Seq, &r, StateFailed)
+			m, err := c.finishEntry(ctx, e.seq, &r, StateFailed)
 			if err != nil {
 				return rep, err
 			}
@@ -189,7 +186,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			continue
 		}
 		if done {
-			m, err := c.finishEntry(ctx, row.Seq, &r, StateSent)
+			m, err := c.finishEntry(ctx, e.seq, &r, StateSent)
 			if err != nil {
 				return rep, err
 			}
@@ -198,7 +195,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			}
 			continue
 		}
-		if err := c.requeue(ctx, row.Seq, &r); err != nil {
+		if err := c.requeue(ctx, e.seq, &r); err != nil {
 			return rep, err
 		}
 		r.block(blocked)
@@ -590,15 +587,12 @@ func (e *reasonError) Unwrap() error { return e.kind }
 func (c *Client) Pending(ctx context.Context) ([]Message, error) {
 	var out []Message
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
-		rows, err := tx.Outbox()
+		entries, err := readOutbox(tx)
 		if err != nil {
 			return err
 		}
-		for _, row := range rows {
-			var r outboxRecord
-			if err := decodeJSON(row.Record, &r, "outbox"); err != nil {
-				return err
-			}
+		for _, e := range entries {
+			r := e.rec
 			if r.Conv == "" {
 				continue
 			}
@@ -620,16 +614,12 @@ func (c *Client) Pending(ctx context.Context) ([]Message, error) {
 func (c *Client) nextOutboxWake(ctx context.Context) (time.Time, error) {
 	var next time.Time
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
-		rows, err := tx.Outbox()
+		entries, err := readOutbox(tx)
 		if err != nil {
 			return err
 		}
-		for _, row := range rows {
-			var r outboxRecord
-			if err := decodeJSON(row.Record, &r, "outbox"); err != nil {
-				return err
-			}
-			t := time.UnixMilli(r.NextAt)
+		for _, e := range entries {
+			t := time.UnixMilli(e.rec.NextAt)
 			if next.IsZero() || t.Before(next) {
 				next = t
 			}
@@ -637,4 +627,26 @@ func (c *Client) nextOutboxWake(ctx context.Context) (time.Time, error) {
 		return nil
 	})
 	return next, err
+}
+
+// queued is one outbox entry: its place in the queue and its record.
+type queued struct {
+	seq int64
+	rec outboxRecord
+}
+
+// readOutbox decodes every queued entry, oldest first.
+func readOutbox(tx *localstore.Tx) ([]queued, error) {
+	rows, err := tx.Outbox()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]queued, len(rows))
+	for i, row := range rows {
+		out[i].seq = row.Seq
+		if err := decodeJSON(row.Record, &out[i].rec, "outbox"); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

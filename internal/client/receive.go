@@ -632,21 +632,7 @@ func (c *Client) lockReceive() (func(), error) {
 // History returns the last limit messages of the conversation with peer,
 // oldest first.
 func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) {
-	var out []Message
-	err := c.st.View(ctx, func(tx *localstore.Tx) error {
-		recs, err := tx.History(peer, limit)
-		if err != nil {
-			return err
-		}
-		for _, b := range recs {
-			var r messageRecord
-			if err := decodeJSON(b, &r, "message"); err != nil {
-				return err
-			}
-			out = append(out, r.public())
-		}
-		return nil
-	})
+	out, err := c.readMessages(ctx, func(tx *localstore.Tx) ([][]byte, error) { return tx.History(peer, limit) })
 	orderByCounters(out)
 	return out, err
 }
@@ -656,9 +642,16 @@ func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message
 // or what a receive loop stored just before it was stopped. A program
 // shows them and then calls MarkShown.
 func (c *Client) Unshown(ctx context.Context) ([]Message, error) {
+	out, err := c.readMessages(ctx, func(tx *localstore.Tx) ([][]byte, error) { return tx.Unshown(0) })
+	orderByCounters(out)
+	return out, err
+}
+
+// readMessages decodes the message records fetch returns, in its order.
+func (c *Client) readMessages(ctx context.Context, fetch func(tx *localstore.Tx) ([][]byte, error)) ([]Message, error) {
 	var out []Message
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
-		recs, err := tx.Unshown(0)
+		recs, err := fetch(tx)
 		if err != nil {
 			return err
 		}
@@ -671,7 +664,6 @@ func (c *Client) Unshown(ctx context.Context) ([]Message, error) {
 		}
 		return nil
 	})
-	orderByCounters(out)
 	return out, err
 }
 
