@@ -230,13 +230,15 @@ func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.An
 	return a, nil
 }
 
-// Bundle fetches and verifies a device's prekey bundle.
-func (c *Client) Bundle(ctx context.Context, username string, device uint32) (*directory.BundleAnswer, error) {
+// Bundle fetches and verifies a device's prekey bundle. The directory
+// serves bundles to logged-in accounts only: token is a login token
+// (Login) of the fetching device.
+func (c *Client) Bundle(ctx context.Context, token, username string, device uint32) (*directory.BundleAnswer, error) {
 	key, err := c.ServerKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/bundle", url.PathEscape(username), device), "", nil, "", nil)
+	raw, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/bundle", url.PathEscape(username), device), token, nil, "", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -329,6 +331,17 @@ func (c *Client) PreKeyCounts(ctx context.Context, username string, device uint3
 	var r directory.PreKeyCounts
 	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/count", url.PathEscape(username), device), "", nil, "", &r)
 	return &r, err
+}
+
+// PreKeyStatus returns the counts of a device's one-time prekeys and how
+// they went out, for the device itself (token is its login token).
+func (c *Client) PreKeyStatus(ctx context.Context, token, username string, device uint32) (*directory.PreKeyStatus, error) {
+	var r directory.PreKeyStatus
+	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/status", url.PathEscape(username), device), token, nil, "", &r)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // PreKeyUpload is what UploadPreKeys sends; nil fields are left unchanged.

@@ -14,23 +14,28 @@ import (
 const signedPreKeyLife = 7 * 24 * time.Hour
 
 // maintain keeps the directory's record of this device current: its
-// prekeys, and how it receives (route.go).
-func (c *Client) maintain(ctx context.Context) error {
+// prekeys, and how it receives (route.go). Warnings that stop nothing
+// (ErrPreKeysDraining) go to report when it is not nil.
+func (c *Client) maintain(ctx context.Context, report func(Event)) error {
 	if c.prof.BrokerURL != "" && c.prof.ServerURL == "" {
 		return nil
 	}
-	return errors.Join(c.maintainPreKeys(ctx), c.maintainDelivery(ctx))
+	return errors.Join(c.maintainPreKeys(ctx, report), c.maintainDelivery(ctx))
 }
 
 // maintainPreKeys refills the directory's one-time prekeys when they run
-// low and rotates the signed prekey when it is old. The keyring is stored
-// before the upload: keys the server never received are harmless, while
-// keys it hands out whose private halves were lost would break first
-// messages.
-func (c *Client) maintainPreKeys(ctx context.Context) error {
-	counts, err := c.api.PreKeyCounts(ctx, c.prof.Username, c.dev.ID())
+// low and rotates the signed prekey when it is old; it reports bundles the
+// directory had to serve without one-time prekeys because someone fetched
+// them too fast. The keyring is stored before the upload: keys the server
+// never received are harmless, while keys it hands out whose private
+// halves were lost would break first messages.
+func (c *Client) maintainPreKeys(ctx context.Context, report func(Event)) error {
+	counts, status, err := c.preKeyStatus(ctx)
 	if err != nil {
-		return serverErr(err)
+		return err
+	}
+	if err := c.checkDraining(ctx, status, report); err != nil {
+		return err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

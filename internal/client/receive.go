@@ -490,7 +490,7 @@ func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool
 		return err
 	}
 	defer unlock()
-	if err := c.maintain(ctx); err != nil {
+	if err := c.maintain(ctx, fn); err != nil {
 		fn(Event{Err: fmt.Errorf("prekey maintenance: %w", err)})
 	}
 	c.confirmJoins(ctx) // a public-room join lost where no member could tell
@@ -509,6 +509,7 @@ func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool
 	pumpCtx, stopPump := context.WithCancel(ctx)
 	var pump sync.WaitGroup
 	pump.Go(func() { c.pumpOutbox(pumpCtx, report) })
+	pump.Go(func() { c.maintainLoop(pumpCtx, report) })
 	defer func() { stopPump(); pump.Wait() }()
 	err = tr.listen(ctx, func(env []byte) error { return c.process(ctx, env, shows, report) })
 	if ctx.Err() != nil {
@@ -605,7 +606,7 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	// sender's clock is not used: it may go back.
 	orderByCounters(out)
 	c.confirmJoins(ctx) // a public-room join lost where no member could tell
-	if err := c.maintain(ctx); err != nil {
+	if err := c.maintain(ctx, fn); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)
 	}
 	return out, nil

@@ -127,9 +127,9 @@ func (c *Client) bundlesFor(ctx context.Context, rec *contactRecord) (map[uint32
 	}
 	out := make(map[uint32]*pqxdh.Bundle)
 	for _, d := range need {
-		ba, err := c.api.Bundle(ctx, rec.Username, d.ID)
+		ba, err := c.fetchBundle(ctx, rec.Username, d.ID)
 		if err != nil {
-			return nil, serverErr(err)
+			return nil, err
 		}
 		if !bytes.Equal(ba.Bundle.Device.Identity.Bytes(), rec.IdentityKey) || !bytes.Equal(ba.Bundle.Device.Marshal(), d.Cert) {
 			return nil, fmt.Errorf("%w: the directory served a bundle for %s that does not match the pinned key",

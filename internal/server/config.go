@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hush-chat/hush/internal/server/directory"
 )
 
 // Default listen addresses: loopback only, on ports no common service owns
@@ -53,6 +55,18 @@ type Config struct {
 	SendRate  float64 `toml:"send_rate"`
 	SendBurst int     `toml:"send_burst"`
 	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
+
+	// Directory limits (doc/API.md §2.1; zero: the directory's defaults):
+	// bundle fetches of one logged-in account (per second, burst), the
+	// one-time prekey hand-outs (one per requester and device per period;
+	// at most prekey_device_max per device and window), and the signed
+	// requests remembered per account.
+	BundleRate               float64  `toml:"bundle_rate"`
+	BundleBurst              int      `toml:"bundle_burst"`
+	PreKeyRequesterPeriod    duration `toml:"prekey_requester_period"`
+	PreKeyDeviceMax          int      `toml:"prekey_device_max"`
+	PreKeyDeviceWindow       duration `toml:"prekey_device_window"`
+	SignedRequestsPerAccount int      `toml:"signed_requests_per_account"`
 
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
@@ -108,7 +122,9 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level"}
+	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
+	"bundle_rate", "bundle_burst", "prekey_requester_period", "prekey_device_max", "prekey_device_window",
+	"signed_requests_per_account"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -131,6 +147,16 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
 		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "bundle_burst", "prekey_device_max", "signed_requests_per_account":
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "bundle_rate":
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
@@ -165,10 +191,21 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data directory is empty"))
 	}
+	if c.BundleRate < 0 || c.BundleBurst < 0 || c.PreKeyRequesterPeriod.Duration < 0 || c.PreKeyDeviceMax < 0 ||
+		c.PreKeyDeviceWindow.Duration < 0 || c.SignedRequestsPerAccount < 0 {
+		errs = append(errs, errors.New("bundle_rate, bundle_burst, prekey_* and signed_requests_per_account must not be negative"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
 	}
 	return errors.Join(errs...)
+}
+
+// directoryLimits are the directory's limits from the configuration.
+func (c *Config) directoryLimits() directory.Limits {
+	return directory.Limits{BundleRate: c.BundleRate, BundleBurst: c.BundleBurst,
+		RequesterPeriod: c.PreKeyRequesterPeriod.Duration, DeviceMax: c.PreKeyDeviceMax,
+		DeviceWindow: c.PreKeyDeviceWindow.Duration, RequestsPerAccount: c.SignedRequestsPerAccount}
 }

@@ -120,7 +120,15 @@ func testFirstMessage(t *testing.T, s *Server) {
 	if err != nil || len(bu.Devices) != 1 {
 		t.Fatalf("lookup bob: %+v %v", bu, err)
 	}
-	ba, err := c.Bundle(ctx, "bob", 1)
+	// Bundles go to logged-in accounts only.
+	as, err := c.Login(ctx, "alice", alice.dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Bundle(ctx, "", "bob", 1); !apiclient.IsCode(err, "unauthorized") {
+		t.Fatalf("bundle without a login: %v", err)
+	}
+	ba, err := c.Bundle(ctx, as.Token, "bob", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +156,6 @@ func testFirstMessage(t *testing.T, s *Server) {
 	rand.Read(id[:])
 	env, err := envelope.Seal(ba.Bundle.Device.Envelope, &envelope.Content{Sender: alice.addr(), Recipient: bob.addr(),
 		MessageID: id, Timestamp: time.Now().UnixMilli(), Type: 2, Payload: pm})
-	if err != nil {
-		t.Fatal(err)
-	}
-	as, err := c.Login(ctx, "alice", alice.dev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,8 +194,9 @@ func testFirstMessage(t *testing.T, s *Server) {
 	if pending, _ := c.Fetch(ctx, bs.Token, 0, 10); len(pending) != 0 {
 		t.Fatalf("acked envelope still pending: %+v", pending)
 	}
-	// The one-time prekey Alice used is gone from the directory.
-	if ba2, err := c.Bundle(ctx, "bob", 1); err != nil || ba2.OneTimeRemaining != 3 {
+	// The one-time prekey Alice used is gone from the directory (and
+	// another account's fetch takes the next).
+	if ba2, err := c.Bundle(ctx, bs.Token, "bob", 1); err != nil || ba2.OneTimeRemaining != 3 {
 		t.Fatalf("one-time keys left: %+v %v", ba2, err)
 	}
 }

@@ -119,7 +119,8 @@ func (s *Server) build() error {
 		mailer = directory.NewSMTPMailer(cfg.SMTPAddr, cfg.SMTPFrom, a)
 	}
 	s.dir, err = directory.New(directory.Config{Store: s.store, ServerKey: s.key, Mailer: mailer,
-		BaseURL: cfg.BaseURL, AllowUsernameReuse: cfg.AllowUsernameReuse, Now: s.now, Logger: s.log})
+		BaseURL: cfg.BaseURL, AllowUsernameReuse: cfg.AllowUsernameReuse, Now: s.now, Logger: s.log,
+		Tokens: s.auth, Limits: cfg.directoryLimits()})
 	if err != nil {
 		return err
 	}
@@ -238,6 +239,7 @@ func (s *Server) sweep() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		for name, f := range map[string]func(context.Context) error{
 			"pending accounts": s.dir.ExpirePending,
+			"dir records":      s.dir.ExpireRecords,
 			"envelopes":        s.relay.ExpireOld,
 			"blobs":            s.blobs.ExpireOld,
 			"tokens": func(ctx context.Context) error {

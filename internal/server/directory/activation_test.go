@@ -165,7 +165,7 @@ func (e *mailEnv) state(name string) string {
 func TestActivationByEmailLink(t *testing.T) {
 	e := newMailEnv(t)
 	activate, _ := e.registerPending("alice")
-	status, body := e.do("GET", "/v1/users/alice/devices/1/bundle", nil)
+	status, body := e.getBundle("bob", "alice", 1)
 	wantError(t, status, body, http.StatusConflict, "not_active")
 
 	// Mail scanners fetch links: GET shows a page and does nothing.

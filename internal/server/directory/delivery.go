@@ -99,7 +99,7 @@ func deliveryFields(broker string) (delivery, b string) {
 
 // handleSetDelivery serves POST /v1/devices/delivery (op "set_delivery").
 func (d *Directory) handleSetDelivery(w http.ResponseWriter, r *http.Request) error {
-	req, acct, _, err := activeMutation[SetDeliveryRequest](d, r, MaxSmallBody, OpSetDelivery)
+	req, env, acct, _, err := activeMutation[SetDeliveryRequest](d, r, MaxSmallBody, OpSetDelivery)
 	if err != nil {
 		return err
 	}
@@ -112,6 +112,9 @@ func (d *Directory) handleSetDelivery(w http.ResponseWriter, r *http.Request) er
 	}
 	ctx := r.Context()
 	if err := d.requireDevice(ctx, acct.Username, req.DeviceID); err != nil {
+		return err
+	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
 		return err
 	}
 	err = d.st.SetDeviceBroker(ctx, acct.Username, req.DeviceID, broker)

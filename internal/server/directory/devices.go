@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/hush-chat/hush/internal/identity"
-	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -23,7 +22,7 @@ type PreKeyCounts struct {
 
 // handlePreKeys serves POST /v1/prekeys (op "prekeys").
 func (d *Directory) handlePreKeys(w http.ResponseWriter, r *http.Request) error {
-	req, acct, idk, err := activeMutation[PreKeysRequest](d, r, MaxLargeBody, OpPreKeys)
+	req, env, acct, idk, err := activeMutation[PreKeysRequest](d, r, MaxLargeBody, OpPreKeys)
 	if err != nil {
 		return err
 	}
@@ -43,6 +42,9 @@ func (d *Directory) handlePreKeys(w http.ResponseWriter, r *http.Request) error 
 		counts.KEMOneTimeRemaining+len(k.kemOneTime) > MaxStoredPreKeys {
 		return httpapi.Errorf(http.StatusConflict, "too_many_prekeys",
 			"a device stores at most %d one-time prekeys of each kind", MaxStoredPreKeys)
+	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
+		return err
 	}
 	// One-time keys first: if an id is already stored nothing at all changes.
 	if err := d.addOneTimes(ctx, acct.Username, k); err != nil {
@@ -167,79 +169,9 @@ func (d *Directory) handlePreKeyCount(w http.ResponseWriter, r *http.Request) er
 	return nil
 }
 
-// handleBundle serves GET /v1/users/{name}/devices/{id}/bundle.
-func (d *Directory) handleBundle(w http.ResponseWriter, r *http.Request) error {
-	name, id, err := pathDevice(r)
-	if err != nil {
-		return err
-	}
-	ctx := r.Context()
-	dev, err := d.activeDevice(ctx, name, id)
-	if err != nil {
-		return err
-	}
-	b, err := d.buildBundle(ctx, dev)
-	if err != nil {
-		return err
-	}
-	counts, err := d.counts(ctx, name, id)
-	if err != nil {
-		return err
-	}
-	kem := "one_time"
-	if b.KEMPreKey.Kind == pqxdh.KEMLastResort {
-		kem = "last_resort"
-	}
-	d.m.bundles.WithLabelValues(kem, strconv.FormatBool(b.OneTime != nil)).Inc()
-	return d.writeSigned(w, http.StatusOK, bundlePayload{Type: answerBundle, ServerTime: d.now().Unix(),
-		Username: name, DeviceID: id, Bundle: b.Marshal(),
-		OneTimeRemaining: counts.OneTimeRemaining, KEMOneTimeRemaining: counts.KEMOneTimeRemaining})
-}
-
-// buildBundle assembles a device's bundle, taking one-time prekeys out of
-// the store: each one is removed atomically as it is read, so concurrent
-// requests never receive the same one.
-func (d *Directory) buildBundle(ctx context.Context, dev *store.Device) (*pqxdh.Bundle, error) {
-	cert, err := identity.ParseDeviceCert(dev.Cert)
-	if err != nil {
-		return nil, fmt.Errorf("stored device certificate: %w", err)
-	}
-	rec, err := d.st.GetPreKey(ctx, dev.Username, dev.DeviceID, store.KindSigned)
-	if err != nil {
-		return nil, fmt.Errorf("getting signed prekey: %w", err)
-	}
-	spk, err := pqxdh.ParseSignedPreKey(rec.Data)
-	if err != nil {
-		return nil, fmt.Errorf("stored signed prekey: %w", err)
-	}
-	rec, err = d.st.TakeOneTimePreKey(ctx, dev.Username, dev.DeviceID, store.KindKEMOneTime)
-	if errors.Is(err, store.ErrNotFound) {
-		rec, err = d.st.GetPreKey(ctx, dev.Username, dev.DeviceID, store.KindLastResort)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("getting KEM prekey: %w", err)
-	}
-	kem, err := pqxdh.ParseKEMPreKey(rec.Data)
-	if err != nil {
-		return nil, fmt.Errorf("stored KEM prekey: %w", err)
-	}
-	b := &pqxdh.Bundle{Device: cert, SignedPreKey: *spk, KEMPreKey: *kem}
-	rec, err = d.st.TakeOneTimePreKey(ctx, dev.Username, dev.DeviceID, store.KindOneTime)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("taking one-time prekey: %w", err)
-	default:
-		if b.OneTime, err = pqxdh.ParseOneTimePreKey(rec.Data); err != nil {
-			return nil, fmt.Errorf("stored one-time prekey: %w", err)
-		}
-	}
-	return b, nil
-}
-
 // handleAddDevice serves POST /v1/devices (op "add_device").
 func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
-	req, acct, idk, err := activeMutation[AddDeviceRequest](d, r, MaxLargeBody, OpAddDevice)
+	req, env, acct, idk, err := activeMutation[AddDeviceRequest](d, r, MaxLargeBody, OpAddDevice)
 	if err != nil {
 		return err
 	}
@@ -254,6 +186,9 @@ func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) erro
 	}
 	if len(devs) >= MaxDevices {
 		return httpapi.Errorf(http.StatusConflict, "too_many_devices", "an account has at most %d devices", MaxDevices)
+	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
+		return err
 	}
 	err = d.st.AddDevice(ctx, k.storeDevice(acct.Username), *k.signed, *k.lastResort)
 	if errors.Is(err, store.ErrExists) {
@@ -270,12 +205,15 @@ func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) erro
 
 // handleDeleteDevice serves POST /v1/devices/delete (op "delete_device").
 func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
-	req, acct, _, err := activeMutation[DeleteDeviceRequest](d, r, MaxSmallBody, OpDeleteDevice)
+	req, env, acct, _, err := activeMutation[DeleteDeviceRequest](d, r, MaxSmallBody, OpDeleteDevice)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
 	if err := d.requireDevice(ctx, acct.Username, req.DeviceID); err != nil {
+		return err
+	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
 		return err
 	}
 	err = d.st.DeleteDevice(ctx, acct.Username, req.DeviceID)
@@ -290,22 +228,24 @@ func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) e
 
 // activeMutation reads a signed request of type T for op, verifies it with
 // the account's current identity key, and requires the account to be
-// active: the common start of every device and prekey mutation.
-func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int64, op string) (P, *store.Account, *identity.IdentityKey, error) {
+// active: the common start of every device and prekey mutation. The
+// caller checks the rest, then claims env (claimRequest) before changing
+// anything.
+func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int64, op string) (P, *SignedRequest, *store.Account, *identity.IdentityKey, error) {
 	env, err := readSigned(r, max, false)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	req, err := decodePayload[T, P](env.Payload, op)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	acct, idk, err := d.authorize(r.Context(), env, req.head())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	if err := requireActive(acct); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	return req, acct, idk, nil
+	return req, env, acct, idk, nil
 }

@@ -13,9 +13,16 @@ import (
 	"github.com/hush-chat/hush/internal/pqxdh"
 )
 
-// fetchBundle fetches and verifies a bundle of username's device.
+// fetchBundle fetches and verifies a bundle of username's device, as the
+// account "fetcher".
 func (e *env) fetchBundle(username string, device uint32) (*BundleAnswer, error) {
-	status, body := e.do("GET", fmt.Sprintf("/v1/users/%s/devices/%d/bundle", username, device), nil)
+	return e.fetchBundleAs("fetcher", username, device)
+}
+
+// fetchBundleAs fetches and verifies a bundle of username's device as
+// requester.
+func (e *env) fetchBundleAs(requester, username string, device uint32) (*BundleAnswer, error) {
+	status, body := e.getBundle(requester, username, device)
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("bundle: %d %s", status, body)
 	}
@@ -23,7 +30,9 @@ func (e *env) fetchBundle(username string, device uint32) (*BundleAnswer, error)
 }
 
 func TestSecurityOneTimePreKeysHandedOutOnce(t *testing.T) {
-	e := newEnv(t)
+	// Limits out of the way: this is about concurrent fetches by many
+	// accounts (the limits are TestSecurityPreKeyDrain's).
+	e := newEnv(t, withLimits(Limits{DeviceMax: 1000}))
 	alice := newUser(t, "alice")
 	e.register(alice, 20)
 
@@ -31,9 +40,9 @@ func TestSecurityOneTimePreKeysHandedOutOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	results := make(chan *BundleAnswer, fetchers)
 	errs := make(chan error, fetchers)
-	for range fetchers {
+	for i := range fetchers {
 		wg.Go(func() {
-			b, err := e.fetchBundle("alice", 1)
+			b, err := e.fetchBundleAs(fmt.Sprintf("fetcher%d", i), "alice", 1)
 			if err != nil {
 				errs <- err
 				return
@@ -93,7 +102,7 @@ func TestBundleAnswerBoundToDevice(t *testing.T) {
 	e := newEnv(t)
 	e.register(newUser(t, "alice"), 1)
 	e.register(newUser(t, "mallory"), 1)
-	_, body := e.do("GET", "/v1/users/mallory/devices/1/bundle", nil)
+	_, body := e.getBundle("alice", "mallory", 1)
 	if _, err := VerifyBundleAnswer(e.server, body, "alice", 1, time.Minute, e.clock.Now()); !errors.Is(err, ErrNotInQuery) {
 		t.Fatalf("mallory's bundle accepted as alice's: %v", err)
 	}
@@ -103,12 +112,12 @@ func TestBundleAnswerBoundToDevice(t *testing.T) {
 	if _, err := VerifyBundleAnswer(e.server, body, "mallory", 1, time.Minute, e.clock.Now().Add(time.Hour)); !errors.Is(err, ErrStaleAnswer) {
 		t.Fatalf("stale bundle: %v", err)
 	}
-	status, body := e.do("GET", "/v1/users/alice/devices/7/bundle", nil)
+	status, body := e.getBundle("mallory", "alice", 7)
 	wantError(t, status, body, 404, "unknown_device")
-	status, body = e.do("GET", "/v1/users/nobody/devices/1/bundle", nil)
+	status, body = e.getBundle("mallory", "nobody", 1)
 	wantError(t, status, body, 404, "unknown_user")
 	for _, id := range []string{"0", "01", "+1", "4294967296", "x"} {
-		status, body = e.do("GET", "/v1/users/alice/devices/"+id+"/bundle", nil)
+		status, body = e.do("GET", "/v1/users/alice/devices/"+id+"/bundle", nil, bearer("mallory")...)
 		wantError(t, status, body, 400, "bad_request")
 	}
 }
@@ -209,7 +218,7 @@ func TestAddAndDeleteDevice(t *testing.T) {
 	if status != http.StatusOK || len(mustUser(t, e.verify(body), "alice").Devices) != 1 {
 		t.Fatalf("delete device: %d %s", status, body)
 	}
-	status, body = e.do("GET", "/v1/users/alice/devices/2/bundle", nil)
+	status, body = e.getBundle("bob", "alice", 2)
 	wantError(t, status, body, http.StatusNotFound, "unknown_device")
 	e.clock.Advance(time.Second)
 	status, body = e.signed("/v1/devices/delete", alice.id, &DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 2})

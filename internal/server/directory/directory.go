@@ -13,7 +13,9 @@
 //     and binds the names asked, the key versions and the server time, so a
 //     client (VerifyAnswer, VerifyBundleAnswer) notices an answer replayed
 //     for another user or served stale;
-//   - each one-time prekey is handed out at most once;
+//   - each one-time prekey is handed out at most once, only to a logged-in
+//     account, and no faster than Limits allow: past them a bundle goes
+//     out without one, so nobody can drain a device's pool;
 //   - it stores public keys only, and of e-mail activation tokens only their
 //     SHA-256 hashes.
 package directory
@@ -77,6 +79,13 @@ type Config struct {
 	ActivationTTL time.Duration
 	Now           func() time.Time // nil: time.Now
 	Logger        *slog.Logger     // nil: discard
+
+	// Tokens authenticates the accounts that fetch bundles (relay login
+	// tokens, doc/API.md §3). Required.
+	Tokens httpapi.TokenVerifier
+	// Limits bounds bundle fetches, one-time prekey hand-outs and the
+	// signed requests remembered per account; zero fields take defaults.
+	Limits Limits
 }
 
 // Directory serves the key directory API. It is safe for concurrent use.
@@ -89,7 +98,9 @@ type Directory struct {
 	ttl       time.Duration
 	now       func() time.Time
 	log       *slog.Logger
-	replay    *replayGuard
+	tokens    httpapi.TokenVerifier
+	lim       Limits
+	bundles   *limiter // bundle fetches per requesting account
 	m         *metrics
 	serverKey serverKeyJSON
 }
@@ -102,9 +113,17 @@ func New(cfg Config) (*Directory, error) {
 	if cfg.ServerKey == nil {
 		return nil, errors.New("directory: Config.ServerKey is required")
 	}
+	if cfg.Tokens == nil {
+		return nil, errors.New("directory: Config.Tokens is required")
+	}
+	lim, err := cfg.Limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	d := &Directory{
 		st: cfg.Store, key: cfg.ServerKey, mailer: cfg.Mailer, reuse: cfg.AllowUsernameReuse,
 		ttl: cfg.ActivationTTL, now: cfg.Now, log: cfg.Logger, m: newMetrics(),
+		tokens: cfg.Tokens, lim: lim, bundles: newLimiter(lim.BundleRate, lim.BundleBurst),
 	}
 	if d.ttl == 0 {
 		d.ttl = DefaultActivationTTL
@@ -125,7 +144,6 @@ func New(cfg Config) (*Directory, error) {
 		}
 		d.baseURL = u.Scheme + "://" + u.Host + trimSlash(u.Path)
 	}
-	d.replay = newReplayGuard(2*MaxClockSkew, maxReplayEntries)
 	pub := cfg.ServerKey.Public()
 	d.serverKey = serverKeyJSON{Key: pub.Bytes(), Fingerprint: identity.Fingerprint(pub)}
 	return d, nil
@@ -149,6 +167,7 @@ func (d *Directory) Handler() http.Handler {
 	route("POST /v1/users/rotate", OpRotateIdentity, d.handleRotate)
 	route("GET /v1/users/{name}/devices/{id}/bundle", "bundle", d.handleBundle)
 	route("GET /v1/users/{name}/devices/{id}/prekeys/count", "prekey_count", d.handlePreKeyCount)
+	route("GET /v1/users/{name}/devices/{id}/prekeys/status", "prekey_status", d.handlePreKeyStatus)
 	route("POST /v1/prekeys", OpPreKeys, d.handlePreKeys)
 	route("POST /v1/devices", OpAddDevice, d.handleAddDevice)
 	route("POST /v1/devices/delete", OpDeleteDevice, d.handleDeleteDevice)
@@ -196,6 +215,7 @@ func (d *Directory) wrap(op string, h handlerFunc) http.Handler {
 			writeLinkError(w, err)
 			return
 		}
+		setRetryAfter(w, err)
 		httpapi.WriteError(w, err)
 	})
 }
@@ -225,6 +245,7 @@ func (d *Directory) Collectors() []prometheus.Collector { return d.m.collectors(
 type metrics struct {
 	requests *prometheus.CounterVec // by op and outcome code
 	bundles  *prometheus.CounterVec // by KEM prekey kind served
+	withheld *prometheus.CounterVec // bundles served without one-time prekeys, by reason
 	mails    *prometheus.CounterVec // activation e-mails by result
 	purged   prometheus.Counter
 }
@@ -239,6 +260,10 @@ func newMetrics() *metrics {
 			Name: "hush_directory_bundles_total",
 			Help: "Prekey bundles served, by the KEM prekey used (one_time or last_resort) and whether an X25519 one-time prekey was included.",
 		}, []string{"kem", "one_time"}),
+		withheld: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hush_directory_prekeys_withheld_total",
+			Help: "Bundles served without one-time prekeys by the hand-out limits, by reason (repeat: the requester had some of that device lately; limit: the device reached its hourly limit).",
+		}, []string{"reason"}),
 		mails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hush_directory_activation_mails_total",
 			Help: "Activation e-mails by result (sent or failed).",
@@ -251,5 +276,5 @@ func newMetrics() *metrics {
 }
 
 func (m *metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.requests, m.bundles, m.mails, m.purged}
+	return []prometheus.Collector{m.requests, m.bundles, m.withheld, m.mails, m.purged}
 }

@@ -4,18 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/hush-chat/hush/internal/testkit"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
+	"github.com/hush-chat/hush/internal/testkit"
 )
 
 // env is a directory over real SQLite behind a real HTTP server.
@@ -29,6 +34,8 @@ type env struct {
 }
 
 type envOption func(*Config)
+
+func withLimits(l Limits) envOption { return func(c *Config) { c.Limits = l } }
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -47,7 +54,7 @@ func newEnvWithStore(t *testing.T, clock *testkit.Clock, st store.Store, opts ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Store: st, ServerKey: serverKey, Now: clock.Now}
+	cfg := Config{Store: st, ServerKey: serverKey, Now: clock.Now, Tokens: testTokens{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -58,6 +65,28 @@ func newEnvWithStore(t *testing.T, clock *testkit.Clock, st store.Store, opts ..
 	srv := httptest.NewServer(d.Handler())
 	t.Cleanup(srv.Close)
 	return &env{t: t, clock: clock, st: st, dir: d, srv: srv, server: serverKey.Public()}
+}
+
+// testTokens accepts the token "<username>:<device>" as that device's
+// login (the auth service's tokens are tested in internal/server/auth).
+type testTokens struct{}
+
+func (testTokens) VerifyToken(_ context.Context, tok string) (httpapi.Principal, error) {
+	name, dev, ok := strings.Cut(tok, ":")
+	id, err := strconv.ParseUint(dev, 10, 32)
+	if !ok || err != nil || !ValidUsername(name) {
+		return httpapi.Principal{}, errors.New("invalid token")
+	}
+	return httpapi.Principal{Username: name, DeviceID: uint32(id)}, nil
+}
+
+// bearer is the Authorization header of username's device 1.
+func bearer(username string) []string { return []string{"Authorization", "Bearer " + username + ":1"} }
+
+// getBundle fetches a bundle as requester, returning the raw answer.
+func (e *env) getBundle(requester, username string, device uint32) (int, []byte) {
+	e.t.Helper()
+	return e.do("GET", fmt.Sprintf("/v1/users/%s/devices/%d/bundle", username, device), nil, bearer(requester)...)
 }
 
 // do sends a request and returns the status and body.

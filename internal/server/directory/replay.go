@@ -1,53 +1,89 @@
 package directory
 
 import (
-	"sync"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// maxReplayEntries bounds the replay guard's memory (about 5 MiB).
-const maxReplayEntries = 1 << 16
-
-// replayGuard remembers the signed requests accepted within the last
-// window so that one captured within its validity (MaxClockSkew either side
-// of its timestamp) cannot be applied a second time. Only requests whose
-// signature verified are recorded, so filling it costs an attacker a key
-// and a signature per entry; when full, the oldest entry is forgotten.
+// The replay guard: every signed request the directory acts on is recorded
+// in the store (keyed by the SHA-256 of its payload, which names the
+// operation, the account and the time) until its timestamp is stale, so
+// that a captured request is applied at most once, also by another server
+// instance or after a restart.
 //
-// It lives in memory: several server instances side by side each keep their
-// own (a shared store-backed guard is future work). It is safe for
-// concurrent use.
-type replayGuard struct {
-	mu     sync.Mutex
-	window time.Duration
-	max    int
-	seen   map[[32]byte]struct{}
-	order  []replayEntry // insertion order, oldest first
-}
+// A request is recorded only once it has been checked completely —
+// decoded, signature verified, every key and the account's state checked —
+// right before the first change: a request that fails costs its sender
+// nothing here and fills nothing. An unexpired record is never dropped to
+// make room; an account over Limits.RequestsPerAccount is refused instead.
 
-type replayEntry struct {
-	id [32]byte
-	at time.Time
-}
-
-func newReplayGuard(window time.Duration, max int) *replayGuard {
-	return &replayGuard{window: window, max: max, seen: make(map[[32]byte]struct{})}
-}
-
-// firstUse records id at now and reports whether it was not seen within
-// the window.
-func (g *replayGuard) firstUse(id [32]byte, now time.Time) bool {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for len(g.order) > 0 && (len(g.order) >= g.max || now.Sub(g.order[0].at) > g.window) {
-		delete(g.seen, g.order[0].id)
-		g.order[0] = replayEntry{}
-		g.order = g.order[1:]
+// claimRequest records env, a fully checked signed request of account, and
+// refuses it when it was recorded before. Callers call it after every
+// check of the request and before the first change to the store.
+func (d *Directory) claimRequest(ctx context.Context, env *SignedRequest, h *RequestHeader) error {
+	hash := sha256.Sum256(env.Payload)
+	// The timestamp is refused as stale MaxClockSkew after it (checkFresh):
+	// until then the record must stay.
+	expires := time.Unix(h.Timestamp, 0).Add(MaxClockSkew + time.Second)
+	err := d.st.ClaimRequest(ctx, hash[:], h.Username, expires, d.now(), d.lim.RequestsPerAccount)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrExists):
+		return httpapi.Errorf(http.StatusConflict, "replayed_request",
+			"this signed request was already received; sign it again with a new timestamp")
+	case errors.Is(err, store.ErrLimit):
+		return retryAfter(2*MaxClockSkew, httpapi.Errorf(http.StatusTooManyRequests, "too_many_requests",
+			"this account sent more than %d signed requests in the last %d minutes; try again later",
+			d.lim.RequestsPerAccount, int((2*MaxClockSkew).Minutes())))
 	}
-	if _, dup := g.seen[id]; dup {
-		return false
+	// Acting without a record would let the request be replayed later.
+	d.log.Error("directory: recording a signed request", "err", err)
+	return retryAfter(5*time.Second, httpapi.Errorf(http.StatusServiceUnavailable, "unavailable",
+		"the server cannot record the request right now; try again shortly"))
+}
+
+// claimRegistration is claimRequest for a registration, which names an
+// account that may not exist yet. A username registration cannot take
+// (an active or pending account, a tombstone of another key without
+// reuse) is refused before anything is recorded, so that requests for
+// taken names, signed by throwaway keys, never fill the guard.
+func (d *Directory) claimRegistration(ctx context.Context, env *SignedRequest, req *RegisterRequest,
+	idk *identity.IdentityKey) error {
+	prev, err := d.st.GetAccount(ctx, req.Username)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("getting account: %w", err)
 	}
-	g.seen[id] = struct{}{}
-	g.order = append(g.order, replayEntry{id: id, at: now})
-	return true
+	if prev != nil && (prev.State != store.StateDeleted || !d.reuse && !bytes.Equal(prev.IdentityKey, idk.Bytes())) {
+		return errUsernameTaken()
+	}
+	return d.claimRequest(ctx, env, &req.RequestHeader)
+}
+
+func errUsernameTaken() error {
+	return httpapi.Errorf(http.StatusConflict, "username_taken", "this username belongs to another identity key")
+}
+
+// ExpireRecords forgets what the directory keeps only for a while: signed
+// requests whose timestamps are stale, one-time prekey hand-outs older
+// than the limits look back, and the rate buckets of idle requesters.
+func (d *Directory) ExpireRecords(ctx context.Context) error {
+	now := d.now()
+	d.bundles.prune(now)
+	if _, err := d.st.ExpireRequests(ctx, now); err != nil {
+		return fmt.Errorf("directory: expiring signed requests: %w", err)
+	}
+	if _, err := d.st.ExpireHandOuts(ctx, now.Add(-d.lim.handOutsKept())); err != nil {
+		return fmt.Errorf("directory: expiring prekey hand-outs: %w", err)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package directory
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,17 +225,12 @@ func (d *Directory) checkFresh(h *RequestHeader) error {
 	return nil
 }
 
-// verifyRequest checks the request signature by key, then that the same
-// signed request was not accepted before. Only then may the caller act.
+// verifyRequest checks the request signature by key. It records nothing:
+// the caller checks the rest of the request, then claims it
+// (claimRequest) right before its first change, which refuses a replay.
 func (d *Directory) verifyRequest(key *identity.IdentityKey, env *SignedRequest) error {
 	if err := key.Verify(LabelRequest, env.Payload, env.Signature); err != nil {
 		return errBadSignature("request signature does not verify with the identity key")
-	}
-	// Keyed by the payload, which names the operation, the account and the
-	// time: the same signed change is applied at most once.
-	if !d.replay.firstUse(sha256.Sum256(env.Payload), d.now()) {
-		return httpapi.Errorf(http.StatusConflict, "replayed_request",
-			"this signed request was already received; sign it again with a new timestamp")
 	}
 	return nil
 }

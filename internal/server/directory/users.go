@@ -44,6 +44,9 @@ func (d *Directory) handleRegister(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	if err := d.claimRegistration(ctx, env, req, idk); err != nil {
+		return err
+	}
 	now := d.now()
 	acct := store.Account{Username: req.Username, IdentityKey: idk.Bytes(), KeyVersion: 1, State: state,
 		CreatedAt: now, UpdatedAt: now}
@@ -193,7 +196,7 @@ func (d *Directory) handleServerKey(w http.ResponseWriter, _ *http.Request) erro
 }
 
 // authorize loads the account a payload names and checks the request
-// signature with its current identity key (and that it is not a replay).
+// signature with its current identity key.
 func (d *Directory) authorize(ctx context.Context, env *SignedRequest, h *RequestHeader) (*store.Account, *identity.IdentityKey, error) {
 	if err := d.checkFresh(h); err != nil {
 		return nil, nil, err
@@ -244,6 +247,9 @@ func (d *Directory) handleDeleteAccount(w http.ResponseWriter, r *http.Request) 
 	if acct.State == store.StateDeleted {
 		return requireActive(acct)
 	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
+		return err
+	}
 	if err := d.st.DeleteAccount(ctx, acct.Username); err != nil {
 		return fmt.Errorf("deleting account: %w", err)
 	}
@@ -288,6 +294,9 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 	stored := make([]store.Device, len(devs))
 	for i, k := range devs {
 		stored[i] = k.storeDevice(acct.Username)
+	}
+	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
+		return err
 	}
 	if err := d.st.RotateIdentity(ctx, acct.Username, next.Bytes(), stored, d.now()); err != nil {
 		return fmt.Errorf("rotating identity: %w", err)

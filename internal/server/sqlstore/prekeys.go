@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -165,4 +166,146 @@ func (db *DB) CountOneTimePreKeys(ctx context.Context, username string, deviceID
 	err := db.queryRow(ctx, "SELECT COUNT(*) FROM one_time_prekeys WHERE username = ? AND device_id = ? AND kind = ?",
 		username, deviceID, kind).Scan(&n)
 	return n, dbErr("count one-time prekeys", err)
+}
+
+// TakeBundleKeys hands out the device's one-time prekeys to requester
+// under lim and records the outcome, in one transaction. The device row
+// is locked first (PostgreSQL; SQLite runs writers one at a time), so
+// concurrent fetches of one device are counted one after another and
+// never exceed lim together.
+func (db *DB) TakeBundleKeys(ctx context.Context, username string, deviceID uint32, requester string, now time.Time,
+	lim store.HandOutLimits) (*store.BundleKeys, error) {
+	var out *store.BundleKeys
+	err := db.write(ctx, func(t tx) error {
+		out = &store.BundleKeys{}
+		var one int
+		err := t.queryRow(ctx, "SELECT 1 FROM devices WHERE username = ? AND device_id = ?"+db.forUpdate(),
+			username, deviceID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if out.Withheld, err = withhold(ctx, t, username, deviceID, requester, now, lim); err != nil {
+			return err
+		}
+		if out.Withheld != store.NotWithheld {
+			return countWithheld(ctx, t, username, deviceID, out.Withheld, now)
+		}
+		if out.OneTime, err = takeOldest(ctx, t, username, deviceID, store.KindOneTime); err != nil {
+			return err
+		}
+		if out.KEMOneTime, err = takeOldest(ctx, t, username, deviceID, store.KindKEMOneTime); err != nil {
+			return err
+		}
+		if out.OneTime == nil && out.KEMOneTime == nil {
+			return nil // none left: nothing went out, nothing to count
+		}
+		_, err = t.exec(ctx, "INSERT INTO prekey_handouts (username, device_id, requester, at) VALUES (?, ?, ?, ?)",
+			username, deviceID, requester, ms(now))
+		return err
+	})
+	if err != nil {
+		return nil, dbErr("take bundle keys", err)
+	}
+	return out, nil
+}
+
+// withhold decides whether the one-time prekeys stay in the store: the
+// requester had some of this device within the period, or the device
+// reached its limit for the window. A zero limit does not apply.
+func withhold(ctx context.Context, t tx, username string, deviceID uint32, requester string, now time.Time,
+	lim store.HandOutLimits) (store.Withheld, error) {
+	if lim.RequesterPeriod > 0 {
+		var one int
+		err := t.queryRow(ctx, `SELECT 1 FROM prekey_handouts
+			WHERE username = ? AND device_id = ? AND requester = ? AND at > ? LIMIT 1`,
+			username, deviceID, requester, ms(now.Add(-lim.RequesterPeriod))).Scan(&one)
+		if err == nil {
+			return store.WithheldRepeat, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, err
+		}
+	}
+	if lim.DeviceMax > 0 && lim.DeviceWindow > 0 {
+		var n int
+		err := t.queryRow(ctx, "SELECT COUNT(*) FROM prekey_handouts WHERE username = ? AND device_id = ? AND at > ?",
+			username, deviceID, ms(now.Add(-lim.DeviceWindow))).Scan(&n)
+		if err != nil {
+			return 0, err
+		}
+		if n >= lim.DeviceMax {
+			return store.WithheldLimit, nil
+		}
+	}
+	return store.NotWithheld, nil
+}
+
+// countWithheld adds one withheld bundle to the device's counters.
+func countWithheld(ctx context.Context, t tx, username string, deviceID uint32, w store.Withheld, now time.Time) error {
+	repeats, limited, last := int64(0), int64(0), int64(0)
+	if w == store.WithheldLimit {
+		limited, last = 1, ms(now)
+	} else {
+		repeats = 1
+	}
+	_, err := t.exec(ctx, `INSERT INTO prekey_withheld (username, device_id, repeats, limited, last_limited)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (username, device_id) DO UPDATE SET
+			repeats = prekey_withheld.repeats + excluded.repeats,
+			limited = prekey_withheld.limited + excluded.limited,
+			last_limited = CASE WHEN excluded.limited > 0 THEN excluded.last_limited ELSE prekey_withheld.last_limited END`,
+		username, deviceID, repeats, limited, last)
+	return err
+}
+
+// takeOldest removes and returns the device's oldest one-time prekey of
+// kind inside t, or nil when none is left.
+func takeOldest(ctx context.Context, t tx, username string, deviceID uint32, kind store.PreKeyKind) (*store.PreKey, error) {
+	var k store.PreKey
+	err := t.queryRow(ctx, `DELETE FROM one_time_prekeys WHERE id = (
+		SELECT id FROM one_time_prekeys WHERE username = ? AND device_id = ? AND kind = ? ORDER BY id LIMIT 1)
+		RETURNING key_id, data`, username, deviceID, kind).Scan(&k.KeyID, &k.Data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &k, nil
+}
+
+// HandOutReport tells the device's owner how its one-time prekeys went
+// out.
+func (db *DB) HandOutReport(ctx context.Context, username string, deviceID uint32, since time.Time) (*store.HandOutReport, error) {
+	var r store.HandOutReport
+	err := db.queryRow(ctx, `SELECT COUNT(*), COUNT(DISTINCT requester) FROM prekey_handouts
+		WHERE username = ? AND device_id = ? AND at > ?`, username, deviceID, ms(since)).Scan(&r.HandedOut, &r.Requesters)
+	if err != nil {
+		return nil, dbErr("hand-out report", err)
+	}
+	var last int64
+	err = db.queryRow(ctx, "SELECT repeats, limited, last_limited FROM prekey_withheld WHERE username = ? AND device_id = ?",
+		username, deviceID).Scan(&r.Repeats, &r.Limited, &last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, dbErr("hand-out report", err)
+	}
+	r.LastLimited = fromMS(last)
+	return &r, nil
+}
+
+// ExpireHandOuts forgets hand-outs made before cutoff.
+func (db *DB) ExpireHandOuts(ctx context.Context, cutoff time.Time) (int64, error) {
+	var n int64
+	err := db.write(ctx, func(t tx) error {
+		res, err := t.exec(ctx, "DELETE FROM prekey_handouts WHERE at < ?", ms(cutoff))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, dbErr("expire hand-outs", err)
 }

@@ -26,6 +26,9 @@ var (
 	ErrMailboxFull = errors.New("mailbox full")
 	// ErrStale: a public room listing is not newer than the stored one.
 	ErrStale = errors.New("stale version")
+	// ErrLimit: recording would exceed a bound the caller set (signed
+	// requests remembered for one account).
+	ErrLimit = errors.New("limit reached")
 )
 
 // AccountState is where an account is in its life.
@@ -231,6 +234,70 @@ type Directory interface {
 	CountOneTimePreKeys(ctx context.Context, username string, deviceID uint32, kind PreKeyKind) (int, error)
 	// CountAccounts returns how many accounts exist in any state.
 	CountAccounts(ctx context.Context) (int64, error)
+
+	// TakeBundleKeys hands requester the device's oldest one-time
+	// prekeys, one X25519 and one KEM (each if any is left), unless lim
+	// says to withhold them, and records the outcome, in one transaction:
+	// concurrent callers never exceed lim and never receive the same key.
+	// ErrNotFound for an unknown device.
+	TakeBundleKeys(ctx context.Context, username string, deviceID uint32, requester string, now time.Time,
+		lim HandOutLimits) (*BundleKeys, error)
+	// HandOutReport tells the device's owner how its one-time prekeys
+	// went out: hand-outs since since (at most as far back as they are
+	// kept), and the bundles withheld since the device was added.
+	HandOutReport(ctx context.Context, username string, deviceID uint32, since time.Time) (*HandOutReport, error)
+	// ExpireHandOuts forgets hand-outs made before cutoff.
+	ExpireHandOuts(ctx context.Context, cutoff time.Time) (int64, error)
+
+	// ClaimRequest records the hash of a signed request of account until
+	// expiresAt. It returns ErrExists when the hash is recorded and has
+	// not expired at now (a replay), and ErrLimit when account already
+	// has max unexpired records; an unexpired record is never dropped to
+	// make room.
+	ClaimRequest(ctx context.Context, hash []byte, account string, expiresAt, now time.Time, max int) error
+	// ExpireRequests deletes request records expired at now (expiresAt
+	// not after it).
+	ExpireRequests(ctx context.Context, now time.Time) (int64, error)
+}
+
+// HandOutLimits bounds how fast one device's one-time prekeys go out.
+type HandOutLimits struct {
+	// RequesterPeriod: a requester receives one-time prekeys of a device
+	// at most once per period.
+	RequesterPeriod time.Duration
+	// DeviceMax: at most this many bundles with one-time prekeys of one
+	// device per DeviceWindow, all requesters together.
+	DeviceMax    int
+	DeviceWindow time.Duration
+}
+
+// Withheld says why a bundle carries no one-time prekeys.
+type Withheld int
+
+const (
+	NotWithheld    Withheld = 0
+	WithheldRepeat Withheld = 1 // the requester received some within RequesterPeriod
+	WithheldLimit  Withheld = 2 // the device reached DeviceMax within DeviceWindow
+)
+
+// BundleKeys are the one-time prekeys TakeBundleKeys handed out.
+type BundleKeys struct {
+	OneTime    *PreKey // nil when withheld or none is left
+	KEMOneTime *PreKey // nil when withheld or none is left: the last-resort KEM prekey serves
+	Withheld   Withheld
+}
+
+// HandOutReport is what a device's owner learns about its one-time
+// prekeys.
+type HandOutReport struct {
+	HandedOut  int // bundles with one-time prekeys since the report's start
+	Requesters int // distinct requesters among them
+	// Repeats and Limited count the bundles served without one-time
+	// prekeys (WithheldRepeat, WithheldLimit) since the device was added;
+	// LastLimited is when Limited last grew (zero if never).
+	Repeats     int64
+	Limited     int64
+	LastLimited time.Time
 }
 
 // Auth holds single-use tokens and relay sessions.
