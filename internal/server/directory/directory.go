@@ -14,8 +14,10 @@
 //     client (VerifyAnswer, VerifyBundleAnswer) notices an answer replayed
 //     for another user or served stale;
 //   - each one-time prekey is handed out at most once;
-//   - it stores public keys only, and of e-mail activation tokens only their
-//     SHA-256 hashes.
+//   - it stores public keys only, and of e-mail activation tokens and
+//     invite codes only their SHA-256 hashes;
+//   - registration follows the operator's policy (open, invite or closed)
+//     and is throttled per client address and per e-mail address.
 package directory
 
 import (
@@ -24,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -77,6 +80,22 @@ type Config struct {
 	ActivationTTL time.Duration
 	Now           func() time.Time // nil: time.Now
 	Logger        *slog.Logger     // nil: discard
+
+	// Registration is who may register; "" is RegistrationOpen.
+	Registration Policy
+	// RegistrationsPerIP bounds registrations from one client address (an
+	// IPv6 /64) per hour; 0 is DefaultRegistrationsPerIP, negative is no
+	// limit.
+	RegistrationsPerIP int
+	// ActivationMailsPerAddress bounds activation e-mails to one address
+	// per day; 0 is DefaultActivationMailsPerAddress, negative is no limit.
+	ActivationMailsPerAddress int
+	// UserInvites is how many invites each user may issue under the
+	// invite policy; 0: only the operator issues invites.
+	UserInvites int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address the throttles count.
+	TrustedProxies []netip.Prefix
 }
 
 // Directory serves the key directory API. It is safe for concurrent use.
@@ -90,6 +109,7 @@ type Directory struct {
 	now       func() time.Time
 	log       *slog.Logger
 	replay    *replayGuard
+	reg       *registration
 	m         *metrics
 	serverKey serverKeyJSON
 }
@@ -125,6 +145,11 @@ func New(cfg Config) (*Directory, error) {
 		}
 		d.baseURL = u.Scheme + "://" + u.Host + trimSlash(u.Path)
 	}
+	reg, err := newRegistration(&cfg, d.ttl)
+	if err != nil {
+		return nil, err
+	}
+	d.reg = reg
 	d.replay = newReplayGuard(2*MaxClockSkew, maxReplayEntries)
 	pub := cfg.ServerKey.Public()
 	d.serverKey = serverKeyJSON{Key: pub.Bytes(), Fingerprint: identity.Fingerprint(pub)}
@@ -158,6 +183,7 @@ func (d *Directory) Handler() http.Handler {
 	route("POST /v1/activate/{token}", "activate", d.handleActivate)
 	route("GET /v1/cancel/{token}", "cancel_page", d.linkPage(purposeCancel))
 	route("POST /v1/cancel/{token}", "cancel", d.handleCancel)
+	route("POST /v1/invites", OpCreateInvite, d.handleCreateInvite)
 	route("/v1/", "not_found", func(http.ResponseWriter, *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
 	})
