@@ -174,6 +174,8 @@ type Registration struct {
 	// Broker is the MQTT broker the device receives on in direct mode, as
 	// it is published in the directory; "" for the relay.
 	Broker string
+	// Invite is the invite code a server with the invite policy requires.
+	Invite string
 }
 
 // Register creates the account.
@@ -184,7 +186,7 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 		IdentityKey:   r.Identity.Public().Bytes(),
 		DeviceUpload: directory.DeviceUpload{DeviceCert: r.Cert.Marshal(), SignedPreKey: spk.Marshal(),
 			LastResortKEMPreKey: lr.Marshal()},
-		Email: r.Email,
+		Email: r.Email, Invite: r.Invite,
 	}
 	if r.Broker != "" {
 		req.Delivery, req.Broker = directory.DeliveryDirect, r.Broker

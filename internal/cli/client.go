@@ -150,10 +150,11 @@ func addClientCommands(root *cobra.Command) {
 	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
 	root.AddCommand(newExportCmd(&pf))
 	root.AddCommand(newGroupCmd(&pf)) // groups.go
+	root.AddCommand(newInviteCmd(&pf))
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {
-	var server, email, broker string
+	var server, email, broker, invite string
 	c := &cobra.Command{
 		Use:   "init <username>",
 		Short: "Create your identity and register it with a server",
@@ -166,7 +167,8 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := client.Create(c.Context(), client.Options{Home: pf.home, Passphrase: pw, ServerURL: server, BrokerURL: broker}, args[0], email)
+			cl, err := client.Create(c.Context(), client.Options{Home: pf.home, Passphrase: pw, ServerURL: server, BrokerURL: broker,
+				Invite: invite}, args[0], email)
 			if errors.Is(err, client.ErrProfileExists) {
 				return errors.New("a profile already exists in this home directory (use --home for another)")
 			}
@@ -174,7 +176,7 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 				return fmt.Errorf("the username %s is taken on this server", args[0])
 			}
 			if err != nil {
-				return explain(err)
+				return explainRegistration(err, args[0], server)
 			}
 			defer cl.Close()
 			fmt.Fprintf(c.OutOrStdout(), "created %s on %s\nfingerprint %s\n", cl.Username(), cl.ServerURL(), cl.Fingerprint())
@@ -187,6 +189,7 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 	c.Flags().StringVar(&server, "server", "", "hush server URL (http://host:port)")
 	c.Flags().StringVar(&email, "email", "", "e-mail address for account activation")
 	c.Flags().StringVar(&broker, "broker", "", "direct mode: send and receive through this MQTT broker (mqtt://host:port)")
+	c.Flags().StringVar(&invite, "invite", "", "invite code, for a server that registers by invitation")
 	return c
 }
 

@@ -46,6 +46,7 @@ func TestScripts(t *testing.T) {
 			"samenumber":  cmdSameNumber,
 			"plainbroker": cmdPlainBroker,
 			"writeq":      cmdWriteQuoted,
+			"grabinvite":  cmdGrabInvite,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HUSH_PASSPHRASE", "")
@@ -207,6 +208,19 @@ func cmdWriteQuoted(ts *testscript.TestScript, neg bool, args []string) {
 	s, err := strconv.Unquote(`"` + args[1] + `"`)
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(s), 0o644))
+}
+
+// grabinvite VAR sets $VAR to the invite code the last command printed
+// ("invite code XXXX-XXXX-XXXX-XXXX (…").
+func cmdGrabInvite(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: grabinvite var")
+	}
+	m := regexp.MustCompile(`(?m)^invite code (\S+) `).FindStringSubmatch(ts.ReadFile("stdout"))
+	if m == nil {
+		ts.Fatalf("no invite code in the last output")
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // kill9 NAME kills a spawned process with SIGKILL and waits for it.

@@ -60,6 +60,9 @@ HUSH_SERVER_DB, …), then the TOML file given with --config (unknown keys are a
 	f.StringVar(&flagCfg.SMTPFrom, "smtp-from", "", "sender address of activation e-mails")
 	f.BoolVar(&flagCfg.AllowUsernameReuse, "allow-username-reuse", false, "let a deleted username be registered with another key")
 	f.StringVar(&flagCfg.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&flagCfg.Registration, "registration", "open", "who may register: open, invite (a code from hush server invite) or closed")
+	f.IntVar(&flagCfg.UserInvites, "user-invites", 0, "with --registration invite: invites each user may issue with hush invite")
+	c.AddCommand(newServerInviteCmd())
 	return c
 }
 
@@ -82,6 +85,10 @@ func applyServerFlags(c *cobra.Command, cfg, fl *server.Config) {
 	set("smtp-addr", &cfg.SMTPAddr, fl.SMTPAddr)
 	set("smtp-from", &cfg.SMTPFrom, fl.SMTPFrom)
 	set("log-level", &cfg.LogLevel, fl.LogLevel)
+	set("registration", &cfg.Registration, fl.Registration)
+	if c.Flags().Changed("user-invites") {
+		cfg.UserInvites = fl.UserInvites
+	}
 	if c.Flags().Changed("allow-username-reuse") {
 		cfg.AllowUsernameReuse = fl.AllowUsernameReuse
 	}

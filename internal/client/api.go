@@ -19,6 +19,9 @@ type Options struct {
 	// MQTT broker (mqtt://host:port) instead of the hush relay; the server
 	// at ServerURL is used only as the key directory.
 	BrokerURL string
+	// Invite is the invite code a server that registers by invitation
+	// requires (Create only).
+	Invite string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 }

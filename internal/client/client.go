@@ -176,7 +176,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	if err == nil {
 		c.api = apiclient.New(o.ServerURL, serverKey)
 		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
-			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published})
+			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published, Invite: o.Invite})
 	}
 	if err != nil {
 		c.st.Close()
@@ -184,7 +184,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 		if apiclient.IsCode(err, "username_taken") {
 			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
 		}
-		return nil, serverErr(err)
+		return nil, registrationErr(err)
 	}
 	if o.BrokerURL != "" {
 		// A plain broker queues messages only for a session that exists:

@@ -68,6 +68,13 @@ type Config struct {
 	PreKeyDeviceWindow       duration `toml:"prekey_device_window"`
 	SignedRequestsPerAccount int      `toml:"signed_requests_per_account"`
 
+	// Who may register and how fast (doc/API.md §2.17).
+	Registration                 string   `toml:"registration"`                     // open (default), invite or closed
+	RegistrationsPerIPHour       int      `toml:"registrations_per_ip_hour"`        // 0: 30; negative: no limit
+	ActivationMailsPerAddressDay int      `toml:"activation_mails_per_address_day"` // 0: 3; negative: no limit
+	UserInvites                  int      `toml:"user_invites"`                     // invites each user may issue; 0: none
+	TrustedProxies               []string `toml:"trusted_proxies"`                  // whose X-Forwarded-For names the client
+
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
 	// file or a flag, so it does not end up in a config file or ps output.
@@ -122,6 +129,7 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
+	"registration", "registrations_per_ip_hour", "activation_mails_per_address_day", "user_invites", "trusted_proxies",
 	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
 	"bundle_rate", "bundle_burst", "prekey_requester_period", "prekey_device_max", "prekey_device_window",
 	"signed_requests_per_account"}
@@ -145,6 +153,13 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "registrations_per_ip_hour", "activation_mails_per_address_day", "user_invites":
+			if _, err := strconv.Atoi(v); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "trusted_proxies":
+			fmt.Fprintf(&b, "%s = %s\n", k, tomlList(v))
 		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
@@ -195,6 +210,7 @@ func (c *Config) Validate() error {
 		c.PreKeyDeviceWindow.Duration < 0 || c.SignedRequestsPerAccount < 0 {
 		errs = append(errs, errors.New("bundle_rate, bundle_burst, prekey_* and signed_requests_per_account must not be negative"))
 	}
+	errs = append(errs, c.validateRegistration())
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

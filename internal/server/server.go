@@ -118,9 +118,11 @@ func (s *Server) build() error {
 		}
 		mailer = directory.NewSMTPMailer(cfg.SMTPAddr, cfg.SMTPFrom, a)
 	}
-	s.dir, err = directory.New(directory.Config{Store: s.store, ServerKey: s.key, Mailer: mailer,
+	dcfg := directory.Config{Store: s.store, ServerKey: s.key, Mailer: mailer,
 		BaseURL: cfg.BaseURL, AllowUsernameReuse: cfg.AllowUsernameReuse, Now: s.now, Logger: s.log,
-		Tokens: s.auth, Limits: cfg.directoryLimits()})
+		Tokens: s.auth, Limits: cfg.directoryLimits()}
+	cfg.registrationConfig(&dcfg)
+	s.dir, err = directory.New(dcfg)
 	if err != nil {
 		return err
 	}
@@ -147,7 +149,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	dir := s.dir.Handler()
 	for _, p := range []string{"/v1/users", "/v1/users/", "/v1/prekeys", "/v1/devices", "/v1/devices/",
-		"/v1/activate/", "/v1/cancel/", "/v1/server-key"} {
+		"/v1/activate/", "/v1/cancel/", "/v1/server-key", "/v1/invites"} {
 		mux.Handle(p, dir)
 	}
 	mux.Handle("/v1/auth/", s.auth.Handler())
@@ -323,6 +325,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 func StartLocal(ctx context.Context, dataDir string) (*Server, error) {
 	cfg := Defaults()
 	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dataDir
+	// Every client of a local server shares the loopback address: the
+	// per-address registration throttle would count them all as one.
+	cfg.RegistrationsPerIPHour = -1
 	s, err := New(ctx, cfg, nil)
 	if err != nil {
 		return nil, err

@@ -106,7 +106,7 @@ type mailEnv struct {
 	spy  *tokenSpy
 }
 
-func newMailEnv(t *testing.T) *mailEnv {
+func newMailEnv(t *testing.T, opts ...envOption) *mailEnv {
 	t.Helper()
 	base := newEnv(t) // owns the database; its directory goes unused
 	rcv := newSMTPReceiver(t)
@@ -115,6 +115,9 @@ func newMailEnv(t *testing.T) *mailEnv {
 		c.Mailer = NewSMTPMailer(rcv.addr, "hush@example.org", nil)
 		c.BaseURL = "http://hush.example/"
 		c.ActivationTTL = ttl
+		for _, o := range opts {
+			o(c)
+		}
 	})
 	return &mailEnv{env: e, smtp: rcv, spy: spy}
 }

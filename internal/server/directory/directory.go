@@ -16,8 +16,10 @@
 //   - each one-time prekey is handed out at most once, only to a logged-in
 //     account, and no faster than Limits allow: past them a bundle goes
 //     out without one, so nobody can drain a device's pool;
-//   - it stores public keys only, and of e-mail activation tokens only their
-//     SHA-256 hashes.
+//   - it stores public keys only, and of e-mail activation tokens and
+//     invite codes only their SHA-256 hashes;
+//   - registration follows the operator's policy (open, invite or closed)
+//     and is throttled per client address and per e-mail address.
 package directory
 
 import (
@@ -26,6 +28,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -86,6 +89,22 @@ type Config struct {
 	// Limits bounds bundle fetches, one-time prekey hand-outs and the
 	// signed requests remembered per account; zero fields take defaults.
 	Limits Limits
+
+	// Registration is who may register; "" is RegistrationOpen.
+	Registration Policy
+	// RegistrationsPerIP bounds registrations from one client address (an
+	// IPv6 /64) per hour; 0 is DefaultRegistrationsPerIP, negative is no
+	// limit.
+	RegistrationsPerIP int
+	// ActivationMailsPerAddress bounds activation e-mails to one address
+	// per day; 0 is DefaultActivationMailsPerAddress, negative is no limit.
+	ActivationMailsPerAddress int
+	// UserInvites is how many invites each user may issue under the
+	// invite policy; 0: only the operator issues invites.
+	UserInvites int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client address the throttles count.
+	TrustedProxies []netip.Prefix
 }
 
 // Directory serves the key directory API. It is safe for concurrent use.
@@ -101,6 +120,7 @@ type Directory struct {
 	tokens    httpapi.TokenVerifier
 	lim       Limits
 	bundles   *limiter // bundle fetches per requesting account
+	reg       *registration
 	m         *metrics
 	serverKey serverKeyJSON
 }
@@ -144,6 +164,11 @@ func New(cfg Config) (*Directory, error) {
 		}
 		d.baseURL = u.Scheme + "://" + u.Host + trimSlash(u.Path)
 	}
+	reg, err := newRegistration(&cfg, d.ttl)
+	if err != nil {
+		return nil, err
+	}
+	d.reg = reg
 	pub := cfg.ServerKey.Public()
 	d.serverKey = serverKeyJSON{Key: pub.Bytes(), Fingerprint: identity.Fingerprint(pub)}
 	return d, nil
@@ -177,6 +202,7 @@ func (d *Directory) Handler() http.Handler {
 	route("POST /v1/activate/{token}", "activate", d.handleActivate)
 	route("GET /v1/cancel/{token}", "cancel_page", d.linkPage(purposeCancel))
 	route("POST /v1/cancel/{token}", "cancel", d.handleCancel)
+	route("POST /v1/invites", OpCreateInvite, d.handleCreateInvite)
 	route("/v1/", "not_found", func(http.ResponseWriter, *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
 	})

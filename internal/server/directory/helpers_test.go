@@ -37,6 +37,10 @@ type envOption func(*Config)
 
 func withLimits(l Limits) envOption { return func(c *Config) { c.Limits = l } }
 
+// withoutRegistrationThrottle lets one test address register without
+// limit, for tests about something other than the throttle.
+func withoutRegistrationThrottle() envOption { return func(c *Config) { c.RegistrationsPerIP = -1 } }
+
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	clock := testkit.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))

@@ -37,7 +37,7 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 	debug.SetGCPercent(10)
 	defer debug.SetGCPercent(100)
 	const cap = 16 // the per-account bound, scaled down from 1000
-	e := newEnv(t, withLimits(Limits{RequestsPerAccount: cap}))
+	e := newEnv(t, withLimits(Limits{RequestsPerAccount: cap}), withoutRegistrationThrottle())
 	alice := newUser(t, "alice")
 	e.register(alice, 0)
 	captured := e.capturePreKeys(alice, 3)

@@ -77,6 +77,8 @@ type RegisterRequest struct {
 	IdentityKey []byte `json:"identity_key"`
 	DeviceUpload
 	Email string `json:"email,omitempty"`
+	// Invite is the invite code a server with the invite policy requires.
+	Invite string `json:"invite,omitempty"`
 }
 
 // PreKeysRequest uploads prekeys for one device (op "prekeys").

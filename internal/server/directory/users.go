@@ -8,14 +8,27 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// handleRegister serves POST /v1/users (op "register").
+// handleRegister serves POST /v1/users (op "register"). The registration
+// policy and the throttles come first (doc/API.md §2.17): a closed server
+// or a client address over its limit is refused before the body is read.
 func (d *Directory) handleRegister(w http.ResponseWriter, r *http.Request) error {
+	a, err := d.reg.gate(w, r, d.now())
+	if err != nil {
+		return err
+	}
+	err = d.register(w, r, a)
+	d.reg.settle(a, err)
+	return err
+}
+
+func (d *Directory) register(w http.ResponseWriter, r *http.Request, at *attempt) error {
 	env, err := readSigned(r, MaxLargeBody, false)
 	if err != nil {
 		return err
@@ -25,6 +38,10 @@ func (d *Directory) handleRegister(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if err := d.checkFresh(&req.RequestHeader); err != nil {
+		return err
+	}
+	invite, err := d.reg.inviteFor(req.Invite)
+	if err != nil {
 		return err
 	}
 	idk, err := identity.NewIdentityKey(req.IdentityKey)
@@ -52,32 +69,82 @@ func (d *Directory) handleRegister(w http.ResponseWriter, r *http.Request) error
 		CreatedAt: now, UpdatedAt: now}
 	if state == store.StatePending {
 		acct.Email = req.Email
+		// Reserved before the account exists: a refused address holds no
+		// username.
+		if err := d.reg.takeMail(w, at, req.Email, now); err != nil {
+			return err
+		}
 	}
-	err = d.st.CreateAccount(ctx, acct, keys.storeDevice(req.Username), *keys.signed, *keys.lastResort, d.reuse)
-	if errors.Is(err, store.ErrUsernameTaken) {
-		return httpapi.Errorf(http.StatusConflict, "username_taken", "this username belongs to another identity key")
-	}
+	inviter, err := d.createAccount(ctx, acct, keys, invite, now)
 	if err != nil {
-		return fmt.Errorf("creating account: %w", err)
+		return err
 	}
+	at.invited = invite != nil
 	if err := d.addOneTimes(ctx, req.Username, keys); err != nil {
 		return err
 	}
 	if state == store.StatePending {
 		if err := d.startActivation(ctx, req.Username, req.Email); err != nil {
 			// Nobody could ever activate the account: free the username
-			// so that the client can simply try again.
+			// (and the invite's use) so that the client can simply try
+			// again.
 			if perr := d.st.PurgeAccount(ctx, req.Username); perr != nil {
 				d.log.Error("directory: purging account after failed activation e-mail", "err", perr)
 			}
+			if invite != nil {
+				if rerr := d.st.ReleaseInvite(ctx, invite); rerr != nil {
+					d.log.Error("directory: releasing invite after failed activation e-mail", "err", rerr)
+				}
+			}
 			return err
 		}
+		at.mailSent = true
 	}
-	d.log.Info("directory: account registered", "username", req.Username, "state", stateName(state))
+	if invite != nil {
+		d.log.Info("directory: account registered", "username", req.Username, "state", stateName(state), "invited_by", inviter)
+	} else {
+		d.log.Info("directory: account registered", "username", req.Username, "state", stateName(state))
+	}
 	emailIgnored := req.Email != "" && d.mailer == nil
 	return d.writeAccount(ctx, w, http.StatusCreated, req.Username, func(p *usersPayload) {
 		p.EmailIgnored, p.Notice = emailIgnored, notice
 	})
+}
+
+// createAccount stores the new account, redeeming the invite in the same
+// transaction when there is one. It returns who issued the invite
+// ("operator" for the operator).
+func (d *Directory) createAccount(ctx context.Context, acct store.Account, keys *deviceKeys, invite []byte, now time.Time) (string, error) {
+	dev := keys.storeDevice(acct.Username)
+	var inv *store.Invite
+	var err error
+	if invite == nil {
+		err = d.st.CreateAccount(ctx, acct, dev, *keys.signed, *keys.lastResort, d.reuse)
+	} else {
+		inv, err = d.st.CreateAccountWithInvite(ctx, invite, now, acct, dev, *keys.signed, *keys.lastResort, d.reuse)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrUsernameTaken):
+		return "", httpapi.Errorf(http.StatusConflict, "username_taken", "this username belongs to another identity key")
+	case errors.Is(err, store.ErrNotFound) && invite != nil:
+		return "", errInviteInvalid()
+	case errors.Is(err, store.ErrInviteUsed):
+		return "", httpapi.Errorf(http.StatusForbidden, "invite_used",
+			"this invite code was already used; ask whoever gave it to you for a new one")
+	case errors.Is(err, store.ErrInviteExpired):
+		return "", httpapi.Errorf(http.StatusForbidden, "invite_expired",
+			"this invite code has expired; ask whoever gave it to you for a new one")
+	default:
+		return "", fmt.Errorf("creating account: %w", err)
+	}
+	if inv == nil {
+		return "", nil
+	}
+	if inv.CreatedBy == "" {
+		return "operator", nil
+	}
+	return inv.CreatedBy, nil
 }
 
 // registrationState decides whether a new account waits for e-mail

@@ -167,6 +167,7 @@ type Store interface {
 	Mailboxes
 	Blobs
 	Rooms
+	Invites
 	// Close releases the database.
 	Close() error
 }

@@ -1,0 +1,12 @@
+-- Registration invite codes (doc/API.md §2.17). Only the SHA-256 of a code
+-- is stored. created_by is the issuing username, '' for the operator; it
+-- names no account row, so an invite outlives its issuer's deletion.
+CREATE TABLE invites (
+    hash       BYTEA   PRIMARY KEY,
+    created_by TEXT    NOT NULL,
+    created_at BIGINT  NOT NULL,
+    expires_at BIGINT  NOT NULL,
+    max_uses   BIGINT  NOT NULL,
+    used       BIGINT  NOT NULL DEFAULT 0
+);
+CREATE INDEX invites_created_by ON invites (created_by, expires_at);
