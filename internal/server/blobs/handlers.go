@@ -75,11 +75,11 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, store.ErrBlobQuota):
 		err = httpapi.Errorf(http.StatusTooManyRequests, "quota_exceeded",
-			"this server keeps at most %s of files per account until their recipients fetch them or they expire, and this one does not fit",
-			humanBytes(s.quota.MaxBytes))
+			"this server keeps at most %s of files per account, each until its recipients fetch it or for %s; this one does not fit",
+			humanBytes(s.quota.MaxBytes), humanDuration(s.ttl))
 	case errors.Is(err, store.ErrBlobUploads):
 		err = httpapi.Errorf(http.StatusTooManyRequests, "too_many_uploads",
-			"this server allows %d unfinished uploads per account", s.quota.MaxIncomplete)
+			"this server allows %d unfinished uploads per account, and drops one %s after it began", s.quota.MaxIncomplete, humanDuration(s.ttl))
 	}
 	if err != nil {
 		s.fail(w, "CreateBlob", err)
@@ -308,4 +308,16 @@ func humanBytes(n int64) string {
 		}
 	}
 	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// humanDuration writes a lifetime in whole days when it is one.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		if d == day {
+			return "1 day"
+		}
+		return strconv.FormatInt(int64(d/day), 10) + " days"
+	}
+	return d.String()
 }
