@@ -2,6 +2,7 @@ package blobs
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"runtime"
@@ -92,6 +93,11 @@ func TestSecurityManyDevicesCannotDeleteSharedBlob(t *testing.T) {
 		if _, r := e.status(carol, cr.ID); r.status != http.StatusOK {
 			t.Fatalf("after done from %d devices of one account the blob answers %d", i+1, r.status)
 		}
+	}
+	if b, err := e.db.GetBlob(context.Background(), cr.ID); err != nil || b.Fetched != 1 {
+		t.Fatalf("after bob's %d devices: %+v %v", len(bob), b, err)
+	} else {
+		t.Logf("done from %d devices of one account: every answer 204, %d of %d completions counted, blob still served", len(bob), b.Fetched, b.Recipients)
 	}
 	for _, tok := range []string{carol, dave} {
 		want(t, "other recipient downloads", e.getChunk(tok, cr.ID, 0), http.StatusOK, "")
