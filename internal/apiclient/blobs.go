@@ -31,14 +31,21 @@ type BlobInfo struct {
 }
 
 // CreateBlob declares a blob of size bytes in chunks of chunkSize, to be
-// fetched by recipients devices (doc/API.md §5.2).
-func (c *Client) CreateBlob(ctx context.Context, token string, size, chunkSize int64, recipients int) (*BlobInfo, error) {
+// fetched by recipients devices, of which the accounts in multiDevice
+// fetch from that many devices each and every other account from one
+// (doc/API.md §5.2).
+func (c *Client) CreateBlob(ctx context.Context, token string, size, chunkSize int64, recipients int, multiDevice map[string]int) (*BlobInfo, error) {
 	var r struct {
 		ID        string `json:"id"`
 		Chunks    int64  `json:"chunks"`
 		ExpiresAt int64  `json:"expires_at"`
 	}
-	in := map[string]int64{"size": size, "chunk_size": chunkSize, "recipients": int64(recipients)}
+	in := struct {
+		Size        int64          `json:"size"`
+		ChunkSize   int64          `json:"chunk_size"`
+		Recipients  int            `json:"recipients"`
+		MultiDevice map[string]int `json:"multi_device,omitempty"`
+	}{size, chunkSize, recipients, multiDevice}
 	if err := c.postJSON(ctx, "/v1/blobs", token, in, &r); err != nil {
 		return nil, err
 	}
@@ -149,14 +156,16 @@ func (c *Client) blobRequest(ctx context.Context, method, path, token string, bo
 	return req, nil
 }
 
-// errorAnswer turns an error answer into *Error.
+// errorAnswer turns an error answer into *Error, with the wait a
+// Retry-After header asks for.
 func errorAnswer(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e struct {
 		Error struct{ Code, Message string }
 	}
 	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
-		return &Error{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode), Message: http.StatusText(resp.StatusCode)}
+		return &Error{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode), Message: http.StatusText(resp.StatusCode),
+			RetryAfter: retryAfter(resp.Header)}
 	}
-	return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RetryAfter: retryAfter(resp.Header)}
 }

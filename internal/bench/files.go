@@ -48,8 +48,17 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	}
 	defer os.RemoveAll(dir)
 	o.Progress("starting a server")
-	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	cfg := server.Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
+	// The per-account upload rate (50 MiB/s by default) would time the
+	// server's limit, not the transfer pipeline.
+	cfg.BlobUploadRate = 1 << 40
+	srv, err := server.New(ctx, cfg, nil)
 	if err != nil {
+		return nil, err
+	}
+	if err := srv.Start(); err != nil {
+		srv.Shutdown(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	defer srv.Shutdown(context.WithoutCancel(ctx))

@@ -34,6 +34,10 @@ func newSendFileCmd(pf *profileFlags) *cobra.Command {
 				if ctx.Err() != nil {
 					return errors.New("interrupted: run the same command again to resume the upload")
 				}
+				if errors.Is(err, client.ErrTooLarge) {
+					// Not the text limit explainSend describes: the server's blob limit.
+					return fmt.Errorf("%v; the server's operator sets this limit (max_blob_size)", err)
+				}
 				return explainSend(err, args[0])
 			}
 			fmt.Fprintf(c.OutOrStdout(), "sent %s (%s) to %s as %s\n", textsafe.Line(m.Attachment.Name), humanBytes(m.Attachment.Size), textsafe.Line(args[0]), m.ID)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/client/localstore"
@@ -61,6 +62,17 @@ var (
 	ErrFileGone = errors.New("the file is no longer on the server")
 	// ErrNoSuchFile: no file message with that id in this profile.
 	ErrNoSuchFile = errors.New("no such file message")
+	// ErrFileQuota: the server holds as many bytes of this account's
+	// files as it allows per account (files wait there until every
+	// recipient fetched them, or expire); the error says how much and
+	// what to do.
+	ErrFileQuota = errors.New("file refused: the server holds as much of your files as it allows")
+	// ErrTooManyUploads: the account has as many unfinished uploads on
+	// the server as it allows.
+	ErrTooManyUploads = errors.New("file refused: too many unfinished uploads")
+	// ErrUploadRate: the server kept refusing chunks for the account's
+	// upload rate; the upload resumes when run again.
+	ErrUploadRate = errors.New("the server limits how fast this account uploads")
 )
 
 // SendFile encrypts the file at path, uploads it to the server as a blob
@@ -138,28 +150,58 @@ func (c *Client) sendMemo(ctx context.Context, to, text string) (*Message, error
 	return c.sendAttachment(ctx, to, text, att)
 }
 
-// recipientDevices is how many devices will fetch a blob sent to `to`: a
+// blobRecipients is who will fetch a blob, as the server counts them
+// (doc/API.md §5.6): Total devices, of which the accounts in Multi fetch
+// from more than one device each; every other account from one.
+type blobRecipients struct {
+	Total int
+	Multi map[string]int
+}
+
+// newBlobRecipients counts the devices of users, one entry per device.
+func newBlobRecipients(users []string) blobRecipients {
+	per := make(map[string]int)
+	for _, u := range users {
+		per[u]++
+	}
+	r := blobRecipients{Total: len(users)}
+	for u, n := range per {
+		if n > 1 {
+			if r.Multi == nil {
+				r.Multi = make(map[string]int)
+			}
+			r.Multi[u] = n
+		}
+	}
+	return r
+}
+
+// recipientDevices is which devices will fetch a blob sent to `to`: a
 // user's devices, or for a group ("#name") every other member device the
 // message is fanned out to.
-func (c *Client) recipientDevices(ctx context.Context, to string) (int, error) {
+func (c *Client) recipientDevices(ctx context.Context, to string) (blobRecipients, error) {
 	if strings.HasPrefix(to, "#") { // groups
-		_, mailboxes, _, err := c.groupMailboxes(ctx, to)
+		_, mailboxes, users, err := c.groupMailboxes(ctx, to)
 		if err != nil {
-			return 0, err
+			return blobRecipients{}, err
 		}
 		if len(mailboxes) == 0 {
-			return 0, fmt.Errorf("nobody else in %s can receive a file", to)
+			return blobRecipients{}, fmt.Errorf("nobody else in %s can receive a file", to)
 		}
-		return len(mailboxes), nil
+		return newBlobRecipients(users), nil
 	}
 	rec, err := c.refreshContact(ctx, to)
 	if err != nil {
-		return 0, err
+		return blobRecipients{}, err
 	}
 	if len(rec.Devices) == 0 {
-		return 0, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
+		return blobRecipients{}, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
 	}
-	return len(rec.Devices), nil
+	users := make([]string, len(rec.Devices))
+	for i := range users {
+		users[i] = to
+	}
+	return newBlobRecipients(users), nil
 }
 
 // sendAttachment sends a file message to a user over the pairwise
@@ -179,18 +221,23 @@ type uploadState struct {
 	Key    []byte `json:"key,omitempty"`
 	Header []byte `json:"header,omitempty"`
 	Size   int64  `json:"size,omitempty"`
+	// Padded: the blob holds the padded stream. An upload recorded
+	// before padding existed is not resumed but started again.
+	Padded bool `json:"padded,omitempty"`
 }
 
-// blobSize is the size of the blob of a size-byte plaintext: the stream
-// without its header.
+// blobSize is the size of the blob of a stream plaintext of size bytes:
+// the stream without its header.
 func blobSize(size int64) int64 { return stream.EncryptedSize(size) - stream.HeaderSize }
 
-// transferChunks is the number of transfer chunks of a size-byte plaintext.
+// transferChunks is the number of transfer chunks of a stream plaintext
+// of size bytes.
 func transferChunks(size int64) int64 { return (blobSize(size) + transferChunk - 1) / transferChunk }
 
-// upload encrypts and uploads src, resuming the upload recorded under
-// stateName (none if empty), and returns the attachment without name.
-func (c *Client) upload(ctx context.Context, src io.ReaderAt, size int64, stateName string, recipients int, progress func(done, total int64)) (*attachmentRecord, error) {
+// upload encrypts src padded to paddedFileSize(size) and uploads it,
+// resuming the upload recorded under stateName (none if empty), and
+// returns the attachment without name.
+func (c *Client) upload(ctx context.Context, src io.ReaderAt, size int64, stateName string, recipients blobRecipients, progress func(done, total int64)) (*attachmentRecord, error) {
 	bs := c.blobSession()
 	st, present, err := c.resumeUpload(ctx, bs, stateName, size)
 	if err != nil {
@@ -215,7 +262,7 @@ func (c *Client) upload(ctx context.Context, src io.ReaderAt, size int64, stateN
 	if err != nil {
 		return nil, err
 	}
-	return &attachmentRecord{BlobID: st.BlobID, Key: st.Key, Header: st.Header, Size: size, SHA256: sum}, nil
+	return &attachmentRecord{BlobID: st.BlobID, Key: st.Key, Header: st.Header, Size: size, SHA256: sum, Padded: true}, nil
 }
 
 // resumeUpload returns the recorded upload and the chunks the server holds,
@@ -233,7 +280,7 @@ func (c *Client) resumeUpload(ctx context.Context, bs *blobSession, stateName st
 		}
 		return decodeJSON(b, &st, "upload")
 	})
-	if errors.Is(err, localstore.ErrNotFound) || (err == nil && (st.BlobID == "" || st.Size != size)) {
+	if errors.Is(err, localstore.ErrNotFound) || (err == nil && (st.BlobID == "" || st.Size != size || !st.Padded)) {
 		return nil, nil, nil
 	}
 	if err != nil {
@@ -250,7 +297,7 @@ func (c *Client) resumeUpload(ctx context.Context, bs *blobSession, stateName st
 	if err != nil {
 		return nil, nil, err
 	}
-	if status.Size != blobSize(size) || status.ChunkSize != transferChunk {
+	if status.Size != blobSize(paddedFileSize(size)) || status.ChunkSize != transferChunk {
 		return nil, nil, nil
 	}
 	present := make(map[int64]bool, len(status.Present))
@@ -262,7 +309,7 @@ func (c *Client) resumeUpload(ctx context.Context, bs *blobSession, stateName st
 
 // newUpload creates a blob under a fresh file key and header, and records
 // them before any chunk is sent.
-func (c *Client) newUpload(ctx context.Context, bs *blobSession, stateName string, size int64, recipients int) (*uploadState, error) {
+func (c *Client) newUpload(ctx context.Context, bs *blobSession, stateName string, size int64, recipients blobRecipients) (*uploadState, error) {
 	key, err := stream.NewKey()
 	if err != nil {
 		return nil, err
@@ -273,19 +320,16 @@ func (c *Client) newUpload(ctx context.Context, bs *blobSession, stateName strin
 	}
 	var info *apiclient.BlobInfo
 	err = bs.do(ctx, func(tok string) (err error) {
-		info, err = c.api.CreateBlob(ctx, tok, blobSize(size), transferChunk, recipients)
+		info, err = c.api.CreateBlob(ctx, tok, blobSize(paddedFileSize(size)), transferChunk, recipients.Total, recipients.Multi)
 		return err
 	})
-	if apiclient.IsCode(err, "too_large") {
-		return nil, fmt.Errorf("%w: the server does not take a file of %d bytes", ErrTooLarge, size)
-	}
 	if err != nil {
-		return nil, err
+		return nil, uploadRefused(err, size)
 	}
 	if id, err := base64.RawURLEncoding.DecodeString(info.ID); err != nil || len(id) != blobIDSize {
 		return nil, errors.New("the server answered a malformed blob id")
 	}
-	st := &uploadState{BlobID: info.ID, Key: key[:], Header: h.Bytes(), Size: size}
+	st := &uploadState{BlobID: info.ID, Key: key[:], Header: h.Bytes(), Size: size, Padded: true}
 	if stateName != "" {
 		if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(stateName, encodeJSON(st)) }); err != nil {
 			return nil, err
@@ -446,19 +490,22 @@ func (c *Client) saveRecord(ctx context.Context, r *messageRecord) error {
 	return c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.UpdateMessage(r.Peer, id, encodeJSON(r)) })
 }
 
-// pushChunks reads src once, in order, hashing it, and has workers seal
-// and upload every transfer chunk not in present. It returns the
-// plaintext's SHA-256. Memory: 2 x transferWorkers plaintext buffers and
-// one ciphertext buffer per worker.
+// pushChunks reads src (size bytes) once, in order, hashing it, and has
+// workers seal and upload every transfer chunk not in present of its
+// stream padded to paddedFileSize(size). It returns the plaintext's
+// SHA-256. Memory: 2 x transferWorkers plaintext buffers and one
+// ciphertext buffer per worker.
 func pushChunks(ctx context.Context, bs *blobSession, id string, ciph *stream.Cipher, src io.ReaderAt, size int64, present map[int64]bool, progress func(done, total int64)) ([]byte, error) {
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	n, total := transferChunks(size), stream.NumChunks(size)
+	padded := paddedFileSize(size)
+	n, total := transferChunks(padded), stream.NumChunks(padded)
 	pm := &progressMeter{total: size, fn: progress}
 	type job struct {
 		k     int64
-		plain []byte
+		plain []byte // the transfer chunk's stream plaintext
+		file  int64  // how much of it is the file's (the rest is padding)
 	}
 	free := make(chan []byte, 2*transferWorkers)
 	for range cap(free) {
@@ -472,12 +519,11 @@ func pushChunks(ctx context.Context, bs *blobSession, id string, ciph *stream.Ci
 			for j := range jobs {
 				out = sealTransfer(ciph, out[:0], j.k, j.plain, total)
 				free <- j.plain[:cap(j.plain)]
-				err := bs.do(ctx, func(tok string) error { return bs.t.c.api.PutChunk(ctx, tok, id, j.k, out) })
-				if err != nil {
+				if err := putChunk(ctx, bs, id, j.k, out); err != nil {
 					cancel(fmt.Errorf("uploading chunk %d: %w", j.k, err))
 					continue
 				}
-				pm.add(int64(len(j.plain)))
+				pm.add(j.file)
 			}
 		})
 	}
@@ -491,18 +537,21 @@ func pushChunks(ctx context.Context, bs *blobSession, id string, ciph *stream.Ci
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
-			m := min(transferPlain, size-k*transferPlain)
-			if r, err := src.ReadAt(buf[:m], k*transferPlain); int64(r) != m {
+			off := k * transferPlain
+			m := min(transferPlain, padded-off)
+			file := min(m, max(0, size-off))
+			if r, err := src.ReadAt(buf[:file], off); int64(r) != file {
 				return fmt.Errorf("reading the file: %w (did it shrink?)", errors.Join(err, io.ErrUnexpectedEOF))
 			}
-			h.Write(buf[:m])
+			clear(buf[file:m]) // the padding
+			h.Write(buf[:file])
 			if present[k] {
 				free <- buf
-				pm.add(m)
+				pm.add(file)
 				continue
 			}
 			select {
-			case jobs <- job{k, buf[:m]}:
+			case jobs <- job{k, buf[:m], file}:
 			case <-ctx.Done():
 				return context.Cause(ctx)
 			}
@@ -534,9 +583,10 @@ func sealTransfer(c *stream.Cipher, dst []byte, k int64, plain []byte, total int
 	return dst
 }
 
-// openTransfer appends the plaintext of encrypted transfer chunk k to dst,
-// refusing it unless it has exactly the expected length and every stream
-// chunk in it authenticates at its index.
+// openTransfer appends the plaintext of encrypted transfer chunk k of a
+// stream of size plaintext bytes to dst, refusing it unless it has
+// exactly the expected length and every stream chunk in it authenticates
+// at its index.
 func openTransfer(c *stream.Cipher, dst []byte, k int64, ct []byte, size int64) ([]byte, error) {
 	n, total := transferChunks(size), stream.NumChunks(size)
 	want := int64(transferChunk)
@@ -581,7 +631,8 @@ func (c *Client) fetchChunks(ctx context.Context, bs *blobSession, a *attachment
 		plain *[]byte
 		err   error
 	}
-	n := transferChunks(a.Size)
+	streamSize := a.streamSize()
+	n := transferChunks(streamSize)
 	queue := make(chan chan result, transferWorkers)
 	go func() {
 		defer close(queue)
@@ -603,8 +654,8 @@ func (c *Client) fetchChunks(ctx context.Context, bs *blobSession, a *attachment
 				plain := transferBufs.Get().(*[]byte)
 				if err == nil {
 					var p []byte
-					if p, err = openTransfer(ciph, (*plain)[:0], k, *ct, a.Size); err == nil {
-						*plain = p
+					if p, err = openTransfer(ciph, (*plain)[:0], k, *ct, streamSize); err == nil {
+						*plain, err = stripPadding(p, k, a.Size)
 					}
 				}
 				ch <- result{plain, err}
@@ -651,13 +702,73 @@ func (c *Client) checkBlob(ctx context.Context, bs *blobSession, a *attachmentRe
 	if err != nil {
 		return err
 	}
-	if st.Size != blobSize(a.Size) || st.ChunkSize != transferChunk {
+	if st.Size != blobSize(a.streamSize()) || st.ChunkSize != transferChunk {
 		return fmt.Errorf("%w: the server holds a blob of another size", ErrIntegrity)
 	}
 	if !st.Complete {
 		return ErrUploadIncomplete
 	}
 	return nil
+}
+
+// stripPadding returns the part of the authenticated plaintext p of
+// transfer chunk k that belongs to a file of size bytes, after checking
+// that the rest, the padding, is all zero: a sender cannot hide data in
+// it, and a padded file has one encoding.
+func stripPadding(p []byte, k, size int64) ([]byte, error) {
+	file := min(int64(len(p)), max(0, size-k*transferPlain))
+	if !allZero(p[file:]) {
+		return nil, fmt.Errorf("%w: chunk %d: the padding is not zero", ErrIntegrity, k)
+	}
+	return p[:file], nil
+}
+
+// putChunk uploads transfer chunk k, waiting as long as the server says
+// whenever it refuses the chunk for the account's upload rate (a few
+// times at most; run again, the upload resumes).
+func putChunk(ctx context.Context, bs *blobSession, id string, k int64, data []byte) error {
+	for attempt := 1; ; attempt++ {
+		err := bs.do(ctx, func(tok string) error { return bs.t.c.api.PutChunk(ctx, tok, id, k, data) })
+		var ae *apiclient.Error
+		if !errors.As(err, &ae) || ae.Code != "rate_limited" {
+			return err
+		}
+		if attempt == maxRateWaits {
+			return fmt.Errorf("%w (%s): run the same command again later to resume the upload", ErrUploadRate, ae.Message)
+		}
+		wait := min(cmp.Or(ae.RetryAfter, time.Second), maxRateWait)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+// maxRateWaits and maxRateWait bound how long putChunk waits for one
+// chunk: enough for any upload rate a server sets for people.
+const (
+	maxRateWaits = 100
+	maxRateWait  = time.Minute
+)
+
+// uploadRefused turns the server's refusal of a new blob for a file of
+// size bytes into an error that says what to do.
+func uploadRefused(err error, size int64) error {
+	var ae *apiclient.Error
+	if !errors.As(err, &ae) {
+		return err
+	}
+	switch ae.Code {
+	case "too_large":
+		return fmt.Errorf("%w: the server does not take a file of %d bytes, %d once padded and encrypted (%s)",
+			ErrTooLarge, size, blobSize(paddedFileSize(size)), ae.Message)
+	case "quota_exceeded":
+		return fmt.Errorf("%w (%s): wait until recipients have fetched earlier files, then send again", ErrFileQuota, ae.Message)
+	case "too_many_uploads":
+		return fmt.Errorf("%w (%s): finish one by running its send again (it resumes), then send this one", ErrTooManyUploads, ae.Message)
+	}
+	return err
 }
 
 func attachmentCipher(a *attachmentRecord) (*stream.Cipher, error) {

@@ -260,7 +260,7 @@ func TestInterruptedTransfersResume(t *testing.T) {
 	proxy, purl := startProxy(t, srv.HTTPURL())
 	alice, bob := pair(t, purl)
 	size := int64(20*transferPlain + 12345)
-	n := transferChunks(size)
+	n := transferChunks(paddedFileSize(size))
 	src := filepath.Join(t.TempDir(), "report.pdf")
 	want := writeRandomFile(t, src, size, 2)
 
@@ -400,6 +400,9 @@ func TestSecurityRegressionTamperedOrSwappedChunkRefused(t *testing.T) {
 		{"tampered", func(c map[int64][]byte) { c[1][100] ^= 1 }},
 		{"swapped", func(c map[int64][]byte) { c[0], c[1] = c[1], c[0] }},
 		{"truncated", func(c map[int64][]byte) { c[2] = c[2][:len(c[2])-1] }},
+		// Chunk 2 holds the file's last 777 bytes and 256 KiB of padding.
+		{"padding tampered", func(c map[int64][]byte) { c[2][len(c[2])-100] ^= 1 }},
+		{"padding cut", func(c map[int64][]byte) { c[2] = c[2][:len(c[2])-stream.EncryptedChunkSize] }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -513,8 +516,15 @@ func TestFileMessageEncoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.BlobID != a.BlobID || !bytes.Equal(got.Key, a.Key) || got.Size != a.Size || got.Name != a.Name || got.Memo {
+	if got.BlobID != a.BlobID || !bytes.Equal(got.Key, a.Key) || got.Size != a.Size || got.Name != a.Name || got.Memo || got.Padded {
 		t.Fatalf("round trip: %+v", got)
+	}
+	padded := *a
+	padded.Padded = true
+	if _, pbody, _ := decodeApp(encodeFile(&padded)); pbody[0] != fileFlagPadded {
+		t.Fatalf("flags of a padded file: %#x", pbody[0])
+	} else if got, err := decodeFile(pbody); err != nil || !got.Padded || got.streamSize() != paddedFileSize(a.Size) {
+		t.Fatalf("padded round trip: %+v %v", got, err)
 	}
 	// Strict parsing: every truncation and any trailing byte is refused.
 	for i := range len(body) {
@@ -544,7 +554,7 @@ func TestFileMessageEncoding(t *testing.T) {
 		t.Errorf("oversized file: %v", err)
 	}
 	bad := bytes.Clone(body)
-	bad[0] = 0x02 // an unknown flag
+	bad[0] = 0x04 // an unknown flag
 	if _, err := decodeFile(bad); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("unknown flag: %v", err)
 	}

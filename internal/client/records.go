@@ -205,6 +205,10 @@ type attachmentRecord struct {
 	SHA256 []byte `json:"sha256"` // of the plaintext
 	Name   string `json:"name"`
 	Memo   bool   `json:"memo,omitempty"`
+	// Padded: the stream encrypts the file padded with zeros to
+	// paddedFileSize(Size) (every file sent since padding exists); else
+	// exactly Size bytes.
+	Padded bool   `json:"padded,omitempty"`
 	Path   string `json:"path,omitempty"` // where the verified file was saved
 	// Pending is the name a download chose before moving the verified
 	// file there: a download stopped after the move but before Path was
@@ -214,9 +218,10 @@ type attachmentRecord struct {
 
 // File message limits (doc/SPEC.md §11).
 const (
-	fileFlagMemo = 0x01
-	blobIDSize   = 16
-	maxFileName  = 255
+	fileFlagMemo   = 0x01
+	fileFlagPadded = 0x02 // the stream is padded to paddedFileSize(size)
+	blobIDSize     = 16
+	maxFileName    = 255
 	// MaxFileSize is the largest plaintext a file message may declare:
 	// 2^40 bytes, the file stream format's limit. A server's blob limit is
 	// usually far lower.
@@ -231,6 +236,9 @@ func encodeFile(a *attachmentRecord) []byte {
 	var flags uint8
 	if a.Memo {
 		flags |= fileFlagMemo
+	}
+	if a.Padded {
+		flags |= fileFlagPadded
 	}
 	w.U8(flags)
 	id, _ := base64.RawURLEncoding.DecodeString(a.BlobID) // checked by the uploader
@@ -259,7 +267,7 @@ func decodeFile(body []byte) (*attachmentRecord, error) {
 		return nil, err
 	}
 	// Unknown flags would mean a feature this client does not implement.
-	if flags&^fileFlagMemo != 0 {
+	if flags&^(fileFlagMemo|fileFlagPadded) != 0 {
 		return nil, wire.Errorf(name, "flags", wire.ErrMalformed, "unknown flags %#x", flags)
 	}
 	// A version this client does not speak would decrypt to garbage.
@@ -279,7 +287,8 @@ func decodeFile(body []byte) (*attachmentRecord, error) {
 		return nil, wire.Errorf(name, "name", wire.ErrMalformed, "not a plain file name")
 	}
 	return &attachmentRecord{BlobID: base64.RawURLEncoding.EncodeToString(id), Key: bytes.Clone(key),
-		Header: bytes.Clone(hdr), Size: int64(size), SHA256: bytes.Clone(sum), Name: string(fname), Memo: memo}, nil
+		Header: bytes.Clone(hdr), Size: int64(size), SHA256: bytes.Clone(sum), Name: string(fname), Memo: memo,
+		Padded: flags&fileFlagPadded != 0}, nil
 }
 
 // validFileName reports whether name is a file name safe to create in a
@@ -320,4 +329,13 @@ func sanitizeFileName(p string) string {
 		return "file"
 	}
 	return s
+}
+
+// streamSize is the plaintext length of the attachment's stream: the file
+// and, when padded, its zero padding.
+func (a *attachmentRecord) streamSize() int64 {
+	if a.Padded {
+		return paddedFileSize(a.Size)
+	}
+	return a.Size
 }

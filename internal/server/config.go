@@ -50,6 +50,14 @@ type Config struct {
 	MailboxMaxCount    int64    `toml:"mailbox_max_count"`
 	MailboxMaxBytes    int64    `toml:"mailbox_max_bytes"`
 	MaxBlobSize        int64    `toml:"max_blob_size"`
+	// AccountBlobBytes and AccountBlobUploads bound one account's blobs:
+	// the declared bytes of those not yet fetched or expired, and how many
+	// are not completely uploaded. BlobUploadRate and BlobUploadBurst
+	// bound its chunk uploads (bytes per second, token bucket).
+	AccountBlobBytes   int64 `toml:"account_blob_bytes"`
+	AccountBlobUploads int   `toml:"account_blob_uploads"`
+	BlobUploadRate     int64 `toml:"blob_upload_rate"`
+	BlobUploadBurst    int64 `toml:"blob_upload_burst"`
 	// SendRate and SendBurst bound what one device may send: envelopes
 	// per second, and the burst above that rate (token bucket).
 	SendRate  float64 `toml:"send_rate"`
@@ -132,7 +140,8 @@ var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_
 	"registration", "registrations_per_ip_hour", "activation_mails_per_address_day", "user_invites", "trusted_proxies",
 	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
 	"bundle_rate", "bundle_burst", "prekey_requester_period", "prekey_device_max", "prekey_device_window",
-	"signed_requests_per_account"}
+	"signed_requests_per_account",
+	"account_blob_bytes", "account_blob_uploads", "blob_upload_rate", "blob_upload_burst"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -165,7 +174,8 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "bundle_burst", "prekey_device_max", "signed_requests_per_account":
+		case "bundle_burst", "prekey_device_max", "signed_requests_per_account",
+			"account_blob_bytes", "account_blob_uploads", "blob_upload_rate", "blob_upload_burst":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}

@@ -114,3 +114,24 @@ func TestServerKeyEncryptedWithPassphrase(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigBlobLimitsFromEnv(t *testing.T) {
+	c := Defaults()
+	env := map[string]string{"HUSH_SERVER_ACCOUNT_BLOB_BYTES": "1073741824", "HUSH_SERVER_ACCOUNT_BLOB_UPLOADS": "8",
+		"HUSH_SERVER_BLOB_UPLOAD_RATE": "1048576", "HUSH_SERVER_BLOB_UPLOAD_BURST": "8388608"}
+	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.AccountBlobBytes != 1<<30 || c.AccountBlobUploads != 8 || c.BlobUploadRate != 1<<20 || c.BlobUploadBurst != 8<<20 {
+		t.Fatalf("blob limits %d %d %d %d", c.AccountBlobBytes, c.AccountBlobUploads, c.BlobUploadRate, c.BlobUploadBurst)
+	}
+	err := c.LoadEnv(func(k string) string {
+		if k == "HUSH_SERVER_BLOB_UPLOAD_RATE" {
+			return "fast"
+		}
+		return ""
+	})
+	if err == nil || !strings.Contains(err.Error(), "HUSH_SERVER_BLOB_UPLOAD_RATE") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -131,7 +131,9 @@ func (s *Server) build() error {
 	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
-	if s.blobs, err = blobs.New(blobs.Config{Store: s.store, MaxBlobSize: cfg.MaxBlobSize, Now: s.now, Logger: s.log}); err != nil {
+	if s.blobs, err = blobs.New(blobs.Config{Store: s.store, MaxBlobSize: cfg.MaxBlobSize,
+		AccountBytes: cfg.AccountBlobBytes, AccountUploads: cfg.AccountBlobUploads,
+		UploadRate: cfg.BlobUploadRate, UploadBurst: cfg.BlobUploadBurst, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
 	if s.rooms, err = rooms.New(rooms.Config{Store: s.store, Now: s.now, Logger: s.log}); err != nil {

@@ -18,14 +18,19 @@
 //   - Memory per request is bounded by one chunk (Config.MaxChunk): bodies
 //     are read through http.MaxBytesReader and no request holds a whole
 //     blob.
-//   - A blob is deleted once Recipients distinct devices have reported
-//     done, or by ExpireOld once its TTL has passed; an expired blob that
-//     is not yet collected already answers 404.
-//
-// The devices that reported done are remembered in memory only (the store
-// keeps just a counter): after a restart, or across several server
-// instances, a device could be counted twice and delete a blob early. The
-// worst outcome is a recipient that must ask the sender to upload again.
+//   - A blob is deleted once Recipients devices have reported done, or by
+//     ExpireOld once its TTL has passed; an expired blob that is not yet
+//     collected already answers 404. Each device counts once, durably
+//     (the store records it), and one account counts at most its share:
+//     one completion, or the number its creator declared in multi_device
+//     for it. So no account, whatever its number of devices, can use up
+//     the completions meant for other accounts and delete the blob
+//     before they fetched it.
+//   - One account cannot exhaust the server's disk or bandwidth: the
+//     declared sizes of its live blobs stay within AccountBytes, at most
+//     AccountUploads of them are incomplete, and its chunk uploads draw
+//     on one byte bucket (UploadRate, UploadBurst). A refusal happens
+//     before a body is read.
 package blobs
 
 import (
@@ -47,6 +52,16 @@ const (
 	DefaultMaxChunk      = 4 << 20 // 4 MiB: many 64 KiB stream chunks per transfer
 	DefaultTTL           = 30 * 24 * time.Hour
 	DefaultMaxRecipients = 1000
+	// DefaultAccountBytes holds two files of the largest size, or
+	// thousands of ordinary attachments, waiting for their recipients.
+	DefaultAccountBytes = 4 << 30 // 4 GiB
+	// DefaultAccountUploads is far more uploads than a person runs at
+	// once, and bounds the incomplete blobs an interrupted client leaves.
+	DefaultAccountUploads = 32
+	// DefaultUploadRate is 400 Mbit/s per account, sustained.
+	DefaultUploadRate = 50 << 20 // bytes per second
+	// DefaultUploadBurst lets an ordinary file go at full speed.
+	DefaultUploadBurst = 64 << 20
 )
 
 // MinChunk is the smallest chunk_size a blob may declare (or MaxChunk, if
@@ -62,8 +77,20 @@ type Config struct {
 	MaxChunk      int64         // largest chunk_size, and so the most one request buffers
 	TTL           time.Duration // a blob is deleted this long after its creation
 	MaxRecipients int           // largest recipient count
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// AccountBytes bounds the declared sizes of one account's live blobs
+	// (each counted as at least MinChunk), from their creation until they
+	// are fetched or expire.
+	AccountBytes int64
+	// AccountUploads bounds how many of one account's live blobs are not
+	// completely uploaded.
+	AccountUploads int
+	// UploadRate (bytes per second) and UploadBurst bound the chunk bytes
+	// one account uploads, over all its devices (token bucket). The burst
+	// is raised to MaxChunk if lower, so that every chunk can pass.
+	UploadRate  int64
+	UploadBurst int64
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Service serves the blob endpoints. It is safe for concurrent use.
@@ -73,9 +100,10 @@ type Service struct {
 	maxChunk      int64
 	ttl           time.Duration
 	maxRecipients int
+	quota         store.BlobQuota
+	uploads       *uploadLimiter
 	now           func() time.Time
 	log           *slog.Logger
-	done          *doneSet
 	m             *metrics
 }
 
@@ -85,7 +113,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("blobs: no store")
 	}
-	if cfg.MaxBlobSize < 0 || cfg.MaxChunk < 0 || cfg.TTL < 0 || cfg.MaxRecipients < 0 {
+	if cfg.MaxBlobSize < 0 || cfg.MaxChunk < 0 || cfg.TTL < 0 || cfg.MaxRecipients < 0 ||
+		cfg.AccountBytes < 0 || cfg.AccountUploads < 0 || cfg.UploadRate < 0 || cfg.UploadBurst < 0 {
 		return nil, errors.New("blobs: negative limit in config")
 	}
 	s := &Service{
@@ -96,15 +125,18 @@ func New(cfg Config) (*Service, error) {
 		maxRecipients: orDefault(cfg.MaxRecipients, DefaultMaxRecipients),
 		now:           cfg.Now,
 		log:           cfg.Logger,
-		done:          newDoneSet(),
 		m:             newMetrics(),
 	}
+	s.quota = store.BlobQuota{MaxBytes: orDefault(cfg.AccountBytes, DefaultAccountBytes),
+		MinCharge: min(MinChunk, s.maxChunk), MaxIncomplete: orDefault(cfg.AccountUploads, DefaultAccountUploads)}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.uploads = newUploadLimiter(orDefault(cfg.UploadRate, DefaultUploadRate),
+		max(orDefault(cfg.UploadBurst, DefaultUploadBurst), s.maxChunk), s.now)
 	return s, nil
 }
 
@@ -136,7 +168,6 @@ func (s *Service) ExpireOld(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("blobs: expire: %w", err)
 	}
-	s.done.expire(now)
 	if n > 0 {
 		s.m.deleted.WithLabelValues("expired").Add(float64(n))
 		s.log.Info("blobs expired", "count", n)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -189,7 +190,7 @@ func TestCreateLimits(t *testing.T) {
 		{"too many recipients", `{"size":100,"chunk_size":4096,"recipients":6}`, http.StatusBadRequest, "bad_recipients"},
 		{"no recipients", `{"size":100,"chunk_size":4096}`, http.StatusBadRequest, "bad_recipients"},
 		{"unknown field", `{"size":100,"chunk_size":4096,"recipients":1,"owner":"bob"}`, http.StatusBadRequest, "bad_request"},
-		{"huge body", `{"size":100,"chunk_size":4096,"recipients":1` + strings.Repeat(" ", 2000) + `}`, http.StatusRequestEntityTooLarge, "too_large"},
+		{"huge body", `{"size":100,"chunk_size":4096,"recipients":1` + strings.Repeat(" ", maxCreateBody) + `}`, http.StatusRequestEntityTooLarge, "too_large"},
 	} {
 		r := e.do("POST", "/v1/blobs", alice, "application/json", strings.NewReader(c.body))
 		want(t, c.name, r, c.status, c.code)
@@ -219,20 +220,30 @@ func TestDoneByAllRecipientsDeletes(t *testing.T) {
 	if _, err := e.db.GetBlob(context.Background(), cr.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("blob still in the store: %v", err)
 	}
-	if e.svc.done.len() != 0 {
-		t.Fatal("the done set still tracks a deleted blob")
-	}
 }
 
-func TestEachDeviceOfAnAccountCounts(t *testing.T) {
+func TestDevicesOfAMultiDeviceAccountCount(t *testing.T) {
 	e := newEnv(t, Config{})
-	alice, bob1, bob2 := e.login("alice", 1), e.login("bob", 1), e.login("bob", 2)
-	cr := e.create(alice, 10, testChunk, 2)
+	alice, bob1, bob2, bob3 := e.login("alice", 1), e.login("bob", 1), e.login("bob", 2), e.login("bob", 3)
+	carol := e.login("carol", 1)
+	body := `{"size":10,"chunk_size":4096,"recipients":3,"multi_device":{"bob":2}}`
+	r := e.do("POST", "/v1/blobs", alice, "application/json", strings.NewReader(body))
+	want(t, "create for bob's two devices and carol", r, http.StatusCreated, "")
+	var cr createResponse
+	if err := json.Unmarshal(r.body, &cr); err != nil {
+		t.Fatal(err)
+	}
 	want(t, "upload", e.put(alice, cr.ID, 0, fileOf(10, 9)), http.StatusNoContent, "")
-	want(t, "bob's first device", e.done(bob1, cr.ID), http.StatusNoContent, "")
-	want(t, "bob's second device", e.done(bob2, cr.ID), http.StatusNoContent, "")
+	for _, tok := range []string{bob1, bob2, bob3} {
+		want(t, "bob's device", e.done(tok, cr.ID), http.StatusNoContent, "")
+	}
+	// Bob's third device is beyond his share of two: carol still counts.
+	if _, r := e.status(carol, cr.ID); r.status != http.StatusOK {
+		t.Fatalf("bob's devices used carol's completion: status %d", r.status)
+	}
+	want(t, "carol", e.done(carol, cr.ID), http.StatusNoContent, "")
 	if _, r := e.status(alice, cr.ID); r.status != http.StatusNotFound {
-		t.Fatalf("two devices of one account are two recipients; status %d", r.status)
+		t.Fatalf("two of bob's devices and carol are the three recipients; status %d", r.status)
 	}
 }
 

@@ -35,6 +35,11 @@ func FuzzDecodeCreate(f *testing.F) {
 		[]byte(`{"size":"1"}`),
 		[]byte(`[]`),
 		[]byte(``),
+		[]byte(`{"size":1,"chunk_size":65536,"recipients":3,"multi_device":{"bob":2}}`),
+		[]byte(`{"size":1,"chunk_size":65536,"recipients":3,"multi_device":{"bob":2,"carol":2}}`),
+		[]byte(`{"size":1,"chunk_size":65536,"recipients":3,"multi_device":{"bob":-1}}`),
+		[]byte(`{"size":1,"chunk_size":65536,"recipients":3,"multi_device":{"../x":2}}`),
+		[]byte(`{"size":1,"chunk_size":65536,"recipients":3,"multi_device":{"bob":2,"bob":3}}`),
 	})
 	lim := limits{maxBlobSize: DefaultMaxBlobSize, maxChunk: DefaultMaxChunk, maxRecipients: DefaultMaxRecipients}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -46,6 +51,16 @@ func FuzzDecodeCreate(f *testing.F) {
 		if req.Size < 1 || req.Size > lim.maxBlobSize || req.ChunkSize < MinChunk || req.ChunkSize > lim.maxChunk ||
 			req.Recipients < 1 || req.Recipients > lim.maxRecipients {
 			t.Fatalf("accepted out-of-limits request %+v", req)
+		}
+		sum := 0
+		for name, n := range req.MultiDevice {
+			sum += n
+			if !validUsername(name) || n < 2 {
+				t.Fatalf("accepted multi_device entry %q: %d", name, n)
+			}
+		}
+		if sum > req.Recipients {
+			t.Fatalf("accepted multi_device shares adding up to %d of %d recipients", sum, req.Recipients)
 		}
 		checkLayout(t, newLayout(req.Size, req.ChunkSize))
 	})

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
@@ -67,10 +68,20 @@ func (s *Service) handleCreate(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	b := store.Blob{ID: newID(), Owner: p.Username, Size: req.Size, ChunkSize: req.ChunkSize,
-		Recipients: req.Recipients, CreatedAt: now, ExpiresAt: now.Add(s.ttl)}
+		Recipients: req.Recipients, CreatedAt: now, ExpiresAt: now.Add(s.ttl), MultiDevice: req.MultiDevice}
 	// With 128 random bits an id collision (ErrExists) does not happen;
 	// if the store ever reported one, a 500 is the honest answer.
-	if err := s.store.CreateBlob(r.Context(), b); err != nil {
+	err = s.store.CreateBlob(r.Context(), b, s.quota)
+	switch {
+	case errors.Is(err, store.ErrBlobQuota):
+		err = httpapi.Errorf(http.StatusTooManyRequests, "quota_exceeded",
+			"this server keeps at most %s of files per account, each until its recipients fetch it or for %s; this one does not fit",
+			humanBytes(s.quota.MaxBytes), humanDuration(s.ttl))
+	case errors.Is(err, store.ErrBlobUploads):
+		err = httpapi.Errorf(http.StatusTooManyRequests, "too_many_uploads",
+			"this server allows %d unfinished uploads per account, and drops one %s after it began", s.quota.MaxIncomplete, humanDuration(s.ttl))
+	}
+	if err != nil {
 		s.fail(w, "CreateBlob", err)
 		return
 	}
@@ -131,7 +142,16 @@ func (s *Service) handlePutChunk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "", errNotOwner)
 		return
 	}
-	data, err := readChunk(w, r, newLayout(b.Size, b.ChunkSize).chunkLen(i))
+	n := newLayout(b.Size, b.ChunkSize).chunkLen(i)
+	// Charged before the body is read: a refused upload costs the server
+	// no bandwidth beyond the headers, and no memory.
+	if ok, wait := s.uploads.take(p.Username, n); !ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(int64(max(time.Second, wait+time.Second-1)/time.Second), 10))
+		s.fail(w, "", httpapi.Errorf(http.StatusTooManyRequests, "rate_limited",
+			"this account uploads faster than the server allows (%s per second)", humanBytes(int64(s.uploads.rate))))
+		return
+	}
+	data, err := readChunk(w, r, n)
 	if err != nil {
 		s.fail(w, "", err)
 		return
@@ -224,23 +244,22 @@ func (s *Service) handleDone(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, "", errIncomplete)
 		return
 	}
-	k := deviceKey{username: p.Username, deviceID: p.DeviceID}
-	if !s.done.add(id, k, b.ExpiresAt) {
-		w.WriteHeader(http.StatusNoContent) // a repeat: accepted, not counted again
-		return
+	c, err := s.store.MarkFetched(r.Context(), id, p.Username, p.DeviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		err = errNoBlob // deleted since liveBlob read it
 	}
-	deleted, err := s.store.MarkFetched(r.Context(), id)
 	if err != nil {
-		s.done.remove(id, k)
-		if errors.Is(err, store.ErrNotFound) {
-			err = errNoBlob
-		}
 		s.fail(w, "MarkFetched", err)
 		return
 	}
-	s.m.fetched.Inc()
-	if deleted {
-		s.done.forget(id)
+	// A repeat, or a device beyond its account's share, is answered as
+	// a counted report: the device did finish, and has nothing to redo.
+	if c.Counted {
+		s.m.fetched.Inc()
+	} else {
+		s.m.doneIgnored.Inc()
+	}
+	if c.Deleted {
 		s.m.deleted.WithLabelValues("fetched").Inc()
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -275,4 +294,30 @@ func (s *Service) liveBlob(ctx context.Context, id string) (*store.Blob, error) 
 		return nil, errNoBlob
 	}
 	return b, err
+}
+
+// humanBytes writes a limit the way people read it: "4 GiB", "50 MiB",
+// else the exact number of bytes.
+func humanBytes(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n >= 1<<u.shift && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// humanDuration writes a lifetime in whole days when it is one.
+func humanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	if d >= day && d%day == 0 {
+		if d == day {
+			return "1 day"
+		}
+		return strconv.FormatInt(int64(d/day), 10) + " days"
+	}
+	return d.String()
 }

@@ -42,11 +42,13 @@ func (c *countingStore) PutChunk(ctx context.Context, id string, index int64, da
 // served over real HTTP.
 type env struct {
 	t     *testing.T
+	dbURL string
 	db    *sqlstore.DB
 	store *countingStore
 	svc   *Service
 	auth  *auth.Service
 	clock *testkit.Clock
+	srv   *httptest.Server
 	url   string
 	logs  *bytes.Buffer
 }
@@ -57,31 +59,50 @@ const testChunk = 4096
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	ctx := context.Background()
 	clk := testkit.NewClock(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
-	db, err := sqlstore.Open(ctx, "sqlite://"+t.TempDir()+"/hush.db", sqlstore.WithClock(clk.Now))
+	e := &env{t: t, dbURL: "sqlite://" + t.TempDir() + "/hush.db", clock: clk, logs: &bytes.Buffer{}}
+	e.start(cfg)
+	t.Cleanup(e.stop)
+	return e
+}
+
+// start opens the database and serves a new Service over it.
+func (e *env) start(cfg Config) {
+	e.t.Helper()
+	ctx := context.Background()
+	db, err := sqlstore.Open(ctx, e.dbURL, sqlstore.WithClock(e.clock.Now))
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, store: &countingStore{Store: db}, clock: clk, logs: &bytes.Buffer{}}
+	e.db, e.store = db, &countingStore{Store: db}
 	// Tokens outlive every clock move the tests make.
-	e.auth, err = auth.New(auth.Config{Store: db, Now: clk.Now, TokenTTL: 365 * 24 * time.Hour})
+	e.auth, err = auth.New(auth.Config{Store: db, Now: e.clock.Now, TokenTTL: 365 * 24 * time.Hour})
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	cfg.Store, cfg.Now = e.store, clk.Now
+	cfg.Store, cfg.Now = e.store, e.clock.Now
 	cfg.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: e.logs}, nil))
 	if cfg.MaxChunk == 0 {
 		cfg.MaxChunk = testChunk
 	}
 	if e.svc, err = New(cfg); err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.RequireAuth(e.auth, e.svc.Handler()))
-	t.Cleanup(srv.Close)
-	e.url = srv.URL
-	return e
+	e.srv = httptest.NewServer(httpapi.RequireAuth(e.auth, e.svc.Handler()))
+	e.url = e.srv.URL
+}
+
+func (e *env) stop() {
+	e.srv.Close()
+	e.db.Close()
+}
+
+// restart stops the server and starts a new one on the same database, as
+// a restarted process would: nothing held in memory survives.
+func (e *env) restart(cfg Config) {
+	e.t.Helper()
+	e.stop()
+	e.start(cfg)
 }
 
 type lockedWriter struct {

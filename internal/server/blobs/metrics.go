@@ -11,6 +11,7 @@ type metrics struct {
 	chunksOut   prometheus.Counter
 	bytesOut    prometheus.Counter
 	fetched     prometheus.Counter
+	doneIgnored prometheus.Counter
 	deleted     *prometheus.CounterVec // reason: fetched | expired
 	refused     *prometheus.CounterVec // code: the error code answered
 	storeErrors prometheus.Counter
@@ -27,6 +28,8 @@ func newMetrics() *metrics {
 		chunksOut: counter("chunks_downloaded_total", "Chunks served."),
 		bytesOut:  counter("downloaded_bytes_total", "Bytes of chunks served."),
 		fetched:   counter("recipients_done_total", "Recipient completions counted."),
+		doneIgnored: counter("recipients_done_ignored_total",
+			"Completion reports not counted: repeats, and devices beyond their account's share."),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hush", Subsystem: "blobs",
 			Name: "deleted_total", Help: "Blobs deleted, by reason (fetched, expired)."}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hush", Subsystem: "blobs",
@@ -37,5 +40,5 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.created, m.chunksIn, m.bytesIn, m.chunksOut, m.bytesOut,
-		m.fetched, m.deleted, m.refused, m.storeErrors}
+		m.fetched, m.doneIgnored, m.deleted, m.refused, m.storeErrors}
 }

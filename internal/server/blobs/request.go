@@ -17,8 +17,9 @@ const idBytes = 16
 // idLen is the length of an id in unpadded base64url.
 var idLen = base64.RawURLEncoding.EncodedLen(idBytes) // 22
 
-// maxCreateBody bounds the POST /v1/blobs body: three numbers.
-const maxCreateBody = 1 << 10
+// maxCreateBody bounds the POST /v1/blobs body: three numbers and at most
+// MaxRecipients/2 multi_device entries of about 45 bytes.
+const maxCreateBody = 32 << 10
 
 // newID returns a fresh random blob id.
 func newID() string {
@@ -70,6 +71,9 @@ type createRequest struct {
 	Size       int64 `json:"size"`
 	ChunkSize  int64 `json:"chunk_size"`
 	Recipients int   `json:"recipients"`
+	// MultiDevice names the accounts that will fetch from more than one
+	// device, with how many; any other account counts one completion.
+	MultiDevice map[string]int `json:"multi_device,omitempty"`
 }
 
 // limits are the bounds a createRequest is checked against.
@@ -107,7 +111,46 @@ func (lim limits) check(req createRequest) error {
 	case req.Recipients < 1 || req.Recipients > lim.maxRecipients:
 		return httpapi.Errorf(http.StatusBadRequest, "bad_recipients", "recipients must be between 1 and %d", lim.maxRecipients)
 	}
+	return checkMultiDevice(req.MultiDevice, req.Recipients)
+}
+
+// checkMultiDevice checks the multi_device shares: user names, each share
+// from 2 to recipients, and together no more than recipients (every
+// device they name is one of the recipients).
+func checkMultiDevice(m map[string]int, recipients int) error {
+	bad := func(format string, args ...any) error {
+		return httpapi.Errorf(http.StatusBadRequest, "bad_recipients", format, args...)
+	}
+	sum := 0
+	for name, n := range m {
+		if !validUsername(name) {
+			return bad("multi_device names an invalid username")
+		}
+		if n < 2 || n > recipients {
+			return bad("a multi_device count must be between 2 and recipients")
+		}
+		if sum += n; sum > recipients {
+			return bad("the multi_device counts add up to more than recipients")
+		}
+	}
 	return nil
+}
+
+// validUsername matches doc/API.md §1: ^[a-z0-9][a-z0-9_-]{2,31}$.
+func validUsername(s string) bool {
+	if len(s) < 3 || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // layout is how a blob of size bytes splits into chunks: every chunk holds

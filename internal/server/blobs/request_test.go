@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/hush-chat/hush/internal/server/httpapi"
 )
@@ -65,16 +64,23 @@ func TestLimitsCheck(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"ok", createRequest{1 << 20, 4096, 3}, 0, ""},
-		{"single chunk larger than the blob", createRequest{10, 4096, 1}, 0, ""},
-		{"empty", createRequest{0, 4096, 1}, http.StatusBadRequest, "bad_size"},
-		{"negative", createRequest{-5, 4096, 1}, http.StatusBadRequest, "bad_size"},
-		{"size over limit", createRequest{1<<20 + 1, 4096, 1}, http.StatusRequestEntityTooLarge, "too_large"},
-		{"chunk over limit", createRequest{100, 4097, 1}, http.StatusRequestEntityTooLarge, "too_large"},
-		{"chunk too small", createRequest{100, 4095, 1}, http.StatusBadRequest, "bad_chunk_size"},
-		{"no chunk size", createRequest{100, 0, 1}, http.StatusBadRequest, "bad_chunk_size"},
-		{"no recipients", createRequest{100, 4096, 0}, http.StatusBadRequest, "bad_recipients"},
-		{"too many recipients", createRequest{100, 4096, 4}, http.StatusBadRequest, "bad_recipients"},
+		{"ok", createRequest{1 << 20, 4096, 3, nil}, 0, ""},
+		{"single chunk larger than the blob", createRequest{10, 4096, 1, nil}, 0, ""},
+		{"empty", createRequest{0, 4096, 1, nil}, http.StatusBadRequest, "bad_size"},
+		{"negative", createRequest{-5, 4096, 1, nil}, http.StatusBadRequest, "bad_size"},
+		{"size over limit", createRequest{1<<20 + 1, 4096, 1, nil}, http.StatusRequestEntityTooLarge, "too_large"},
+		{"chunk over limit", createRequest{100, 4097, 1, nil}, http.StatusRequestEntityTooLarge, "too_large"},
+		{"chunk too small", createRequest{100, 4095, 1, nil}, http.StatusBadRequest, "bad_chunk_size"},
+		{"no chunk size", createRequest{100, 0, 1, nil}, http.StatusBadRequest, "bad_chunk_size"},
+		{"no recipients", createRequest{100, 4096, 0, nil}, http.StatusBadRequest, "bad_recipients"},
+		{"too many recipients", createRequest{100, 4096, 4, nil}, http.StatusBadRequest, "bad_recipients"},
+		{"multi-device share", createRequest{100, 4096, 3, map[string]int{"bob": 2}}, 0, ""},
+		{"multi-device shares filling the recipients", createRequest{100, 4096, 3, map[string]int{"bob": 3}}, 0, ""},
+		{"share of one", createRequest{100, 4096, 3, map[string]int{"bob": 1}}, http.StatusBadRequest, "bad_recipients"},
+		{"share above recipients", createRequest{100, 4096, 3, map[string]int{"bob": 4}}, http.StatusBadRequest, "bad_recipients"},
+		{"shares above recipients", createRequest{100, 4096, 3, map[string]int{"bob": 2, "carol": 2}}, http.StatusBadRequest, "bad_recipients"},
+		{"share for a bad name", createRequest{100, 4096, 3, map[string]int{"Bob": 2}}, http.StatusBadRequest, "bad_recipients"},
+		{"share for a flag-like name", createRequest{100, 4096, 3, map[string]int{"-bo": 2}}, http.StatusBadRequest, "bad_recipients"},
 	} {
 		err := lim.check(c.req)
 		if c.status == 0 {
@@ -90,28 +96,7 @@ func TestLimitsCheck(t *testing.T) {
 	}
 	// With the default limits a chunk_size below 64 KiB is refused.
 	def := limits{maxBlobSize: DefaultMaxBlobSize, maxChunk: DefaultMaxChunk, maxRecipients: 1}
-	if err := def.check(createRequest{1 << 20, MinChunk - 1, 1}); err == nil {
+	if err := def.check(createRequest{1 << 20, MinChunk - 1, 1, nil}); err == nil {
 		t.Error("chunk_size under MinChunk accepted")
-	}
-}
-
-func TestDoneSetCountsEachDeviceOnce(t *testing.T) {
-	d := newDoneSet()
-	exp := time.Unix(1000, 0)
-	a1, a2 := deviceKey{"alice", 1}, deviceKey{"alice", 2}
-	if !d.add("x", a1, exp) || d.add("x", a1, exp) || !d.add("x", a2, exp) || !d.add("y", a1, exp.Add(time.Hour)) {
-		t.Fatal("add must be true exactly for a new (blob, device) pair")
-	}
-	d.remove("x", a2)
-	if !d.add("x", a2, exp) {
-		t.Fatal("a removed pair must count again")
-	}
-	d.expire(exp.Add(time.Second))
-	if d.len() != 1 {
-		t.Fatalf("after expiry %d blobs tracked, want 1", d.len())
-	}
-	d.forget("y")
-	if d.len() != 0 {
-		t.Fatal("forget left the blob tracked")
 	}
 }

@@ -30,7 +30,7 @@ func chunkFixture(t *testing.T) (*fixture, [][]byte) {
 	if f.db.files == nil {
 		t.Fatal("SQLite store without a chunk directory")
 	}
-	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 20, 10, 1, f.now.Now().Add(time.Hour))))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 20, 10, 1, f.now.Now().Add(time.Hour)), store.BlobQuota{}))
 	chunks := [][]byte{randBytes(10), randBytes(10)}
 	for i, c := range chunks {
 		f.must(f.db.PutChunk(f.ctx, "b", int64(i), c))
@@ -133,17 +133,17 @@ func TestSQLiteTamperedChunkFile(t *testing.T) {
 func TestSQLiteChunkFilesRemovedWithBlob(t *testing.T) {
 	f, _ := chunkFixture(t)
 	dir := blobDir(f.db, "b")
-	if gone, err := f.db.MarkFetched(f.ctx, "b"); err != nil || !gone {
-		t.Fatalf("MarkFetched = %v, %v", gone, err)
+	if c, err := f.db.MarkFetched(f.ctx, "b", "bob", 1); err != nil || !c.Deleted {
+		t.Fatalf("MarkFetched = %+v, %v", c, err)
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("files of a fetched blob remain: %v", err)
 	}
 
 	exp := f.now.Now().Add(time.Hour)
-	f.must(f.db.CreateBlob(f.ctx, newBlob("old", 10, 10, 1, exp)))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("old", 10, 10, 1, exp), store.BlobQuota{}))
 	f.must(f.db.PutChunk(f.ctx, "old", 0, randBytes(10)))
-	f.must(f.db.CreateBlob(f.ctx, newBlob("new", 10, 10, 1, exp.Add(2*time.Hour))))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("new", 10, 10, 1, exp.Add(2*time.Hour)), store.BlobQuota{}))
 	f.must(f.db.PutChunk(f.ctx, "new", 0, randBytes(10)))
 	if n, err := f.db.ExpireBlobs(f.ctx, exp.Add(time.Hour)); err != nil || n != 1 {
 		t.Fatalf("ExpireBlobs = %d, %v; want 1", n, err)
@@ -223,7 +223,7 @@ func TestSQLiteChunkFilePermissions(t *testing.T) {
 // files: its bytes in data, no SHA-256.
 func TestSQLiteChunkInDatabase(t *testing.T) {
 	f := newFixture(t, func(t *testing.T) *DB { return openSQLite(t) })
-	f.must(f.db.CreateBlob(f.ctx, newBlob("legacy", 20, 10, 1, time.Time{})))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("legacy", 20, 10, 1, time.Time{}), store.BlobQuota{}))
 	c0 := randBytes(10)
 	f.must(f.db.write(f.ctx, func(t tx) error {
 		_, err := t.exec(f.ctx, "INSERT INTO blob_chunks (blob_id, idx, data) VALUES (?, 0, ?)", "legacy", c0)
@@ -250,8 +250,8 @@ func TestSQLiteChunkInDatabase(t *testing.T) {
 func TestBlobIDLength(t *testing.T) {
 	db := openSQLite(t)
 	long := strings.Repeat("x", maxBlobID+1)
-	wantErr(t, "CreateBlob with a long id", db.CreateBlob(context.Background(), newBlob(long, 1, 1, 1, time.Time{})), ErrInvalid)
-	wantErr(t, "CreateBlob with a maximal id", db.CreateBlob(context.Background(), newBlob(long[1:], 1, 1, 1, time.Time{})), nil)
+	wantErr(t, "CreateBlob with a long id", db.CreateBlob(context.Background(), newBlob(long, 1, 1, 1, time.Time{}), store.BlobQuota{}), ErrInvalid)
+	wantErr(t, "CreateBlob with a maximal id", db.CreateBlob(context.Background(), newBlob(long[1:], 1, 1, 1, time.Time{}), store.BlobQuota{}), nil)
 }
 
 // TestSQLiteChunksSurviveKill stores chunks from a child process, kills
@@ -268,7 +268,7 @@ func TestSQLiteChunksSurviveKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := db.CreateBlob(ctx, newBlob("k", killChunks*killChunkSize, killChunkSize, 1, time.Time{})); err != nil {
+	if err := db.CreateBlob(ctx, newBlob("k", killChunks*killChunkSize, killChunkSize, 1, time.Time{}), store.BlobQuota{}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

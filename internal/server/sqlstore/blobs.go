@@ -22,26 +22,94 @@ func chunkCount(size, chunkSize int64) int64 {
 	return (size + chunkSize - 1) / chunkSize
 }
 
-// CreateBlob records a new blob with no chunks yet. An id already used is
-// ErrExists; an id longer than 100 bytes is ErrInvalid; a zero CreatedAt
-// means now, a zero ExpiresAt never.
-func (db *DB) CreateBlob(ctx context.Context, b store.Blob) error {
+// CreateBlob records a new blob with no chunks yet, within the owner's
+// quota q (see store.Blobs). An id already used is ErrExists; an id longer
+// than 100 bytes is ErrInvalid; a zero CreatedAt means now, a zero
+// ExpiresAt never.
+func (db *DB) CreateBlob(ctx context.Context, b store.Blob, q store.BlobQuota) error {
 	if b.ID == "" || len(b.ID) > maxBlobID || b.Size < 0 || b.ChunkSize <= 0 || b.Recipients < 1 {
 		return fmt.Errorf("%w: blob", ErrInvalid)
+	}
+	for _, n := range b.MultiDevice {
+		if n < 2 || n > b.Recipients {
+			return fmt.Errorf("%w: blob account share %d of %d recipients", ErrInvalid, n, b.Recipients)
+		}
 	}
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = db.now()
 	}
+	// A creation over quota is refused on a read connection, without
+	// taking the SQLite write connection that everyone shares; the check
+	// is repeated inside the transaction, where it decides.
+	if err := db.checkBlobQuota(ctx, db.queryRow, b, q); err != nil {
+		return dbErr("create blob", err)
+	}
 	err := db.write(ctx, func(t tx) error {
+		if err := db.lockBlobOwner(ctx, t, b.Owner); err != nil {
+			return err
+		}
+		if err := db.checkBlobQuota(ctx, t.queryRow, b, q); err != nil {
+			return err
+		}
 		_, err := t.exec(ctx, "INSERT INTO blobs ("+blobCols+") VALUES (?, ?, ?, ?, ?, 0, ?, 0, ?, ?)",
 			b.ID, b.Owner, b.Size, b.ChunkSize, chunkCount(b.Size, b.ChunkSize), b.Recipients,
 			expiryMS(b.ExpiresAt), ms(b.CreatedAt))
 		if isUnique(err) {
 			return store.ErrExists
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		for name, n := range b.MultiDevice {
+			if _, err := t.exec(ctx, "INSERT INTO blob_accounts (blob_id, username, devices) VALUES (?, ?, ?)", b.ID, name, n); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return dbErr("create blob", err)
+}
+
+// lockBlobOwner serializes, for PostgreSQL, the blob creations of one
+// owner by locking its account row until the transaction ends, so two
+// concurrent creations cannot both pass the quota check. NO KEY UPDATE
+// leaves rows that reference the account (devices, tokens) free to be
+// inserted meanwhile. SQLite serializes all writers already.
+func (db *DB) lockBlobOwner(ctx context.Context, t tx, owner string) error {
+	if db.dialect != DialectPostgres {
+		return nil
+	}
+	var one int
+	err := t.queryRow(ctx, "SELECT 1 FROM accounts WHERE username = ? FOR NO KEY UPDATE", owner).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // an owner without an account row (tests): nothing to lock
+	}
+	return err
+}
+
+// checkBlobQuota refuses blob b when its owner's live blobs leave no room
+// for it under q.
+func (db *DB) checkBlobQuota(ctx context.Context, queryRow func(context.Context, string, ...any) *sql.Row, b store.Blob, q store.BlobQuota) error {
+	if q.MaxBytes <= 0 && q.MaxIncomplete <= 0 {
+		return nil
+	}
+	charge := max(b.Size, q.MinCharge)
+	var held, incomplete int64
+	// PostgreSQL sums BIGINTs as NUMERIC: the casts bring them back.
+	err := queryRow(ctx, "SELECT CAST(COALESCE(SUM(CASE WHEN size < ? THEN ? ELSE size END), 0) AS BIGINT), "+
+		"CAST(COALESCE(SUM(CASE WHEN chunks_stored < chunks THEN 1 ELSE 0 END), 0) AS BIGINT) "+
+		"FROM blobs WHERE owner = ? AND expires_at >= ?",
+		q.MinCharge, q.MinCharge, b.Owner, b.CreatedAt.UnixMilli()).Scan(&held, &incomplete)
+	if err != nil {
+		return err
+	}
+	if q.MaxBytes > 0 && (charge > q.MaxBytes || held > q.MaxBytes-charge) {
+		return store.ErrBlobQuota
+	}
+	if q.MaxIncomplete > 0 && b.Size > 0 && incomplete >= int64(q.MaxIncomplete) {
+		return store.ErrBlobUploads
+	}
+	return nil
 }
 
 // GetBlob returns a blob or ErrNotFound.
@@ -260,34 +328,67 @@ func (db *DB) ChunksPresent(ctx context.Context, id string) ([]int64, error) {
 	return out, nil
 }
 
-// MarkFetched records one completed download and deletes the blob when
-// the count reaches its recipients; it reports whether it deleted it.
-func (db *DB) MarkFetched(ctx context.Context, id string) (bool, error) {
-	var gone bool
+// MarkFetched records that a device downloaded the whole blob; see
+// store.Blobs. The device is remembered in blob_done, so its report
+// counts once whatever restarts or server instances come between.
+func (db *DB) MarkFetched(ctx context.Context, id, username string, deviceID uint32) (store.Completion, error) {
+	var c store.Completion
 	err := db.write(ctx, func(t tx) error {
+		c = store.Completion{}
+		// Locking the blob row serializes the reports of one blob, so the
+		// per-account counts and Fetched stay exact.
 		var fetched, recipients int64
-		err := t.queryRow(ctx, "UPDATE blobs SET fetched = fetched + 1 WHERE id = ? RETURNING fetched, recipients", id).Scan(&fetched, &recipients)
+		err := t.queryRow(ctx, "SELECT fetched, recipients FROM blobs WHERE id = ?"+db.forUpdate(), id).Scan(&fetched, &recipients)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		gone = fetched >= recipients
-		if gone {
-			_, err = t.exec(ctx, "DELETE FROM blobs WHERE id = ?", id)
+		var seen int
+		err = t.queryRow(ctx, "SELECT 1 FROM blob_done WHERE blob_id = ? AND username = ? AND device_id = ?", id, username, int64(deviceID)).Scan(&seen)
+		if err == nil {
+			c.Repeat = true
+			return nil
 		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		share := int64(1)
+		err = t.queryRow(ctx, "SELECT devices FROM blob_accounts WHERE blob_id = ? AND username = ?", id, username).Scan(&share)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		var counted int64
+		if err := t.queryRow(ctx, "SELECT COUNT(*) FROM blob_done WHERE blob_id = ? AND username = ?", id, username).Scan(&counted); err != nil {
+			return err
+		}
+		if counted >= share {
+			// Beyond its account's share: the device is not recorded, so
+			// the rows of a blob never outnumber its recipients.
+			return nil
+		}
+		if _, err := t.exec(ctx, "INSERT INTO blob_done (blob_id, username, device_id) VALUES (?, ?, ?)", id, username, int64(deviceID)); err != nil {
+			return err
+		}
+		c.Counted = true
+		if fetched+1 >= recipients {
+			c.Deleted = true
+			_, err = t.exec(ctx, "DELETE FROM blobs WHERE id = ?", id)
+			return err
+		}
+		_, err = t.exec(ctx, "UPDATE blobs SET fetched = fetched + 1 WHERE id = ?", id)
 		return err
 	})
 	if err != nil {
-		return false, dbErr("mark fetched", err)
+		return store.Completion{}, dbErr("mark fetched", err)
 	}
-	if gone && db.files != nil {
+	if c.Deleted && db.files != nil {
 		// The blob is deleted whether or not this succeeds; what it leaves
 		// is swept by ExpireBlobs.
 		db.files.remove(id)
 	}
-	return gone, nil
+	return c, nil
 }
 
 // ExpireBlobs deletes blobs (with their chunks) whose ExpiresAt is before

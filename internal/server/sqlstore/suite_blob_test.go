@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -18,9 +19,9 @@ func newBlob(id string, size, chunk int64, recipients int, expires time.Time) st
 func testBlobs(t *testing.T, open func(t *testing.T) *DB) {
 	f := newFixture(t, open)
 	exp := f.now.Now().Add(time.Hour)
-	f.must(f.db.CreateBlob(f.ctx, newBlob("b1", 25, 10, 2, exp)))
-	wantErr(t, "CreateBlob with a used id", f.db.CreateBlob(f.ctx, newBlob("b1", 1, 1, 1, exp)), store.ErrExists)
-	wantErr(t, "CreateBlob with chunk size 0", f.db.CreateBlob(f.ctx, newBlob("b2", 1, 0, 1, exp)), ErrInvalid)
+	f.must(f.db.CreateBlob(f.ctx, newBlob("b1", 25, 10, 2, exp), store.BlobQuota{}))
+	wantErr(t, "CreateBlob with a used id", f.db.CreateBlob(f.ctx, newBlob("b1", 1, 1, 1, exp), store.BlobQuota{}), store.ErrExists)
+	wantErr(t, "CreateBlob with chunk size 0", f.db.CreateBlob(f.ctx, newBlob("b2", 1, 0, 1, exp), store.BlobQuota{}), ErrInvalid)
 
 	b, err := f.db.GetBlob(f.ctx, "b1")
 	f.must(err)
@@ -68,7 +69,7 @@ func testBlobs(t *testing.T, open func(t *testing.T) *DB) {
 	}
 
 	// An empty blob has no chunks and is complete at once.
-	f.must(f.db.CreateBlob(f.ctx, newBlob("empty", 0, 10, 1, exp)))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("empty", 0, 10, 1, exp), store.BlobQuota{}))
 	if b, _ := f.db.GetBlob(f.ctx, "empty"); !b.Complete {
 		t.Fatal("empty blob not complete")
 	}
@@ -76,7 +77,7 @@ func testBlobs(t *testing.T, open func(t *testing.T) *DB) {
 
 func testBlobChunkResend(t *testing.T, open func(t *testing.T) *DB) {
 	f := newFixture(t, open)
-	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 20, 10, 1, time.Time{})))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 20, 10, 1, time.Time{}), store.BlobQuota{}))
 	c0 := randBytes(10)
 	f.must(f.db.PutChunk(f.ctx, "b", 0, c0))
 	wantErr(t, "resending the same bytes", f.db.PutChunk(f.ctx, "b", 0, bytes.Clone(c0)), nil)
@@ -93,7 +94,7 @@ func testBlobChunkResend(t *testing.T, open func(t *testing.T) *DB) {
 
 	// Concurrent uploads of distinct chunks still complete the blob.
 	const n = 16
-	f.must(f.db.CreateBlob(f.ctx, newBlob("c", n*4, 4, 1, time.Time{})))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("c", n*4, 4, 1, time.Time{}), store.BlobQuota{}))
 	errs := make(chan error, n)
 	for i := range n {
 		go func() { errs <- f.db.PutChunk(context.Background(), "c", int64(i), randBytes(4)) }()
@@ -109,13 +110,13 @@ func testBlobChunkResend(t *testing.T, open func(t *testing.T) *DB) {
 func testBlobFetchedAndExpiry(t *testing.T, open func(t *testing.T) *DB) {
 	f := newFixture(t, open)
 	now := f.now.Now()
-	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 10, 10, 3, now.Add(time.Hour))))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 10, 10, 3, now.Add(time.Hour)), store.BlobQuota{}))
 	f.must(f.db.PutChunk(f.ctx, "b", 0, randBytes(10)))
 	for i := 1; i <= 3; i++ {
-		gone, err := f.db.MarkFetched(f.ctx, "b")
+		c, err := f.db.MarkFetched(f.ctx, "b", fmt.Sprintf("user%d", i), 1)
 		f.must(err)
-		if gone != (i == 3) {
-			t.Fatalf("MarkFetched #%d reported deleted = %v", i, gone)
+		if !c.Counted || c.Repeat || c.Deleted != (i == 3) {
+			t.Fatalf("MarkFetched #%d = %+v", i, c)
 		}
 		if i < 3 {
 			if b, _ := f.db.GetBlob(f.ctx, "b"); b.Fetched != i {
@@ -127,13 +128,13 @@ func testBlobFetchedAndExpiry(t *testing.T, open func(t *testing.T) *DB) {
 	wantErr(t, "GetBlob after the last fetch", err, store.ErrNotFound)
 	_, err = f.db.GetChunk(f.ctx, "b", 0)
 	wantErr(t, "GetChunk after the last fetch", err, store.ErrNotFound)
-	_, err = f.db.MarkFetched(f.ctx, "b")
+	_, err = f.db.MarkFetched(f.ctx, "b", "user4", 1)
 	wantErr(t, "MarkFetched of a deleted blob", err, store.ErrNotFound)
 
-	f.must(f.db.CreateBlob(f.ctx, newBlob("old", 10, 10, 1, now.Add(time.Hour))))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("old", 10, 10, 1, now.Add(time.Hour)), store.BlobQuota{}))
 	f.must(f.db.PutChunk(f.ctx, "old", 0, randBytes(10)))
-	f.must(f.db.CreateBlob(f.ctx, newBlob("new", 10, 10, 1, now.Add(3*time.Hour))))
-	f.must(f.db.CreateBlob(f.ctx, newBlob("forever", 10, 10, 1, time.Time{})))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("new", 10, 10, 1, now.Add(3*time.Hour)), store.BlobQuota{}))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("forever", 10, 10, 1, time.Time{}), store.BlobQuota{}))
 	n, err := f.db.ExpireBlobs(f.ctx, now.Add(2*time.Hour))
 	f.must(err)
 	if n != 1 {

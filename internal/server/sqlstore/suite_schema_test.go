@@ -16,7 +16,7 @@ func testSurvivesReopen(t *testing.T, open func(t *testing.T) *DB) {
 	e := env(d.Mailbox, 300)
 	res, err := f.db.AppendEnvelopes(f.ctx, []store.NewEnvelope{e}, store.MailboxLimits{})
 	f.must(err)
-	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 3, 3, 1, f.now.Now())))
+	f.must(f.db.CreateBlob(f.ctx, newBlob("b", 3, 3, 1, f.now.Now()), store.BlobQuota{}))
 	f.must(f.db.PutChunk(f.ctx, "b", 0, []byte("abc")))
 	f.must(f.db.Close())
 

@@ -151,6 +151,11 @@ type Blob struct {
 	Complete   bool   // every chunk uploaded
 	ExpiresAt  time.Time
 	CreatedAt  time.Time
+	// MultiDevice names the accounts that fetch from more than one device,
+	// with how many completions each may count (at least 2); every other
+	// account counts one at most. CreateBlob stores it; GetBlob leaves it
+	// nil.
+	MultiDevice map[string]int
 }
 
 // Import is one account for ImportAccounts.
@@ -342,7 +347,12 @@ type Mailboxes interface {
 
 // Blobs holds attachment chunks.
 type Blobs interface {
-	CreateBlob(ctx context.Context, b Blob) error
+	// CreateBlob records a new blob with no chunks yet, refusing it with
+	// ErrBlobQuota or ErrBlobUploads when the owner's live blobs (those
+	// whose ExpiresAt is not before b.CreatedAt) leave no room under q.
+	// The check and the insert are one transaction per owner, so
+	// concurrent creations cannot overshoot.
+	CreateBlob(ctx context.Context, b Blob, q BlobQuota) error
 	GetBlob(ctx context.Context, id string) (*Blob, error)
 	// PutChunk stores chunk index of blob id; storing an index that exists
 	// with the same bytes succeeds (a resumed upload may resend), with other
@@ -352,10 +362,12 @@ type Blobs interface {
 	GetChunk(ctx context.Context, id string, index int64) ([]byte, error)
 	// ChunksPresent lists the indexes stored so far, ascending.
 	ChunksPresent(ctx context.Context, id string) ([]int64, error)
-	// MarkFetched records one recipient's completed download and deletes
-	// the blob once Fetched reaches Recipients. It reports whether the blob
-	// was deleted.
-	MarkFetched(ctx context.Context, id string) (bool, error)
+	// MarkFetched records that device deviceID of account username has
+	// downloaded the whole blob, durably and once per device, and deletes
+	// the blob once Fetched reaches Recipients. A device counts only while
+	// its account has completions left (Blob.MultiDevice, else one): a
+	// repeat, or a device beyond its account's share, changes nothing.
+	MarkFetched(ctx context.Context, id, username string, deviceID uint32) (Completion, error)
 	// ExpireBlobs deletes blobs whose ExpiresAt is before now.
 	ExpireBlobs(ctx context.Context, now time.Time) (int64, error)
 }
