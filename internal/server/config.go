@@ -53,6 +53,15 @@ type Config struct {
 	SendRate  float64 `toml:"send_rate"`
 	SendBurst int     `toml:"send_burst"`
 	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
+	// AccountSendRate and AccountSendBurst bound what all the devices of
+	// one account send together (default twice send_rate, four times
+	// send_burst). MaxConnectionsPerDevice caps one device's MQTT
+	// connections (default 4); MailboxListConcurrency its GET
+	// /v1/mailbox requests running at once (default 2). Zero: default.
+	AccountSendRate         float64 `toml:"account_send_rate"`
+	AccountSendBurst        int     `toml:"account_send_burst"`
+	MaxConnectionsPerDevice int     `toml:"max_connections_per_device"`
+	MailboxListConcurrency  int     `toml:"mailbox_list_concurrency"`
 
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
@@ -108,7 +117,8 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level"}
+	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
+	"account_send_rate", "account_send_burst", "max_connections_per_device", "mailbox_list_concurrency"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -130,6 +140,16 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
 		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "account_send_rate":
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		case "account_send_burst", "max_connections_per_device", "mailbox_list_concurrency":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
@@ -164,6 +184,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data directory is empty"))
+	}
+	if c.AccountSendRate < 0 || c.AccountSendBurst < 0 || c.MaxConnectionsPerDevice < 0 || c.MailboxListConcurrency < 0 {
+		errs = append(errs, errors.New("account_send_rate, account_send_burst, max_connections_per_device and mailbox_list_concurrency are 0 (default) or more"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
