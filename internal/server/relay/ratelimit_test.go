@@ -163,3 +163,18 @@ func TestPruneDoesNotRefillABusyDevice(t *testing.T) {
 		t.Fatalf("%d sends accepted with the clock held, want the burst 50", n)
 	}
 }
+
+// The per-device and per-account lookup on every send is cheap and does
+// not serialise senders on different devices.
+func BenchmarkSendLimiterParallel(b *testing.B) {
+	s := newSendLimiter(Limits{RatePerSec: 1e9, Burst: 1 << 30}.withDefaults())
+	now := time.Unix(1_800_000_000, 0)
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		i := next.Add(1)
+		p := httpapi.Principal{Username: "u" + strconv.FormatInt(i, 10), Mailbox: "m" + strconv.FormatInt(i, 10)}
+		for pb.Next() {
+			s.allow(p, now)
+		}
+	})
+}
