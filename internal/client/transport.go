@@ -180,7 +180,13 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 			return err
 		}
 		var refused *connackError
-		if errors.As(err, &refused) {
+		if errors.As(err, &refused) && refused.code == connackQuotaExceeded {
+			// Too many connections of this device: not the token's fault.
+			// A listener that was connected waits for the others to end.
+			if !connected {
+				return err
+			}
+		} else if errors.As(err, &refused) {
 			// A refusal usually means the token expired: one retry with a
 			// fresh one. Refused again before ever connecting, the address
 			// is not the relay's broker.
@@ -272,7 +278,14 @@ type mqttLogin struct {
 // connackError is a refused MQTT connection.
 type connackError struct{ code byte }
 
+// connackQuotaExceeded is the relay's refusal of a device holding as many
+// MQTT connections as the server allows.
+const connackQuotaExceeded = 0x97
+
 func (e *connackError) Error() string {
+	if e.code == connackQuotaExceeded {
+		return "the relay refused the connection: this device already has as many connections open as the server allows (reason 0x97); close other programs using this profile and try again"
+	}
 	return fmt.Sprintf("the broker refused the login (reason 0x%02x)", e.code)
 }
 

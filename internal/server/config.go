@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,15 @@ type Config struct {
 	SendRate  float64 `toml:"send_rate"`
 	SendBurst int     `toml:"send_burst"`
 	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
+	// AccountSendRate and AccountSendBurst bound what all the devices of
+	// one account send together (default twice send_rate, four times
+	// send_burst). MaxConnectionsPerDevice caps one device's MQTT
+	// connections (default 4); MailboxListConcurrency its GET
+	// /v1/mailbox requests running at once (default 2). Zero: default.
+	AccountSendRate         float64 `toml:"account_send_rate"`
+	AccountSendBurst        int     `toml:"account_send_burst"`
+	MaxConnectionsPerDevice int     `toml:"max_connections_per_device"`
+	MailboxListConcurrency  int     `toml:"mailbox_list_concurrency"`
 
 	// Directory limits (doc/API.md §2.1; zero: the directory's defaults):
 	// bundle fetches of one logged-in account (per second, burst), the
@@ -134,60 +144,64 @@ func (c *Config) LoadFile(path string) error {
 	return nil
 }
 
-// envKeys maps each setting to its environment variable.
-var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
-	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"registration", "registrations_per_ip_hour", "activation_mails_per_address_day", "user_invites", "trusted_proxies",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
-	"bundle_rate", "bundle_burst", "prekey_requester_period", "prekey_device_max", "prekey_device_window",
-	"signed_requests_per_account",
-	"account_blob_bytes", "account_blob_uploads", "blob_upload_rate", "blob_upload_burst"}
+// envSetting is one setting that an environment variable can set: its
+// TOML key and the kind of value it holds.
+type envSetting struct {
+	key  string
+	kind reflect.Kind
+}
+
+// envSettings lists every TOML key of Config, so a new setting is
+// settable from the environment (HUSH_SERVER_<KEY>) without a second list.
+var envSettings = func() []envSetting {
+	t := reflect.TypeFor[Config]()
+	var out []envSetting
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("toml")
+		if key == "" || key == "-" {
+			continue
+		}
+		kind := f.Type.Kind()
+		if f.Type == reflect.TypeFor[duration]() {
+			kind = reflect.String // "30m", parsed by duration.UnmarshalText
+		}
+		out = append(out, envSetting{key: key, kind: kind})
+	}
+	return out
+}()
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
 	var b strings.Builder
-	for _, k := range envKeys {
-		v := getenv("HUSH_SERVER_" + strings.ToUpper(k))
+	for _, s := range envSettings {
+		name := "HUSH_SERVER_" + strings.ToUpper(s.key)
+		v := getenv(name)
 		if v == "" {
 			continue
 		}
-		switch k {
-		case "allow_username_reuse":
-			if _, err := strconv.ParseBool(v); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "send_rate":
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "registrations_per_ip_hour", "activation_mails_per_address_day", "user_invites":
-			if _, err := strconv.Atoi(v); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "trusted_proxies":
-			fmt.Fprintf(&b, "%s = %s\n", k, tomlList(v))
-		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "bundle_burst", "prekey_device_max", "signed_requests_per_account",
-			"account_blob_bytes", "account_blob_uploads", "blob_upload_rate", "blob_upload_burst":
-			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "bundle_rate":
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
-			}
-			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		var err error
+		want := "a whole number"
+		switch s.kind {
+		case reflect.Bool:
+			_, err = strconv.ParseBool(v)
+			want = "true or false"
+		case reflect.Int, reflect.Int64:
+			_, err = strconv.ParseInt(v, 10, 64)
+		case reflect.Float64:
+			_, err = strconv.ParseFloat(v, 64)
+			want = "a number"
+		case reflect.Slice:
+			fmt.Fprintf(&b, "%s = %s\n", s.key, tomlList(v))
+			continue
 		default:
-			fmt.Fprintf(&b, "%s = %q\n", k, v)
+			fmt.Fprintf(&b, "%s = %q\n", s.key, v)
+			continue
 		}
+		if err != nil {
+			return fmt.Errorf("%s: %q is not %s", name, v, want)
+		}
+		fmt.Fprintf(&b, "%s = %s\n", s.key, v)
 	}
 	c.KeyPassphrase = getenv("HUSH_SERVER_KEY_PASSPHRASE")
 	if b.Len() == 0 {
@@ -221,6 +235,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("bundle_rate, bundle_burst, prekey_* and signed_requests_per_account must not be negative"))
 	}
 	errs = append(errs, c.validateRegistration())
+	if c.AccountSendRate < 0 || c.AccountSendBurst < 0 || c.MaxConnectionsPerDevice < 0 || c.MailboxListConcurrency < 0 {
+		errs = append(errs, errors.New("account_send_rate, account_send_burst, max_connections_per_device and mailbox_list_concurrency are 0 (default) or more"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

@@ -135,3 +135,36 @@ func TestConfigBlobLimitsFromEnv(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// The per-device and per-account relay limits are read from the file and
+// the environment, and a negative one is refused.
+func TestConfigRelayDeviceLimits(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hush.toml")
+	os.WriteFile(p, []byte("account_send_rate = 50.5\nmax_connections_per_device = 2\n"), 0o600)
+	c := Defaults()
+	if err := c.LoadFile(p); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"HUSH_SERVER_ACCOUNT_SEND_BURST": "300", "HUSH_SERVER_MAILBOX_LIST_CONCURRENCY": "1"}
+	if err := c.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.AccountSendRate != 50.5 || c.AccountSendBurst != 300 || c.MaxConnectionsPerDevice != 2 || c.MailboxListConcurrency != 1 {
+		t.Fatalf("merged config %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.MaxConnectionsPerDevice = -1
+	if c.Validate() == nil {
+		t.Fatal("negative max_connections_per_device accepted")
+	}
+	if err := c.LoadEnv(func(k string) string {
+		if k == "HUSH_SERVER_MAX_CONNECTIONS_PER_DEVICE" {
+			return "many"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "HUSH_SERVER_MAX_CONNECTIONS_PER_DEVICE") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -128,6 +128,8 @@ func (s *Server) build() error {
 	}
 	lim := relay.Limits{TTL: cfg.EnvelopeTTL.Duration, RatePerSec: cfg.SendRate, Burst: cfg.SendBurst}
 	lim.Mailbox.MaxCount, lim.Mailbox.MaxBytes = cfg.MailboxMaxCount, cfg.MailboxMaxBytes
+	lim.AccountRatePerSec, lim.AccountBurst = cfg.AccountSendRate, cfg.AccountSendBurst
+	lim.MaxConnsPerDevice, lim.ListConcurrency = cfg.MaxConnectionsPerDevice, cfg.MailboxListConcurrency
 	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}

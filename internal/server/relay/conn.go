@@ -11,13 +11,12 @@ import (
 
 // conn is the relay's state for one authenticated MQTT connection.
 type conn struct {
-	cl      *mqtt.Client
-	device  httpapi.Principal
-	token   string // kept in memory only, to verify it again; never logged
-	v5      bool
-	limiter *bucket
-	ctx     context.Context // done when the connection ends
-	cancel  context.CancelFunc
+	cl     *mqtt.Client
+	device httpapi.Principal
+	token  string // kept in memory only, to verify it again; never logged
+	v5     bool
+	ctx    context.Context // done when the connection ends
+	cancel context.CancelFunc
 
 	// window bounds the backlog frames awaiting a PUBACK; outstanding
 	// holds their packet ids.
@@ -71,16 +70,29 @@ func newConnTable() *connTable {
 	return &connTable{byClient: map[*mqtt.Client]*conn{}, byMailbox: map[string]map[*conn]struct{}{}}
 }
 
-func (t *connTable) add(c *conn) {
+// add records c unless its device already holds max connections, and
+// reports whether it did. A connection with c's client id is not counted:
+// c takes it over (the broker ends it once c is admitted).
+func (t *connTable) add(c *conn, max int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.byClient[c.cl] = c
 	set := t.byMailbox[c.device.Mailbox]
+	held := 0
+	for o := range set {
+		if o.cl.ID != c.cl.ID {
+			held++
+		}
+	}
+	if held >= max {
+		return false
+	}
+	t.byClient[c.cl] = c
 	if set == nil {
 		set = map[*conn]struct{}{}
 		t.byMailbox[c.device.Mailbox] = set
 	}
 	set[c] = struct{}{}
+	return true
 }
 
 // remove forgets the connection of cl and reports it, or nil.

@@ -173,7 +173,7 @@ func (r *Relay) postFanout(w http.ResponseWriter, req *http.Request) error {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_fanout", "%v", err)
 	}
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	if !r.httpRL.allow(p.Mailbox, r.now(), r.lim) {
+	if !r.sends.allow(p, r.now()) {
 		r.m.reject(rejRate)
 		w.Header().Set("Retry-After", "1")
 		return httpError(rejRate)

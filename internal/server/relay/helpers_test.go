@@ -100,8 +100,14 @@ type device struct {
 
 func newEnv(t testing.TB, lim Limits, opts ...func(*Config)) *testEnv {
 	t.Helper()
+	return newEnvOn(t, "sqlite://"+filepath.Join(t.TempDir(), "hush.db"), lim, opts...)
+}
+
+// newEnvOn is newEnv on the database at dbURL.
+func newEnvOn(t testing.TB, dbURL string, lim Limits, opts ...func(*Config)) *testEnv {
+	t.Helper()
 	ctx := context.Background()
-	e := &testEnv{clock: newTestClock(), dbURL: "sqlite://" + filepath.Join(t.TempDir(), "hush.db")}
+	e := &testEnv{clock: newTestClock(), dbURL: dbURL}
 	e.tokens = &testTokens{clock: e.clock, m: map[string]tokenEntry{}}
 	db, err := sqlstore.Open(ctx, e.dbURL, sqlstore.WithClock(e.clock.Now))
 	if err != nil {

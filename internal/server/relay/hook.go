@@ -9,13 +9,19 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// errAuth refuses a CONNECT; the CONNACK has already been written.
-var errAuth = errors.New("relay: bad credentials")
+// errAuth and errTooManyConns refuse a CONNECT; the CONNACK has already
+// been written.
+var (
+	errAuth         = errors.New("relay: bad credentials")
+	errTooManyConns = errors.New("relay: too many connections for this device")
+)
 
 // OnConnect authenticates a CONNECT: username = the device's mailbox id,
 // password = a bearer token whose device owns that mailbox. A refusal is
 // answered with CONNACK "not authorized" (MQTT 5 0x87, MQTT 3.1.1 return
-// code 5).
+// code 5). A device at Limits.MaxConnsPerDevice is refused with "quota
+// exceeded" (MQTT 5 0x97; MQTT 3.1.1 has no such code: return code 3,
+// server unavailable, which clients retry later).
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	r := h.r
 	c := r.authenticate(cl, pk)
@@ -39,7 +45,16 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	// take over (and inherit the subscriptions of) another device's
 	// session by reusing its client id.
 	cl.ID = c.device.Mailbox + "/" + cl.ID
-	r.conns.add(c)
+	if !r.conns.add(c, r.lim.MaxConnsPerDevice) {
+		c.cancel()
+		r.m.rejects.WithLabelValues(reasonTooManyConns).Inc()
+		code := packets.ErrQuotaExceeded
+		if cl.Properties.ProtocolVersion < 5 {
+			code = packets.ErrServerUnavailable // the broker maps it to 3.1.1 code 3
+		}
+		_ = r.broker.SendConnack(cl, code, false, nil)
+		return errTooManyConns
+	}
 	r.m.connections.Inc()
 	return nil
 }
@@ -60,7 +75,7 @@ func (r *Relay) authenticate(cl *mqtt.Client, pk packets.Packet) *conn {
 	ctx, cancel = context.WithCancel(r.ctx)
 	return &conn{
 		cl: cl, device: p, token: tok, v5: cl.Properties.ProtocolVersion == 5,
-		limiter: newBucket(r.now(), r.lim), ctx: ctx, cancel: cancel,
+		ctx: ctx, cancel: cancel,
 		window: make(chan struct{}, backlogWindow(cl)), outstanding: map[uint16]struct{}{},
 	}
 }

@@ -149,7 +149,7 @@ func (r *Relay) postEnvelope(w http.ResponseWriter, req *http.Request) error {
 
 func (r *Relay) httpSubmit(w http.ResponseWriter, req *http.Request, mailbox string, env []byte) error {
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	if !r.httpRL.allow(p.Mailbox, r.now(), r.lim) {
+	if !r.sends.allow(p, r.now()) {
 		r.m.reject(rejRate)
 		w.Header().Set("Retry-After", "1")
 		return httpError(rejRate)
@@ -194,32 +194,23 @@ func parseListQuery(q url.Values) (after int64, limit int, err error) {
 	return after, limit, nil
 }
 
+// getMailbox lists the caller's own pending envelopes. A device has at
+// most Limits.ListConcurrency lists running; another is refused with 429
+// rate_limited and Retry-After, so a device cannot multiply what the
+// relay holds for it by asking many times at once.
 func (r *Relay) getMailbox(w http.ResponseWriter, req *http.Request) error {
 	after, limit, err := parseListQuery(req.URL.Query())
 	if err != nil {
 		return err
 	}
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	// Envelopes past 3/4 of the budget cannot fit (base64 alone makes
-	// them larger): the store stops reading there. The answer keeps those
-	// that fit in listBudget once encoded (at least one).
-	envs, err := r.st.PendingPage(req.Context(), p.Mailbox, after, limit, r.listBudget/4*3+3)
-	if err != nil {
-		return err
+	if !r.lists.acquire(p.Mailbox) {
+		r.m.reject(rejRate)
+		w.Header().Set("Retry-After", "1")
+		return httpapi.Errorf(http.StatusTooManyRequests, rejRate.code, "too many mailbox lists running for this device")
 	}
-	out := listResponse{Envelopes: make([]listedEnvelope, 0, len(envs))}
-	size := listFraming
-	for _, e := range envs {
-		le := listedEnvelope{Seq: e.Seq, Envelope: e.Data, StoredAt: e.StoredAt.Unix()}
-		n := listedSize(le)
-		if len(out.Envelopes) > 0 && size+n > r.listBudget {
-			break // the client pages on with after=<last seq>
-		}
-		size += n
-		out.Envelopes = append(out.Envelopes, le)
-	}
-	httpapi.WriteJSON(w, http.StatusOK, out)
-	return nil
+	defer r.lists.release(p.Mailbox)
+	return r.writeList(w, req, p.Mailbox, after, limit)
 }
 
 type ackRequest struct {

@@ -12,11 +12,18 @@ import (
 // base64), so a client reading answers of up to MaxListAnswer bytes
 // always gets whole pages; paging on with after= returns every envelope
 // once, in order, and an envelope larger than the budget still comes,
-// alone on its page.
+// alone on its page. The same holds when the relay reads the mailbox in
+// chunks smaller than a page.
 func TestMailboxPagesFitTheEncodedBudget(t *testing.T) {
+	for _, chunk := range []int{listChunk, 3000, 1} {
+		t.Run(itoa(int64(chunk)), func(t *testing.T) { testPagesFitTheBudget(t, chunk) })
+	}
+}
+
+func testPagesFitTheBudget(t *testing.T, chunk int) {
 	e := newEnv(t, Limits{})
 	const budget = 8 << 10
-	e.r.listBudget = budget
+	e.r.listBudget, e.r.listChunk = budget, chunk
 	alice, bob := e.device(t, "alice"), e.device(t, "bob")
 	var sent [][]byte
 	for _, n := range []int{1500, 2500, 3000, 100, 4000, 5000, 12000, 700, 900, 6000} {

@@ -71,11 +71,16 @@ func newMetrics() *metrics {
 		m.rejects.WithLabelValues(rj.code)
 	}
 	m.rejects.WithLabelValues(reasonBadCredentials)
+	m.rejects.WithLabelValues(reasonTooManyConns)
 	return m
 }
 
 // reasonBadCredentials labels refused MQTT connections.
 const reasonBadCredentials = "bad_credentials"
+
+// reasonTooManyConns labels MQTT connections refused at the per-device
+// cap.
+const reasonTooManyConns = "too_many_connections"
 
 func (m *metrics) reject(rj rejection) { m.rejects.WithLabelValues(rj.code).Inc() }
 

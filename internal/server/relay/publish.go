@@ -63,7 +63,7 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // counted by Submit, or here for the rate limit.
 func (h *hook) publishEnvelope(c *conn, mailbox string, env []byte) error {
 	r := h.r
-	if !c.limiter.allow(r.now(), r.lim) {
+	if !r.sends.allow(c.device, r.now()) {
 		r.m.reject(rejRate)
 		return ErrRateLimited
 	}

@@ -1,73 +1,209 @@
 package relay
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
+
+	"github.com/hush-chat/hush/internal/server/httpapi"
 )
+
+// rate is one token bucket's refill rate and size.
+type rate struct {
+	perSec float64
+	burst  int
+}
 
 // bucket is a token bucket on the relay's injected clock (so tests can
 // hold time still or move it).
 type bucket struct {
 	mu     sync.Mutex
-	tokens float64
+	tokens float64 // below zero after a charge larger than the burst
 	last   time.Time
+	gone   bool // pruned from its map: look the key up again
 }
 
-func newBucket(now time.Time, lim Limits) *bucket {
-	return &bucket{tokens: float64(lim.Burst), last: now}
+func newBucket(now time.Time, rt rate) *bucket {
+	return &bucket{tokens: float64(rt.burst), last: now}
 }
 
-// allow takes one token if there is one.
-func (b *bucket) allow(now time.Time, lim Limits) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// refill adds the tokens earned since the last call. b.mu is held.
+func (b *bucket) refill(now time.Time, rt rate) {
 	if dt := now.Sub(b.last); dt > 0 {
-		b.tokens = min(float64(lim.Burst), b.tokens+dt.Seconds()*lim.RatePerSec)
+		b.tokens = min(float64(rt.burst), b.tokens+dt.Seconds()*rt.perSec)
 		b.last = now
 	}
-	if b.tokens < 1 {
+}
+
+// can reports whether n tokens may be taken now. b.mu is held.
+//
+// A charge larger than the burst could never be paid in full: it is
+// allowed from a full bucket and leaves it in debt, so the sender waits
+// as long as the charge costs before sending again and the average rate
+// stays bounded by the refill rate.
+func (b *bucket) can(n int, rt rate) bool {
+	return b.tokens >= float64(min(n, rt.burst))
+}
+
+// allowN takes n (≥ 1) tokens if it can (see can), and reports whether it
+// did.
+func (b *bucket) allowN(now time.Time, rt rate, n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refill(now, rt)
+	if !b.can(n, rt) {
 		return false
 	}
-	b.tokens--
+	b.tokens -= float64(n)
 	return true
 }
 
 // full reports whether the bucket has refilled completely: forgetting it
-// then changes nothing.
-func (b *bucket) full(now time.Time, lim Limits) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.tokens+now.Sub(b.last).Seconds()*lim.RatePerSec >= float64(lim.Burst)
+// then changes nothing. b.mu is held.
+func (b *bucket) full(now time.Time, rt rate) bool {
+	return b.tokens+now.Sub(b.last).Seconds()*rt.perSec >= float64(rt.burst)
 }
 
-// limiterMap holds one bucket per device for the HTTP API, where there is
-// no connection to hang it on.
+// limiterShards spreads the buckets of a limiterMap over independently
+// locked maps, so that senders on different devices rarely wait for each
+// other.
+const limiterShards = 64
+
+// minPruneAt is the size a shard grows to before an insertion prunes it.
+const minPruneAt = 64
+
+// limiterMap holds one bucket per key (a device's mailbox, an account's
+// username). It holds only the buckets of keys active in the last
+// burst/rate seconds, give or take a factor of two: a shard that has
+// doubled since it was last pruned is pruned on the next insertion, and
+// ExpireOld prunes every shard.
 type limiterMap struct {
-	mu sync.Mutex
-	m  map[string]*bucket
+	rate   rate
+	seed   maphash.Seed
+	shards [limiterShards]limiterShard
 }
 
-func newLimiterMap() *limiterMap { return &limiterMap{m: map[string]*bucket{}} }
+type limiterShard struct {
+	mu      sync.Mutex
+	m       map[string]*bucket
+	pruneAt int // prune on insertion once len(m) reaches it
+}
 
-func (l *limiterMap) allow(key string, now time.Time, lim Limits) bool {
-	l.mu.Lock()
-	b, ok := l.m[key]
-	if !ok {
-		b = newBucket(now, lim)
-		l.m[key] = b
+func newLimiterMap(rt rate) *limiterMap {
+	l := &limiterMap{rate: rt, seed: maphash.MakeSeed()}
+	for i := range l.shards {
+		l.shards[i] = limiterShard{m: map[string]*bucket{}, pruneAt: minPruneAt}
 	}
-	l.mu.Unlock()
-	return b.allow(now, lim)
+	return l
 }
 
-// prune forgets buckets that have refilled, bounding the map by the
-// devices active in the last Burst/RatePerSec seconds.
-func (l *limiterMap) prune(now time.Time, lim Limits) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, b := range l.m {
-		if b.full(now, lim) {
-			delete(l.m, k)
+// get returns key's bucket, creating a full one.
+func (l *limiterMap) get(key string, now time.Time) *bucket {
+	s := &l.shards[maphash.String(l.seed, key)%limiterShards]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.m[key]; b != nil {
+		return b
+	}
+	if len(s.m) >= s.pruneAt {
+		s.prune(now, l.rate)
+		s.pruneAt = max(minPruneAt, 2*len(s.m))
+	}
+	b := newBucket(now, l.rate)
+	s.m[key] = b
+	return b
+}
+
+// prune forgets the buckets that have refilled. s.mu is held.
+func (s *limiterShard) prune(now time.Time, rt rate) {
+	for k, b := range s.m {
+		b.mu.Lock()
+		if b.full(now, rt) {
+			b.gone = true // a holder of b looks the key up again
+			delete(s.m, k)
 		}
+		b.mu.Unlock()
 	}
+}
+
+func (l *limiterMap) prune(now time.Time) {
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		s.prune(now, l.rate)
+		s.pruneAt = max(minPruneAt, 2*len(s.m))
+		s.mu.Unlock()
+	}
+}
+
+func (l *limiterMap) len() int {
+	n := 0
+	for i := range l.shards {
+		s := &l.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// sendLimiter charges every send to two token buckets: the sending
+// device's, shared by all its MQTT connections and its HTTP requests, and
+// its account's, shared by all the account's devices. A send passes only
+// if both have the tokens, and then both pay.
+//
+// Locks: a shard lock is never held while a bucket is being charged, and
+// a charge locks the device bucket before the account bucket; pruning
+// locks a shard, then one bucket at a time.
+type sendLimiter struct {
+	devices, accounts *limiterMap
+}
+
+func newSendLimiter(lim Limits) *sendLimiter {
+	return &sendLimiter{
+		devices:  newLimiterMap(rate{lim.RatePerSec, lim.Burst}),
+		accounts: newLimiterMap(rate{lim.AccountRatePerSec, lim.AccountBurst}),
+	}
+}
+
+// allowN charges n envelopes (a fan-out is charged per recipient) sent by
+// device p, and reports whether they may go.
+func (s *sendLimiter) allowN(p httpapi.Principal, now time.Time, n int) bool {
+	if n < 1 {
+		n = 1
+	}
+	for {
+		d, a := s.devices.get(p.Mailbox, now), s.accounts.get(p.Username, now)
+		d.mu.Lock()
+		a.mu.Lock()
+		if d.gone || a.gone {
+			// Pruned between get and here: charge the bucket that
+			// replaced it.
+			a.mu.Unlock()
+			d.mu.Unlock()
+			continue
+		}
+		dr, ar := s.devices.rate, s.accounts.rate
+		d.refill(now, dr)
+		a.refill(now, ar)
+		ok := d.can(n, dr) && a.can(n, ar)
+		if ok {
+			d.tokens -= float64(n)
+			a.tokens -= float64(n)
+		}
+		a.mu.Unlock()
+		d.mu.Unlock()
+		return ok
+	}
+}
+
+// allow charges one envelope.
+func (s *sendLimiter) allow(p httpapi.Principal, now time.Time) bool {
+	return s.allowN(p, now, 1)
+}
+
+// prune forgets the buckets that have refilled.
+func (s *sendLimiter) prune(now time.Time) {
+	s.devices.prune(now)
+	s.accounts.prune(now)
 }

@@ -54,8 +54,26 @@ type Limits struct {
 	MaxEnvelope int                 // bytes; default envelope.MaxEnvelope
 	Mailbox     store.MailboxLimits // default 10,000 envelopes / 256 MiB
 	TTL         time.Duration       // how long an unacknowledged envelope is kept; default 30 days
-	RatePerSec  float64             // envelopes per second per connection (MQTT) or device (HTTP); default 200
-	Burst       int                 // token-bucket burst; default 1000
+	// RatePerSec and Burst bound the envelopes one device sends: one
+	// token bucket per device, shared by all its MQTT connections and its
+	// HTTP requests (a fan-out is charged per recipient). Defaults 200/s
+	// and 1000.
+	RatePerSec float64
+	Burst      int
+	// AccountRatePerSec and AccountBurst bound what all the devices of
+	// one account send together, on a second bucket every send also
+	// pays. Defaults: twice RatePerSec and four times Burst.
+	AccountRatePerSec float64
+	AccountBurst      int
+	// MaxConnsPerDevice caps the MQTT connections one device holds at
+	// once; a CONNECT beyond it is refused (MQTT 5 0x97 quota exceeded,
+	// MQTT 3.1.1 return code 3 server unavailable). A CONNECT reusing the
+	// client id of a held connection takes that one over instead.
+	// Default 4.
+	MaxConnsPerDevice int
+	// ListConcurrency caps the GET /v1/mailbox requests one device has
+	// running at once; another is answered 429 rate_limited. Default 2.
+	ListConcurrency int
 	// TokenRecheck is how often the token of each MQTT connection is
 	// verified again; a connection whose token no longer verifies
 	// (expired, revoked) is disconnected. Default 30 s.
@@ -70,6 +88,12 @@ const (
 	DefaultRatePerSec   = 200
 	DefaultBurst        = 1000
 	DefaultTokenRecheck = 30 * time.Second
+	// DefaultMaxConnsPerDevice leaves room for a device's listener, a
+	// send or two and a reconnect racing the old connection's end.
+	DefaultMaxConnsPerDevice = 4
+	// DefaultListConcurrency is twice what a hush client uses (one
+	// receive pass per device at a time).
+	DefaultListConcurrency = 2
 )
 
 func (l Limits) withDefaults() Limits {
@@ -91,6 +115,18 @@ func (l Limits) withDefaults() Limits {
 	if l.Burst <= 0 {
 		l.Burst = DefaultBurst
 	}
+	if l.AccountRatePerSec <= 0 {
+		l.AccountRatePerSec = 2 * l.RatePerSec
+	}
+	if l.AccountBurst <= 0 {
+		l.AccountBurst = 4 * l.Burst
+	}
+	if l.MaxConnsPerDevice <= 0 {
+		l.MaxConnsPerDevice = DefaultMaxConnsPerDevice
+	}
+	if l.ListConcurrency <= 0 {
+		l.ListConcurrency = DefaultListConcurrency
+	}
 	if l.TokenRecheck <= 0 {
 		l.TokenRecheck = DefaultTokenRecheck
 	}
@@ -111,10 +147,12 @@ type Relay struct {
 	listeners atomic.Int64 // names TCP listeners
 	conns     *connTable
 	ws        *wsListener
-	httpRL    *limiterMap
-	// listBudget is the size limit of a GET /v1/mailbox answer:
-	// MaxListAnswer; tests lower it.
-	listBudget int
+	sends     *sendLimiter // per device and per account
+	lists     *listSlots   // running GET /v1/mailbox per device
+	// listBudget is the size limit of a GET /v1/mailbox answer
+	// (MaxListAnswer), listChunk how many envelope bytes a list reads
+	// from the store at a time (listChunk); tests lower them.
+	listBudget, listChunk int
 
 	commits       chan *commitReq
 	stopCommit    chan struct{} // closed by Close: the committer stops
@@ -145,8 +183,8 @@ func New(cfg Config) (*Relay, error) {
 		log:           cfg.Logger,
 		m:             newMetrics(),
 		conns:         newConnTable(),
-		httpRL:        newLimiterMap(),
 		listBudget:    MaxListAnswer,
+		listChunk:     listChunk,
 		commits:       make(chan *commitReq, 4*maxBatch),
 		stopCommit:    make(chan struct{}),
 		committerDone: make(chan struct{}),
@@ -154,6 +192,7 @@ func New(cfg Config) (*Relay, error) {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	r.sends, r.lists = newSendLimiter(r.lim), newListSlots(r.lim.ListConcurrency)
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,7 +211,7 @@ func New(cfg Config) (*Relay, error) {
 // then hands it to the recipient device if it is connected. Every send
 // (MQTT publish, HTTP POST) takes this path. Errors: ErrTooLarge,
 // ErrBadEnvelope, ErrUnknownMailbox, ErrMailboxFull, ErrClosed, or a store
-// error. Rate limits are the caller's (they are per connection or device).
+// error. Rate limits are the caller's (they are per device and account).
 func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
 	seq, err := r.submit(ctx, mailbox, env)
 	if err != nil {
@@ -234,11 +273,12 @@ func (r *Relay) deliver(mailbox string, seq int64, env []byte) {
 	r.conns.catchUpSaturated(r, mailbox)
 }
 
-// ExpireOld deletes envelopes whose TTL has passed, and forgets the HTTP
-// rate-limit state of devices that have been idle. Call it periodically.
+// ExpireOld deletes envelopes whose TTL has passed, and forgets the
+// rate-limit state of devices and accounts that have been idle. Call it
+// periodically.
 func (r *Relay) ExpireOld(ctx context.Context) error {
 	now := r.now()
-	r.httpRL.prune(now, r.lim)
+	r.sends.prune(now)
 	n, err := r.st.ExpireEnvelopes(ctx, now)
 	if err != nil {
 		return fmt.Errorf("relay: expire envelopes: %w", err)
