@@ -138,13 +138,19 @@ type Grant struct {
 	ExpiresAt time.Time
 }
 
-// Answer checks the nonce a device returned and issues a token.
+// Answer checks the nonce a device returned and issues a token. A wrong,
+// expired or used answer is ErrInvalidToken; a store failure is returned
+// as it is (store.ErrUnavailable when the store says so), never as a
+// wrong answer: the device did nothing wrong and may try again.
 func (s *Service) Answer(ctx context.Context, username string, deviceID uint32, nonce []byte) (*Grant, error) {
 	now := s.cfg.Now()
 	h := hashOf(nonce)
 	t, err := s.cfg.Store.TakeToken(ctx, h, purposeChallenge, now)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: taking the challenge: %w", err)
 	}
 	// The store found the row by hash; the explicit constant-time check
 	// keeps the comparison independent of how a backend looks rows up.
@@ -175,8 +181,13 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (httpapi.Princi
 		return httpapi.Principal{}, ErrInvalidToken
 	}
 	sess, err := s.cfg.Store.GetSession(ctx, hashOf([]byte(token)), s.cfg.Now())
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return httpapi.Principal{}, ErrInvalidToken
+	}
+	if err != nil {
+		// Not ErrInvalidToken: a client told its token is bad would drop
+		// it and log in again, against a store that is failing.
+		return httpapi.Principal{}, fmt.Errorf("auth: verifying a token: %w", err)
 	}
 	return httpapi.Principal{Username: sess.Username, DeviceID: sess.DeviceID, Mailbox: sess.Mailbox}, nil
 }
@@ -221,7 +232,7 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.cfg.Logger.Error("auth challenge", "err", err)
+		s.cfg.Logger.Error("auth: challenge failed", "err", err)
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -256,7 +267,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.cfg.Logger.Error("auth token", "err", err)
+		s.cfg.Logger.Error("auth: login failed", "err", err)
 		httpapi.WriteError(w, err)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -11,6 +12,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
 // Broker limits. A slow device holds at most maxInflight unacknowledged
@@ -131,6 +134,9 @@ func (r *Relay) recheckTokens() {
 		cancel()
 		if r.ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			continue // not checked, not found bad: the store is failing
 		}
 		if err != nil || p.Mailbox != c.device.Mailbox {
 			r.log.Info("relay: token no longer valid, disconnecting", "mailbox", c.device.Mailbox)
