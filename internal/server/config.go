@@ -54,6 +54,15 @@ type Config struct {
 	SendBurst int     `toml:"send_burst"`
 	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
 
+	// Login challenges (doc/API.md §3): per client address, per client
+	// address and device, and unanswered per device. Zero takes the
+	// default.
+	ChallengeRate           float64 `toml:"challenge_rate"`
+	ChallengeBurst          int     `toml:"challenge_burst"`
+	ChallengeDeviceRate     float64 `toml:"challenge_device_rate"`
+	ChallengeDeviceBurst    int     `toml:"challenge_device_burst"`
+	ChallengeMaxOutstanding int     `toml:"challenge_max_outstanding"`
+
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
 	// file or a flag, so it does not end up in a config file or ps output.
@@ -108,7 +117,8 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level"}
+	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
+	"challenge_rate", "challenge_burst", "challenge_device_rate", "challenge_device_burst", "challenge_max_outstanding"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -124,12 +134,13 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "send_rate":
+		case "send_rate", "challenge_rate", "challenge_device_rate":
 			if _, err := strconv.ParseFloat(v, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
+		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst",
+			"challenge_burst", "challenge_device_burst", "challenge_max_outstanding":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}

@@ -109,7 +109,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) build() error {
 	cfg := s.cfg
 	var err error
-	if s.auth, err = auth.New(auth.Config{Store: s.store, TokenTTL: cfg.TokenTTL.Duration, Now: s.now, Logger: s.log}); err != nil {
+	lims := auth.Limits{AddrRate: cfg.ChallengeRate, AddrBurst: cfg.ChallengeBurst, DeviceRate: cfg.ChallengeDeviceRate,
+		DeviceBurst: cfg.ChallengeDeviceBurst, MaxOutstanding: cfg.ChallengeMaxOutstanding}
+	if s.auth, err = auth.New(auth.Config{Store: s.store, TokenTTL: cfg.TokenTTL.Duration, Limits: lims, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
 	var mailer directory.Mailer

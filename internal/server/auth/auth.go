@@ -50,13 +50,16 @@ type Config struct {
 	Store        store.Store
 	TokenTTL     time.Duration
 	ChallengeTTL time.Duration
+	Limits       Limits
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
 
 // Service issues challenges and tokens and verifies tokens.
 type Service struct {
-	cfg Config
+	cfg     Config
+	addrLim *limiter // challenges per client address
+	devLim  *limiter // challenges per client address and device
 }
 
 // New returns a Service.
@@ -76,7 +79,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}, nil
+	cfg.Limits = cfg.Limits.withDefaults()
+	return &Service{cfg: cfg,
+		addrLim: newLimiter(cfg.Limits.AddrRate, cfg.Limits.AddrBurst),
+		devLim:  newLimiter(cfg.Limits.DeviceRate, cfg.Limits.DeviceBurst)}, nil
 }
 
 // ErrInvalidToken is returned by VerifyToken for an unknown or expired
@@ -91,7 +97,8 @@ func hashOf(b []byte) []byte {
 }
 
 // Challenge seals a fresh nonce to the device's envelope key and remembers
-// its hash. It returns the sealed challenge.
+// its hash, replacing the device's oldest unanswered challenge when it
+// has Limits.MaxOutstanding. It returns the sealed challenge.
 func (s *Service) Challenge(ctx context.Context, username string, deviceID uint32) ([]byte, error) {
 	d, err := s.cfg.Store.GetDevice(ctx, username, deviceID)
 	if err != nil {
@@ -110,8 +117,9 @@ func (s *Service) Challenge(ctx context.Context, username string, deviceID uint3
 	if err != nil {
 		return nil, err
 	}
-	err = s.cfg.Store.PutToken(ctx, store.Token{Hash: hashOf(nonce), Purpose: purposeChallenge,
-		Username: username, DeviceID: deviceID, ExpiresAt: s.cfg.Now().Add(s.cfg.ChallengeTTL)})
+	now := s.cfg.Now()
+	err = s.cfg.Store.PutTokenCapped(ctx, store.Token{Hash: hashOf(nonce), Purpose: purposeChallenge,
+		Username: username, DeviceID: deviceID, ExpiresAt: now.Add(s.cfg.ChallengeTTL)}, s.cfg.Limits.MaxOutstanding, now)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +225,14 @@ type challengeResponse struct {
 }
 
 func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	// The address is checked before the body is read, so a refused client
+	// costs no decoding; its device after, since the body names it.
+	addr := httpapi.RequestClientKey(r)
+	now := s.cfg.Now()
+	if ok, wait := s.addrLim.allow(addr, now); !ok {
+		httpapi.WriteError(w, rateLimited(wait))
+		return
+	}
 	var req challengeRequest
 	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
 		httpapi.WriteError(w, err)
@@ -224,6 +240,10 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	}
 	if !usernameRE.MatchString(req.Username) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "invalid_username", "usernames match [a-z0-9][a-z0-9_-]{2,31}"))
+		return
+	}
+	if ok, wait := s.devLim.allow(fmt.Sprintf("%s %s %d", addr, req.Username, req.DeviceID), now); !ok {
+		httpapi.WriteError(w, rateLimited(wait))
 		return
 	}
 	sealed, err := s.Challenge(r.Context(), req.Username, req.DeviceID)
@@ -272,6 +292,13 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, tokenResponse{Token: g.Token, Mailbox: g.Mailbox, ExpiresAt: g.ExpiresAt.Unix()})
+}
+
+// rateLimited is the answer to a client over a challenge limit.
+func rateLimited(wait time.Duration) *httpapi.Error {
+	e := httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "too many login challenges; try again in a moment")
+	e.RetryAfter = max(wait, time.Second)
+	return e
 }
 
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {
