@@ -54,6 +54,18 @@ type Config struct {
 	SendBurst int     `toml:"send_burst"`
 	LogLevel  string  `toml:"log_level"` // debug, info, warn, error
 
+	// Slow and idle clients (doc/API.md §1.1). Zero durations and rates
+	// take the defaults.
+	HeaderTimeout   duration `toml:"header_timeout"`    // to send request headers, or an MQTT CONNECT
+	TransferTimeout duration `toml:"transfer_timeout"`  // base time of a request and its answer, or an MQTT packet write
+	MinTransferRate int64    `toml:"min_transfer_rate"` // bytes/s a transfer must average beyond TransferTimeout
+	IdleTimeout     duration `toml:"idle_timeout"`      // a keep-alive HTTP connection between requests
+	MQTTMaxIdle     duration `toml:"mqtt_max_idle"`     // an MQTT connection without a packet, whatever its keepalive
+	// MaxConnsPerIP caps the open connections (HTTP, WebSocket and MQTT
+	// together) from one IPv4 address or IPv6 /64; 0 disables it. Behind
+	// a reverse proxy every client is the proxy.
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+
 	// Login challenges (doc/API.md §3): per client address, per client
 	// address and device, and unanswered per device. Zero takes the
 	// default.
@@ -82,9 +94,14 @@ func (d *duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// DefaultMaxConnsPerIP is the default of max_conns_per_ip: far above what
+// one person's devices open, well below what exhausts the server.
+const DefaultMaxConnsPerIP = 256
+
 // Defaults returns the configuration `hush server` uses with no flags.
 func Defaults() Config {
-	return Config{Listen: DefaultListen, MQTTListen: DefaultMQTTListen, DataDir: defaultDataDir(), LogLevel: "info"}
+	return Config{Listen: DefaultListen, MQTTListen: DefaultMQTTListen, DataDir: defaultDataDir(), LogLevel: "info",
+		MaxConnsPerIP: DefaultMaxConnsPerIP}
 }
 
 func defaultDataDir() string {
@@ -118,6 +135,7 @@ func (c *Config) LoadFile(path string) error {
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
 	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
+	"header_timeout", "transfer_timeout", "min_transfer_rate", "idle_timeout", "mqtt_max_idle", "max_conns_per_ip",
 	"challenge_rate", "challenge_burst", "challenge_device_rate", "challenge_device_burst", "challenge_max_outstanding"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
@@ -139,7 +157,7 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst",
+		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst", "min_transfer_rate", "max_conns_per_ip",
 			"challenge_burst", "challenge_device_burst", "challenge_max_outstanding":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
@@ -175,6 +193,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data directory is empty"))
+	}
+	if c.MaxConnsPerIP < 0 || c.MinTransferRate < 0 {
+		errs = append(errs, errors.New("max_conns_per_ip and min_transfer_rate cannot be negative"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
