@@ -271,8 +271,11 @@ func (c *Client) deliverEntry(ctx context.Context, r *outboxRecord, o *flushOpts
 			r.Sends = r.Sends[1:]
 			continue
 		}
+		// A server whose store is failing is not waited for: the message
+		// stays queued and is retried with backoff, so a send returns at
+		// once instead of hanging through an outage.
 		ra := retryAfterOf(err)
-		if ra > 0 && ra <= o.wait {
+		if ra > 0 && ra <= o.wait && !apiclient.IsCode(err, "unavailable") {
 			o.wait -= ra
 			select {
 			case <-ctx.Done():
@@ -401,6 +404,8 @@ func describeSendErr(err error) string {
 		return "the recipient's mailbox on the server is full"
 	case errors.As(err, &ae) && ae.Code == "rate_limited":
 		return "the server asked to slow down"
+	case errors.As(err, &ae) && ae.Code == "unavailable":
+		return "the server is temporarily unavailable (it will be retried)"
 	case errors.As(err, &ae) && ae.Code == "unknown_mailbox":
 		return "the server does not know the recipient's device (account deleted?)"
 	case errors.As(err, &ae) && ae.Code == "envelope_too_large":

@@ -93,6 +93,27 @@ type Config struct {
 	UserInvites                  int      `toml:"user_invites"`                     // invites each user may issue; 0: none
 	TrustedProxies               []string `toml:"trusted_proxies"`                  // whose X-Forwarded-For names the client
 
+	// Slow and idle clients (doc/API.md §1.1). Zero durations and rates
+	// take the defaults.
+	HeaderTimeout   duration `toml:"header_timeout"`    // to send request headers, or an MQTT CONNECT
+	TransferTimeout duration `toml:"transfer_timeout"`  // base time of a request and its answer, or an MQTT packet write
+	MinTransferRate int64    `toml:"min_transfer_rate"` // bytes/s a transfer must average beyond TransferTimeout
+	IdleTimeout     duration `toml:"idle_timeout"`      // a keep-alive HTTP connection between requests
+	MQTTMaxIdle     duration `toml:"mqtt_max_idle"`     // an MQTT connection without a packet, whatever its keepalive
+	// MaxConnsPerIP caps the open connections (HTTP, WebSocket and MQTT
+	// together) from one IPv4 address or IPv6 /64; 0 disables it. Behind
+	// a reverse proxy every client is the proxy.
+	MaxConnsPerIP int `toml:"max_conns_per_ip"`
+
+	// Login challenges (doc/API.md §3): per client address, per client
+	// address and device, and unanswered per device. Zero takes the
+	// default.
+	ChallengeRate           float64 `toml:"challenge_rate"`
+	ChallengeBurst          int     `toml:"challenge_burst"`
+	ChallengeDeviceRate     float64 `toml:"challenge_device_rate"`
+	ChallengeDeviceBurst    int     `toml:"challenge_device_burst"`
+	ChallengeMaxOutstanding int     `toml:"challenge_max_outstanding"`
+
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
 	// file or a flag, so it does not end up in a config file or ps output.
@@ -112,9 +133,14 @@ func (d *duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// DefaultMaxConnsPerIP is the default of max_conns_per_ip: far above what
+// one person's devices open, well below what exhausts the server.
+const DefaultMaxConnsPerIP = 256
+
 // Defaults returns the configuration `hush server` uses with no flags.
 func Defaults() Config {
-	return Config{Listen: DefaultListen, MQTTListen: DefaultMQTTListen, DataDir: defaultDataDir(), LogLevel: "info"}
+	return Config{Listen: DefaultListen, MQTTListen: DefaultMQTTListen, DataDir: defaultDataDir(), LogLevel: "info",
+		MaxConnsPerIP: DefaultMaxConnsPerIP}
 }
 
 func defaultDataDir() string {
@@ -237,6 +263,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRegistration())
 	if c.AccountSendRate < 0 || c.AccountSendBurst < 0 || c.MaxConnectionsPerDevice < 0 || c.MailboxListConcurrency < 0 {
 		errs = append(errs, errors.New("account_send_rate, account_send_burst, max_connections_per_device and mailbox_list_concurrency are 0 (default) or more"))
+	}
+	if c.MaxConnsPerIP < 0 || c.MinTransferRate < 0 {
+		errs = append(errs, errors.New("max_conns_per_ip and min_transfer_rate cannot be negative"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -52,6 +52,9 @@ type Server struct {
 	rooms *rooms.Service
 	reg   *prometheus.Registry
 
+	health *storeHealth
+	conns  *connLimiter // max_conns_per_ip, over the HTTP and MQTT listeners
+
 	httpSrv  *http.Server
 	httpLn   net.Listener
 	mqttAddr net.Addr
@@ -85,7 +88,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, now: time.Now, store: st, key: key, reg: prometheus.NewRegistry(), stop: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, now: time.Now, store: st, key: key, reg: prometheus.NewRegistry(), stop: make(chan struct{}),
+		health: &storeHealth{st: st}, conns: newConnLimiter(cfg.MaxConnsPerIP, log)}
 	// The HTTP listener is bound here, before the services are built, so
 	// that with port 0 the e-mail links already carry the real port.
 	if s.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -106,7 +110,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 func (s *Server) build() error {
 	cfg := s.cfg
 	var err error
-	if s.auth, err = auth.New(auth.Config{Store: s.store, TokenTTL: cfg.TokenTTL.Duration, Now: s.now, Logger: s.log}); err != nil {
+	lims := auth.Limits{AddrRate: cfg.ChallengeRate, AddrBurst: cfg.ChallengeBurst, DeviceRate: cfg.ChallengeDeviceRate,
+		DeviceBurst: cfg.ChallengeDeviceBurst, MaxOutstanding: cfg.ChallengeMaxOutstanding}
+	if s.auth, err = auth.New(auth.Config{Store: s.store, TokenTTL: cfg.TokenTTL.Duration, Limits: lims, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
 	var mailer directory.Mailer
@@ -142,6 +148,7 @@ func (s *Server) build() error {
 		return err
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(s.conns.refused)
 	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
 		s.reg.MustRegister(cs...)
 	}
@@ -167,21 +174,11 @@ func (s *Server) routes() http.Handler {
 	rm := s.rooms.Handler()
 	mux.Handle("/v1/rooms", rm)
 	mux.Handle("/v1/rooms/", rm)
-	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandler())
+	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-	return instrument(s.reg, mux)
-}
-
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if _, err := s.store.CountAccounts(ctx); err != nil {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusServiceUnavailable, "unhealthy", "database unavailable"))
-		return
-	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return s.transferLimits().guard(logStoreFailures(s.log, instrument(s.reg, mux)))
 }
 
 // serverInfo tells clients where the MQTT listener is: the operator's
@@ -206,13 +203,21 @@ func (s *Server) Start() error {
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
-	var err error
-	if s.mqttAddr, err = s.relay.ListenMQTTTLS(s.cfg.MQTTListen, tlsCfg); err != nil {
+	mln, err := net.Listen("tcp", s.cfg.MQTTListen)
+	if err != nil {
 		ln.Close()
 		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
 	}
-	s.httpSrv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	mln = s.conns.wrap(mln)
+	if tlsCfg != nil {
+		mln = tls.NewListener(mln, tlsCfg)
+	}
+	if s.mqttAddr, err = s.relay.ServeMQTT(mln, s.mqttTimeouts()); err != nil {
+		ln.Close()
+		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
+	}
+	ln = s.conns.wrap(ln)
+	s.httpSrv = s.newHTTPServer()
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()

@@ -50,13 +50,16 @@ type Config struct {
 	Store        store.Store
 	TokenTTL     time.Duration
 	ChallengeTTL time.Duration
+	Limits       Limits
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
 
 // Service issues challenges and tokens and verifies tokens.
 type Service struct {
-	cfg Config
+	cfg     Config
+	addrLim *limiter // challenges per client address
+	devLim  *limiter // challenges per client address and device
 }
 
 // New returns a Service.
@@ -76,7 +79,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg}, nil
+	cfg.Limits = cfg.Limits.withDefaults()
+	return &Service{cfg: cfg,
+		addrLim: newLimiter(cfg.Limits.AddrRate, cfg.Limits.AddrBurst),
+		devLim:  newLimiter(cfg.Limits.DeviceRate, cfg.Limits.DeviceBurst)}, nil
 }
 
 // ErrInvalidToken is returned by VerifyToken for an unknown or expired
@@ -91,7 +97,8 @@ func hashOf(b []byte) []byte {
 }
 
 // Challenge seals a fresh nonce to the device's envelope key and remembers
-// its hash. It returns the sealed challenge.
+// its hash, replacing the device's oldest unanswered challenge when it
+// has Limits.MaxOutstanding. It returns the sealed challenge.
 func (s *Service) Challenge(ctx context.Context, username string, deviceID uint32) ([]byte, error) {
 	d, err := s.cfg.Store.GetDevice(ctx, username, deviceID)
 	if err != nil {
@@ -110,8 +117,9 @@ func (s *Service) Challenge(ctx context.Context, username string, deviceID uint3
 	if err != nil {
 		return nil, err
 	}
-	err = s.cfg.Store.PutToken(ctx, store.Token{Hash: hashOf(nonce), Purpose: purposeChallenge,
-		Username: username, DeviceID: deviceID, ExpiresAt: s.cfg.Now().Add(s.cfg.ChallengeTTL)})
+	now := s.cfg.Now()
+	err = s.cfg.Store.PutTokenCapped(ctx, store.Token{Hash: hashOf(nonce), Purpose: purposeChallenge,
+		Username: username, DeviceID: deviceID, ExpiresAt: now.Add(s.cfg.ChallengeTTL)}, s.cfg.Limits.MaxOutstanding, now)
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +146,19 @@ type Grant struct {
 	ExpiresAt time.Time
 }
 
-// Answer checks the nonce a device returned and issues a token.
+// Answer checks the nonce a device returned and issues a token. A wrong,
+// expired or used answer is ErrInvalidToken; a store failure is returned
+// as it is (store.ErrUnavailable when the store says so), never as a
+// wrong answer: the device did nothing wrong and may try again.
 func (s *Service) Answer(ctx context.Context, username string, deviceID uint32, nonce []byte) (*Grant, error) {
 	now := s.cfg.Now()
 	h := hashOf(nonce)
 	t, err := s.cfg.Store.TakeToken(ctx, h, purposeChallenge, now)
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("auth: taking the challenge: %w", err)
 	}
 	// The store found the row by hash; the explicit constant-time check
 	// keeps the comparison independent of how a backend looks rows up.
@@ -175,8 +189,13 @@ func (s *Service) VerifyToken(ctx context.Context, token string) (httpapi.Princi
 		return httpapi.Principal{}, ErrInvalidToken
 	}
 	sess, err := s.cfg.Store.GetSession(ctx, hashOf([]byte(token)), s.cfg.Now())
-	if err != nil {
+	if errors.Is(err, store.ErrNotFound) {
 		return httpapi.Principal{}, ErrInvalidToken
+	}
+	if err != nil {
+		// Not ErrInvalidToken: a client told its token is bad would drop
+		// it and log in again, against a store that is failing.
+		return httpapi.Principal{}, fmt.Errorf("auth: verifying a token: %w", err)
 	}
 	return httpapi.Principal{Username: sess.Username, DeviceID: sess.DeviceID, Mailbox: sess.Mailbox}, nil
 }
@@ -206,6 +225,14 @@ type challengeResponse struct {
 }
 
 func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	// The address is checked before the body is read, so a refused client
+	// costs no decoding; its device after, since the body names it.
+	addr := httpapi.RequestClientKey(r)
+	now := s.cfg.Now()
+	if ok, wait := s.addrLim.allow(addr, now); !ok {
+		httpapi.WriteError(w, rateLimited(wait))
+		return
+	}
 	var req challengeRequest
 	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
 		httpapi.WriteError(w, err)
@@ -215,13 +242,17 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "invalid_username", "usernames match [a-z0-9][a-z0-9_-]{2,31}"))
 		return
 	}
+	if ok, wait := s.devLim.allow(fmt.Sprintf("%s %s %d", addr, req.Username, req.DeviceID), now); !ok {
+		httpapi.WriteError(w, rateLimited(wait))
+		return
+	}
 	sealed, err := s.Challenge(r.Context(), req.Username, req.DeviceID)
 	if errors.Is(err, store.ErrNotFound) {
 		httpapi.WriteError(w, httpapi.Errorf(http.StatusNotFound, "unknown_device", "no device %d for user %q", req.DeviceID, req.Username))
 		return
 	}
 	if err != nil {
-		s.cfg.Logger.Error("auth challenge", "err", err)
+		s.cfg.Logger.Error("auth: challenge failed", "err", err)
 		httpapi.WriteError(w, err)
 		return
 	}
@@ -256,11 +287,18 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.cfg.Logger.Error("auth token", "err", err)
+		s.cfg.Logger.Error("auth: login failed", "err", err)
 		httpapi.WriteError(w, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, tokenResponse{Token: g.Token, Mailbox: g.Mailbox, ExpiresAt: g.ExpiresAt.Unix()})
+}
+
+// rateLimited is the answer to a client over a challenge limit.
+func rateLimited(wait time.Duration) *httpapi.Error {
+	e := httpapi.Errorf(http.StatusTooManyRequests, "rate_limited", "too many login challenges; try again in a moment")
+	e.RetryAfter = max(wait, time.Second)
+	return e
 }
 
 func (s *Service) handleLogout(w http.ResponseWriter, r *http.Request) {

@@ -19,13 +19,15 @@ import (
 type fixture struct {
 	svc   *Service
 	st    store.Store
+	path  string // the SQLite file
 	dev   *identity.DevicePrivateKey
 	clock time.Time
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := sqlstore.Open(context.Background(), "sqlite://"+t.TempDir()+"/hush.db")
+	path := t.TempDir() + "/hush.db"
+	st, err := sqlstore.Open(context.Background(), "sqlite://"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +45,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{st: st, dev: dev, clock: now}
+	f := &fixture{st: st, path: path, dev: dev, clock: now}
 	f.svc, err = New(Config{Store: st, Now: func() time.Time { return f.clock }})
 	if err != nil {
 		t.Fatal(err)

@@ -341,7 +341,7 @@ func TestSecurityBlobIDsStayOutOfLogs(t *testing.T) {
 	req := httptest.NewRequest("GET", "/v1/blobs/"+cr2.ID, nil)
 	req.Header.Set("Authorization", "Bearer tok")
 	h.ServeHTTP(rec, req)
-	want(t, "status with a broken store", reply{status: rec.Code, body: rec.Body.Bytes()}, http.StatusInternalServerError, "internal")
+	want(t, "status with a broken store", reply{status: rec.Code, body: rec.Body.Bytes()}, http.StatusServiceUnavailable, "unavailable")
 	logs := e.logs.String()
 	if !strings.Contains(logs, "storage error") || !strings.Contains(logs, "expired") {
 		t.Fatalf("expected log lines missing:\n%s", logs)

@@ -10,7 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
 // Error is the body of every non-2xx answer:
@@ -20,6 +24,22 @@ type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfter, when positive, is sent as the Retry-After header: how
+	// long the client should wait before it tries again.
+	RetryAfter time.Duration `json:"-"`
+}
+
+// UnavailableRetryAfter is the Retry-After of a 503 "unavailable" answer
+// that does not give its own: long enough that waiting clients do not
+// hammer a store the operator is repairing, short enough that a brief
+// failure is not noticed.
+const UnavailableRetryAfter = 5 * time.Second
+
+// Unavailable is the answer to a request the server cannot serve because
+// its store is failing (store.ErrUnavailable).
+func Unavailable() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+		Message: "the server cannot reach its storage right now; try again later", RetryAfter: UnavailableRetryAfter}
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -29,16 +49,53 @@ func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// WriteError writes err: an *Error as itself, anything else as a 500
-// "internal" error whose text is not shown to the client.
+// WriteError writes err: an *Error as itself, a store failure
+// (store.ErrUnavailable) as 503 "unavailable" with a Retry-After, anything
+// else as a 500 "internal" error whose text is not shown to the client. A
+// 503 always carries a Retry-After. The error is also handed to the
+// ErrorRecorder among the writer's wrappers, if there is one, so that the
+// server can log the cause.
 func WriteError(w http.ResponseWriter, err error) {
 	var e *Error
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case errors.Is(err, store.ErrUnavailable):
+		e = Unavailable()
+	default:
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+	}
+	recordError(w, err)
+	retry := e.RetryAfter
+	if retry <= 0 && e.Status == http.StatusServiceUnavailable {
+		retry = UnavailableRetryAfter
+	}
+	if retry > 0 && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
 	WriteJSON(w, e.Status, struct {
 		Error *Error `json:"error"`
 	}{e})
+}
+
+// ErrorRecorder is implemented by a ResponseWriter wrapper that wants the
+// error behind each error answer (the server logs store failures from
+// it). WriteError finds it by following Unwrap.
+type ErrorRecorder interface {
+	RecordError(err error)
+}
+
+func recordError(w http.ResponseWriter, err error) {
+	for w != nil {
+		if r, ok := w.(ErrorRecorder); ok {
+			r.RecordError(err)
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 // WriteJSON writes v as JSON with the given status.
@@ -97,8 +154,10 @@ type Principal struct {
 
 // TokenVerifier checks a bearer token.
 type TokenVerifier interface {
-	// VerifyToken returns the device the token belongs to, or an error
-	// (expired, unknown) — the caller answers 401 without detail.
+	// VerifyToken returns the device the token belongs to, or an error:
+	// store.ErrUnavailable when the token could not be checked (the
+	// caller answers 503), anything else for a token that is expired or
+	// unknown (the caller answers 401 without detail).
 	VerifyToken(ctx context.Context, token string) (Principal, error)
 }
 
@@ -115,6 +174,12 @@ func RequireAuth(v TokenVerifier, h http.Handler) http.Handler {
 			return
 		}
 		p, err := v.VerifyToken(r.Context(), tok)
+		if errors.Is(err, store.ErrUnavailable) {
+			// The token may be good: a 401 would make the client throw it
+			// away and log in again against a store that is down.
+			WriteError(w, err)
+			return
+		}
 		if err != nil {
 			WriteError(w, Errorf(http.StatusUnauthorized, "unauthorized", "invalid or expired token"))
 			return

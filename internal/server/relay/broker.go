@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
 // Broker limits. A slow device holds at most maxInflight unacknowledged
@@ -73,25 +75,7 @@ func (r *Relay) ListenMQTTTLS(addr string, cfg *tls.Config) (net.Addr, error) {
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
-	l := listeners.NewNet(fmt.Sprintf("tcp%d", r.listeners.Add(1)), connectDeadlineListener{ln})
-	if err := r.broker.AddListener(l); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("relay: listen: %w", err)
-	}
-	r.broker.Listeners.Serve(l.ID(), r.broker.EstablishConnection)
-	return ln.Addr(), nil
-}
-
-// connectDeadlineListener gives each new connection connectDeadline to
-// send its CONNECT; the broker then sets deadlines from the keepalive.
-type connectDeadlineListener struct{ net.Listener }
-
-func (l connectDeadlineListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		_ = c.SetDeadline(time.Now().Add(connectDeadline))
-	}
-	return c, err
+	return r.ServeMQTT(ln, ConnTimeouts{})
 }
 
 // disconnect ends a connection with a reason code (MQTT 5) or by closing
@@ -131,6 +115,9 @@ func (r *Relay) recheckTokens() {
 		cancel()
 		if r.ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			continue // not checked, not found bad: the store is failing
 		}
 		if err != nil || p.Mailbox != c.device.Mailbox {
 			r.log.Info("relay: token no longer valid, disconnecting", "mailbox", c.device.Mailbox)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
 // Errors of Submit and of the MQTT and HTTP paths. Check them with
@@ -58,6 +60,7 @@ var (
 	rejNotAuthorized = rejection{"not_authorized", http.StatusForbidden, reasonNotAuthorized, "not authorized for this topic"}
 	rejBadAck        = rejection{"bad_ack", http.StatusBadRequest, reasonPayloadFormat, "malformed ack frame"}
 	rejClosed        = rejection{"unavailable", http.StatusServiceUnavailable, reasonImplSpecific, "server shutting down"}
+	rejUnavailable   = rejection{"unavailable", http.StatusServiceUnavailable, reasonImplSpecific, "the server cannot reach its storage right now; try again later"}
 	rejInternal      = rejection{"internal", http.StatusInternalServerError, reasonUnspecified, "internal server error"}
 )
 
@@ -85,6 +88,8 @@ func classify(err error) rejection {
 		return rejBadAck
 	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
 		return rejClosed
+	case errors.Is(err, store.ErrUnavailable):
+		return rejUnavailable
 	}
 	return rejInternal
 }

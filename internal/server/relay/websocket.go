@@ -20,6 +20,15 @@ import (
 // broker. Authentication is the MQTT CONNECT's, as over TCP; no cookie or
 // header is used, so any Origin is accepted.
 func (r *Relay) MQTTWebSocketHandler() http.Handler {
+	return r.MQTTWebSocketHandlerWith(ConnTimeouts{})
+}
+
+// MQTTWebSocketHandlerWith is MQTTWebSocketHandler with the timeouts t
+// (zero fields take the defaults): the client has t.Connect after the
+// upgrade to send CONNECT, is read with its keepalive capped at t.MaxIdle,
+// and each write has its own deadline.
+func (r *Relay) MQTTWebSocketHandlerWith(t ConnTimeouts) http.Handler {
+	t = t.withDefaults()
 	up := &websocket.Upgrader{
 		Subprotocols: []string{"mqtt"},
 		CheckOrigin:  func(*http.Request) bool { return true },
@@ -36,8 +45,7 @@ func (r *Relay) MQTTWebSocketHandler() http.Handler {
 		// A WebSocket message holds one or more MQTT packets; the broker
 		// enforces the packet size limit, this bounds a single message.
 		ws.SetReadLimit(2 * int64(r.lim.MaxEnvelope+packetOverhead))
-		c := &wsConn{Conn: ws.NetConn(), ws: ws}
-		_ = c.SetDeadline(time.Now().Add(connectDeadline))
+		c := newTimedConn(&wsConn{Conn: ws.NetConn(), ws: ws}, t)
 		if err := r.broker.EstablishConnection(r.ws.id, c); err != nil {
 			r.log.Debug("relay: websocket client ended", "error", err)
 		}
@@ -72,8 +80,9 @@ func (l *wsListener) isClosed() bool {
 }
 
 // wsConn is a net.Conn over a WebSocket: reads concatenate binary
-// messages, each write is one binary message. Deadlines and Close act on
-// the underlying connection.
+// messages, each write is one binary message. Read deadlines and Close act
+// on the underlying connection; write deadlines go through the WebSocket,
+// which sets its own before every frame it writes.
 type wsConn struct {
 	net.Conn
 	ws *websocket.Conn
@@ -111,4 +120,12 @@ func (c *wsConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// SetWriteDeadline sets the deadline of the WebSocket's writes: one set on
+// the underlying connection would be replaced at the next frame.
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+
+func (c *wsConn) SetDeadline(t time.Time) error {
+	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
 }

@@ -45,6 +45,7 @@ type DB struct {
 	now     func() time.Time
 	stmts   stmtCache   // prepared read statements
 	files   *chunkFiles // SQLite: where chunk bytes live; nil for PostgreSQL
+	failed  lastFailure // the last write the store could not take (Probe)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -269,6 +270,7 @@ func (db *DB) write(ctx context.Context, fn func(tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := db.writeOnce(ctx, fn)
 		if err == nil || attempt == 5 || !retryable(err) {
+			db.failed.note(err)
 			return err
 		}
 		select {
@@ -316,11 +318,10 @@ func dbErr(what string, err error) error {
 	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrExists) ||
 		errors.Is(err, store.ErrUsernameTaken) || errors.Is(err, store.ErrMailboxFull) ||
-		errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) ||
-		errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, ErrInvalid) || errors.Is(err, context.Canceled) {
 		return err
 	}
-	return fmt.Errorf("sqlstore: %s: %w", what, err)
+	return markUnavailable(fmt.Errorf("sqlstore: %s: %w", what, err))
 }
 
 // never is the stored expiry of something that does not expire.

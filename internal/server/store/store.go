@@ -309,6 +309,11 @@ type HandOutReport struct {
 // Auth holds single-use tokens and relay sessions.
 type Auth interface {
 	PutToken(ctx context.Context, t Token) error
+	// PutTokenCapped stores t for an existing device (ErrNotFound) and
+	// deletes, in the same transaction, that device's tokens of t.Purpose
+	// which expired at now or are beyond the max newest: a device never
+	// has more than max outstanding, and a new token replaces the oldest.
+	PutTokenCapped(ctx context.Context, t Token, max int, now time.Time) error
 	// TakeToken removes and returns the token with this hash and purpose if
 	// it has not expired at now; ErrNotFound otherwise.
 	TakeToken(ctx context.Context, hash []byte, purpose string, now time.Time) (*Token, error)
