@@ -48,6 +48,16 @@ type Config struct {
 	MailboxMaxCount    int64    `toml:"mailbox_max_count"`
 	MailboxMaxBytes    int64    `toml:"mailbox_max_bytes"`
 	MaxBlobSize        int64    `toml:"max_blob_size"`
+
+	// MailboxSenderShare is the fraction of a mailbox's limits one sender
+	// account may fill (default 0.25; 1 turns the share limit off).
+	MailboxSenderShare float64 `toml:"mailbox_sender_share"`
+	// AccountMaxCount and AccountMaxBytes bound what one account's
+	// undelivered envelopes hold across all mailboxes (default 100,000
+	// envelopes, 1 GiB).
+	AccountMaxCount int64 `toml:"account_max_count"`
+	AccountMaxBytes int64 `toml:"account_max_bytes"`
+
 	// SendRate and SendBurst bound what one device may send: envelopes
 	// per second, and the burst above that rate (token bucket).
 	SendRate  float64 `toml:"send_rate"`
@@ -108,7 +118,8 @@ func (c *Config) LoadFile(path string) error {
 // envKeys maps each setting to its environment variable.
 var envKeys = []string{"listen", "mqtt_listen", "data", "db", "base_url", "mqtt_public_url", "tls_cert", "tls_key",
 	"smtp_addr", "smtp_from", "smtp_user", "smtp_password", "allow_username_reuse", "token_ttl",
-	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level"}
+	"envelope_ttl", "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_rate", "send_burst", "log_level",
+	"mailbox_sender_share", "account_max_count", "account_max_bytes"}
 
 // LoadEnv merges HUSH_SERVER_* variables into c.
 func (c *Config) LoadEnv(getenv func(string) string) error {
@@ -124,12 +135,12 @@ func (c *Config) LoadEnv(getenv func(string) string) error {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "send_rate":
+		case "send_rate", "mailbox_sender_share":
 			if _, err := strconv.ParseFloat(v, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
 			fmt.Fprintf(&b, "%s = %s\n", k, v)
-		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst":
+		case "mailbox_max_count", "mailbox_max_bytes", "max_blob_size", "send_burst", "account_max_count", "account_max_bytes":
 			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
 				return fmt.Errorf("HUSH_SERVER_%s: %w", strings.ToUpper(k), err)
 			}
@@ -164,6 +175,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data directory is empty"))
+	}
+	if c.MailboxSenderShare < 0 || c.MailboxSenderShare > 1 {
+		errs = append(errs, fmt.Errorf("mailbox_sender_share %v: want a fraction above 0, at most 1", c.MailboxSenderShare))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -125,6 +125,7 @@ func (s *Server) build() error {
 	}
 	lim := relay.Limits{TTL: cfg.EnvelopeTTL.Duration, RatePerSec: cfg.SendRate, Burst: cfg.SendBurst}
 	lim.Mailbox.MaxCount, lim.Mailbox.MaxBytes = cfg.MailboxMaxCount, cfg.MailboxMaxBytes
+	lim.SenderShare, lim.AccountMaxCount, lim.AccountMaxBytes = cfg.MailboxSenderShare, cfg.AccountMaxCount, cfg.AccountMaxBytes
 	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
