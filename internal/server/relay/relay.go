@@ -230,8 +230,9 @@ func (r *Relay) SubmitFrom(ctx context.Context, sender, mailbox string, env []by
 	return seq, nil
 }
 
-// Submit is SubmitFrom for a send charged to no account (the server's own
-// sends): the mailbox limits apply, the sender limits do not.
+// Submit is SubmitFrom for an in-process send that names no account: the
+// mailbox limits apply, the sender limits do not. Every send that comes
+// over the network names its authenticated account.
 func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
 	return r.SubmitFrom(ctx, "", mailbox, env)
 }

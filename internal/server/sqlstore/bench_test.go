@@ -49,3 +49,34 @@ func benchAppend(b *testing.B, open func(testing.TB) *DB) {
 	}
 	b.ReportMetric(float64(b.N*len(batch))/b.Elapsed().Seconds(), "envelopes/s")
 }
+
+// BenchmarkAppendAck stores one envelope and acknowledges it, each in its
+// own transaction, as a relay does for a device that is online: the
+// ack's share of the sender accounting is what it measures.
+func BenchmarkAppendAck(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchAppendAck(b, openSQLite) })
+	if os.Getenv("HUSH_TEST_POSTGRES") != "" {
+		b.Run("postgres", func(b *testing.B) { benchAppendAck(b, openPostgres) })
+	}
+}
+
+func benchAppendAck(b *testing.B, open func(testing.TB) *DB) {
+	db := open(b)
+	ctx := context.Background()
+	d := device("alice", 1)
+	if err := db.CreateAccount(ctx, store.Account{Username: d.Username, IdentityKey: randBytes(32)}, d, preKey(1), preKey(2), false); err != nil {
+		b.Fatal(err)
+	}
+	e := []store.NewEnvelope{{Mailbox: d.Mailbox, Sender: "bob", Data: randBytes(1393)}}
+	lim := store.MailboxLimits{MaxCount: 10_000, MaxBytes: 256 << 20, SenderMaxCount: 2_500, SenderMaxBytes: 64 << 20,
+		AccountMaxCount: 100_000, AccountMaxBytes: 1 << 30}
+	for b.Loop() {
+		res, err := db.AppendEnvelopes(ctx, e, lim)
+		if err != nil || res[0].Err != nil {
+			b.Fatal(err, res[0].Err)
+		}
+		if n, err := db.AckEnvelopes(ctx, d.Mailbox, []int64{res[0].Seq}); err != nil || n != 1 {
+			b.Fatal(n, err)
+		}
+	}
+}

@@ -79,7 +79,7 @@ func (db *DB) AppendEnvelopes(ctx context.Context, envs []store.NewEnvelope, lim
 		if err := db.saveCharges(ctx, t, ch); err != nil {
 			return err
 		}
-		return db.saveCounters(ctx, t, "mailboxes", "mailbox", use)
+		return db.saveUsage(ctx, t, use)
 	})
 	if err != nil {
 		return nil, dbErr("append envelopes", err)
@@ -171,7 +171,7 @@ func (db *DB) insertEnvelopesPostgres(ctx context.Context, t tx, envs []store.Ne
 func (db *DB) lockMailboxes(ctx context.Context, t tx, sorted []string) (map[string]*usage, error) {
 	use := make(map[string]*usage, len(sorted))
 	err := inChunks(sorted, func(batch []string) error {
-		rows, err := t.query(ctx, "SELECT mailbox, count, bytes FROM mailboxes WHERE mailbox IN ("+
+		rows, err := t.queryP(ctx, "SELECT mailbox, count, bytes FROM mailboxes WHERE mailbox IN ("+
 			placeholders(len(batch))+") ORDER BY mailbox"+db.forUpdate(), anys(batch)...)
 		if err != nil {
 			return err
@@ -190,10 +190,9 @@ func (db *DB) lockMailboxes(ctx context.Context, t tx, sorted []string) (map[str
 	return use, err
 }
 
-// saveCounters writes back the counters of table (keyed by column key:
-// mailboxes, account_usage) that changed, in one statement per maxInList
-// rows.
-func (db *DB) saveCounters(ctx context.Context, t tx, table, key string, use map[string]*usage) error {
+// saveUsage writes back the counters that changed, in one statement per
+// maxInList mailboxes.
+func (db *DB) saveUsage(ctx context.Context, t tx, use map[string]*usage) error {
 	var names []string
 	for name, u := range use {
 		if u.dirty {
@@ -206,9 +205,9 @@ func (db *DB) saveCounters(ctx context.Context, t tx, table, key string, use map
 			args = append(args, name, use[name].count, use[name].bytes)
 		}
 		// VALUES columns are column1, column2, … in both dialects.
-		_, err := t.exec(ctx, "UPDATE "+table+" SET count = v.column2, bytes = v.column3 FROM (VALUES "+
+		_, err := t.execP(ctx, "UPDATE mailboxes SET count = v.column2, bytes = v.column3 FROM (VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(batch)), ", ")+
-			") AS v WHERE "+table+"."+key+" = v.column1", args...)
+			") AS v WHERE mailboxes.mailbox = v.column1", args...)
 		return err
 	})
 }
@@ -268,7 +267,7 @@ func (db *DB) AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (i
 		u := use[mailbox]
 		freed := map[shareKey]*usage{}
 		err = inChunks(seqs, func(batch []int64) error {
-			rows, err := t.query(ctx, "DELETE FROM envelopes WHERE mailbox = ? AND seq IN ("+placeholders(len(batch))+") RETURNING size, sender",
+			rows, err := t.queryP(ctx, "DELETE FROM envelopes WHERE mailbox = ? AND seq IN ("+placeholders(len(batch))+") RETURNING size, sender",
 				anys(batch, mailbox)...)
 			if err != nil {
 				return err
@@ -292,7 +291,7 @@ func (db *DB) AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (i
 		if err := db.releaseCharges(ctx, t, freed); err != nil {
 			return err
 		}
-		return db.saveCounters(ctx, t, "mailboxes", "mailbox", use)
+		return db.saveUsage(ctx, t, use)
 	})
 	if err != nil {
 		return 0, dbErr("ack envelopes", err)
@@ -384,7 +383,7 @@ func (db *DB) expireEnvelopes(ctx context.Context, now int64) (int64, error) {
 		if err := db.releaseCharges(ctx, t, freed); err != nil {
 			return err
 		}
-		return db.saveCounters(ctx, t, "mailboxes", "mailbox", use)
+		return db.saveUsage(ctx, t, use)
 	})
 	if err != nil {
 		return 0, dbErr("expire envelopes", err)

@@ -69,12 +69,20 @@ func (db *DB) loadCharges(ctx context.Context, t tx, envs []store.NewEnvelope, u
 }
 
 // lockAccounts reads (and, for PostgreSQL, locks) the account_usage rows
-// of sorted, creating the missing ones, in one statement per chunk: a
-// no-op upsert locks an existing row and returns it.
+// of sorted; an account without a row counts zero.
 func (db *DB) lockAccounts(ctx context.Context, t tx, sorted []string, into map[string]*usage) error {
+	for _, name := range sorted {
+		into[name] = &usage{}
+	}
 	return inChunks(sorted, func(batch []string) error {
-		rows, err := t.query(ctx, "INSERT INTO account_usage (account) VALUES "+rowsOf(1, len(batch))+
-			" ON CONFLICT (account) DO UPDATE SET count = account_usage.count RETURNING account, count, bytes", anys(batch)...)
+		q := "SELECT account, count, bytes FROM account_usage WHERE account IN (" + placeholders(len(batch)) + ")"
+		if db.dialect == DialectPostgres {
+			// A missing row cannot be locked: a no-op upsert creates it and
+			// locks every row, in account order.
+			q = "INSERT INTO account_usage (account) VALUES " + rowsOf(1, len(batch)) +
+				" ON CONFLICT (account) DO UPDATE SET count = account_usage.count RETURNING account, count, bytes"
+		}
+		rows, err := t.queryP(ctx, q, anys(batch)...)
 		if err != nil {
 			return err
 		}
@@ -100,7 +108,7 @@ func (db *DB) readShares(ctx context.Context, t tx, mailboxes, senders []string,
 		mb := mailboxes[m:min(m+half, len(mailboxes))]
 		for s := 0; s < len(senders); s += half {
 			sb := senders[s:min(s+half, len(senders))]
-			rows, err := t.query(ctx, "SELECT mailbox, sender, count, bytes FROM mailbox_senders WHERE mailbox IN ("+
+			rows, err := t.queryP(ctx, "SELECT mailbox, sender, count, bytes FROM mailbox_senders WHERE mailbox IN ("+
 				placeholders(len(mb))+") AND sender IN ("+placeholders(len(sb))+")", append(anys(mb), anys(sb)...)...)
 			if err != nil {
 				return err
@@ -139,14 +147,28 @@ func (db *DB) saveCharges(ctx context.Context, t tx, c *charges) error {
 			u := c.shares[k]
 			args = append(args, k.mailbox, k.sender, u.count, u.bytes)
 		}
-		_, err := t.exec(ctx, "INSERT INTO mailbox_senders (mailbox, sender, count, bytes) VALUES "+rowsOf(4, len(batch))+
+		_, err := t.execP(ctx, "INSERT INTO mailbox_senders (mailbox, sender, count, bytes) VALUES "+rowsOf(4, len(batch))+
 			" ON CONFLICT (mailbox, sender) DO UPDATE SET count = excluded.count, bytes = excluded.bytes", args...)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	return db.saveCounters(ctx, t, "account_usage", "account", c.accounts)
+	var names []string
+	for name, u := range c.accounts {
+		if u.dirty {
+			names = append(names, name)
+		}
+	}
+	return chunked(names, maxInList/3, func(batch []string) error {
+		args := make([]any, 0, 3*len(batch))
+		for _, name := range batch {
+			args = append(args, name, c.accounts[name].count, c.accounts[name].bytes)
+		}
+		_, err := t.execP(ctx, "INSERT INTO account_usage (account, count, bytes) VALUES "+rowsOf(3, len(batch))+
+			" ON CONFLICT (account) DO UPDATE SET count = excluded.count, bytes = excluded.bytes", args...)
+		return err
+	})
 }
 
 // releaseCharges subtracts what deleted envelopes held (per mailbox and
@@ -176,7 +198,7 @@ func (db *DB) releaseCharges(ctx context.Context, t tx, freed map[shareKey]*usag
 		for _, k := range batch {
 			args = append(args, k.mailbox, k.sender, freed[k].count, freed[k].bytes)
 		}
-		_, err := t.exec(ctx, "UPDATE mailbox_senders SET count = mailbox_senders.count - v.column3, bytes = mailbox_senders.bytes - v.column4 FROM (VALUES "+
+		_, err := t.execP(ctx, "UPDATE mailbox_senders SET count = mailbox_senders.count - v.column3, bytes = mailbox_senders.bytes - v.column4 FROM (VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, ?, CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(batch)), ", ")+
 			") AS v WHERE mailbox_senders.mailbox = v.column1 AND mailbox_senders.sender = v.column2", args...)
 		return err
@@ -185,7 +207,7 @@ func (db *DB) releaseCharges(ctx context.Context, t tx, freed map[shareKey]*usag
 		return err
 	}
 	err = inChunks(dedupe(mailboxes), func(batch []string) error {
-		_, err := t.exec(ctx, "DELETE FROM mailbox_senders WHERE mailbox IN ("+placeholders(len(batch))+") AND count <= 0", anys(batch)...)
+		_, err := t.execP(ctx, "DELETE FROM mailbox_senders WHERE mailbox IN ("+placeholders(len(batch))+") AND count <= 0", anys(batch)...)
 		return err
 	})
 	if err != nil {
@@ -215,7 +237,7 @@ func (db *DB) releaseCharges(ctx context.Context, t tx, freed map[shareKey]*usag
 		for _, name := range batch {
 			args = append(args, name, accounts[name].count, accounts[name].bytes)
 		}
-		_, err := t.exec(ctx, "UPDATE account_usage SET count = account_usage.count - v.column2, bytes = account_usage.bytes - v.column3 FROM (VALUES "+
+		_, err := t.execP(ctx, "UPDATE account_usage SET count = account_usage.count - v.column2, bytes = account_usage.bytes - v.column3 FROM (VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(batch)), ", ")+
 			") AS v WHERE account_usage.account = v.column1", args...)
 		return err

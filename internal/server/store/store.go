@@ -121,7 +121,7 @@ type NewEnvelope struct {
 	// Sender is the account that submitted the envelope. It is stored
 	// with the envelope and charged with it, against the sender limits of
 	// MailboxLimits, until the envelope is acknowledged or expires. ""
-	// charges nobody (the server's own sends).
+	// charges nobody (an in-process send that names no account).
 	Sender    string
 	Data      []byte
 	ExpiresAt time.Time

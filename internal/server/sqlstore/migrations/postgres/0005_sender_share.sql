@@ -1,7 +1,7 @@
 -- Which account sent each pending envelope, so that one sender's share of
 -- a mailbox and an account's storage across all mailboxes are bounded
 -- (doc/API.md §4.1). '' charges nobody: envelopes stored before this
--- version, and the server's own sends.
+-- version, and in-process sends that name no account.
 ALTER TABLE envelopes ADD COLUMN sender TEXT NOT NULL DEFAULT '';
 
 -- What one sender's pending envelopes hold in one mailbox, kept in step
