@@ -8,7 +8,7 @@ import (
 // FanoutError is one recipient the relay could not deliver a fan-out to.
 type FanoutError struct {
 	Index int    `json:"index"` // position in the routing list
-	Code  string `json:"code"`  // unknown_mailbox, mailbox_full
+	Code  string `json:"code"`  // unknown_mailbox, mailbox_full, mailbox_share_full, account_storage_full
 }
 
 // FanoutResult is the relay's answer to a fan-out: one sequence number per

@@ -21,8 +21,8 @@ func newDemoCmd() *cobra.Command {
 		Short: "Run a server and two users in process and show what each side sees",
 		Long: `Start an in-process hush server (temporary SQLite database, embedded MQTT broker),
 create two users, exchange messages, and print side by side what each user reads and what
-the relay stored: ciphertext only, with no sender and no text. Everything is deleted at
-the end.`,
+the relay stored: ciphertext only, with no text and no sender inside (the relay keeps
+only which account uploaded it, until it is delivered). Everything is deleted at the end.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return runDemo(c.Context(), c.OutOrStdout()) },
 	}

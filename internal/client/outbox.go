@@ -39,6 +39,12 @@ const (
 	// outboxPoll is how often Listen looks at the outbox when nothing is
 	// due: other processes (hush send) may have queued entries.
 	outboxPoll = 30 * time.Second
+	// fanoutPart is the most recipients one fan-out request names. Each
+	// recipient costs the sender one send of the server's rate limit, and
+	// a request for more than its burst is refused (too_many_recipients):
+	// half the default burst leaves room, and a server with a smaller
+	// burst makes the client halve the parts until they fit.
+	fanoutPart = relay.DefaultBurst / 2
 )
 
 // outboxRecord is one queued entry.
@@ -307,39 +313,56 @@ func (c *Client) uploadEnvelope(ctx context.Context, tr transport, s *outboxSend
 		}
 		return nil
 	}
-	routing, err := relay.NewRouting(s.Mailboxes)
+	// Those that asked to wait, and why the first of them waits.
+	var keepMB, keepUsers []string
+	var wait error
+	part := fanoutPart
+	for len(s.Mailboxes) > 0 {
+		n := min(part, len(s.Mailboxes))
+		res, err := c.fanOut(ctx, rt, s.Mailboxes[:n], s.Env)
+		if apiclient.IsCode(err, "too_many_recipients") && n > 1 {
+			part = n / 2
+			continue
+		}
+		if err != nil {
+			s.Mailboxes, s.Users = append(keepMB, s.Mailboxes...), append(keepUsers, s.Users...)
+			return err
+		}
+		failed := 0
+		for _, fe := range res.Errors {
+			if fe.Index < 0 || fe.Index >= n {
+				continue
+			}
+			failed++
+			e := &apiclient.Error{Status: 429, Code: fe.Code, Message: fe.Code}
+			if permanent(e) {
+				r.Refused = append(r.Refused, fmt.Sprintf("%s: %s", s.Users[fe.Index], describeSendErr(e)))
+				continue
+			}
+			keepMB, keepUsers = append(keepMB, s.Mailboxes[fe.Index]), append(keepUsers, s.Users[fe.Index])
+			if wait == nil {
+				wait = &recipientError{user: s.Users[fe.Index], err: e}
+			}
+		}
+		r.Accepted += n - failed
+		s.Mailboxes, s.Users = s.Mailboxes[n:], s.Users[n:]
+	}
+	s.Mailboxes, s.Users = keepMB, keepUsers
+	return wait
+}
+
+// fanOut uploads env once for mailboxes through the relay's fan-out.
+func (c *Client) fanOut(ctx context.Context, rt *relayTransport, mailboxes []string, env []byte) (*apiclient.FanoutResult, error) {
+	routing, err := relay.NewRouting(mailboxes)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var res *apiclient.FanoutResult
 	err = rt.withToken(ctx, func(sess *apiclient.Session) error {
-		res, err = c.api.FanOut(ctx, sess.Token, routing, s.Env)
+		res, err = c.api.FanOut(ctx, sess.Token, routing, env)
 		return err
 	})
-	if err != nil {
-		return err
-	}
-	var keepMB, keepUsers []string
-	var wait error
-	failed := 0
-	for _, fe := range res.Errors {
-		if fe.Index < 0 || fe.Index >= len(s.Mailboxes) {
-			continue
-		}
-		failed++
-		e := &apiclient.Error{Status: 429, Code: fe.Code, Message: fe.Code}
-		if permanent(e) {
-			r.Refused = append(r.Refused, fmt.Sprintf("%s: %s", s.Users[fe.Index], describeSendErr(e)))
-			continue
-		}
-		keepMB, keepUsers = append(keepMB, s.Mailboxes[fe.Index]), append(keepUsers, s.Users[fe.Index])
-		if wait == nil {
-			wait = &recipientError{user: s.Users[fe.Index], err: e}
-		}
-	}
-	r.Accepted += len(s.Mailboxes) - failed
-	s.Mailboxes, s.Users = keepMB, keepUsers
-	return wait
+	return res, err
 }
 
 // recipientError is a fan-out recipient that asked the sender to wait.
@@ -358,7 +381,7 @@ func permanent(err error) bool {
 		return false
 	}
 	switch ae.Code {
-	case "mailbox_full", "rate_limited", "unavailable", "internal", "unauthorized":
+	case "mailbox_full", "mailbox_share_full", "account_storage_full", "rate_limited", "unavailable", "internal", "unauthorized":
 		return false
 	}
 	return ae.Status < 500 && ae.Status != 429 && ae.Status != 408
@@ -402,6 +425,10 @@ func describeSendErr(err error) string {
 	switch {
 	case errors.As(err, &ae) && ae.Code == "mailbox_full":
 		return "the recipient's mailbox on the server is full"
+	case errors.As(err, &ae) && ae.Code == "mailbox_share_full":
+		return "the recipient's mailbox holds as much from you as the server allows; sent once they catch up"
+	case errors.As(err, &ae) && ae.Code == "account_storage_full":
+		return "your messages waiting on the server fill your account's storage; sent once recipients catch up"
 	case errors.As(err, &ae) && ae.Code == "rate_limited":
 		return "the server asked to slow down"
 	case errors.As(err, &ae) && ae.Code == "unavailable":

@@ -229,7 +229,7 @@ func TestRetryAfterLostAnswerIsNotDuplicated(t *testing.T) {
 // stays queued with the reason and goes out once the mailbox has room.
 func TestMailboxFullIsRetried(t *testing.T) {
 	ctx := context.Background()
-	srv := startServerWith(t, func(c *server.Config) { c.MailboxMaxCount = 2 })
+	srv := startServerWith(t, func(c *server.Config) { c.MailboxMaxCount, c.MailboxSenderShare = 2, 1 })
 	dir := t.TempDir()
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
@@ -286,7 +286,7 @@ func TestBulkSendSlowsDownAtTheRateLimit(t *testing.T) {
 // from the outbox and the message shows who it still waits for.
 func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 	ctx := context.Background()
-	srv := startServerWith(t, func(c *server.Config) { c.MailboxMaxCount = 6 })
+	srv := startServerWith(t, func(c *server.Config) { c.MailboxMaxCount, c.MailboxSenderShare = 6, 1 })
 	dir := t.TempDir()
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")

@@ -59,6 +59,16 @@ type Config struct {
 	AccountBlobUploads int   `toml:"account_blob_uploads"`
 	BlobUploadRate     int64 `toml:"blob_upload_rate"`
 	BlobUploadBurst    int64 `toml:"blob_upload_burst"`
+
+	// MailboxSenderShare is the fraction of a mailbox's limits one sender
+	// account may fill (default 0.25; 1 turns the share limit off).
+	MailboxSenderShare float64 `toml:"mailbox_sender_share"`
+	// AccountMaxCount and AccountMaxBytes bound what one account's
+	// undelivered envelopes hold across all mailboxes (default 100,000
+	// envelopes, 1 GiB).
+	AccountMaxCount int64 `toml:"account_max_count"`
+	AccountMaxBytes int64 `toml:"account_max_bytes"`
+
 	// SendRate and SendBurst bound what one device may send: envelopes
 	// per second, and the burst above that rate (token bucket).
 	SendRate  float64 `toml:"send_rate"`
@@ -266,6 +276,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnsPerIP < 0 || c.MinTransferRate < 0 {
 		errs = append(errs, errors.New("max_conns_per_ip and min_transfer_rate cannot be negative"))
+	}
+	if c.MailboxSenderShare < 0 || c.MailboxSenderShare > 1 {
+		errs = append(errs, fmt.Errorf("mailbox_sender_share %v: want a fraction above 0, at most 1", c.MailboxSenderShare))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

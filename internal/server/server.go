@@ -136,6 +136,7 @@ func (s *Server) build() error {
 	lim.Mailbox.MaxCount, lim.Mailbox.MaxBytes = cfg.MailboxMaxCount, cfg.MailboxMaxBytes
 	lim.AccountRatePerSec, lim.AccountBurst = cfg.AccountSendRate, cfg.AccountSendBurst
 	lim.MaxConnsPerDevice, lim.ListConcurrency = cfg.MaxConnectionsPerDevice, cfg.MailboxListConcurrency
+	lim.SenderShare, lim.AccountMaxCount, lim.AccountMaxBytes = cfg.MailboxSenderShare, cfg.AccountMaxCount, cfg.AccountMaxBytes
 	if s.relay, err = relay.New(relay.Config{Store: s.store, Tokens: s.auth, Limits: lim, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}

@@ -111,7 +111,7 @@ func (r *Relay) commitBatch(batch []*commitReq) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	start := time.Now()
-	res, err := r.st.AppendEnvelopes(ctx, envs, r.lim.Mailbox)
+	res, err := r.st.AppendEnvelopes(ctx, envs, r.stlim)
 	cancel()
 	r.m.commitSeconds.Observe(time.Since(start).Seconds())
 	r.m.batchSize.Observe(float64(len(batch)))
@@ -127,17 +127,28 @@ func (r *Relay) commitBatch(batch []*commitReq) {
 	}
 	for i, req := range batch {
 		out := res[i]
-		switch {
-		case out.Err == nil:
+		if out.Err == nil {
 			r.m.stored.Inc()
 			r.m.storedBytes.Add(float64(len(req.env.Data)))
-		case errors.Is(out.Err, store.ErrNotFound):
-			out.Err = ErrUnknownMailbox
-		case errors.Is(out.Err, store.ErrMailboxFull):
-			out.Err = ErrMailboxFull
-		default:
-			out.Err = fmt.Errorf("relay: store commit: %w", out.Err)
 		}
+		out.Err = storeRefusal(out.Err)
 		req.done <- out
 	}
+}
+
+// storeRefusal turns a store's per-envelope refusal into the relay's error.
+func storeRefusal(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return ErrUnknownMailbox
+	case errors.Is(err, store.ErrMailboxFull):
+		return ErrMailboxFull
+	case errors.Is(err, store.ErrShareFull):
+		return ErrShareFull
+	case errors.Is(err, store.ErrAccountFull):
+		return ErrAccountFull
+	}
+	return fmt.Errorf("relay: store commit: %w", err)
 }

@@ -21,6 +21,13 @@ var (
 	// ErrMailboxFull: storing the envelope would exceed the mailbox's
 	// count or byte limit.
 	ErrMailboxFull = errors.New("relay: mailbox full")
+	// ErrShareFull: storing the envelope would exceed the sender
+	// account's share of the mailbox (Limits.SenderShare).
+	ErrShareFull = errors.New("relay: sender's share of the mailbox full")
+	// ErrAccountFull: storing the envelope would exceed what the sender
+	// account may hold pending across all mailboxes
+	// (Limits.AccountMaxCount, AccountMaxBytes).
+	ErrAccountFull = errors.New("relay: sender's storage budget used up")
 	// ErrRateLimited: the connection or device sends faster than
 	// Limits.RatePerSec allows.
 	ErrRateLimited = errors.New("relay: rate limited")
@@ -56,6 +63,9 @@ var (
 	rejBadEnvelope   = rejection{"bad_envelope", http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02) or group message (0x03)"}
 	rejUnknown       = rejection{"unknown_mailbox", http.StatusNotFound, reasonTopicInvalid, "unknown mailbox"}
 	rejFull          = rejection{"mailbox_full", http.StatusTooManyRequests, reasonQuotaExceeded, "recipient mailbox full"}
+	rejShareFull     = rejection{"mailbox_share_full", http.StatusTooManyRequests, reasonQuotaExceeded, "the recipient's mailbox holds as much from this account as it may until the recipient catches up"}
+	rejAccountFull   = rejection{"account_storage_full", http.StatusTooManyRequests, reasonQuotaExceeded, "this account's undelivered envelopes fill its storage budget until recipients catch up"}
+	rejTooMany       = rejection{"too_many_recipients", http.StatusRequestEntityTooLarge, reasonQuotaExceeded, "more recipients than one fan-out may have"}
 	rejRate          = rejection{"rate_limited", http.StatusTooManyRequests, reasonQuotaExceeded, "rate limit exceeded"}
 	rejNotAuthorized = rejection{"not_authorized", http.StatusForbidden, reasonNotAuthorized, "not authorized for this topic"}
 	rejBadAck        = rejection{"bad_ack", http.StatusBadRequest, reasonPayloadFormat, "malformed ack frame"}
@@ -66,7 +76,24 @@ var (
 
 // rejectCodes lists every code, so the rejects metric starts at zero for
 // each.
-var rejectCodes = []rejection{rejTooLarge, rejBadEnvelope, rejUnknown, rejFull, rejRate, rejNotAuthorized, rejBadAck, rejClosed, rejInternal}
+var rejectCodes = []rejection{rejTooLarge, rejBadEnvelope, rejUnknown, rejFull, rejShareFull, rejAccountFull, rejTooMany,
+	rejRate, rejNotAuthorized, rejBadAck, rejClosed, rejInternal}
+
+// quotaRetryAfter is the Retry-After of a refusal for a share or budget
+// that only the recipients can free, by taking their envelopes: longer
+// than a client waits in a send, so the message waits in its outbox.
+const quotaRetryAfter = "300"
+
+// retryAfter is the Retry-After header value for a refusal, "" for none.
+func retryAfter(rj rejection) string {
+	switch rj {
+	case rejShareFull, rejAccountFull:
+		return quotaRetryAfter
+	case rejRate:
+		return "1"
+	}
+	return ""
+}
 
 // classify maps an error of Submit or of an ack to its rejection. Anything
 // unknown is internal, and its text is not shown to the client.
@@ -80,6 +107,10 @@ func classify(err error) rejection {
 		return rejUnknown
 	case errors.Is(err, ErrMailboxFull):
 		return rejFull
+	case errors.Is(err, ErrShareFull):
+		return rejShareFull
+	case errors.Is(err, ErrAccountFull):
+		return rejAccountFull
 	case errors.Is(err, ErrRateLimited):
 		return rejRate
 	case errors.Is(err, ErrNotAuthorized):

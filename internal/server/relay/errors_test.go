@@ -18,7 +18,8 @@ type refusal struct {
 
 // refusalEnv has a relay with small limits and a fresh bob per case.
 func refusalEnv(t *testing.T) *testEnv {
-	return newEnv(t, Limits{MaxEnvelope: 4096, Mailbox: store.MailboxLimits{MaxCount: 2}, Burst: 5, RatePerSec: 1})
+	// MaxCount 2: a sender's share is 1 envelope.
+	return newEnv(t, Limits{MaxEnvelope: 4096, Mailbox: store.MailboxLimits{MaxCount: 2}, AccountMaxBytes: 2000, Burst: 5, RatePerSec: 1})
 }
 
 // refusals returns the cases; run publishes the refused message with
@@ -66,6 +67,15 @@ func refusals(e *testEnv, t *testing.T) []struct {
 				}
 			}
 			pub(InboxTopic(full.mailbox), sealed(300))
+		}},
+		{refusal{"share of the mailbox full", reasonQuotaExceeded, "mailbox_share_full"}, func(pub func(string, []byte), _ device) {
+			to := e.device(t, "to"+randHex(4))
+			pub(InboxTopic(to.mailbox), sealed(300))
+			pub(InboxTopic(to.mailbox), sealed(300))
+		}},
+		{refusal{"account storage full", reasonQuotaExceeded, "account_storage_full"}, func(pub func(string, []byte), _ device) {
+			pub(InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(1500))
+			pub(InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(600))
 		}},
 		{refusal{"rate limit", reasonQuotaExceeded, "rate_limited"}, func(pub func(string, []byte), _ device) {
 			// Burst 5 and a clock that does not move: the sixth send

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
@@ -32,7 +33,7 @@ const (
 // FanoutResult is one recipient's outcome.
 type FanoutResult struct {
 	Seq int64 // valid when Err is nil
-	Err error // nil, ErrUnknownMailbox or ErrMailboxFull
+	Err error // nil, ErrUnknownMailbox, ErrMailboxFull, ErrShareFull or ErrAccountFull
 }
 
 // Routing is the encoded recipient list of a fan-out body. A sender builds
@@ -99,10 +100,12 @@ func DecodeFanout(b []byte, maxEnvelope int) (mailboxes []string, env []byte, er
 	return mailboxes, env, nil
 }
 
-// SubmitMany stores env in every mailbox in one transaction and delivers
-// each copy. Per-mailbox failures (unknown, full) are reported in the
-// results without failing the others.
-func (r *Relay) SubmitMany(ctx context.Context, mailboxes []string, env []byte) ([]FanoutResult, error) {
+// SubmitMany stores env, sent by the account sender, in every mailbox in
+// one transaction and delivers each copy. Each copy counts against the
+// sender's share of its mailbox and the sender's budget as a send of its
+// own. Per-mailbox failures (unknown, full, share or budget used up) are
+// reported in the results without failing the others.
+func (r *Relay) SubmitMany(ctx context.Context, sender string, mailboxes []string, env []byte) ([]FanoutResult, error) {
 	switch {
 	case len(env) > r.lim.MaxEnvelope:
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
@@ -122,25 +125,20 @@ func (r *Relay) SubmitMany(ctx context.Context, mailboxes []string, env []byte) 
 	batch := make([]store.NewEnvelope, len(mailboxes))
 	exp := r.now().Add(r.lim.TTL)
 	for i, m := range mailboxes {
-		batch[i] = store.NewEnvelope{Mailbox: m, Data: env, ExpiresAt: exp}
+		batch[i] = store.NewEnvelope{Mailbox: m, Sender: sender, Data: env, ExpiresAt: exp}
 	}
-	res, err := r.st.AppendEnvelopes(ctx, batch, r.lim.Mailbox)
+	res, err := r.st.AppendEnvelopes(ctx, batch, r.stlim)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]FanoutResult, len(res))
 	for i, x := range res {
-		switch {
-		case x.Err == nil:
+		if x.Err == nil {
 			out[i].Seq = x.Seq
 			r.deliver(mailboxes[i], x.Seq, env)
-		case errors.Is(x.Err, store.ErrNotFound):
-			out[i].Err = ErrUnknownMailbox
-		case errors.Is(x.Err, store.ErrMailboxFull):
-			out[i].Err = ErrMailboxFull
-		default:
-			out[i].Err = x.Err
+			continue
 		}
+		out[i].Err = storeRefusal(x.Err)
 	}
 	return out, nil
 }
@@ -172,13 +170,20 @@ func (r *Relay) postFanout(w http.ResponseWriter, req *http.Request) error {
 	if err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_fanout", "%v", err)
 	}
+	// Each recipient costs a send: a request the bucket could never pay
+	// for is refused outright.
+	if len(mailboxes) > r.lim.Burst {
+		r.m.reject(rejTooMany)
+		return httpapi.Errorf(rejTooMany.status, rejTooMany.code,
+			"fan-out to %d recipients: at most %d per request (the send burst); send it in parts", len(mailboxes), r.lim.Burst)
+	}
 	p, _ := httpapi.PrincipalFrom(req.Context())
-	if !r.sends.allow(p, r.now()) {
+	if ok, wait := r.sends.charge(p, r.now(), len(mailboxes)); !ok {
 		r.m.reject(rejRate)
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(wait)))
 		return httpError(rejRate)
 	}
-	res, err := r.SubmitMany(req.Context(), mailboxes, env)
+	res, err := r.SubmitMany(req.Context(), p.Username, mailboxes, env)
 	if err != nil {
 		if rj := classify(err); rj != rejInternal {
 			return httpError(rj)

@@ -154,11 +154,14 @@ func (r *Relay) httpSubmit(w http.ResponseWriter, req *http.Request, mailbox str
 		w.Header().Set("Retry-After", "1")
 		return httpError(rejRate)
 	}
-	seq, err := r.Submit(req.Context(), mailbox, env)
+	seq, err := r.SubmitFrom(req.Context(), p.Username, mailbox, env)
 	if err != nil {
 		rj := classify(err)
 		if rj == rejInternal {
 			return err // logged by the committer; hidden from the client
+		}
+		if ra := retryAfter(rj); ra != "" {
+			w.Header().Set("Retry-After", ra)
 		}
 		return httpError(rj)
 	}

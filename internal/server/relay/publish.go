@@ -69,7 +69,7 @@ func (h *hook) publishEnvelope(c *conn, mailbox string, env []byte) error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, commitTimeout)
 	defer cancel()
-	_, err := r.Submit(ctx, mailbox, env)
+	_, err := r.SubmitFrom(ctx, c.device.Username, mailbox, env)
 	return err
 }
 

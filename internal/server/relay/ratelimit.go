@@ -58,6 +58,15 @@ func (b *bucket) allowN(now time.Time, rt rate, n int) bool {
 	return true
 }
 
+// wait is how long until n tokens may be taken (see can). b.mu is held.
+func (b *bucket) wait(n int, rt rate) time.Duration {
+	short := float64(min(n, rt.burst)) - b.tokens
+	if short <= 0 || rt.perSec <= 0 {
+		return 0
+	}
+	return time.Duration(short / rt.perSec * float64(time.Second))
+}
+
 // full reports whether the bucket has refilled completely: forgetting it
 // then changes nothing. b.mu is held.
 func (b *bucket) full(now time.Time, rt rate) bool {
@@ -169,6 +178,13 @@ func newSendLimiter(lim Limits) *sendLimiter {
 // allowN charges n envelopes (a fan-out is charged per recipient) sent by
 // device p, and reports whether they may go.
 func (s *sendLimiter) allowN(p httpapi.Principal, now time.Time, n int) bool {
+	ok, _ := s.charge(p, now, n)
+	return ok
+}
+
+// charge is allowN that also says, when the envelopes may not go, how long
+// until both buckets hold enough for them (a Retry-After).
+func (s *sendLimiter) charge(p httpapi.Principal, now time.Time, n int) (bool, time.Duration) {
 	if n < 1 {
 		n = 1
 	}
@@ -187,13 +203,16 @@ func (s *sendLimiter) allowN(p httpapi.Principal, now time.Time, n int) bool {
 		d.refill(now, dr)
 		a.refill(now, ar)
 		ok := d.can(n, dr) && a.can(n, ar)
+		var wait time.Duration
 		if ok {
 			d.tokens -= float64(n)
 			a.tokens -= float64(n)
+		} else {
+			wait = max(d.wait(n, dr), a.wait(n, ar))
 		}
 		a.mu.Unlock()
 		d.mu.Unlock()
-		return ok
+		return ok, wait
 	}
 }
 

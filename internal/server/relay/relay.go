@@ -16,8 +16,12 @@
 //
 // Delivery is at least once: a device may see an envelope twice and
 // dedupes on its sequence number. The relay sees opaque ciphertext and
-// mailbox ids only; the delivered MQTT packet is built by the relay and
-// carries nothing of the sender's packet but the envelope.
+// mailbox ids, and the authenticated account that submits each envelope:
+// it stores that account with the envelope until it is acknowledged or
+// expires, so that no sender takes more than its share of a mailbox or
+// more than its budget across all mailboxes. The delivered MQTT packet is
+// built by the relay and carries nothing of the sender's packet but the
+// envelope.
 //
 // The MQTT broker (mochi-mqtt) stays behind this package. Wire formats and
 // endpoints are in doc/api-drafts/relay.md.
@@ -28,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +56,21 @@ type Config struct {
 
 // Limits bound what the relay accepts. Zero fields take the defaults.
 type Limits struct {
-	MaxEnvelope int                 // bytes; default envelope.MaxEnvelope
-	Mailbox     store.MailboxLimits // default 10,000 envelopes / 256 MiB
-	TTL         time.Duration       // how long an unacknowledged envelope is kept; default 30 days
+	MaxEnvelope int // bytes; default envelope.MaxEnvelope
+	// Mailbox bounds each mailbox; default 10,000 envelopes / 256 MiB.
+	// Only MaxCount and MaxBytes are read: the sender limits come from
+	// the fields below.
+	Mailbox store.MailboxLimits
+	// SenderShare is the fraction of a mailbox's count and byte limits
+	// one sender account may hold in it; default 0.25, 1 for no share
+	// limit.
+	SenderShare float64
+	// AccountMaxCount and AccountMaxBytes bound what one sender account
+	// holds pending across all mailboxes; default 100,000 envelopes /
+	// 1 GiB.
+	AccountMaxCount int64
+	AccountMaxBytes int64
+	TTL             time.Duration // how long an unacknowledged envelope is kept; default 30 days
 	// RatePerSec and Burst bound the envelopes one device sends: one
 	// token bucket per device, shared by all its MQTT connections and its
 	// HTTP requests (a fan-out is charged per recipient). Defaults 200/s
@@ -94,6 +111,11 @@ const (
 	// DefaultListConcurrency is twice what a hush client uses (one
 	// receive pass per device at a time).
 	DefaultListConcurrency = 2
+	DefaultSenderShare     = 0.25
+	// DefaultAccountMaxCount lets a member of a 1,000-device group send
+	// 100 messages to members who are all away.
+	DefaultAccountMaxCount = 100_000
+	DefaultAccountMaxBytes = 1 << 30
 )
 
 func (l Limits) withDefaults() Limits {
@@ -130,7 +152,29 @@ func (l Limits) withDefaults() Limits {
 	if l.TokenRecheck <= 0 {
 		l.TokenRecheck = DefaultTokenRecheck
 	}
+	if l.SenderShare <= 0 {
+		l.SenderShare = DefaultSenderShare
+	}
+	if l.AccountMaxCount <= 0 {
+		l.AccountMaxCount = DefaultAccountMaxCount
+	}
+	if l.AccountMaxBytes <= 0 {
+		l.AccountMaxBytes = DefaultAccountMaxBytes
+	}
 	return l
+}
+
+// storeLimits is what AppendEnvelopes enforces: the mailbox limits, each
+// sender's share of them (rounded up, at least one envelope and one
+// byte), and each sender's budget.
+func (l Limits) storeLimits() store.MailboxLimits {
+	m := store.MailboxLimits{MaxCount: l.Mailbox.MaxCount, MaxBytes: l.Mailbox.MaxBytes,
+		AccountMaxCount: l.AccountMaxCount, AccountMaxBytes: l.AccountMaxBytes}
+	if l.SenderShare < 1 {
+		m.SenderMaxCount = max(1, int64(math.Ceil(l.SenderShare*float64(m.MaxCount))))
+		m.SenderMaxBytes = max(1, int64(math.Ceil(l.SenderShare*float64(m.MaxBytes))))
+	}
+	return m
 }
 
 // Relay is the store-and-forward relay. Its methods are safe for
@@ -139,6 +183,7 @@ type Relay struct {
 	st     store.Mailboxes
 	tokens httpapi.TokenVerifier
 	lim    Limits
+	stlim  store.MailboxLimits // lim.storeLimits()
 	now    func() time.Time
 	log    *slog.Logger
 	m      *metrics
@@ -189,6 +234,7 @@ func New(cfg Config) (*Relay, error) {
 		stopCommit:    make(chan struct{}),
 		committerDone: make(chan struct{}),
 	}
+	r.stlim = r.lim.storeLimits()
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -207,13 +253,14 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-// Submit stores env durably in mailbox and returns its sequence number,
-// then hands it to the recipient device if it is connected. Every send
-// (MQTT publish, HTTP POST) takes this path. Errors: ErrTooLarge,
-// ErrBadEnvelope, ErrUnknownMailbox, ErrMailboxFull, ErrClosed, or a store
+// SubmitFrom stores env, sent by the account sender, durably in mailbox
+// and returns its sequence number, then hands it to the recipient device
+// if it is connected. Every send (MQTT publish, HTTP POST) takes this
+// path. Errors: ErrTooLarge, ErrBadEnvelope, ErrUnknownMailbox,
+// ErrMailboxFull, ErrShareFull, ErrAccountFull, ErrClosed, or a store
 // error. Rate limits are the caller's (they are per device and account).
-func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
-	seq, err := r.submit(ctx, mailbox, env)
+func (r *Relay) SubmitFrom(ctx context.Context, sender, mailbox string, env []byte) (int64, error) {
+	seq, err := r.submit(ctx, sender, mailbox, env)
 	if err != nil {
 		r.m.reject(classify(err))
 		return 0, err
@@ -222,7 +269,14 @@ func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, 
 	return seq, nil
 }
 
-func (r *Relay) submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
+// Submit is SubmitFrom for an in-process send that names no account: the
+// mailbox limits apply, the sender limits do not. Every send that comes
+// over the network names its authenticated account.
+func (r *Relay) Submit(ctx context.Context, mailbox string, env []byte) (int64, error) {
+	return r.SubmitFrom(ctx, "", mailbox, env)
+}
+
+func (r *Relay) submit(ctx context.Context, sender, mailbox string, env []byte) (int64, error) {
 	switch {
 	case len(env) > r.lim.MaxEnvelope:
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
@@ -233,6 +287,7 @@ func (r *Relay) submit(ctx context.Context, mailbox string, env []byte) (int64, 
 	}
 	return r.commit(ctx, store.NewEnvelope{
 		Mailbox:   mailbox,
+		Sender:    sender,
 		Data:      env,
 		ExpiresAt: r.now().Add(r.lim.TTL),
 	})

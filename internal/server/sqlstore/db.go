@@ -44,6 +44,7 @@ type DB struct {
 	r       *sql.DB // reads; for SQLite a read-only pool, for PostgreSQL w
 	now     func() time.Time
 	stmts   stmtCache   // prepared read statements
+	wstmts  writeStmts  // SQLite: prepared write statements
 	files   *chunkFiles // SQLite: where chunk bytes live; nil for PostgreSQL
 	failed  lastFailure // the last write the store could not take (Probe)
 }
@@ -206,6 +207,7 @@ func (db *DB) Dialect() string { return db.dialect }
 // Close releases the database.
 func (db *DB) Close() error {
 	db.stmts.close()
+	db.wstmts.close()
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -282,6 +284,7 @@ func (db *DB) write(ctx context.Context, fn func(tx) error) error {
 }
 
 func (db *DB) writeOnce(ctx context.Context, fn func(tx) error) error {
+	db.wstmts.prepareWanted(ctx, db.w)
 	stx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)

@@ -25,7 +25,9 @@
 //	tokens            SHA-256 hashes of single-use tokens, per account
 //	sessions          SHA-256 hashes of bearer tokens, per device
 //	mailboxes         one row per device mailbox: envelope count and bytes
-//	envelopes         seq (autoincrement, never reused) → mailbox, ciphertext, size
+//	envelopes         seq (autoincrement, never reused) → mailbox, sender account, ciphertext, size
+//	mailbox_senders   (mailbox, sender account) → what that sender's envelopes hold there
+//	account_usage     sender account → what its envelopes hold in all mailboxes
 //	blobs             attachments: sizes, chunk count, chunks stored, fetches
 //	blob_chunks       (blob, index) → SHA-256, and chunk bytes (PostgreSQL; SQLite: a file)
 //
@@ -33,8 +35,8 @@
 // removes its prekeys, sessions, mailbox and envelopes; purging an account
 // removes everything it owns. A deleted account stays as a tombstone row
 // (state deleted, identity key and key history kept) so its username stays
-// bound. Mailbox usage counters change in the same transaction as the
-// envelopes, so AppendEnvelopes checks limits without counting rows.
+// bound. Mailbox and sender usage counters change in the same transaction
+// as the envelopes, so AppendEnvelopes checks limits without counting rows.
 //
 // Times are stored as Unix milliseconds (and come back in UTC, to the
 // millisecond). A zero ExpiresAt means never and is stored as

@@ -19,7 +19,9 @@ type usage struct {
 }
 
 // AppendEnvelopes stores envelopes in one transaction (one fsync for the
-// batch); see store.Mailboxes. A limit of zero or less is no limit.
+// batch); see store.Mailboxes. A limit of zero or less is no limit. The
+// sender accounting (senders.go) adds four statements per batch, whatever
+// its size.
 //
 // The counters of every mailbox in the batch are read, and for PostgreSQL
 // locked, in mailbox order before any envelope is inserted. Besides keeping
@@ -44,24 +46,37 @@ func (db *DB) AppendEnvelopes(ctx context.Context, envs []store.NewEnvelope, lim
 		if err != nil {
 			return err
 		}
+		ch, err := db.loadCharges(ctx, t, envs, use)
+		if err != nil {
+			return err
+		}
 		var accepted []int
 		for i, e := range envs {
 			u := use[e.Mailbox]
 			size := int64(len(e.Data))
+			share, acct := ch.shares[shareKey{e.Mailbox, e.Sender}], ch.accounts[e.Sender]
 			switch {
 			case u == nil:
 				res[i].Err = store.ErrNotFound
-			case lim.MaxCount > 0 && u.count+1 > lim.MaxCount,
-				lim.MaxBytes > 0 && u.bytes+size > lim.MaxBytes:
+			case u.over(size, lim.MaxCount, lim.MaxBytes):
 				res[i].Err = store.ErrMailboxFull
+			case share != nil && share.over(size, lim.SenderMaxCount, lim.SenderMaxBytes):
+				res[i].Err = store.ErrShareFull
+			case acct != nil && acct.over(size, lim.AccountMaxCount, lim.AccountMaxBytes):
+				res[i].Err = store.ErrAccountFull
 			default:
-				u.count++
-				u.bytes += size
-				u.dirty = true
+				u.add(1, size)
+				if share != nil {
+					share.add(1, size)
+					acct.add(1, size)
+				}
 				accepted = append(accepted, i)
 			}
 		}
 		if err := db.insertEnvelopes(ctx, t, envs, accepted, res); err != nil {
+			return err
+		}
+		if err := db.saveCharges(ctx, t, ch); err != nil {
 			return err
 		}
 		return db.saveUsage(ctx, t, use)
@@ -83,14 +98,14 @@ func (db *DB) insertEnvelopes(ctx context.Context, t tx, envs []store.NewEnvelop
 		return db.insertEnvelopesPostgres(ctx, t, envs, accepted, res, stored)
 	}
 	// In-process SQLite: a prepared statement per row costs little.
-	ins, err := t.tx.PrepareContext(ctx, "INSERT INTO envelopes (mailbox, data, size, stored_at, expires_at) VALUES (?, ?, ?, ?, ?)")
+	ins, err := t.tx.PrepareContext(ctx, "INSERT INTO envelopes (mailbox, sender, data, size, stored_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
 	if err != nil {
 		return err
 	}
 	defer ins.Close()
 	for _, i := range accepted {
 		e := envs[i]
-		r, err := ins.ExecContext(ctx, e.Mailbox, nonNil(e.Data), len(e.Data), stored, expiryMS(e.ExpiresAt))
+		r, err := ins.ExecContext(ctx, e.Mailbox, e.Sender, nonNil(e.Data), len(e.Data), stored, expiryMS(e.ExpiresAt))
 		if err != nil {
 			return err
 		}
@@ -101,7 +116,7 @@ func (db *DB) insertEnvelopes(ctx context.Context, t tx, envs []store.NewEnvelop
 	return nil
 }
 
-// envelopeRows bounds the rows of one multi-row INSERT (6 parameters
+// envelopeRows bounds the rows of one multi-row INSERT (7 parameters
 // each, far below PostgreSQL's 65535).
 const envelopeRows = 500
 
@@ -136,13 +151,13 @@ func (db *DB) insertEnvelopesPostgres(ctx context.Context, t tx, envs []store.Ne
 	}
 	for start := 0; start < len(accepted); start += envelopeRows {
 		part := accepted[start:min(start+envelopeRows, len(accepted))]
-		args := make([]any, 0, 6*len(part))
+		args := make([]any, 0, 7*len(part))
 		for _, i := range part {
 			e := envs[i]
-			args = append(args, res[i].Seq, e.Mailbox, nonNil(e.Data), len(e.Data), stored, expiryMS(e.ExpiresAt))
+			args = append(args, res[i].Seq, e.Mailbox, e.Sender, nonNil(e.Data), len(e.Data), stored, expiryMS(e.ExpiresAt))
 		}
-		q := "INSERT INTO envelopes (seq, mailbox, data, size, stored_at, expires_at) OVERRIDING SYSTEM VALUE VALUES " +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", len(part)), ", ")
+		q := "INSERT INTO envelopes (seq, mailbox, sender, data, size, stored_at, expires_at) OVERRIDING SYSTEM VALUE VALUES " +
+			rowsOf(7, len(part))
 		if _, err := t.exec(ctx, q, args...); err != nil {
 			return err
 		}
@@ -156,7 +171,7 @@ func (db *DB) insertEnvelopesPostgres(ctx context.Context, t tx, envs []store.Ne
 func (db *DB) lockMailboxes(ctx context.Context, t tx, sorted []string) (map[string]*usage, error) {
 	use := make(map[string]*usage, len(sorted))
 	err := inChunks(sorted, func(batch []string) error {
-		rows, err := t.query(ctx, "SELECT mailbox, count, bytes FROM mailboxes WHERE mailbox IN ("+
+		rows, err := t.queryP(ctx, "SELECT mailbox, count, bytes FROM mailboxes WHERE mailbox IN ("+
 			placeholders(len(batch))+") ORDER BY mailbox"+db.forUpdate(), anys(batch)...)
 		if err != nil {
 			return err
@@ -190,7 +205,7 @@ func (db *DB) saveUsage(ctx context.Context, t tx, use map[string]*usage) error 
 			args = append(args, name, use[name].count, use[name].bytes)
 		}
 		// VALUES columns are column1, column2, … in both dialects.
-		_, err := t.exec(ctx, "UPDATE mailboxes SET count = v.column2, bytes = v.column3 FROM (VALUES "+
+		_, err := t.execP(ctx, "UPDATE mailboxes SET count = v.column2, bytes = v.column3 FROM (VALUES "+
 			strings.TrimSuffix(strings.Repeat("(?, CAST(? AS BIGINT), CAST(? AS BIGINT)), ", len(batch)), ", ")+
 			") AS v WHERE mailboxes.mailbox = v.column1", args...)
 		return err
@@ -250,8 +265,9 @@ func (db *DB) AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (i
 			return err
 		}
 		u := use[mailbox]
+		freed := map[shareKey]*usage{}
 		err = inChunks(seqs, func(batch []int64) error {
-			rows, err := t.query(ctx, "DELETE FROM envelopes WHERE mailbox = ? AND seq IN ("+placeholders(len(batch))+") RETURNING size",
+			rows, err := t.queryP(ctx, "DELETE FROM envelopes WHERE mailbox = ? AND seq IN ("+placeholders(len(batch))+") RETURNING size, sender",
 				anys(batch, mailbox)...)
 			if err != nil {
 				return err
@@ -259,17 +275,20 @@ func (db *DB) AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (i
 			defer rows.Close()
 			for rows.Next() {
 				var size int64
-				if err := rows.Scan(&size); err != nil {
+				var sender string
+				if err := rows.Scan(&size, &sender); err != nil {
 					return err
 				}
-				u.count--
-				u.bytes -= size
-				u.dirty = true
+				u.add(-1, -size)
+				free(freed, mailbox, sender, size)
 				deleted++
 			}
 			return rows.Err()
 		})
 		if err != nil {
+			return err
+		}
+		if err := db.releaseCharges(ctx, t, freed); err != nil {
 			return err
 		}
 		return db.saveUsage(ctx, t, use)
@@ -335,30 +354,33 @@ func (db *DB) expireEnvelopes(ctx context.Context, now int64) (int64, error) {
 		if err != nil {
 			return err
 		}
+		freed := map[shareKey]*usage{}
 		err = inChunks(names, func(batch []string) error {
 			drows, err := t.query(ctx, "DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes WHERE expires_at < ? AND mailbox IN ("+
-				placeholders(len(batch))+") ORDER BY seq LIMIT ?) RETURNING mailbox, size",
+				placeholders(len(batch))+") ORDER BY seq LIMIT ?) RETURNING mailbox, size, sender",
 				append(anys(batch, now), expireBatch)...)
 			if err != nil {
 				return err
 			}
 			defer drows.Close()
 			for drows.Next() {
-				var name string
+				var name, sender string
 				var size int64
-				if err := drows.Scan(&name, &size); err != nil {
+				if err := drows.Scan(&name, &size, &sender); err != nil {
 					return err
 				}
 				if u := use[name]; u != nil {
-					u.count--
-					u.bytes -= size
-					u.dirty = true
+					u.add(-1, -size)
 				}
+				free(freed, name, sender, size)
 				deleted++
 			}
 			return drows.Err()
 		})
 		if err != nil {
+			return err
+		}
+		if err := db.releaseCharges(ctx, t, freed); err != nil {
 			return err
 		}
 		return db.saveUsage(ctx, t, use)

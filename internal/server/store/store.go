@@ -24,6 +24,13 @@ var (
 	// ErrMailboxFull: appending would exceed the mailbox's count or byte
 	// limit.
 	ErrMailboxFull = errors.New("mailbox full")
+	// ErrShareFull: appending would exceed what the envelope's sender may
+	// hold in that mailbox (MailboxLimits.SenderMaxCount, SenderMaxBytes).
+	ErrShareFull = errors.New("sender's share of the mailbox full")
+	// ErrAccountFull: appending would exceed what the envelope's sender may
+	// hold across all mailboxes (MailboxLimits.AccountMaxCount,
+	// AccountMaxBytes).
+	ErrAccountFull = errors.New("sender's storage budget used up")
 	// ErrStale: a public room listing is not newer than the stored one.
 	ErrStale = errors.New("stale version")
 	// ErrLimit: recording would exceed a bound the caller set (signed
@@ -113,7 +120,12 @@ type Session struct {
 
 // NewEnvelope is an envelope to append to a mailbox.
 type NewEnvelope struct {
-	Mailbox   string
+	Mailbox string
+	// Sender is the account that submitted the envelope. It is stored
+	// with the envelope and charged with it, against the sender limits of
+	// MailboxLimits, until the envelope is acknowledged or expires. ""
+	// charges nobody (an in-process send that names no account).
+	Sender    string
 	Data      []byte
 	ExpiresAt time.Time
 }
@@ -130,13 +142,23 @@ type Envelope struct {
 // AppendResult is the outcome of one NewEnvelope in AppendEnvelopes.
 type AppendResult struct {
 	Seq int64 // valid when Err is nil
-	Err error // nil, ErrNotFound (no such mailbox) or ErrMailboxFull
+	Err error // nil, ErrNotFound (no such mailbox), ErrMailboxFull, ErrShareFull or ErrAccountFull
 }
 
-// MailboxLimits bounds a mailbox.
+// MailboxLimits bounds what AppendEnvelopes stores: each mailbox, each
+// sender's share of each mailbox, and each sender's envelopes across all
+// mailboxes. Zero or less is no limit.
 type MailboxLimits struct {
 	MaxCount int64
 	MaxBytes int64
+	// SenderMaxCount and SenderMaxBytes bound what one sender's pending
+	// envelopes hold in one mailbox.
+	SenderMaxCount int64
+	SenderMaxBytes int64
+	// AccountMaxCount and AccountMaxBytes bound what one sender's pending
+	// envelopes hold across every mailbox.
+	AccountMaxCount int64
+	AccountMaxBytes int64
 }
 
 // Blob is an attachment: opaque encrypted chunks uploaded once and fetched
@@ -331,8 +353,10 @@ type Mailboxes interface {
 	// AppendEnvelopes stores envelopes in one transaction and returns one
 	// result per input, in order. An envelope for a mailbox no device owns
 	// gets ErrNotFound; one that would push its mailbox over lim gets
-	// ErrMailboxFull; the others are stored. When it returns a nil error,
-	// every envelope with a nil result error is durably committed.
+	// ErrMailboxFull, its sender's share of the mailbox ErrShareFull, its
+	// sender's total ErrAccountFull (checked in that order); the others
+	// are stored and charged to their senders. When it returns a nil
+	// error, every envelope with a nil result error is durably committed.
 	AppendEnvelopes(ctx context.Context, envs []NewEnvelope, lim MailboxLimits) ([]AppendResult, error)
 	// PendingEnvelopes returns up to limit envelopes of mailbox with
 	// Seq > afterSeq, in Seq order.
@@ -343,10 +367,19 @@ type Mailboxes interface {
 	PendingPage(ctx context.Context, mailbox string, afterSeq int64, limit, maxBytes int) ([]Envelope, error)
 	// AckEnvelopes deletes the listed envelopes of mailbox (sequence numbers
 	// of other mailboxes are ignored) and returns how many it deleted.
+	// What they held is released from their senders in the same
+	// transaction.
 	AckEnvelopes(ctx context.Context, mailbox string, seqs []int64) (int64, error)
 	// MailboxUsage returns the number and total size of stored envelopes.
 	MailboxUsage(ctx context.Context, mailbox string) (count, bytes int64, err error)
-	// ExpireEnvelopes deletes envelopes whose ExpiresAt is before now.
+	// SenderUsage returns the number and total size of the envelopes
+	// sender has pending in mailbox (zero when none).
+	SenderUsage(ctx context.Context, mailbox, sender string) (count, bytes int64, err error)
+	// AccountUsage returns the number and total size of the envelopes
+	// account has pending across all mailboxes (zero when none).
+	AccountUsage(ctx context.Context, account string) (count, bytes int64, err error)
+	// ExpireEnvelopes deletes envelopes whose ExpiresAt is before now,
+	// releasing what they held from their senders as AckEnvelopes does.
 	ExpireEnvelopes(ctx context.Context, now time.Time) (int64, error)
 }
 
