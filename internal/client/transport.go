@@ -180,9 +180,10 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 			return err
 		}
 		var refused *connackError
-		if errors.As(err, &refused) && refused.code == connackQuotaExceeded {
-			// Too many connections of this device: not the token's fault.
-			// A listener that was connected waits for the others to end.
+		if errors.As(err, &refused) && (refused.code == connackQuotaExceeded || refused.code == connackServerUnavailable) {
+			// Too many connections of this device, or a server that cannot
+			// check tokens now: not the token's fault. A listener that was
+			// connected waits and tries again.
 			if !connected {
 				return err
 			}
@@ -282,9 +283,16 @@ type connackError struct{ code byte }
 // MQTT connections as the server allows.
 const connackQuotaExceeded = 0x97
 
+// connackServerUnavailable is the relay's refusal while its store cannot
+// check the token (it comes back by itself).
+const connackServerUnavailable = 0x88
+
 func (e *connackError) Error() string {
 	if e.code == connackQuotaExceeded {
 		return "the relay refused the connection: this device already has as many connections open as the server allows (reason 0x97); close other programs using this profile and try again"
+	}
+	if e.code == connackServerUnavailable {
+		return "the relay is temporarily unavailable (reason 0x88): try again in a minute; messages you send meanwhile wait in the outbox"
 	}
 	return fmt.Sprintf("the broker refused the login (reason 0x%02x)", e.code)
 }

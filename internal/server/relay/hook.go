@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/server/store"
 )
 
 // errAuth and errTooManyConns refuse a CONNECT; the CONNACK has already
@@ -24,7 +26,15 @@ var (
 // server unavailable, which clients retry later).
 func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	r := h.r
-	c := r.authenticate(cl, pk)
+	c, err := r.authenticate(cl, pk)
+	if errors.Is(err, store.ErrUnavailable) {
+		// The token could not be checked: the client should retry, not
+		// log in again against a store that cannot answer that either.
+		r.m.rejects.WithLabelValues(reasonUnavailable).Inc()
+		r.log.Warn("relay: MQTT connection refused, store unavailable", "err", err)
+		_ = r.broker.SendConnack(cl, packets.ErrServerUnavailable, false, nil) // 3.1.1: return code 3
+		return err
+	}
 	if c == nil {
 		r.m.rejects.WithLabelValues(reasonBadCredentials).Inc()
 		code := packets.ErrNotAuthorized
@@ -60,24 +70,28 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 }
 
 // authenticate checks a CONNECT's credentials and returns the new
-// connection's state, or nil.
-func (r *Relay) authenticate(cl *mqtt.Client, pk packets.Packet) *conn {
+// connection's state, or nil. The error is set only when the token could
+// not be checked (store.ErrUnavailable).
+func (r *Relay) authenticate(cl *mqtt.Client, pk packets.Packet) (*conn, error) {
 	user, tok := string(pk.Connect.Username), string(pk.Connect.Password)
 	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag || !validMailbox(user) || tok == "" {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, verifyTimeout)
 	p, err := r.tokens.VerifyToken(ctx, tok)
 	cancel()
+	if errors.Is(err, store.ErrUnavailable) {
+		return nil, err
+	}
 	if err != nil || p.Mailbox != user {
-		return nil
+		return nil, nil
 	}
 	ctx, cancel = context.WithCancel(r.ctx)
 	return &conn{
 		cl: cl, device: p, token: tok, v5: cl.Properties.ProtocolVersion == 5,
 		ctx: ctx, cancel: cancel,
 		window: make(chan struct{}, backlogWindow(cl)), outstanding: map[uint16]struct{}{},
-	}
+	}, nil
 }
 
 // OnConnectAuthenticate admits exactly the clients OnConnect authenticated.

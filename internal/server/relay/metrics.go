@@ -72,6 +72,7 @@ func newMetrics() *metrics {
 	}
 	m.rejects.WithLabelValues(reasonBadCredentials)
 	m.rejects.WithLabelValues(reasonTooManyConns)
+	m.rejects.WithLabelValues(reasonUnavailable)
 	return m
 }
 
@@ -81,6 +82,10 @@ const reasonBadCredentials = "bad_credentials"
 // reasonTooManyConns labels MQTT connections refused at the per-device
 // cap.
 const reasonTooManyConns = "too_many_connections"
+
+// reasonUnavailable labels MQTT connections refused because the store
+// could not check their token.
+const reasonUnavailable = "store_unavailable"
 
 func (m *metrics) reject(rj rejection) { m.rejects.WithLabelValues(rj.code).Inc() }
 
