@@ -203,7 +203,10 @@ func TestFileQuotaRefusalSaysWhatToDo(t *testing.T) {
 // and the file arrives whole.
 func TestUploadWaitsOutTheRateLimit(t *testing.T) {
 	ctx := context.Background()
-	srv := startServerWith(t, func(c *server.Config) { c.BlobUploadRate, c.BlobUploadBurst = 4<<20, 4<<20 })
+	// The burst takes the first 4 MiB chunk; the rest needs seconds of
+	// refill at 512 KiB/s, far more than the first chunk takes to upload
+	// even on a slow machine, so the server refuses it at least once.
+	srv := startServerWith(t, func(c *server.Config) { c.BlobUploadRate, c.BlobUploadBurst = 512<<10, 4<<20 })
 	var limited atomic.Int32
 	gate := newStatusCounter(t, srv.HTTPURL(), http.StatusTooManyRequests, &limited)
 	alice, bob := pair(t, gate)

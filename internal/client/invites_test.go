@@ -77,7 +77,9 @@ func TestCreateOnClosedOrThrottledServer(t *testing.T) {
 	o.Home = filepath.Join(t.TempDir(), "bob")
 	_, err := Create(ctx, o, "bob", "")
 	var limited *RateLimitedError
-	if !errors.As(err, &limited) || !errors.Is(err, ErrRateLimited) || limited.RetryAfter != time.Hour {
+	// The allowance comes back an hour after the first registration,
+	// less the moments the test took.
+	if !errors.As(err, &limited) || !errors.Is(err, ErrRateLimited) || limited.RetryAfter <= 50*time.Minute || limited.RetryAfter > time.Hour {
 		t.Fatalf("throttled: %v", err)
 	}
 	t.Logf("second registration from one address with a limit of 1: %v (Retry-After %s)", err, limited.RetryAfter)
