@@ -26,10 +26,11 @@ type result struct {
 }
 
 // A body that arrives at twice the minimum rate is read whole; one that
-// stalls is cut off once it falls behind.
+// stalls is cut off once it falls behind. The head start (3 s) covers a
+// loaded machine pausing the sender.
 func TestTransferGuardBodies(t *testing.T) {
 	got := make(chan result, 1)
-	addr := guardedServer(t, transferLimits{base: time.Second, rate: 256 << 10}, func(w http.ResponseWriter, r *http.Request) {
+	addr := guardedServer(t, transferLimits{base: 3 * time.Second, rate: 256 << 10}, func(w http.ResponseWriter, r *http.Request) {
 		n, err := io.Copy(io.Discard, r.Body)
 		got <- result{n, err}
 	})
@@ -61,7 +62,7 @@ func TestTransferGuardBodies(t *testing.T) {
 	if r := send(1<<20, 16<<10, 31*time.Millisecond); r.err != nil || r.n != 1<<20 {
 		t.Fatalf("steady upload: %d bytes, %v", r.n, r.err)
 	}
-	// 16 KiB, then nothing: cut off after the base second and the 16 KiB's
+	// 16 KiB, then nothing: cut off after the head start and the 16 KiB's
 	// allowance.
 	if r := send(1<<20, 16<<10, time.Hour); r.err == nil {
 		t.Fatalf("stalled upload read whole: %d bytes", r.n)
