@@ -104,6 +104,9 @@ func (o *Options) defaults() {
 // server, and stores everything in a new profile at o.Home.
 func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
 	o.defaults()
+	if len(o.Passphrase) == 0 {
+		return nil, ErrEmptyPassphrase
+	}
 	if !directory.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
@@ -224,6 +227,9 @@ func removeProfile(home string) {
 // Open unlocks the profile at o.Home.
 func Open(ctx context.Context, o Options) (*Client, error) {
 	o.defaults()
+	if len(o.Passphrase) == 0 {
+		return nil, ErrEmptyPassphrase
+	}
 	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
 	switch {
 	case errors.Is(err, localstore.ErrNoProfile):

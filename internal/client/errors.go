@@ -13,6 +13,9 @@ var (
 	ErrNoProfile = errors.New("no hush profile here (run hush init first)")
 	// ErrProfileExists: Create on a directory that already has a profile.
 	ErrProfileExists = errors.New("a hush profile already exists here")
+	// ErrEmptyPassphrase: Create or Open was given no passphrase; a
+	// profile is never protected by an empty one.
+	ErrEmptyPassphrase = errors.New("the passphrase is empty: choose one (it protects every key in the profile)")
 	// ErrWrongPassphrase: the passphrase does not unlock the profile.
 	ErrWrongPassphrase = errors.New("wrong passphrase")
 	// ErrUnknownUser: the directory has no active user of that name.
