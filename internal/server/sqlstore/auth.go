@@ -29,15 +29,7 @@ func (db *DB) PutToken(ctx context.Context, tk store.Token) error {
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, "INSERT INTO tokens (hash, purpose, username, device_id, expires_at) VALUES (?, ?, ?, ?, ?)",
-			tk.Hash, tk.Purpose, tk.Username, tk.DeviceID, expiryMS(tk.ExpiresAt))
-		switch {
-		case isUnique(err):
-			return store.ErrExists
-		case isForeignKey(err):
-			return store.ErrNotFound
-		}
-		return err
+		return insertToken(ctx, t, tk)
 	})
 	return dbErr("put token", err)
 }
@@ -151,4 +143,18 @@ func (db *DB) DeleteSession(ctx context.Context, hash []byte) error {
 		return affected(res, err)
 	})
 	return dbErr("delete session", err)
+}
+
+// insertToken stores tk: ErrExists for a hash already stored, ErrNotFound
+// when its account or device does not exist.
+func insertToken(ctx context.Context, t tx, tk store.Token) error {
+	_, err := t.exec(ctx, "INSERT INTO tokens (hash, purpose, username, device_id, expires_at) VALUES (?, ?, ?, ?, ?)",
+		tk.Hash, tk.Purpose, tk.Username, tk.DeviceID, expiryMS(tk.ExpiresAt))
+	switch {
+	case isUnique(err):
+		return store.ErrExists
+	case isForeignKey(err):
+		return store.ErrNotFound
+	}
+	return err
 }

@@ -31,14 +31,7 @@ func (db *DB) PutTokenCapped(ctx context.Context, tk store.Token, max int, now t
 		if err != nil {
 			return err
 		}
-		_, err = t.exec(ctx, "INSERT INTO tokens (hash, purpose, username, device_id, expires_at) VALUES (?, ?, ?, ?, ?)",
-			tk.Hash, tk.Purpose, tk.Username, tk.DeviceID, expiryMS(tk.ExpiresAt))
-		switch {
-		case isUnique(err):
-			return store.ErrExists
-		case isForeignKey(err):
-			return store.ErrNotFound
-		case err != nil:
+		if err := insertToken(ctx, t, tk); err != nil {
 			return err
 		}
 		stale, err := staleTokens(ctx, t, tk, max, now)
