@@ -26,6 +26,14 @@ import (
 // when HUSH_TEST_MQTT does not name one.
 func plainBroker(t *testing.T) string {
 	t.Helper()
+	_, url := plainBrokerServer(t)
+	return url
+}
+
+// plainBrokerServer is plainBroker with the broker itself, for tests that
+// must see what the broker knows of its clients.
+func plainBrokerServer(t *testing.T) (*mqtt.Server, string) {
+	t.Helper()
 	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	if err := b.AddHook(new(allowAll), nil); err != nil {
 		t.Fatal(err)
@@ -41,7 +49,7 @@ func plainBroker(t *testing.T) string {
 	}
 	go b.Serve()
 	t.Cleanup(func() { b.Close() })
-	return "mqtt://" + addr
+	return b, "mqtt://" + addr
 }
 
 // allowAll lets every client connect and use every topic, like a broker
@@ -161,13 +169,21 @@ func publishRaw(t *testing.T, broker, topic string, payload []byte) {
 // returned with the rest of the queue unread and that message unacknowledged.
 func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 	ctx := context.Background()
-	broker := plainBroker(t)
+	srv, broker := plainBrokerServer(t)
 	tr := &directTransport{broker: broker, mailbox: "drain-" + hexs([]byte{1, 2, 3, 4})}
 	cl, _, err := tr.session(ctx, func([]byte) error { return errors.New("not yet") }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl.Disconnect(&paho.Disconnect{})
+	// The broker handles the DISCONNECT on its own time: a message
+	// published before it has would go to the refusing handler above.
+	for {
+		if c, ok := srv.Clients.Get("hush-" + tr.mailbox); ok && c.Closed() {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	want := []string{"first", "second", "third"}
 	for _, p := range want {
 		publishRaw(t, broker, relay.InboxTopic(tr.mailbox), []byte(p))
