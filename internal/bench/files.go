@@ -12,7 +12,7 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -99,9 +99,9 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 		SizeBytes: o.Size, Cores: runtime.GOMAXPROCS(0)}, nil
 }
 
-func benchPair(ctx context.Context, dir, url string) (alice, bob *client.Client, err error) {
-	mk := func(name string) (*client.Client, error) {
-		return client.Create(ctx, client.Options{Home: filepath.Join(dir, name), Passphrase: []byte("bench " + name),
+func benchPair(ctx context.Context, dir, url string) (alice, bob *hush.Client, err error) {
+	mk := func(name string) (*hush.Client, error) {
+		return hush.Create(ctx, hush.Options{Home: filepath.Join(dir, name), Passphrase: []byte("bench " + name),
 			ServerURL: url}, name, "")
 	}
 	if alice, err = mk("alice"); err != nil {

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/tui"
 )
 
@@ -25,7 +25,7 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 			}
 			return nil
 		},
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			peer := args[0]
 			// A second receiver would take messages away from the first:
 			// refuse before the screen opens rather than chat half-deaf.
@@ -38,7 +38,7 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 				if _, err := cl.GroupInfo(ctx, peer); err != nil {
 					return err
 				}
-			} else if _, err := cl.Contact(ctx, peer); err != nil && !errors.Is(err, client.ErrIdentityChanged) {
+			} else if _, err := cl.Contact(ctx, peer); err != nil && !errors.Is(err, hush.ErrIdentityChanged) {
 				return explainSend(err, peer)
 			}
 			b := newChatBackend(ctx, cl, peer)
@@ -49,12 +49,12 @@ func newChatCmd(pf *profileFlags) *cobra.Command {
 
 // chatBackend adapts the client library to the chat screen.
 type chatBackend struct {
-	cl     *client.Client
+	cl     *hush.Client
 	peer   string
 	events chan tui.Event
 }
 
-func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBackend {
+func newChatBackend(ctx context.Context, cl *hush.Client, peer string) *chatBackend {
 	b := &chatBackend{cl: cl, peer: peer, events: make(chan tui.Event, 64)}
 	// A group has no single identity key; its members are checked one by one.
 	if !strings.HasPrefix(peer, "#") {
@@ -66,7 +66,7 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 	// the history the screen loads; what waits for other conversations
 	// is announced.
 	if ms, err := cl.Unshown(ctx); err == nil {
-		var mine []client.Message
+		var mine []hush.Message
 		others := map[string]int{}
 		for _, m := range ms {
 			if m.Peer == peer {
@@ -84,7 +84,7 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 	go func() {
 		defer close(b.events)
 		shows := func(p string) bool { return p == peer }
-		err := cl.ListenShowing(ctx, shows, func(e client.Event) {
+		err := cl.ListenShowing(ctx, shows, func(e hush.Event) {
 			switch {
 			case e.Message != nil && e.Message.Peer == peer:
 				m := toTUI(*e.Message)
@@ -112,7 +112,7 @@ func newChatBackend(ctx context.Context, cl *client.Client, peer string) *chatBa
 	return b
 }
 
-func toTUI(m client.Message) tui.Message {
+func toTUI(m hush.Message) tui.Message {
 	at := m.SentAt
 	if m.Outgoing {
 		at = m.ReceivedAt
@@ -149,7 +149,7 @@ func unreadNotice(peer string, n int) string {
 
 func (b *chatBackend) Send(ctx context.Context, text string) (tui.Message, error) {
 	m, err := b.cl.Send(ctx, b.peer, text)
-	var qe *client.QueuedError
+	var qe *hush.QueuedError
 	if errors.As(err, &qe) && m != nil {
 		// Kept and retried: the line shows "sending" until it goes out.
 		b.events <- tui.Event{Warning: "not sent yet (" + qe.Cause.Error() + "): it goes out by itself when the server takes it"}

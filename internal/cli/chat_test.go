@@ -13,7 +13,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
@@ -58,7 +58,7 @@ func TestChatInPseudoTerminal(t *testing.T) {
 	defer srv.Shutdown(ctx)
 	pw := []byte("pw")
 	for _, u := range []string{"alice", "bob"} {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestChatInPseudoTerminal(t *testing.T) {
 	if _, err := tty.Write([]byte("attack at dawn\r")); err != nil {
 		t.Fatal(err)
 	}
-	bob, err := client.Open(ctx, client.Options{Home: filepath.Join(dir, "bob"), Passphrase: pw})
+	bob, err := hush.Open(ctx, hush.Options{Home: filepath.Join(dir, "bob"), Passphrase: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func TestGroupChatInPseudoTerminal(t *testing.T) {
 	}
 	defer srv.Shutdown(ctx)
 	pw := []byte("pw")
-	open := func(u string) *client.Client {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+	open := func(u string) *hush.Client {
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,9 +221,9 @@ func TestChatAnnouncesOtherConversationsAndSyncShowsThem(t *testing.T) {
 	}
 	defer srv.Shutdown(ctx)
 	pw := []byte("pw")
-	var carol *client.Client
+	var carol *hush.Client
 	for _, u := range []string{"alice", "bob", "carol"} {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -259,11 +259,11 @@ func TestChatAnnouncesOtherConversationsAndSyncShowsThem(t *testing.T) {
 // Regression (issue 8, item 20): a file message showed as an empty line in
 // a chat. It reads as hush sync prints it.
 func TestChatShowsFileMessages(t *testing.T) {
-	m := toTUI(client.Message{ID: "0123abcd", From: "alice", Attachment: &client.Attachment{Name: "plan.pdf", Size: 2048}})
+	m := toTUI(hush.Message{ID: "0123abcd", From: "alice", Attachment: &hush.Attachment{Name: "plan.pdf", Size: 2048}})
 	if want := "[file plan.pdf, 2048 bytes: hush get 0123abcd]"; m.Text != want {
 		t.Fatalf("chat line %q, want %q", m.Text, want)
 	}
-	memo := toTUI(client.Message{ID: "01", Text: "a long text", Attachment: &client.Attachment{Name: "memo.txt", Memo: true}})
+	memo := toTUI(hush.Message{ID: "01", Text: "a long text", Attachment: &hush.Attachment{Name: "memo.txt", Memo: true}})
 	if memo.Text != "a long text" {
 		t.Fatalf("memo line %q", memo.Text)
 	}
@@ -280,9 +280,9 @@ func TestGroupChatShowsMembershipChanges(t *testing.T) {
 	}
 	defer srv.Shutdown(ctx)
 	pw := []byte("pw")
-	var cs []*client.Client
+	var cs []*hush.Client
 	for _, u := range []string{"alice", "bob", "carol"} {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,9 +319,9 @@ func TestChatRefusedWhileAnotherProcessReceives(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	cs := map[string]*client.Client{}
+	cs := map[string]*hush.Client{}
 	for _, u := range []string{"alice", "bob"} {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, u, "")
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,7 +331,7 @@ func TestChatRefusedWhileAnotherProcessReceives(t *testing.T) {
 	got := make(chan struct{}, 1)
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go cs["bob"].Listen(lctx, func(e client.Event) {
+	go cs["bob"].Listen(lctx, func(e hush.Event) {
 		if e.Message != nil {
 			got <- struct{}{}
 		}
@@ -372,9 +372,9 @@ func TestSyncPrintsWhatAnInterruptedSyncStored(t *testing.T) {
 	}
 	defer srv.Shutdown(ctx)
 	pw := []byte("pw")
-	cs := map[string]*client.Client{}
+	cs := map[string]*hush.Client{}
 	for _, u := range []string{"alice", "bob"} {
-		c, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: pw, ServerURL: srv.HTTPURL()}, u, "")
 		if err != nil {
 			t.Fatal(err)
 		}

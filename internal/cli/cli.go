@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 )
 
 // Main runs the hush command line with args and returns the process exit
@@ -31,7 +31,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if errors.As(err, &ue) {
 			return 2
 		}
-		if errors.Is(err, client.ErrQueued) {
+		if errors.Is(err, hush.ErrQueued) {
 			return ExitQueued
 		}
 		return 1

@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
 
@@ -76,12 +76,12 @@ func (p *profileFlags) passphrase(c *cobra.Command, confirm bool) ([]byte, error
 }
 
 // open unlocks the profile.
-func (p *profileFlags) open(c *cobra.Command) (*client.Client, error) {
+func (p *profileFlags) open(c *cobra.Command) (*hush.Client, error) {
 	pw, err := p.passphrase(c, false)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := client.Open(c.Context(), client.Options{Home: p.home, Passphrase: pw})
+	cl, err := hush.Open(c.Context(), hush.Options{Home: p.home, Passphrase: pw})
 	if err == nil && cl.Restored() {
 		fmt.Fprintln(c.ErrOrStderr(), "hush: this profile is an older copy of itself (restored from a backup?): its sessions start anew, and contacts are asked to send again what it cannot read")
 	}
@@ -90,7 +90,7 @@ func (p *profileFlags) open(c *cobra.Command) (*client.Client, error) {
 
 // with wraps a command body that needs the unlocked profile: it opens the
 // profile before and closes it after.
-func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args []string) error) func(*cobra.Command, []string) error {
+func (p *profileFlags) with(run func(c *cobra.Command, cl *hush.Client, args []string) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
 		cl, err := p.open(c)
 		if err != nil {
@@ -103,17 +103,17 @@ func (p *profileFlags) with(run func(c *cobra.Command, cl *client.Client, args [
 
 // explain turns library errors into the one line a user reads.
 func explain(err error) error {
-	var unreachable *client.UnreachableError
-	var keyChanged *client.ServerKeyChangedError
-	var deleted *client.AccountDeletedError
+	var unreachable *hush.UnreachableError
+	var keyChanged *hush.ServerKeyChangedError
+	var deleted *hush.AccountDeletedError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, client.ErrWrongPassphrase):
+	case errors.Is(err, hush.ErrWrongPassphrase):
 		return errors.New("wrong passphrase")
-	case errors.Is(err, client.ErrNoProfile):
+	case errors.Is(err, hush.ErrNoProfile):
 		return errors.New("no hush profile here: run hush init <username> --server URL first (or pass --home)")
-	case errors.Is(err, client.ErrProfileBusy):
+	case errors.Is(err, hush.ErrProfileBusy):
 		return errors.New("another hush process (listen or chat) is receiving for this profile; its output shows new messages (stop it to use this command)")
 	case errors.As(err, &unreachable) && unreachable.What == "server":
 		return fmt.Errorf("%v (is hush server running? check --server or hush config show)", unreachable)
@@ -129,9 +129,9 @@ func explain(err error) error {
 			"Only if the operator confirms the new key: hush config trust-server-key", keyChanged.Pinned, served)
 	case errors.As(err, &deleted):
 		return fmt.Errorf("your account %s was deleted from the server; this profile can still read its history (hush history) but cannot send or receive", deleted.Username)
-	case errors.Is(err, client.ErrFileGone):
+	case errors.Is(err, hush.ErrFileGone):
 		return errors.New("the file is no longer on the server (every recipient fetched it, or it expired); ask the sender to send it again")
-	case errors.Is(err, client.ErrEmptyMessage):
+	case errors.Is(err, hush.ErrEmptyMessage):
 		return errors.New("nothing to send: the message is empty")
 	}
 	return err
@@ -167,12 +167,12 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := client.Create(c.Context(), client.Options{Home: pf.home, Passphrase: pw, ServerURL: server, BrokerURL: broker,
+			cl, err := hush.Create(c.Context(), hush.Options{Home: pf.home, Passphrase: pw, ServerURL: server, BrokerURL: broker,
 				Invite: invite}, args[0], email)
-			if errors.Is(err, client.ErrProfileExists) {
+			if errors.Is(err, hush.ErrProfileExists) {
 				return errors.New("a profile already exists in this home directory (use --home for another)")
 			}
-			if errors.Is(err, client.ErrUsernameTaken) {
+			if errors.Is(err, hush.ErrUsernameTaken) {
 				return fmt.Errorf("the username %s is taken on this server", args[0])
 			}
 			if err != nil {
@@ -198,7 +198,7 @@ func newWhoamiCmd(pf *profileFlags) *cobra.Command {
 		Use:   "whoami",
 		Short: "Show your username, device, server and key fingerprint",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			fmt.Fprintf(c.OutOrStdout(), "%s (device %d) on %s\nfingerprint %s\n", cl.Username(), cl.DeviceID(), cl.ServerURL(), cl.Fingerprint())
 			return nil
 		}),
@@ -223,7 +223,7 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 			}
 			text := strings.Join(args[1:], " ")
 			if len(args) == 2 && args[1] == "-" {
-				b, err := io.ReadAll(io.LimitReader(c.InOrStdin(), client.MaxMemo+1))
+				b, err := io.ReadAll(io.LimitReader(c.InOrStdin(), hush.MaxMemo+1))
 				if err != nil {
 					return err
 				}
@@ -252,7 +252,7 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 	}
 	defer cl.Close()
 	sc := bufio.NewScanner(c.InOrStdin())
-	sc.Buffer(make([]byte, 0, 64<<10), client.MaxText+1)
+	sc.Buffer(make([]byte, 0, 64<<10), hush.MaxText+1)
 	n, queued := 0, 0
 	var lastQueued error
 	for sc.Scan() {
@@ -261,7 +261,7 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 		}
 		_, err := cl.Send(c.Context(), to, sc.Text())
 		switch {
-		case errors.Is(err, client.ErrQueued):
+		case errors.Is(err, hush.ErrQueued):
 			// Stored and queued: the rest is queued behind it, in order.
 			queued++
 			lastQueued = err
@@ -286,7 +286,7 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 		Use:   "history <user>",
 		Short: "Print the stored conversation with a user",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			ms, err := cl.History(c.Context(), args[0], limit)
 			if err != nil {
 				return err
@@ -304,18 +304,18 @@ func newHistoryCmd(pf *profileFlags) *cobra.Command {
 }
 
 func explainSend(err error, to string) error {
-	var qe *client.QueuedError
+	var qe *hush.QueuedError
 	switch {
 	case errors.As(err, &qe):
-		return fmt.Errorf("%w: %v; hush sends it by itself on the next hush send, sync or listen (hush outbox lists what waits)", client.ErrQueued, qe.Cause)
-	case errors.Is(err, client.ErrUnknownGroup):
+		return fmt.Errorf("%w: %v; hush sends it by itself on the next hush send, sync or listen (hush outbox lists what waits)", hush.ErrQueued, qe.Cause)
+	case errors.Is(err, hush.ErrUnknownGroup):
 		return fmt.Errorf("unknown group %s (hush group list shows yours)", to)
-	case errors.Is(err, client.ErrUnknownUser):
+	case errors.Is(err, hush.ErrUnknownUser):
 		return fmt.Errorf("unknown user %s", to)
-	case errors.Is(err, client.ErrIdentityChanged):
+	case errors.Is(err, hush.ErrIdentityChanged):
 		return fmt.Errorf("%s's identity key changed: compare safety numbers (hush verify %s), then accept the new key with hush verify %s --accept", to, to, to)
-	case errors.Is(err, client.ErrTooLarge):
-		return fmt.Errorf("message too large: at most %d bytes (longer texts: send them as a file)", client.MaxMemo)
+	case errors.Is(err, hush.ErrTooLarge):
+		return fmt.Errorf("message too large: at most %d bytes (longer texts: send them as a file)", hush.MaxMemo)
 	}
 	return explain(err)
 }
@@ -348,7 +348,7 @@ type messageFile struct {
 // continuation starts the second and later lines of a printed message.
 const continuation = "  | "
 
-func printMessage(w io.Writer, m *client.Message, asJSON bool) {
+func printMessage(w io.Writer, m *hush.Message, asJSON bool) {
 	file := m.Attachment != nil && !m.Attachment.Memo
 	if asJSON {
 		jm := jsonMessage{ID: m.ID, From: m.From, Device: m.FromDevice, To: m.To,
@@ -384,7 +384,7 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 		Use:   "listen",
 		Short: "Print incoming messages as they arrive, until interrupted",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			// Another receiver running: refuse before showing anything.
@@ -395,7 +395,7 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 				return explain(err)
 			}
 			out := bufio.NewWriter(c.OutOrStdout())
-			err := cl.Listen(ctx, func(e client.Event) {
+			err := cl.Listen(ctx, func(e hush.Event) {
 				switch {
 				case e.Message != nil:
 					printMessage(out, e.Message, asJSON)
@@ -423,12 +423,12 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 		Use:   "sync",
 		Short: "Fetch pending messages, print them and exit",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			reportSends(c, cl)
-			held := map[string]*client.Held{} // the last count per sender
+			held := map[string]*hush.Held{} // the last count per sender
 			var order []string
 			refused := 0
-			_, err := cl.SyncEvents(c.Context(), func(e client.Event) {
+			_, err := cl.SyncEvents(c.Context(), func(e hush.Event) {
 				switch {
 				case e.Held != nil:
 					if held[e.Held.From] == nil {
@@ -437,14 +437,14 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 					held[e.Held.From] = e.Held
 				case e.Group != nil:
 					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
-				case errors.Is(e.Err, client.ErrRefused):
+				case errors.Is(e.Err, hush.ErrRefused):
 					refused++
 					fmt.Fprintln(c.ErrOrStderr(), "hush: refused an envelope:", textsafe.Line(errors.Unwrap(e.Err).Error()))
 				case e.Err != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Err.Error()))
 				}
 			})
-			if errors.Is(err, client.ErrProfileBusy) {
+			if errors.Is(err, hush.ErrProfileBusy) {
 				return explain(err) // the running receiver shows what arrives
 			}
 			// What this sync stored, and what an interrupted sync or a chat
@@ -470,7 +470,7 @@ func newContactsCmd(pf *profileFlags) *cobra.Command {
 		Use:   "contacts",
 		Short: "List your contacts and their verification state",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			cs, err := cl.Contacts(c.Context())
 			if err != nil {
 				return err
@@ -495,7 +495,7 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 	c.AddCommand(&cobra.Command{
 		Use:  "show",
 		Args: cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			cfg := cl.Config()
 			for _, k := range []string{"username", "device", "server", "mqtt", "broker", "home"} {
 				fmt.Fprintf(c.OutOrStdout(), "%s = %s\n", k, cfg[k])
@@ -506,7 +506,7 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 		Use:   "trust-server-key",
 		Short: "Pin the signing key the server now serves (only when its operator confirms the change)",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			fp, err := cl.TrustServerKey(c.Context())
 			if err != nil {
 				return explain(err)
@@ -517,7 +517,7 @@ func newConfigCmd(pf *profileFlags) *cobra.Command {
 	}, &cobra.Command{
 		Use:  "set <key> <value>",
 		Args: cobra.ExactArgs(2),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			return explain(cl.SetConfig(c.Context(), args[0], args[1]))
 		}),
 	})
@@ -552,7 +552,7 @@ func newDeleteAccountCmd(pf *profileFlags) *cobra.Command {
 
 // printUnshown prints the stored messages no screen has shown yet, oldest
 // first, and marks them shown.
-func printUnshown(c *cobra.Command, cl *client.Client, asJSON bool) error {
+func printUnshown(c *cobra.Command, cl *hush.Client, asJSON bool) error {
 	ms, err := cl.Unshown(c.Context())
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server"
 )
@@ -41,9 +41,9 @@ func runDemo(ctx context.Context, out io.Writer) error {
 	defer srv.Shutdown(context.Background())
 	fmt.Fprintf(out, "hush demo: server at %s (MQTT %s), key fingerprint %s\n\n", srv.HTTPURL(), srv.MQTTURL(), srv.Fingerprint())
 
-	users := map[string]*client.Client{}
+	users := map[string]*hush.Client{}
 	for _, name := range []string{"alice", "bob"} {
-		cl, err := client.Create(ctx, client.Options{Home: filepath.Join(dir, name), Passphrase: []byte("demo passphrase"),
+		cl, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, name), Passphrase: []byte("demo passphrase"),
 			ServerURL: srv.HTTPURL()}, name, "")
 		if err != nil {
 			return fmt.Errorf("creating %s: %w", name, err)
@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, out io.Writer) error {
 }
 
 // showStored prints what the relay holds for the recipient's mailbox.
-func showStored(ctx context.Context, out io.Writer, srv *server.Server, to *client.Client) error {
+func showStored(ctx context.Context, out io.Writer, srv *server.Server, to *hush.Client) error {
 	mailbox := mailboxOf(to)
 	envs, err := srv.Store().PendingEnvelopes(ctx, mailbox, 0, 10)
 	if err != nil {
@@ -96,6 +96,6 @@ func showStored(ctx context.Context, out io.Writer, srv *server.Server, to *clie
 	return nil
 }
 
-func mailboxOf(c *client.Client) string {
+func mailboxOf(c *hush.Client) string {
 	return identity.MailboxID(c.IdentityKey(), c.DeviceID())
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/export"
 )
 
@@ -47,7 +47,7 @@ keep it as safe as the profile.`,
 	return c
 }
 
-func runExport(c *cobra.Command, cl *client.Client, peer, out string, noFiles bool) error {
+func runExport(c *cobra.Command, cl *hush.Client, peer, out string, noFiles bool) error {
 	ctx, stop := withSignals(c.Context())
 	defer stop()
 	ms, err := cl.History(ctx, peer, 0)
@@ -75,7 +75,7 @@ func runExport(c *cobra.Command, cl *client.Client, peer, out string, noFiles bo
 	return nil
 }
 
-// fileDownloader is client.Client's Download (an interface so tests can
+// fileDownloader is hush.Client's Download (an interface so tests can
 // stand in for it): it fetches, decrypts and verifies the file of a
 // message into dir and returns its path.
 type fileDownloader interface {
@@ -92,7 +92,7 @@ type localFiles struct {
 	warn io.Writer
 }
 
-func (f *localFiles) Open(ctx context.Context, m client.Message) (io.ReadCloser, error) {
+func (f *localFiles) Open(ctx context.Context, m hush.Message) (io.ReadCloser, error) {
 	a := m.Attachment
 	if a == nil {
 		return nil, export.ErrNotAvailable

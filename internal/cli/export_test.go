@@ -14,7 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/export"
 )
 
@@ -74,7 +74,7 @@ func cmdSendFile(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: sendfile home user file")
 	}
 	ctx := context.Background()
-	cl, err := client.Open(ctx, client.Options{Home: ts.MkAbs(args[0]), Passphrase: []byte(ts.Getenv("HUSH_PASSPHRASE"))})
+	cl, err := hush.Open(ctx, hush.Options{Home: ts.MkAbs(args[0]), Passphrase: []byte(ts.Getenv("HUSH_PASSPHRASE"))})
 	ts.Check(err)
 	defer cl.Close()
 	_, err = cl.SendFile(ctx, args[1], ts.MkAbs(args[2]), nil)
@@ -87,8 +87,8 @@ func TestLocalFilesOpensDownloadedAttachments(t *testing.T) {
 	if err := os.WriteFile(path, []byte("jpeg bytes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	open := func(a *client.Attachment) (string, error) {
-		r, err := (&localFiles{}).Open(context.Background(), client.Message{ID: "m", Attachment: a})
+	open := func(a *hush.Attachment) (string, error) {
+		r, err := (&localFiles{}).Open(context.Background(), hush.Message{ID: "m", Attachment: a})
 		if err != nil {
 			return "", err
 		}
@@ -96,10 +96,10 @@ func TestLocalFilesOpensDownloadedAttachments(t *testing.T) {
 		b, err := io.ReadAll(r)
 		return string(b), err
 	}
-	if got, err := open(&client.Attachment{Name: "photo.jpg", Path: path}); err != nil || got != "jpeg bytes" {
+	if got, err := open(&hush.Attachment{Name: "photo.jpg", Path: path}); err != nil || got != "jpeg bytes" {
 		t.Errorf("downloaded file: %q, %v", got, err)
 	}
-	for name, a := range map[string]*client.Attachment{
+	for name, a := range map[string]*hush.Attachment{
 		"no attachment":      nil,
 		"not downloaded yet": {Name: "x"},
 		"removed since":      {Name: "x", Path: filepath.Join(dir, "gone")},
@@ -153,7 +153,7 @@ func (d *fakeDownloader) Download(_ context.Context, id, dir string, _ func(done
 	}
 	content, ok := d.files[id]
 	if !ok {
-		return "", fmt.Errorf("%w: chunk 3", client.ErrIntegrity)
+		return "", fmt.Errorf("%w: chunk 3", hush.ErrIntegrity)
 	}
 	p := filepath.Join(dir, id+".bin")
 	return p, os.WriteFile(p, []byte(content), 0o600)
@@ -165,8 +165,8 @@ func TestLocalFilesFetchesMissingAttachmentsForTheExport(t *testing.T) {
 	dl := &fakeDownloader{files: map[string]string{"m1": "fetched bytes"}}
 	lf := &localFiles{dl: dl, dir: dir, warn: &warn}
 	ctx := context.Background()
-	att := &client.Attachment{Name: "a.txt", Path: filepath.Join(dir, "removed-by-user")}
-	r, err := lf.Open(ctx, client.Message{ID: "m1", Attachment: att})
+	att := &hush.Attachment{Name: "a.txt", Path: filepath.Join(dir, "removed-by-user")}
+	r, err := lf.Open(ctx, hush.Message{ID: "m1", Attachment: att})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestLocalFilesFetchesMissingAttachmentsForTheExport(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("a file fetched for the export outlived it: %v", ents)
 	}
-	if _, err := lf.Open(ctx, client.Message{ID: "m2", Attachment: &client.Attachment{Name: "b"}}); !errors.Is(err, export.ErrNotAvailable) {
+	if _, err := lf.Open(ctx, hush.Message{ID: "m2", Attachment: &hush.Attachment{Name: "b"}}); !errors.Is(err, export.ErrNotAvailable) {
 		t.Errorf("failed download: got %v, want ErrNotAvailable", err)
 	}
 	if !strings.Contains(warn.String(), "message m2 is left out") || !strings.Contains(warn.String(), "verification") {
@@ -186,7 +186,7 @@ func TestLocalFilesFetchesMissingAttachmentsForTheExport(t *testing.T) {
 	kept := filepath.Join(t.TempDir(), "kept.txt")
 	os.WriteFile(kept, []byte("mine"), 0o600)
 	dl.keep = kept
-	r, err = lf.Open(ctx, client.Message{ID: "m3", Attachment: &client.Attachment{Name: "kept.txt"}})
+	r, err = lf.Open(ctx, hush.Message{ID: "m3", Attachment: &hush.Attachment{Name: "kept.txt"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/hush-chat/hush/internal/bench"
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
 
@@ -24,7 +24,7 @@ func newSendFileCmd(pf *profileFlags) *cobra.Command {
 		Use:   "send-file <user|#group> <path>",
 		Short: "Send a file, encrypted end to end (run it again to resume an interrupted upload)",
 		Args:  cobra.ExactArgs(2),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			bar := newTransferBar(c.ErrOrStderr(), "sending")
@@ -34,7 +34,7 @@ func newSendFileCmd(pf *profileFlags) *cobra.Command {
 				if ctx.Err() != nil {
 					return errors.New("interrupted: run the same command again to resume the upload")
 				}
-				if errors.Is(err, client.ErrTooLarge) {
+				if errors.Is(err, hush.ErrTooLarge) {
 					// Not the text limit explainSend describes: the server's blob limit.
 					return fmt.Errorf("%v; the server's operator sets this limit (max_blob_size)", err)
 				}
@@ -52,7 +52,7 @@ func newFilesCmd(pf *profileFlags) *cobra.Command {
 		Use:   "files",
 		Short: "List the files you received and sent (hush sync fetches new ones)",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			fs, err := cl.Files(c.Context())
 			if err != nil {
 				return err
@@ -89,7 +89,7 @@ type fileLine struct {
 	Path  string `json:"path,omitempty"`
 }
 
-func jsonFile(m *client.Message) fileLine {
+func jsonFile(m *hush.Message) fileLine {
 	a := m.Attachment
 	l := fileLine{ID: m.ID, From: m.From, To: m.To, Name: a.Name, Size: a.Size, State: m.State.String(), Path: a.Path}
 	if !m.Outgoing {
@@ -111,7 +111,7 @@ the name of a received file, is enough) into the current directory, or to -o (a 
 directory). The file appears under its final name only once it is complete and
 its SHA-256 matches the one the sender put in the encrypted message.`,
 		Args: cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			id, err := resolveFileID(c, cl, args[0])
@@ -141,7 +141,7 @@ its SHA-256 matches the one the sender put in the encrypted message.`,
 }
 
 // resolveFileID finds the one file message whose id starts with prefix.
-func resolveFileID(c *cobra.Command, cl *client.Client, prefix string) (string, error) {
+func resolveFileID(c *cobra.Command, cl *hush.Client, prefix string) (string, error) {
 	fs, err := cl.Files(c.Context())
 	if err != nil {
 		return "", err

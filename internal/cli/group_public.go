@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
 
@@ -15,7 +15,7 @@ func newGroupPublicCmd(pf *profileFlags) *cobra.Command {
 		Use:   "public",
 		Short: "List the public rooms",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			rs, err := cl.PublicRooms(c.Context())
 			for _, r := range rs {
 				fmt.Fprintf(c.OutOrStdout(), "#%s\t%d members\tversion %d\tid %s\n", textsafe.Line(r.Name), r.Members, r.Version, r.ID)
@@ -31,7 +31,7 @@ func newGroupJoinCmd(pf *profileFlags) *cobra.Command {
 		Use:   "join <id|name>",
 		Short: "Join a public room (no approval needed)",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			gi, err := cl.JoinPublic(c.Context(), args[0])
 			if gi != nil {
 				printGroup(c, gi)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
@@ -18,10 +18,10 @@ import (
 func newGroupCmd(pf *profileFlags) *cobra.Command {
 	g := &cobra.Command{Use: "group", Short: "Create and manage groups and rooms"}
 	g.AddCommand(newGroupCreateCmd(pf), newGroupListCmd(pf), newGroupInfoCmd(pf),
-		groupMemberCmd(pf, "add", "Add a member (admins)", (*client.Client).AddMember),
-		groupMemberCmd(pf, "remove", "Remove a member (admins); the others start new keys", (*client.Client).RemoveMember),
-		groupMemberCmd(pf, "promote", "Make a member an admin (admins)", (*client.Client).PromoteMember),
-		groupMemberCmd(pf, "approve", "Approve a request to join (admins of request rooms)", (*client.Client).ApproveJoin),
+		groupMemberCmd(pf, "add", "Add a member (admins)", (*hush.Client).AddMember),
+		groupMemberCmd(pf, "remove", "Remove a member (admins); the others start new keys", (*hush.Client).RemoveMember),
+		groupMemberCmd(pf, "promote", "Make a member an admin (admins)", (*hush.Client).PromoteMember),
+		groupMemberCmd(pf, "approve", "Approve a request to join (admins of request rooms)", (*hush.Client).ApproveJoin),
 		newGroupResyncCmd(pf), newGroupRejectCmd(pf), newGroupLeaveCmd(pf), newGroupRequestCmd(pf), newGroupRequestsCmd(pf),
 		newGroupPublicCmd(pf), newGroupJoinCmd(pf)) // group_public.go
 	return g
@@ -42,7 +42,7 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 		Use:   "create <name> [members…]",
 		Short: "Create a group with you as its admin",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			t, err := parseGroupType(typ)
 			if err != nil {
 				return err
@@ -58,7 +58,7 @@ func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
 	return c
 }
 
-func printGroup(c *cobra.Command, gi *client.GroupInfo) {
+func printGroup(c *cobra.Command, gi *hush.GroupInfo) {
 	w := c.OutOrStdout()
 	fmt.Fprintf(w, "#%s\t%s\tversion %d\tid %s\n", textsafe.Line(gi.Name), gi.Type, gi.Version, gi.ID)
 	fmt.Fprintf(w, "state %s\n", gi.StateHash)
@@ -79,7 +79,7 @@ func newGroupListCmd(pf *profileFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List your groups",
 		Args:  cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			gs, err := cl.Groups(c.Context())
 			for _, g := range gs {
 				fmt.Fprintf(c.OutOrStdout(), "#%s\t%s\t%d members\n", textsafe.Line(g.Name), g.Type, len(g.Members))
@@ -94,7 +94,7 @@ func newGroupInfoCmd(pf *profileFlags) *cobra.Command {
 		Use:   "info <name>",
 		Short: "Show a group's members and state",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			gi, err := cl.GroupInfo(c.Context(), args[0])
 			if err != nil {
 				return explain(err)
@@ -105,12 +105,12 @@ func newGroupInfoCmd(pf *profileFlags) *cobra.Command {
 	}
 }
 
-func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client, context.Context, string, string) (*client.GroupInfo, error)) *cobra.Command {
+func groupMemberCmd(pf *profileFlags, use, short string, fn func(*hush.Client, context.Context, string, string) (*hush.GroupInfo, error)) *cobra.Command {
 	return &cobra.Command{
 		Use:   use + " <name> <user>",
 		Short: short,
 		Args:  cobra.ExactArgs(2),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			gi, err := fn(cl, c.Context(), args[0], args[1])
 			if gi != nil {
 				fmt.Fprintf(c.OutOrStdout(), "#%s: %d members, version %d\n", textsafe.Line(gi.Name), len(gi.Members), gi.Version)
@@ -124,7 +124,7 @@ func groupMemberCmd(pf *profileFlags, use, short string, fn func(*client.Client,
 // members wait in the outbox: the command did its work, and the next
 // hush command sends them.
 func changeQueued(c *cobra.Command, err error, name, user string) error {
-	var qe *client.QueuedError
+	var qe *hush.QueuedError
 	if errors.As(err, &qe) {
 		fmt.Fprintf(c.ErrOrStderr(), "hush: the change is made; telling the members waits (%v): hush sends it by itself on the next hush command (hush outbox lists what waits)\n", qe.Cause)
 		return nil
@@ -137,7 +137,7 @@ func newGroupResyncCmd(pf *profileFlags) *cobra.Command {
 		Use:   "resync <name>",
 		Short: "Bring the group up to date: ask its admins for missed changes; as an admin, send every member the recent changes again",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			gi, err := cl.ResyncGroup(c.Context(), args[0])
 			if gi != nil {
 				what := "asked the admins for changes after version"
@@ -182,7 +182,7 @@ func newGroupRejectCmd(pf *profileFlags) *cobra.Command {
 		Use:   "reject <name> <user>",
 		Short: "Reject a request to join",
 		Args:  cobra.ExactArgs(2),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			return explain(cl.RejectJoin(c.Context(), args[0], args[1]))
 		}),
 	}
@@ -193,7 +193,7 @@ func newGroupLeaveCmd(pf *profileFlags) *cobra.Command {
 		Use:   "leave <name>",
 		Short: "Leave a group",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			return changeQueued(c, cl.LeaveGroup(c.Context(), args[0]), args[0], cl.Username())
 		}),
 	}
@@ -205,7 +205,7 @@ func newGroupRequestCmd(pf *profileFlags) *cobra.Command {
 		Use:   "request <group-id> --admin <user>",
 		Short: "Ask an admin of a request room to let you in (the admin shares the id from hush group info)",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			if admin == "" {
 				return usageError{errors.New("--admin <user> is required")}
 			}
@@ -225,7 +225,7 @@ func newGroupRequestsCmd(pf *profileFlags) *cobra.Command {
 		Use:   "requests <name>",
 		Short: "List pending requests to join (sync first)",
 		Args:  cobra.ExactArgs(1),
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, args []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, args []string) error {
 			us, err := cl.GroupRequests(c.Context(), args[0])
 			for _, u := range us {
 				fmt.Fprintln(c.OutOrStdout(), textsafe.Line(u))

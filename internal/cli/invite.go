@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/server"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/textsafe"
@@ -86,7 +86,7 @@ func newInviteCmd(pf *profileFlags) *cobra.Command {
 its operator lets users invite (hush server --user-invites N). Prints the code and the hush init
 line the newcomer runs.`,
 		Args: cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			ttl, err := parseValidity(expires)
 			if err != nil {
 				return usageError{fmt.Errorf("--expires: %w", err)}
@@ -136,23 +136,23 @@ func parseValidity(s string) (time.Duration, error) {
 // explainRegistration turns a refused registration or invite request
 // into one line with the next step; other errors go to explain.
 func explainRegistration(err error, username, serverURL string) error {
-	var limited *client.RateLimitedError
+	var limited *hush.RateLimitedError
 	switch {
-	case errors.Is(err, client.ErrRegistrationClosed):
+	case errors.Is(err, hush.ErrRegistrationClosed):
 		return errors.New("registration is closed on this server; ask its operator")
-	case errors.Is(err, client.ErrInviteRequired):
+	case errors.Is(err, hush.ErrInviteRequired):
 		if username == "" {
 			username = "NAME"
 		}
 		return fmt.Errorf("this server registers new accounts by invitation only: ask its operator or a user for an invite code, "+
 			"then run hush init %s --server %s --invite CODE", username, serverURL)
-	case errors.Is(err, client.ErrInviteInvalid):
+	case errors.Is(err, hush.ErrInviteInvalid):
 		return errors.New("the invite code is not valid on this server: check it for typos, or ask whoever gave it to you for a new one")
-	case errors.Is(err, client.ErrInviteUsed):
+	case errors.Is(err, hush.ErrInviteUsed):
 		return errors.New("the invite code was already used: ask whoever gave it to you for a new one")
-	case errors.Is(err, client.ErrInviteExpired):
+	case errors.Is(err, hush.ErrInviteExpired):
 		return errors.New("the invite code has expired: ask whoever gave it to you for a new one")
-	case errors.Is(err, client.ErrInvitesDisabled), errors.Is(err, client.ErrInviteLimit):
+	case errors.Is(err, hush.ErrInvitesDisabled), errors.Is(err, hush.ErrInviteLimit):
 		return errors.New(textsafe.Line(err.Error()))
 	case errors.As(err, &limited):
 		return fmt.Errorf("the server refuses this for now: %s", textsafe.Line(limited.Message))

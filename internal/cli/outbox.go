@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 )
 
 func newOutboxCmd(pf *profileFlags) *cobra.Command {
@@ -18,7 +18,7 @@ func newOutboxCmd(pf *profileFlags) *cobra.Command {
 with the reason. hush retries them by itself on every send, sync and listen; --retry
 tries them now.`,
 		Args: cobra.NoArgs,
-		RunE: pf.with(func(c *cobra.Command, cl *client.Client, _ []string) error {
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
 			if retry {
 				reportSends(c, cl)
 			}
@@ -44,7 +44,7 @@ tries them now.`,
 
 // reportSends retries what the outbox holds and says on stderr what was
 // refused for good and what still waits.
-func reportSends(c *cobra.Command, cl *client.Client) {
+func reportSends(c *cobra.Command, cl *hush.Client) {
 	rep, err := cl.RetrySends(c.Context())
 	w := c.ErrOrStderr()
 	if err != nil {
@@ -60,7 +60,7 @@ func reportSends(c *cobra.Command, cl *client.Client) {
 }
 
 // stateMark is what follows an outgoing message that is not simply sent.
-func stateMark(m *client.Message) string {
+func stateMark(m *hush.Message) string {
 	if !m.Outgoing {
 		var mark string
 		if m.Missing > 0 {
@@ -72,9 +72,9 @@ func stateMark(m *client.Message) string {
 		return mark
 	}
 	switch m.State {
-	case client.StateSending:
+	case hush.StateSending:
 		return "  [waiting to be sent: " + m.Error + "]"
-	case client.StateFailed:
+	case hush.StateFailed:
 		return "  [FAILED: " + m.Error + "]"
 	}
 	if m.Error != "" {

@@ -10,7 +10,7 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/internal/identity"
 )
 
@@ -48,7 +48,7 @@ server serves the previous key again.`,
 			switch {
 			case accept:
 				delivered := 0
-				err := cl.AcceptIdentity(ctx, user, func(e client.Event) {
+				err := cl.AcceptIdentity(ctx, user, func(e hush.Event) {
 					switch {
 					case e.Message != nil:
 						delivered++
@@ -112,7 +112,7 @@ server serves the previous key again.`,
 // showKeyChange explains an undecided key change: the number to compare
 // is the new key's; the pinned key's number is shown only as no longer
 // valid. It returns the new number.
-func showKeyChange(ctx context.Context, out io.Writer, cl *client.Client, ct *client.Contact) (*identity.SafetyNumber, error) {
+func showKeyChange(ctx context.Context, out io.Writer, cl *hush.Client, ct *hush.Contact) (*identity.SafetyNumber, error) {
 	user := ct.Username
 	next, err := cl.PendingSafetyNumber(ctx, user)
 	if err != nil {
@@ -157,7 +157,7 @@ func isAre(n int) string {
 }
 
 // heldNotice is the line that tells the user messages are held.
-func heldNotice(h *client.Held) string {
+func heldNotice(h *hush.Held) string {
 	them := "them"
 	if h.Count == 1 {
 		them = "it"

@@ -24,7 +24,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 )
 
 // ErrNotAvailable is what Files.Open returns (possibly wrapped) when the
@@ -36,14 +36,14 @@ var ErrNotAvailable = errors.New("attachment not available")
 type Conversation struct {
 	Self     string           // the exporting user
 	Peer     string           // the other side (a user, or #group)
-	Messages []client.Message // oldest first, as client.History returns them
+	Messages []hush.Message // oldest first, as hush.History returns them
 	Exported time.Time        // shown on the page and stamped on every entry
 }
 
 // Files opens the plaintext of a message's attachment, or returns
 // ErrNotAvailable. Write closes what Open returns.
 type Files interface {
-	Open(ctx context.Context, m client.Message) (io.ReadCloser, error)
+	Open(ctx context.Context, m hush.Message) (io.ReadCloser, error)
 }
 
 // fileState is what happened to one attachment.
@@ -104,14 +104,14 @@ func Write(ctx context.Context, w io.Writer, c Conversation, files Files) error 
 // hasFile reports whether m carries a file to export. A memo whose text
 // was fetched is shown as text; one not fetched yet is exported (or
 // reported missing) like any file.
-func hasFile(m client.Message) bool {
+func hasFile(m hush.Message) bool {
 	a := m.Attachment
 	return a != nil && !(a.Memo && m.Text != "")
 }
 
 // copyFile streams one attachment into the archive. It reports false,
 // with no entry written, when the plaintext is not available.
-func copyFile(ctx context.Context, zw *zip.Writer, stamp time.Time, name string, files Files, m client.Message) (bool, error) {
+func copyFile(ctx context.Context, zw *zip.Writer, stamp time.Time, name string, files Files, m hush.Message) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 )
 
 var exported = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
@@ -22,7 +22,7 @@ var exported = time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 // memFiles serves attachments from memory; absent ids are not available.
 type memFiles map[string][]byte
 
-func (f memFiles) Open(_ context.Context, m client.Message) (io.ReadCloser, error) {
+func (f memFiles) Open(_ context.Context, m hush.Message) (io.ReadCloser, error) {
 	b, ok := f[m.ID]
 	if !ok {
 		return nil, fmt.Errorf("message %s: %w", m.ID, ErrNotAvailable)
@@ -30,16 +30,16 @@ func (f memFiles) Open(_ context.Context, m client.Message) (io.ReadCloser, erro
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
-func msg(id, from string, out bool, sent time.Time, text string) client.Message {
-	m := client.Message{ID: id, From: from, Text: text, SentAt: sent, Outgoing: out, State: client.StateReceived}
+func msg(id, from string, out bool, sent time.Time, text string) hush.Message {
+	m := hush.Message{ID: id, From: from, Text: text, SentAt: sent, Outgoing: out, State: hush.StateReceived}
 	if out {
-		m.State = client.StateSent
+		m.State = hush.StateSent
 	}
 	return m
 }
 
-func withFile(m client.Message, name string, size int64) client.Message {
-	m.Attachment = &client.Attachment{BlobID: "blob-" + m.ID, Name: name, Size: size}
+func withFile(m hush.Message, name string, size int64) hush.Message {
+	m.Attachment = &hush.Attachment{BlobID: "blob-" + m.ID, Name: name, Size: size}
 	return m
 }
 
@@ -47,7 +47,7 @@ func withFile(m client.Message, name string, size int64) client.Message {
 // hostile and clashing names and one attachment that is not downloaded.
 func sample() (Conversation, memFiles) {
 	t0 := time.Date(2026, 3, 1, 23, 30, 0, 0, time.FixedZone("X", -5*3600)) // 2026-03-02 04:30 UTC
-	ms := []client.Message{
+	ms := []hush.Message{
 		msg("m1", "alice", true, t0, "hi bob"),
 		msg("m2", "bob", false, t0.Add(time.Minute), `<script>alert("x")</script> & <b>bold</b>`),
 		withFile(msg("m3", "bob", false, t0.Add(2*time.Minute), ""), "../../etc/passwd", 11),
@@ -57,7 +57,7 @@ func sample() (Conversation, memFiles) {
 		withFile(msg("m7", "bob", false, t0.Add(6*time.Minute), "big one"), "film.mkv", 1<<30),
 		withFile(msg("m8", "bob", false, t0.Add(7*time.Minute), ""), "evil\u202egpj.exe\x00\n", 4),
 	}
-	ms[3].State = client.StateFailed
+	ms[3].State = hush.StateFailed
 	files := memFiles{
 		"m3": []byte("root:x:0:0\n"),
 		"m4": []byte("<html>not it</html>\n"),
@@ -234,7 +234,7 @@ func TestMemoWithTextIsShownAsText(t *testing.T) {
 	m.Attachment.Memo = true
 	pending := withFile(msg("m2", "bob", false, exported, ""), "", 5000)
 	pending.Attachment.Memo = true
-	c := Conversation{Self: "alice", Peer: "bob", Messages: []client.Message{m, pending}, Exported: exported}
+	c := Conversation{Self: "alice", Peer: "bob", Messages: []hush.Message{m, pending}, Exported: exported}
 	zr, _ := archive(t, c, memFiles{"m1": []byte("should not be asked for")})
 	page := string(entry(t, zr, "index.html"))
 	if len(zr.File) != 1 || !strings.Contains(page, long) {
@@ -291,7 +291,7 @@ func (r *watchedReader) Close() error { return nil }
 
 type oneFile struct{ r *watchedReader }
 
-func (f oneFile) Open(context.Context, client.Message) (io.ReadCloser, error) { return f.r, nil }
+func (f oneFile) Open(context.Context, hush.Message) (io.ReadCloser, error) { return f.r, nil }
 
 // An attachment is streamed: most of it is in the archive before the
 // source has been read to the end.
@@ -300,7 +300,7 @@ func TestAttachmentIsStreamed(t *testing.T) {
 	out := &countWriter{}
 	r := &watchedReader{rnd: rand.NewChaCha8([32]byte{1}), left: size, out: out}
 	c := Conversation{Self: "a", Peer: "b", Exported: exported,
-		Messages: []client.Message{withFile(msg("m1", "b", false, exported, ""), "big.bin", size)}}
+		Messages: []hush.Message{withFile(msg("m1", "b", false, exported, ""), "big.bin", size)}}
 	if err := Write(context.Background(), out, c, oneFile{r}); err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestAttachmentIsStreamed(t *testing.T) {
 
 type failingFiles struct{ err error }
 
-func (f failingFiles) Open(context.Context, client.Message) (io.ReadCloser, error) { return nil, f.err }
+func (f failingFiles) Open(context.Context, hush.Message) (io.ReadCloser, error) { return nil, f.err }
 
 func TestErrorsStopTheExport(t *testing.T) {
 	c, files := sample()

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/hush-chat/hush/internal/client"
+	"github.com/hush-chat/hush"
 )
 
 // timeLayout shows times in UTC so the page reads the same wherever it
@@ -16,7 +16,7 @@ const timeLayout = "2006-01-02 15:04:05 UTC"
 
 // item is one message as the page shows it.
 type item struct {
-	client.Message
+	hush.Message
 	state fileState
 	file  string // the name under files/ when included
 }

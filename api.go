@@ -1,0 +1,170 @@
+package hush
+
+import (
+	"time"
+)
+
+// Options opens or creates a profile.
+type Options struct {
+	// Home is the profile directory (created owner-only). Default: $HUSH_HOME,
+	// else $XDG_DATA_HOME/hush, else ~/.local/share/hush.
+	Home string
+	// Passphrase unlocks the profile; everything secret in it is encrypted
+	// under a key derived from it with Argon2id.
+	Passphrase []byte
+	// ServerURL is the hush server (Create only; Open reads it from the
+	// profile unless set here).
+	ServerURL string
+	// BrokerURL selects direct mode: envelopes travel through this plain
+	// MQTT broker (mqtt://host:port) instead of the hush relay; the server
+	// at ServerURL is used only as the key directory.
+	BrokerURL string
+	// Invite is the invite code a server that registers by invitation
+	// requires (Create only).
+	Invite string
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Message is one message of a conversation, as the user sees it.
+type Message struct {
+	ID         string    // 32 hex characters, chosen by the sender
+	Peer       string    // the other user of the conversation
+	From       string    // sender username (Peer for incoming, self for outgoing)
+	FromDevice uint32    // sender device
+	To         string    // recipient username
+	Text       string    // the text
+	SentAt     time.Time // sender's clock
+	ReceivedAt time.Time // this device's clock when stored
+	Outgoing   bool
+	State      State
+	// Error says why an outgoing message failed, or why it is still
+	// waiting in the outbox (State sending); empty otherwise.
+	Error string
+	// Late is set on an incoming message that arrived after messages its
+	// sender wrote later (the ratchet had kept its key).
+	Late bool
+	// Missing counts the earlier messages of the same sender that had not
+	// arrived when this one did (a gap the ratchet can see). They may
+	// still come, marked Late.
+	Missing int
+
+	chain string // the sender's ratchet chain and the message's number in it (orderByCounters)
+	n     uint32
+	// Attachment is set when the message carries a file or a memo (a
+	// long text sent as an encrypted attachment).
+	Attachment *Attachment
+}
+
+// Attachment describes a file (or memo) carried by a message. The file
+// itself is encrypted with the file stream format (doc/SPEC.md §7) and
+// stored on the server as an opaque blob.
+type Attachment struct {
+	BlobID string // the server's blob id (a capability: whoever knows it may fetch the ciphertext)
+	Name   string // file name as the sender gave it (no directories)
+	Size   int64  // plaintext size in bytes
+	Memo   bool   // a long text: Message.Text holds it once fetched
+	// Path is where the decrypted file was saved on this device, once
+	// downloaded and verified; empty before.
+	Path string
+}
+
+// State is where a message is in its life.
+type State int
+
+const (
+	StateReceived State = 1 // incoming, stored
+	StateSending  State = 2 // outgoing, queued: not yet accepted by the relay, retried
+	StateSent     State = 3 // outgoing, durably stored by the relay (or broker)
+	StateFailed   State = 4 // outgoing, refused
+)
+
+func (s State) String() string {
+	switch s {
+	case StateReceived:
+		return "received"
+	case StateSending:
+		return "sending"
+	case StateSent:
+		return "sent"
+	case StateFailed:
+		return "failed"
+	}
+	return "unknown"
+}
+
+// Contact is a user this profile has talked to.
+type Contact struct {
+	Username    string
+	IdentityKey []byte // the pinned key
+	Verified    bool   // the user compared safety numbers and marked it
+	// Changed is set when the directory served another identity key than
+	// the pinned one. Nothing is encrypted to either key until the user
+	// decides: AcceptIdentity adopts NewIdentityKey; RejectIdentity keeps
+	// the pinned key. The flag stays until then, even if the directory
+	// serves the pinned key again (ServedPinnedAgain).
+	Changed        bool
+	NewIdentityKey []byte
+	// ServedPinnedAgain: during the change the directory went back to
+	// the pinned key. A directory that switches keys back and forth is
+	// suspicious; the change still waits for the user's decision.
+	ServedPinnedAgain bool
+	// KeptPinned: the user refused the new key (RejectIdentity); the
+	// change clears once the directory serves the pinned key again.
+	KeptPinned bool
+	// Held counts the messages from this contact kept unread until the
+	// user accepts its new key.
+	Held    int
+	Devices []uint32
+}
+
+// Event is something the receive loop reports.
+type Event struct {
+	Message *Message // a new incoming message
+	// Sent is an outgoing message whose state changed in the background:
+	// the server accepted it after a retry, or refused it for good.
+	Sent *Message
+	Err  error // a problem that did not stop the loop (garbage dropped, …)
+	// Held is set when an envelope was kept unread because its sender's
+	// identity key changed: it is delivered when the user accepts the key.
+	Held *Held
+	// Group is set when a group's membership changed (a change from
+	// another member was applied) or someone asks to join a request room
+	// this user administers.
+	Group *GroupEvent
+}
+
+// The Client's methods (implemented in client.go, send.go, receive.go,
+// contacts.go):
+//
+//	func Create(ctx context.Context, o Options, username, email string) (*Client, error)
+//	func Open(ctx context.Context, o Options) (*Client, error)
+//	func DefaultHome() string
+//	func (c *Client) Close() error
+//	func (c *Client) Username() string
+//	func (c *Client) DeviceID() uint32
+//	func (c *Client) ServerURL() string
+//	func (c *Client) Fingerprint() string                       // of the own identity key
+//	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
+//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages; *RefusedError lists refused envelopes
+//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting each event as it happens
+//	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
+//	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
+//	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
+//	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
+//	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
+//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
+//	func (c *Client) MarkVerified(ctx context.Context, user string) error
+//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
+//	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
+//	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
+//	func (c *Client) Config() map[string]string
+//	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
+//
+// Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
+// ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable (an
+// *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),
+// ErrAccountDeleted (an *AccountDeletedError), ErrProfileBusy,
+// ErrEmptyMessage, ErrFileGone,
+// ErrIdentityChanged, ErrTooLarge, ErrUsernameTaken, ErrQueued (a
+// *QueuedError); and (errors.As) *RefusedError from Sync.

@@ -1,0 +1,393 @@
+// Package hush is the hush library a program embeds: it keeps a profile
+// (identity, device keys, prekeys, sessions, contacts and history, all
+// encrypted at rest under the user's passphrase), registers with a hush
+// server, sends texts and receives them over the relay or, in direct mode,
+// over any MQTT broker.
+//
+// Guarantees: a message is acknowledged to the relay only after it is
+// durably stored in the profile; messages are deduplicated by id; a contact
+// whose identity key changes is flagged until the user decides, nothing is
+// encrypted to the new key until the user accepts it, and what arrives
+// from it meanwhile is held unread and delivered on accept. Group keys,
+// changes and messages that arrive before what they depend on are held
+// too (bounded, in the profile) and applied, in order, once it arrives; a
+// member that learns it missed changes asks for them. A Client is safe
+// for concurrent use.
+package hush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/server/directory"
+)
+
+// Prekey stock a device keeps in the directory.
+const (
+	initialOneTime = 100
+	initialKEMOne  = 10
+	refillBelow    = 20
+)
+
+// Client is an open profile.
+type Client struct {
+	home string
+	st   *localstore.Store
+	prof profile
+	id   *identity.IdentityPrivateKey
+	dev  *identity.DevicePrivateKey
+	cert *identity.DeviceCert
+	api  *apiclient.Client
+	now  func() time.Time
+
+	mu sync.Mutex // one send or receive step at a time: sessions and the keyring are shared state
+	// lostJoins are public-room joins that lost a race here, whose authors
+	// are still to be told (group_public.go); guarded by mu.
+	lostJoins []lostJoin
+
+	trMu   sync.Mutex
+	tr     transport
+	routes routeTransports // transports to devices that receive otherwise (route.go)
+
+	obMu       sync.Mutex    // one pass over the outbox at a time
+	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
+	genWritten uint64        // the count last written to GenerationFile; guarded by obMu
+	restored   bool          // Open found an older copy of the profile (generation.go)
+}
+
+// kickOutbox asks a running Listen to retry queued sends now.
+func (c *Client) kickOutbox() {
+	select {
+	case c.outboxKick <- struct{}{}:
+	default:
+	}
+}
+
+// DefaultHome returns where the profile lives by default.
+func DefaultHome() string {
+	if h := os.Getenv("HUSH_HOME"); h != "" {
+		return h
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hush")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "hush")
+	}
+	return ".hush"
+}
+
+func (o *Options) defaults() {
+	if o.Home == "" {
+		o.Home = DefaultHome()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Create makes a new identity and device, registers username with the
+// server, and stores everything in a new profile at o.Home.
+func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
+	o.defaults()
+	if len(o.Passphrase) == 0 {
+		return nil, ErrEmptyPassphrase
+	}
+	if !directory.ValidUsername(username) {
+		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
+	}
+	if o.ServerURL == "" {
+		return nil, errors.New("no server given")
+	}
+	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
+		return nil, err
+	}
+	if localstore.Exists(o.Home) {
+		return nil, ErrProfileExists
+	}
+	// A failed Create leaves no trace: the home directory goes too when
+	// Create made it (and it is empty again).
+	_, statErr := os.Stat(o.Home)
+	madeHome := errors.Is(statErr, fs.ErrNotExist)
+	c, err := createProfile(ctx, o, username, email)
+	if err != nil && madeHome {
+		os.Remove(o.Home)
+	}
+	return c, err
+}
+
+func createProfile(ctx context.Context, o Options, username, email string) (*Client, error) {
+	api := apiclient.New(o.ServerURL, nil)
+	serverKey, err := api.ServerKey(ctx)
+	if err != nil {
+		return nil, serverErr(err)
+	}
+	published := ""
+	if o.BrokerURL != "" {
+		if published, err = publishedBroker(o.BrokerURL); err != nil {
+			return nil, err
+		}
+	}
+	now := o.Now()
+	id, err := identity.GenerateIdentity()
+	if err != nil {
+		return nil, err
+	}
+	dev, err := identity.GenerateDevice(1)
+	if err != nil {
+		return nil, err
+	}
+	cert := identity.Certify(id, dev, now.Unix())
+	ring, err := pqxdh.NewKeyring(id, 1, now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	otp, err := ring.GenerateOneTime(initialOneTime)
+	if err != nil {
+		return nil, err
+	}
+	kem, err := ring.GenerateKEMOneTime(id, initialKEMOne)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{home: o.Home, id: id, dev: dev, cert: cert, now: o.Now, outboxKick: make(chan struct{}, 1),
+		prof: profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}}
+	// The profile is written before registering: a registered identity
+	// whose keys were never stored would be lost for good.
+	if c.st, err = localstore.Create(ctx, o.Home, o.Passphrase); err != nil {
+		return nil, fmt.Errorf("creating profile: %w", err)
+	}
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		return errors.Join(tx.PutSecret(secretProfile, encodeJSON(c.prof)), tx.PutSecret(secretIdentity, id.Seed()),
+			tx.PutSecret(secretDevice, dev.Marshal()), tx.PutSecret(secretCert, cert.Marshal()),
+			tx.PutSecret(secretKeyring, ring.Marshal()))
+	})
+	if err == nil {
+		c.api = apiclient.New(o.ServerURL, serverKey)
+		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
+			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published, Invite: o.Invite})
+	}
+	if err != nil {
+		c.st.Close()
+		removeProfile(o.Home)
+		if apiclient.IsCode(err, "username_taken") {
+			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
+		}
+		return nil, registrationErr(err)
+	}
+	if o.BrokerURL != "" {
+		// A plain broker queues messages only for a session that exists:
+		// open the device's persistent session now, so messages sent
+		// before its first listen or sync are kept.
+		if err := c.primeDirect(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("registered, but the broker did not answer: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func (c *Client) primeDirect(ctx context.Context) error {
+	tr, err := c.transport(ctx)
+	if err != nil {
+		return err
+	}
+	d, ok := tr.(*directTransport)
+	if !ok {
+		return nil
+	}
+	cl, _, err := d.session(ctx, func([]byte) error { return errors.New("profile not ready") }, nil)
+	if err != nil {
+		return err
+	}
+	return cl.Disconnect(&paho.Disconnect{})
+}
+
+// removeProfile deletes a profile that never got registered.
+func removeProfile(home string) {
+	for _, f := range []string{localstore.FileName, localstore.FileName + "-wal", localstore.FileName + "-shm"} {
+		os.Remove(filepath.Join(home, f))
+	}
+}
+
+// Open unlocks the profile at o.Home.
+func Open(ctx context.Context, o Options) (*Client, error) {
+	o.defaults()
+	if len(o.Passphrase) == 0 {
+		return nil, ErrEmptyPassphrase
+	}
+	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
+	switch {
+	case errors.Is(err, localstore.ErrNoProfile):
+		return nil, ErrNoProfile
+	case errors.Is(err, localstore.ErrWrongPassphrase):
+		return nil, ErrWrongPassphrase
+	case err != nil:
+		return nil, err
+	}
+	c := &Client{home: o.Home, st: st, now: o.Now, outboxKick: make(chan struct{}, 1)}
+	if err := c.load(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := c.checkRestored(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if o.ServerURL != "" {
+		c.prof.ServerURL = o.ServerURL
+	}
+	if o.BrokerURL != "" {
+		c.prof.BrokerURL = o.BrokerURL
+	}
+	sk, err := identity.NewIdentityKey(c.prof.ServerKey)
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("profile: server key: %w", err)
+	}
+	c.api = apiclient.New(c.prof.ServerURL, sk)
+	return c, nil
+}
+
+func (c *Client) load(ctx context.Context) error {
+	return c.st.View(ctx, func(tx *localstore.Tx) error {
+		var errs []error
+		get := func(name string) []byte {
+			b, err := tx.GetSecret(name)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("profile: %s: %w", name, err))
+			}
+			return b
+		}
+		pb, seed, devb, certb := get(secretProfile), get(secretIdentity), get(secretDevice), get(secretCert)
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		if err := decodeJSON(pb, &c.prof, "profile"); err != nil {
+			return err
+		}
+		var e1, e2, e3 error
+		c.id, e1 = identity.NewIdentityPrivateKey(seed)
+		c.dev, e2 = identity.ParseDevicePrivateKey(devb)
+		c.cert, e3 = identity.ParseDeviceCert(certb)
+		return errors.Join(e1, e2, e3)
+	})
+}
+
+// Close stops the transport and closes the profile.
+func (c *Client) Close() error {
+	c.trMu.Lock()
+	if c.tr != nil {
+		c.tr.close()
+		c.tr = nil
+	}
+	c.trMu.Unlock()
+	return c.st.Close()
+}
+
+// Username returns the profile's username.
+func (c *Client) Username() string { return c.prof.Username }
+
+// DeviceID returns this device's id.
+func (c *Client) DeviceID() uint32 { return c.dev.ID() }
+
+// ServerURL returns the server the profile uses.
+func (c *Client) ServerURL() string { return c.prof.ServerURL }
+
+// Fingerprint returns the fingerprint of the own identity key.
+func (c *Client) Fingerprint() string { return identity.Fingerprint(c.id.Public()) }
+
+// Config returns the profile's settings.
+func (c *Client) Config() map[string]string {
+	return map[string]string{"username": c.prof.Username, "server": c.prof.ServerURL, "broker": c.prof.BrokerURL,
+		"mqtt": c.prof.MQTTURL, "device": fmt.Sprint(c.prof.DeviceID), "home": c.home}
+}
+
+// SetConfig changes a setting: "server" (the server URL), "broker"
+// (direct mode's MQTT broker; empty to use the relay) or "mqtt" (the
+// relay's MQTT address when it differs from what the server advertises).
+func (c *Client) SetConfig(ctx context.Context, key, value string) error {
+	p := c.prof
+	var err error
+	switch key {
+	case "server":
+		p.ServerURL, err = value, checkServerURL(value)
+	case "broker":
+		if err := checkMQTTURL(key, value); err != nil {
+			return err
+		}
+		p.BrokerURL = value
+		if err := c.publishDelivery(ctx, value); err != nil { // senders route by the directory (route.go)
+			return err
+		}
+	case "mqtt":
+		p.MQTTURL, err = value, checkMQTTURL(key, value)
+	default:
+		return fmt.Errorf("unknown setting %q: the settings are %s", key, strings.Join(settingKeys, ", "))
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
+		return err
+	}
+	c.prof = p
+	return nil
+}
+
+// TrustServerKey pins the signing key the server now serves, replacing
+// the one pinned at init, and returns its fingerprint. Call it only when
+// the user trusts the change (the operator replaced or restored the
+// server key): every directory answer is checked against this key.
+func (c *Client) TrustServerKey(ctx context.Context) (string, error) {
+	k, err := apiclient.New(c.prof.ServerURL, nil).ServerKey(ctx)
+	if err != nil {
+		return "", serverErr(err)
+	}
+	p := c.prof
+	p.ServerKey = k.Bytes()
+	if err := c.st.Update(ctx, func(tx *localstore.Tx) error { return tx.PutSecret(secretProfile, encodeJSON(p)) }); err != nil {
+		return "", err
+	}
+	c.prof = p
+	c.api = apiclient.New(p.ServerURL, k)
+	return identity.Fingerprint(k), nil
+}
+
+// serverErr turns transport failures into an *UnreachableError (which
+// matches ErrServerUnreachable) and keeps server answers as they are.
+func serverErr(err error) error {
+	var ne net.Error
+	var ae *apiclient.Error
+	var ue *UnreachableError
+	switch {
+	case err == nil, errors.As(err, &ae), errors.As(err, &ue):
+		return err
+	case errors.As(err, &ne), errors.Is(err, context.DeadlineExceeded):
+		return &UnreachableError{What: "server", URL: "(unknown)", Err: err}
+	}
+	return err
+}
+
+// IdentityKey returns the own public identity key.
+func (c *Client) IdentityKey() *identity.IdentityKey { return c.id.Public() }
+
+// DeleteAccount deletes the account from the server. The local profile is
+// left in place (its history stays readable); it can no longer send.
+func (c *Client) DeleteAccount(ctx context.Context) error {
+	return serverErr(c.api.DeleteAccount(ctx, c.prof.Username, c.id))
+}

@@ -1,0 +1,211 @@
+package hush
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/server/relay"
+)
+
+// plainBroker starts an MQTT broker with no hush logic at all (any client,
+// any topic): what direct mode must work with. It stands in for Mosquitto
+// when HUSH_TEST_MQTT does not name one.
+func plainBroker(t *testing.T) string {
+	t.Helper()
+	_, url := plainBrokerServer(t)
+	return url
+}
+
+// plainBrokerServer is plainBroker with the broker itself, for tests that
+// must see what the broker knows of its clients.
+func plainBrokerServer(t *testing.T) (*mqtt.Server, string) {
+	t.Helper()
+	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := b.AddHook(new(allowAll), nil); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := b.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go b.Serve()
+	t.Cleanup(func() { b.Close() })
+	return b, "mqtt://" + addr
+}
+
+// allowAll lets every client connect and use every topic, like a broker
+// with no access control.
+type allowAll struct{ mqtt.HookBase }
+
+func (allowAll) ID() string { return "allow-all" }
+func (allowAll) Provides(b byte) bool {
+	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
+}
+func (allowAll) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }
+func (allowAll) OnACLCheck(*mqtt.Client, string, bool) bool              { return true }
+
+// brokers returns the brokers to test direct mode against: always a plain
+// in-process one, and the machine's Mosquitto when HUSH_TEST_MQTT names it.
+func brokers(t *testing.T) map[string]string {
+	m := map[string]string{"plain": plainBroker(t)}
+	if u := os.Getenv("HUSH_TEST_MQTT"); u != "" {
+		m["mosquitto"] = u
+	}
+	return m
+}
+
+func TestDirectModeOverPlainBroker(t *testing.T) {
+	for name, broker := range brokers(t) {
+		t.Run(name, func(t *testing.T) { testDirectMode(t, broker) })
+	}
+}
+
+func testDirectMode(t *testing.T, broker string) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	// Unique names: a shared Mosquitto outlives test runs.
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	an, bn := "alice-"+hexs(suffix), "bob-"+hexs(suffix)
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL(), BrokerURL: broker}, an)
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL(), BrokerURL: broker}, bn)
+
+	// Anyone may publish to a topic on a plain broker: garbage arrives in
+	// Bob's inbox before, between and after real messages.
+	inbox := relay.InboxTopic(identity.MailboxID(bob.IdentityKey(), 1))
+	publishRaw(t, broker, inbox, []byte("not an envelope"))
+	for _, text := range []string{"one", "two", "three"} {
+		if _, err := alice.Send(ctx, bn, text); err != nil {
+			t.Fatal(err)
+		}
+		junk := make([]byte, 1500)
+		rand.Read(junk)
+		junk[0] = 0x01 // looks like a sealed envelope
+		publishRaw(t, broker, inbox, junk)
+	}
+	// Each piece of garbage is refused and reported; the messages arrive.
+	got, err := bob.Sync(ctx)
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Reasons) != 4 || re.Err != nil {
+		t.Fatalf("sync: %v, want 4 refused envelopes and no other error", err)
+	}
+	var texts []string
+	for _, m := range got {
+		texts = append(texts, m.Text)
+	}
+	if len(texts) != 3 || texts[0] != "one" || texts[1] != "two" || texts[2] != "three" {
+		t.Fatalf("bob got %q, want one two three in order", texts)
+	}
+	// Everything was acknowledged: the garbage and the messages are gone.
+	if again, err := bob.Sync(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second sync: %v %v", again, err)
+	}
+
+	// Live: Bob listens, Alice sends.
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan Event, 16)
+	go bob.Listen(lctx, func(e Event) { events <- e })
+	// Listen subscribes asynchronously; its persistent session queues
+	// what arrives meanwhile, so sending at once is fine.
+	if _, err := alice.Send(ctx, bn, "live"); err != nil {
+		t.Fatal(err)
+	}
+	publishRaw(t, broker, inbox, []byte{0x02, 0xff})
+	for {
+		select {
+		case e := <-events:
+			if e.Message != nil {
+				if e.Message.Text != "live" || e.Message.From != an {
+					t.Fatalf("live message %+v", e.Message)
+				}
+				return
+			}
+			var dr *dropped
+			if !errors.As(e.Err, &dr) {
+				t.Fatalf("unexpected event %v", e.Err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("no live message")
+		}
+	}
+}
+
+func publishRaw(t *testing.T, broker, topic string, payload []byte) {
+	t.Helper()
+	cl, err := dialMQTT(context.Background(), broker, mqttLogin{clientID: "garbage-" + hexs(payload[:1]), clean: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Disconnect(&paho.Disconnect{})
+	if _, err := cl.Publish(context.Background(), &paho.Publish{Topic: topic, QoS: 1, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain ends only after the broker has been quiet while nothing was being
+// processed: a slow message (a first contact's directory lookup on a busy
+// machine) once let the quiet timer run out mid-processing, and Sync
+// returned with the rest of the queue unread and that message unacknowledged.
+func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
+	ctx := context.Background()
+	srv, broker := plainBrokerServer(t)
+	tr := &directTransport{broker: broker, mailbox: "drain-" + hexs([]byte{1, 2, 3, 4})}
+	cl, _, err := tr.session(ctx, func([]byte) error { return errors.New("not yet") }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Disconnect(&paho.Disconnect{})
+	// The broker handles the DISCONNECT on its own time: a message
+	// published before it has would go to the refusing handler above.
+	for {
+		if c, ok := srv.Clients.Get("hush-" + tr.mailbox); ok && c.Closed() {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := []string{"first", "second", "third"}
+	for _, p := range want {
+		publishRaw(t, broker, relay.InboxTopic(tr.mailbox), []byte(p))
+	}
+	var got []string
+	err = tr.drain(ctx, func(env []byte) error {
+		if len(got) == 0 {
+			<-time.After(3 * directQuiet) // slow work, longer than the quiet period
+		}
+		got = append(got, string(env))
+		return nil
+	})
+	// A plain broker may resend a resumed session's queue in any order
+	// (Sync puts each sender's messages back in order): every one is read.
+	slices.Sort(got)
+	slices.Sort(want)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("drain read %q (%v), want %q", got, err, want)
+	}
+	// Every message was acknowledged: nothing comes again.
+	got = nil
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil || len(got) != 0 {
+		t.Fatalf("second drain read %q (%v)", got, err)
+	}
+}

@@ -1,0 +1,110 @@
+package hush
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+)
+
+var (
+	// ErrNoProfile: the home directory holds no profile (run init first).
+	ErrNoProfile = errors.New("no hush profile here (run hush init first)")
+	// ErrProfileExists: Create on a directory that already has a profile.
+	ErrProfileExists = errors.New("a hush profile already exists here")
+	// ErrEmptyPassphrase: Create or Open was given no passphrase; a
+	// profile is never protected by an empty one.
+	ErrEmptyPassphrase = errors.New("the passphrase is empty: choose one (it protects every key in the profile)")
+	// ErrWrongPassphrase: the passphrase does not unlock the profile.
+	ErrWrongPassphrase = errors.New("wrong passphrase")
+	// ErrUnknownUser: the directory has no active user of that name.
+	ErrUnknownUser = errors.New("unknown user")
+	// ErrServerUnreachable: the server (or broker) did not answer; the
+	// error is an *UnreachableError naming the address and the cause.
+	ErrServerUnreachable = apiclient.ErrUnreachable
+	// ErrServerKeyChanged: the server's answers are signed by another key
+	// than the one pinned at init; the error is a *ServerKeyChangedError
+	// with both fingerprints. Nothing is trusted from the server until the
+	// user decides (the operator replaced the key, or someone intercepts).
+	ErrServerKeyChanged = apiclient.ErrServerKeyChanged
+	// ErrAccountDeleted: the profile's own account was deleted from the
+	// server; the local history stays readable, nothing can be sent or
+	// received. The error is an *AccountDeletedError.
+	ErrAccountDeleted = errors.New("account deleted from the server")
+	// ErrEmptyMessage: Send was given no text.
+	ErrEmptyMessage = errors.New("empty message")
+	// ErrIdentityChanged: the contact's identity key changed; nothing is
+	// sent until the user accepts the new key.
+	ErrIdentityChanged = errors.New("identity key changed")
+	// ErrTooLarge: the message is larger than one message may be.
+	ErrTooLarge = errors.New("message too large")
+	// ErrQueued: the message is stored and queued, but the server has not
+	// accepted it yet; it is retried (see QueuedError).
+	ErrQueued = errors.New("queued, not sent yet")
+	// ErrSendRefused: the server refused the message for good; it is
+	// marked failed in the history with the reason.
+	ErrSendRefused = errors.New("message refused by the server")
+	// ErrUsernameTaken: registration refused because the name is bound to
+	// another key.
+	ErrUsernameTaken = errors.New("username taken")
+	// ErrProfileBusy: another Listen (in this or another process) is
+	// receiving for the profile. A profile has one receiver at a time:
+	// two would split the incoming messages between them. Sync refuses
+	// with it too rather than waiting, since the running listener already
+	// shows what arrives.
+	ErrProfileBusy = errors.New("another receiver is running for this profile")
+	// ErrRefused matches an Event.Err for an incoming envelope refused for
+	// good (acknowledged so it cannot clog the mailbox); errors.Unwrap of
+	// that error gives the reason.
+	ErrRefused = errors.New("envelope refused")
+)
+
+// UnreachableError says which server or broker did not answer and why.
+type UnreachableError = apiclient.UnreachableError
+
+// ServerKeyChangedError carries the pinned and the served server key
+// fingerprints.
+type ServerKeyChangedError = apiclient.ServerKeyChangedError
+
+// AccountDeletedError names the profile's account that the server no
+// longer has. It matches ErrAccountDeleted with errors.Is.
+type AccountDeletedError struct{ Username string }
+
+func (e *AccountDeletedError) Error() string {
+	return "account " + e.Username + " deleted from the server"
+}
+
+func (e *AccountDeletedError) Unwrap() error { return ErrAccountDeleted }
+
+// RefusedError is what Sync returns when it refused incoming envelopes for
+// good (garbage, forgeries, replays of another session, senders the
+// directory does not know…). Each refused envelope was acknowledged, so it
+// cannot clog the mailbox, and is listed here; the messages Sync returns
+// alongside this error are good and stored.
+type RefusedError struct {
+	// Reasons holds one error per refused envelope, in arrival order.
+	Reasons []error
+	// Err is a failure that stopped Sync after these refusals, or nil.
+	Err error
+}
+
+func (e *RefusedError) Error() string {
+	msg := "refused an incoming envelope: " + e.Reasons[0].Error()
+	if n := len(e.Reasons); n > 1 {
+		msg = fmt.Sprintf("refused %d incoming envelopes (the first: %v)", n, e.Reasons[0])
+	}
+	if e.Err != nil {
+		msg += "; then: " + e.Err.Error()
+	}
+	return msg
+}
+
+// Unwrap returns the reasons and Err, so that errors.Is finds, say,
+// ErrIdentityChanged or ErrServerUnreachable.
+func (e *RefusedError) Unwrap() []error {
+	if e.Err != nil {
+		return append(slices.Clip(e.Reasons), e.Err)
+	}
+	return e.Reasons
+}

@@ -1,0 +1,206 @@
+package hush
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/ratchet"
+	"github.com/hush-chat/hush/internal/session"
+)
+
+// Envelope content types (doc/SPEC.md §6).
+const (
+	typeRatchet = 1
+	typePreKey  = 2
+)
+
+// outgoing is one sealed envelope for one recipient device.
+type outgoing struct {
+	mailbox string
+	env     []byte
+}
+
+// Send encrypts text to every device of user `to` and hands the envelopes
+// to the relay (or broker). The message is stored in the history first
+// (state sending), then marked sent or failed. A text longer than
+// MemoThreshold travels as a memo: an encrypted attachment the recipient
+// fetches on receipt and shows as text. Text that is empty or only white
+// space is refused with ErrEmptyMessage.
+func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, ErrEmptyMessage
+	}
+	if strings.HasPrefix(to, "#") { // groups: "#name" is a group conversation (groups.go)
+		return c.sendGroup(ctx, to, text)
+	}
+	if len(text) > MemoThreshold {
+		return c.sendMemo(ctx, to, text)
+	}
+	return c.send(ctx, to, text, nil)
+}
+
+// send sends one application message: a text, or (att set) a file message.
+func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecord) (*Message, error) {
+	if att == nil && len(text) > MaxText {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d in one message", ErrTooLarge, len(text), MaxText)
+	}
+	if to == c.prof.Username {
+		return nil, errors.New("sending to yourself is not supported yet")
+	}
+	rec, err := c.contactForSend(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Changed {
+		return nil, fmt.Errorf("%w: %s has a new identity key; compare safety numbers, then accept it with hush verify %s --accept",
+			ErrIdentityChanged, to, to)
+	}
+	if len(rec.Devices) == 0 {
+		return nil, fmt.Errorf("%w: %s has no usable device", ErrUnknownUser, to)
+	}
+	bundles, err := c.bundlesFor(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, err
+	}
+	now := c.now()
+	m := messageRecord{ID: messageIDString(id), Peer: to, From: c.prof.Username, FromDevice: c.dev.ID(), To: to,
+		Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending, Attachment: att}
+	pt := encodeText(text)
+	if att != nil {
+		pt = encodeFile(att)
+	}
+	c.mu.Lock()
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		ob := outboxRecord{Conv: to, MsgID: m.ID, What: "message to " + to, Created: now.UnixMilli()}
+		for _, d := range rec.Devices {
+			o, err := c.encryptFor(tx, to, d, bundles[d.ID], pt, id, now.UnixMilli())
+			if err != nil {
+				return err
+			}
+			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{to}, Env: o.env})
+		}
+		if _, err := tx.AddMessage(to, id[:], now, encodeJSON(m)); err != nil {
+			return err
+		}
+		_, err := enqueue(tx, &ob)
+		return err
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	// The sessions advanced, and the message and its envelopes are stored,
+	// before anything is sent: a crash here never reuses a message key,
+	// and the outbox sends the same envelopes later.
+	return c.sendQueued(ctx, to, m.ID)
+}
+
+// bundlesFor fetches a prekey bundle for every device without a session,
+// checking that each belongs to the pinned identity and matches the pinned
+// device certificate.
+func (c *Client) bundlesFor(ctx context.Context, rec *contactRecord) (map[uint32]*pqxdh.Bundle, error) {
+	var need []contactDevice
+	err := c.st.View(ctx, func(tx *localstore.Tx) error {
+		for _, d := range rec.Devices {
+			if _, err := tx.GetSession(rec.Username, d.ID); errors.Is(err, localstore.ErrNotFound) {
+				need = append(need, d)
+			} else if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uint32]*pqxdh.Bundle)
+	for _, d := range need {
+		ba, err := c.fetchBundle(ctx, rec.Username, d.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(ba.Bundle.Device.Identity.Bytes(), rec.IdentityKey) || !bytes.Equal(ba.Bundle.Device.Marshal(), d.Cert) {
+			return nil, fmt.Errorf("%w: the directory served a bundle for %s that does not match the pinned key",
+				ErrIdentityChanged, rec.Username)
+		}
+		out[d.ID] = ba.Bundle
+	}
+	return out, nil
+}
+
+// encryptFor advances (or starts) the session with one device, stores it in
+// tx, and seals the resulting message in an envelope for that device.
+func (c *Client) encryptFor(tx *localstore.Tx, to string, d contactDevice, b *pqxdh.Bundle, pt []byte, id [16]byte, ts int64) (outgoing, error) {
+	var sess sessionRecord
+	var payload []byte
+	typ := uint8(typeRatchet)
+	raw, err := tx.GetSession(to, d.ID)
+	switch {
+	case errors.Is(err, localstore.ErrNotFound):
+		if b == nil {
+			return outgoing{}, fmt.Errorf("no session with %s device %d and no bundle", to, d.ID)
+		}
+		st, pm, err := session.Start(c.dev, c.cert, b, pt)
+		if err != nil {
+			return outgoing{}, err
+		}
+		if sess.State, err = st.MarshalBinary(); err != nil {
+			return outgoing{}, err
+		}
+		sess.PreKey, payload, typ = pm, pm, typePreKey
+	case err != nil:
+		return outgoing{}, err
+	default:
+		if err := decodeJSON(raw, &sess, "session"); err != nil {
+			return outgoing{}, err
+		}
+		var st ratchet.State
+		if err := st.UnmarshalBinary(sess.State); err != nil {
+			return outgoing{}, err
+		}
+		ct, err := st.Encrypt(pt)
+		if err != nil {
+			return outgoing{}, err
+		}
+		if sess.State, err = st.MarshalBinary(); err != nil {
+			return outgoing{}, err
+		}
+		payload = ct
+		if sess.PreKey != nil {
+			// Until the peer answers, keep sending the setup header.
+			pm, err := pqxdh.ParsePreKeyMessage(sess.PreKey)
+			if err != nil {
+				return outgoing{}, err
+			}
+			pm.Message = ct
+			payload, typ = pm.Marshal(), typePreKey
+		}
+	}
+	if err := tx.PutSession(to, d.ID, encodeJSON(sess)); err != nil {
+		return outgoing{}, err
+	}
+	cert, err := identity.ParseDeviceCert(d.Cert)
+	if err != nil {
+		return outgoing{}, err
+	}
+	env, err := envelope.Seal(cert.Envelope, &envelope.Content{
+		Sender:    envelope.Address{User: c.prof.Username, Device: c.dev.ID()},
+		Recipient: envelope.Address{User: to, Device: d.ID},
+		MessageID: id, Timestamp: ts, Type: typ, Payload: payload})
+	if err != nil {
+		return outgoing{}, err
+	}
+	return outgoing{mailbox: d.Mailbox, env: env}, nil
+}
