@@ -19,8 +19,8 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/apiclient"
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/stream"
 )
 

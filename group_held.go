@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // Held group material (doc/SPEC.md §12.7). With several relays, or a

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // RequestJoin asks admin, an admin of the request room called name with

@@ -7,9 +7,9 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 func member(t *testing.T, gi *GroupInfo, name string) GroupMember {

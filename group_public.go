@@ -20,10 +20,10 @@ import (
 	"strings"
 
 	"github.com/hush-chat/hush/internal/apiclient"
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/rooms"
 )

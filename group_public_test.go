@@ -16,9 +16,9 @@ import (
 	"testing"
 
 	"github.com/hush-chat/hush/internal/apiclient"
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/rooms"
 )

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/server/relay"
 )
 

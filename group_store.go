@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // secretGroups holds every group this profile belongs to (or belonged to),

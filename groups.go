@@ -18,9 +18,9 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // ErrUnknownGroup: this profile is in no group of that name.

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/wire"
 )
 

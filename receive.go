@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/ratchet"
 	"github.com/hush-chat/hush/internal/session"

@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/ratchet"
 	"github.com/hush-chat/hush/internal/session"

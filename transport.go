@@ -15,8 +15,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/hush-chat/hush/internal/apiclient"
-	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/relay"
 )

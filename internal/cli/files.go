@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/hush-chat/hush/internal/bench"
 	"github.com/hush-chat/hush"
+	"github.com/hush-chat/hush/internal/bench"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
 

@@ -34,10 +34,10 @@ var ErrNotAvailable = errors.New("attachment not available")
 
 // Conversation is what an export holds.
 type Conversation struct {
-	Self     string           // the exporting user
-	Peer     string           // the other side (a user, or #group)
+	Self     string         // the exporting user
+	Peer     string         // the other side (a user, or #group)
 	Messages []hush.Message // oldest first, as hush.History returns them
-	Exported time.Time        // shown on the page and stamped on every entry
+	Exported time.Time      // shown on the page and stamped on every entry
 }
 
 // Files opens the plaintext of a message's attachment, or returns
