@@ -20,8 +20,8 @@ func checkServerURL(raw string) error {
 }
 
 // checkMQTTURL accepts what dialMQTT can dial: mqtt:// or tcp://, mqtts://,
-// ssl:// or tls://, with a host:port. The empty value (use the default)
-// is accepted.
+// ssl:// or tls://, with a host:port, or a WebSocket URL (ws://, wss://).
+// The empty value (use the default) is accepted.
 func checkMQTTURL(key, raw string) error {
 	if raw == "" {
 		return nil
@@ -33,9 +33,13 @@ func checkMQTTURL(key, raw string) error {
 			if host, port, err := net.SplitHostPort(u.Host); err == nil && host != "" && port != "" {
 				return nil
 			}
+		case "ws", "wss": // MQTT over WebSocket: the port may be the scheme's default
+			if u.Hostname() != "" {
+				return nil
+			}
 		}
 	}
-	return fmt.Errorf("%s URL must start with mqtt://, mqtts://, tcp://, ssl:// or tls:// and name a host:port (e.g. %s)",
+	return fmt.Errorf("%s URL must start with mqtt://, mqtts://, tcp://, ssl://, tls:// and name a host:port, or be ws:// or wss:// (e.g. %s)",
 		key, suggest("mqtt", raw, "127.0.0.1:1883"))
 }
 

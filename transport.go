@@ -2,11 +2,9 @@ package hush
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -297,22 +295,14 @@ func (e *connackError) Error() string {
 	return fmt.Sprintf("the broker refused the login (reason 0x%02x)", e.code)
 }
 
-// dialMQTT connects an MQTT 5 client to mqtt://host:port or mqtts://.
+// dialMQTT connects an MQTT 5 client to mqtt://host:port, mqtts://, or
+// ws://host:port/path and wss:// (MQTT over WebSocket).
 func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.PublishReceived) (bool, error)) (*paho.Client, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("bad MQTT URL %q", raw)
 	}
-	d := net.Dialer{Timeout: 10 * time.Second}
-	var conn net.Conn
-	switch u.Scheme {
-	case "mqtt", "tcp":
-		conn, err = d.DialContext(ctx, "tcp", u.Host)
-	case "mqtts", "ssl", "tls":
-		conn, err = (&tls.Dialer{NetDialer: &d}).DialContext(ctx, "tcp", u.Host)
-	default:
-		return nil, fmt.Errorf("bad MQTT URL %q: scheme must be mqtt or mqtts", raw)
-	}
+	conn, err := dialBroker(ctx, u)
 	if err != nil {
 		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
