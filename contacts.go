@@ -44,9 +44,15 @@ func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecor
 	if err != nil {
 		return nil, err
 	}
+	return c.mergeContact(ctx, user, u)
+}
+
+// mergeContact merges the directory's verified entry u into user's stored
+// contact, as refreshContact describes.
+func (c *Client) mergeContact(ctx context.Context, user string, u *directory.User) (*contactRecord, error) {
 	key := u.IdentityKey.Bytes()
 	var rec contactRecord
-	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
 		old, err := getContact(tx, user)
 		switch {
 		case errors.Is(err, localstore.ErrNotFound):

@@ -282,6 +282,12 @@ func OpenDelivery(priv hpke.PrivateKey, delivery []byte) (*Content, error) {
 		return nil, err
 	}
 	defer clear(key)
+	return openBody(key, body)
+}
+
+// openBody decrypts a multi body with its content key and applies the
+// content checks of OpenDelivery.
+func openBody(key, body []byte) (*Content, error) {
 	aead, err := bodyAEAD(key)
 	if err != nil {
 		return nil, err

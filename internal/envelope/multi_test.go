@@ -349,3 +349,33 @@ func BenchmarkSealMulti1000(b *testing.B) {
 		}
 	}
 }
+
+// OpenAny finds the own slot among the others, and refuses a key that has
+// none or an envelope whose body was altered.
+func TestOpenAnyFindsOwnSlot(t *testing.T) {
+	privs, pubs := newKeys(t, 3)
+	c := &Content{Sender: carol, MessageID: [16]byte{7}, Timestamp: 1, Type: 4, Payload: []byte("stored")}
+	m, err := SealMulti(pubs, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, priv := range privs {
+		got, err := m.OpenAny(priv)
+		if err != nil || string(got.Payload) != "stored" {
+			t.Fatalf("recipient %d: %v", i, err)
+		}
+	}
+	other, _ := newKeys(t, 1)
+	if _, err := m.OpenAny(other[0]); !errors.Is(err, ErrAuth) {
+		t.Fatalf("outsider: %v", err)
+	}
+	enc := m.Marshal()
+	enc[10] ^= 1 // inside the body
+	m2, err := ParseMulti(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.OpenAny(privs[0]); !errors.Is(err, ErrAuth) {
+		t.Fatalf("altered body: %v", err)
+	}
+}
