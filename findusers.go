@@ -40,7 +40,11 @@ type UserInfo struct {
 type UnknownUsersError struct{ Users []string }
 
 func (e *UnknownUsersError) Error() string {
-	return fmt.Sprintf("unknown user(s): %s (no active account of that name on the server; check the spelling)", strings.Join(e.Users, ", "))
+	names := strings.Join(e.Users[:min(len(e.Users), 10)], ", ")
+	if len(e.Users) > 10 {
+		names += fmt.Sprintf(" and %d more", len(e.Users)-10)
+	}
+	return fmt.Sprintf("unknown user(s): %s (no active account of that name on the server; check the spelling)", names)
 }
 
 func (e *UnknownUsersError) Unwrap() error { return ErrUnknownUser }
