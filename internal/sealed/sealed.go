@@ -59,11 +59,10 @@ const (
 
 	headerVersion = 0x01
 	maxUserLen    = envelope.MaxUserLen
-	// maxHeader is the longest header payload: version, key, count and
-	// MaxUsers names of maxUserLen bytes.
-	maxHeader = 1 + stream.KeySize + 2 + MaxUsers*(1+maxUserLen)
-	// maxBody is the multi body of the longest header: its content
-	// (40 + sender name + header) padded to 131,072 bytes, plus the tag.
+	// maxBody is the multi body of the longest header (version, key,
+	// count and MaxUsers names of maxUserLen bytes: 65,035 bytes): its
+	// content (40 + sender name + header) padded to 131,072 bytes, plus
+	// the tag.
 	maxBody = 131072 + 16
 	// maxMulti bounds the envelope part, checked before it is read.
 	maxMulti = 1 + 4 + maxBody + 4 + envelope.MaxSlots*envelope.SlotLen
