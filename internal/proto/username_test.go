@@ -1,6 +1,8 @@
-package directory
+package proto
 
-import "testing"
+import (
+	"testing"
+)
 
 // A username is never read as a command-line flag: it starts with a
 // letter or digit.
