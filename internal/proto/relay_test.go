@@ -90,3 +90,36 @@ func FuzzDecodeAck(f *testing.F) {
 		}
 	})
 }
+
+// The routing of a fan-out is u8 0x01 || u16 n || n × 16-byte mailbox id,
+// and only mailbox ids are encoded.
+func TestRoutingEncoding(t *testing.T) {
+	a, b := "00112233445566778899aabbccddeeff", "ffeeddccbbaa99887766554433221100"
+	r, err := NewRouting([]string{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte{FanoutVersion, 0, 2},
+		0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+		0xff, 0xee, 0xdd, 0xcc, 0xbb, 0xaa, 0x99, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0x00)
+	if !bytes.Equal(r, want) {
+		t.Fatalf("routing %x, want %x", []byte(r), want)
+	}
+	if body := r.Body([]byte{0x03, 9}); !bytes.Equal(body, append(want, 0x03, 9)) {
+		t.Errorf("body %x", body)
+	}
+	for name, ms := range map[string][]string{
+		"none":      nil,
+		"too many":  make([]string, MaxFanout+1),
+		"short id":  {a[:30]},
+		"not hex":   {"zz" + a[2:]},
+		"uppercase": {"00112233445566778899AABBCCDDEEFX"},
+	} {
+		if _, err := NewRouting(ms); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
+	}
+	if !ValidMailbox(a) || ValidMailbox("00112233445566778899AABBCCDDEEFF") || ValidMailbox("+") {
+		t.Error("ValidMailbox")
+	}
+}
