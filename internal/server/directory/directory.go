@@ -5,14 +5,14 @@
 // What it promises:
 //   - every mutation is signed by the account's identity key (the new key
 //     for a registration) and verified before anything is changed; a signed
-//     request is accepted only within MaxClockSkew of the server clock and
+//     request is accepted only within proto.MaxClockSkew of the server clock and
 //     only once;
 //   - a username, once bound to an identity key, is never handed to another
 //     key, also after deletion, unless the operator allows reuse;
 //   - every answer about users or prekey bundles is signed by the server key
 //     and binds the names asked, the key versions and the server time, so a
-//     client (VerifyAnswer, VerifyBundleAnswer) notices an answer replayed
-//     for another user or served stale;
+//     client (proto.VerifyAnswer, proto.VerifyBundleAnswer) notices an
+//     answer replayed for another user or served stale;
 //   - each one-time prekey is handed out at most once, only to a logged-in
 //     account, and no faster than Limits allow: past them a bundle goes
 //     out without one, so nobody can drain a device's pool;
