@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/hush-chat/hush/internal/envelope"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // A mailbox holding more than one answer's worth of the largest envelopes
@@ -24,7 +24,7 @@ func TestSyncMailboxLargerThanOneAnswer(t *testing.T) {
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
 
 	// Enough maximal envelopes that their base64 passes one answer.
-	n := relay.MaxListAnswer/(4*envelope.MaxEnvelope/3) + 1
+	n := proto.MaxListAnswer/(4*envelope.MaxEnvelope/3) + 1
 	big := make([]byte, envelope.MaxEnvelope)
 	for range n {
 		rand.Read(big)

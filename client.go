@@ -33,7 +33,7 @@ import (
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Prekey stock a device keeps in the directory.
@@ -107,7 +107,7 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if len(o.Passphrase) == 0 {
 		return nil, ErrEmptyPassphrase
 	}
-	if !directory.ValidUsername(username) {
+	if !proto.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
 	if o.ServerURL == "" {

@@ -8,12 +8,12 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // lookup asks the directory for user and returns its verified entry.
-func (c *Client) lookup(ctx context.Context, user string) (*directory.User, error) {
-	if !directory.ValidUsername(user) {
+func (c *Client) lookup(ctx context.Context, user string) (*proto.User, error) {
+	if !proto.ValidUsername(user) {
 		return nil, fmt.Errorf("%w: %q is not a valid username", ErrUnknownUser, user)
 	}
 	ans, err := c.api.Lookup(ctx, user)
@@ -21,13 +21,13 @@ func (c *Client) lookup(ctx context.Context, user string) (*directory.User, erro
 		return nil, serverErr(err)
 	}
 	u, err := ans.User(user)
-	if errors.Is(err, directory.ErrNoSuchUser) {
+	if errors.Is(err, proto.ErrNoSuchUser) {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownUser, user)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if u.State != directory.StateActive {
+	if u.State != proto.StateActive {
 		return nil, fmt.Errorf("%w: %s (account %s)", ErrUnknownUser, user, u.State)
 	}
 	return u, nil
@@ -119,10 +119,10 @@ func (c *Client) contactForSend(ctx context.Context, user string) (*contactRecor
 // verifiedDevices keeps the devices whose certificates verify, carry key
 // and live at the mailbox derived from it: a directory cannot slip in a
 // device of another identity or redirect a device's mail.
-func verifiedDevices(key []byte, devs []directory.Device) []contactDevice {
+func verifiedDevices(key []byte, devs []proto.Device) []contactDevice {
 	var out []contactDevice
 	for _, d := range devs {
-		cert := d.Cert // verified by directory.VerifyAnswer
+		cert := d.Cert // verified by proto.VerifyAnswer
 		if !bytes.Equal(cert.Identity.Bytes(), key) || cert.Device != d.ID ||
 			identity.MailboxID(cert.Identity, cert.Device) != d.Mailbox {
 			continue

@@ -11,7 +11,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Direct mode (doc/DIRECT.md): envelopes travel through any plain MQTT
@@ -43,7 +43,7 @@ func (t *directTransport) send(ctx context.Context, mailbox string, env []byte) 
 		return err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
-	resp, err := cl.Publish(ctx, &paho.Publish{Topic: relay.InboxTopic(mailbox), QoS: 1, Payload: env})
+	resp, err := cl.Publish(ctx, &paho.Publish{Topic: proto.InboxTopic(mailbox), QoS: 1, Payload: env})
 	if err != nil {
 		return err
 	}
@@ -89,7 +89,7 @@ func (t *directTransport) session(ctx context.Context, fn func([]byte) error, ac
 		// refuse a second SUBSCRIBE while they resend queued messages.
 		return cl, failed, nil
 	}
-	if sa, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(t.mailbox), QoS: 1}}}); err != nil {
+	if sa, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.InboxTopic(t.mailbox), QoS: 1}}}); err != nil {
 		cl.Disconnect(&paho.Disconnect{})
 		if sa != nil {
 			return nil, nil, fmt.Errorf("broker refused the inbox subscription (reasons %x): %w", sa.Reasons, err)

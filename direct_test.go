@@ -18,7 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/hush-chat/hush/internal/identity"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // plainBroker starts an MQTT broker with no hush logic at all (any client,
@@ -92,7 +92,7 @@ func testDirectMode(t *testing.T, broker string) {
 
 	// Anyone may publish to a topic on a plain broker: garbage arrives in
 	// Bob's inbox before, between and after real messages.
-	inbox := relay.InboxTopic(identity.MailboxID(bob.IdentityKey(), 1))
+	inbox := proto.InboxTopic(identity.MailboxID(bob.IdentityKey(), 1))
 	publishRaw(t, broker, inbox, []byte("not an envelope"))
 	for _, text := range []string{"one", "two", "three"} {
 		if _, err := alice.Send(ctx, bn, text); err != nil {
@@ -186,7 +186,7 @@ func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 	}
 	want := []string{"first", "second", "third"}
 	for _, p := range want {
-		publishRaw(t, broker, relay.InboxTopic(tr.mailbox), []byte(p))
+		publishRaw(t, broker, proto.InboxTopic(tr.mailbox), []byte(p))
 	}
 	var got []string
 	err = tr.drain(ctx, func(env []byte) error {

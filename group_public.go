@@ -24,8 +24,7 @@ import (
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
-	"github.com/hush-chat/hush/internal/server/rooms"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // ErrBadListing: a public room's listing is not signed by one of its
@@ -59,7 +58,7 @@ func (c *Client) publishRoom(ctx context.Context, st *group.State) error {
 		return nil
 	}
 	id := st.ID()
-	p := &rooms.Publication{RoomID: hex.EncodeToString(id[:]), Name: st.Name(), State: st.Marshal()}
+	p := &proto.Publication{RoomID: hex.EncodeToString(id[:]), Name: st.Name(), State: st.Marshal()}
 	p.Username, p.Timestamp = c.prof.Username, c.now().Unix()
 	err := c.api.PublishRoom(ctx, c.id, p)
 	if apiclient.IsCode(err, "stale") {
@@ -186,10 +185,10 @@ func (c *Client) verifiedListing(ctx context.Context, id string) (*group.State, 
 	if err != nil {
 		return nil, serverErr(err)
 	}
-	var p rooms.Publication
+	var p proto.Publication
 	dec := json.NewDecoder(bytes.NewReader(sr.Payload))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil || p.Op != rooms.OpPublish || p.RoomID != id {
+	if err := dec.Decode(&p); err != nil || p.Op != proto.OpPublish || p.RoomID != id {
 		return nil, fmt.Errorf("%w: payload is not a listing of %s", ErrBadListing, id)
 	}
 	st, err := group.ParseState(p.State)
@@ -212,7 +211,7 @@ func (c *Client) verifiedListing(ctx context.Context, id string) (*group.State, 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadListing, err)
 	}
-	if err := key.Verify(directory.LabelRequest, sr.Payload, sr.Signature); err != nil {
+	if err := key.Verify(proto.LabelRequest, sr.Payload, sr.Signature); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadListing, err)
 	}
 	return st, nil

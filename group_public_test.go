@@ -19,8 +19,7 @@ import (
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
-	"github.com/hush-chat/hush/internal/server/rooms"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 func TestPublicRoomListedAndJoinedWithoutApproval(t *testing.T) {
@@ -73,7 +72,7 @@ func TestPublicRoomForgedListingRefused(t *testing.T) {
 	}
 	syncTexts(t, mallory)
 	st := mustState(t, mallory, "lobby")
-	p := &rooms.Publication{RoomID: gi.ID, Name: "lobby", State: st.Marshal()}
+	p := &proto.Publication{RoomID: gi.ID, Name: "lobby", State: st.Marshal()}
 	p.Username, p.Timestamp = "mallory", mallory.now().Unix()
 	if err := mallory.api.PublishRoom(ctx, mallory.id, p); !apiclient.IsCode(err, "not_admin") {
 		t.Fatalf("a member's listing: err = %v, want not_admin", err)
@@ -85,7 +84,7 @@ func TestPublicRoomForgedListingRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	fid := fake.ID()
-	p = &rooms.Publication{RoomID: hex.EncodeToString(fid[:]), Name: "lobby", State: fake.Marshal()}
+	p = &proto.Publication{RoomID: hex.EncodeToString(fid[:]), Name: "lobby", State: fake.Marshal()}
 	p.Username, p.Timestamp = "mallory", mallory.now().Unix()
 	if err := mallory.api.PublishRoom(ctx, mallory.id, p); err != nil {
 		t.Fatalf("mallory's own room: %v", err)
@@ -176,7 +175,7 @@ func TestPublicRoomConcurrentJoinsConverge(t *testing.T) {
 // staleRooms serves every request from the real server except a public
 // room's listing, for which it serves a listing captured earlier (a
 // server replaying an old, validly signed listing).
-func staleRooms(t *testing.T, real string, id string, listing *directory.SignedRequest) string {
+func staleRooms(t *testing.T, real string, id string, listing *proto.SignedRequest) string {
 	t.Helper()
 	u, err := url.Parse(real)
 	if err != nil {

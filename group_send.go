@@ -10,7 +10,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // sendControl sends a group control message to every device of user to
@@ -233,8 +233,8 @@ func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attac
 			return tx.UpdateMessage(m.Peer, id[:], encodeJSON(m))
 		}
 		ob := outboxRecord{Conv: m.Peer, MsgID: m.ID, What: "message to " + m.Peer, Created: now.UnixMilli()}
-		for i := 0; i < len(mailboxes); i += relay.MaxFanout {
-			j := min(i+relay.MaxFanout, len(mailboxes))
+		for i := 0; i < len(mailboxes); i += proto.MaxFanout {
+			j := min(i+proto.MaxFanout, len(mailboxes))
 			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: mailboxes[i:j], Users: users[i:j], Env: env})
 		}
 		_, err = enqueue(tx, &ob)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // The outbox makes a send durable. Whatever a send encrypts is queued in
@@ -44,7 +44,7 @@ const (
 	// a request for more than its burst is refused (too_many_recipients):
 	// half the default burst leaves room, and a server with a smaller
 	// burst makes the client halve the parts until they fit.
-	fanoutPart = relay.DefaultBurst / 2
+	fanoutPart = proto.DefaultBurst / 2
 )
 
 // outboxRecord is one queued entry.
@@ -352,12 +352,12 @@ func (c *Client) uploadEnvelope(ctx context.Context, tr transport, s *outboxSend
 }
 
 // fanOut uploads env once for mailboxes through the relay's fan-out.
-func (c *Client) fanOut(ctx context.Context, rt *relayTransport, mailboxes []string, env []byte) (*apiclient.FanoutResult, error) {
-	routing, err := relay.NewRouting(mailboxes)
+func (c *Client) fanOut(ctx context.Context, rt *relayTransport, mailboxes []string, env []byte) (*proto.FanoutAnswer, error) {
+	routing, err := proto.NewRouting(mailboxes)
 	if err != nil {
 		return nil, err
 	}
-	var res *apiclient.FanoutResult
+	var res *proto.FanoutAnswer
 	err = rt.withToken(ctx, func(sess *apiclient.Session) error {
 		res, err = c.api.FanOut(ctx, sess.Token, routing, env)
 		return err

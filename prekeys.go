@@ -10,7 +10,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // ErrPreKeysDraining matches the Event.Err reported when the directory had
@@ -84,10 +84,10 @@ func (c *Client) withBearer(ctx context.Context, f func(token string) error) err
 // slow down (a client starting very many conversations at once, such as a
 // new large group), it waits as told and tries again, up to bundleWaitMax
 // in all.
-func (c *Client) fetchBundle(ctx context.Context, user string, device uint32) (*directory.BundleAnswer, error) {
+func (c *Client) fetchBundle(ctx context.Context, user string, device uint32) (*proto.BundleAnswer, error) {
 	var waited time.Duration
 	for {
-		var ba *directory.BundleAnswer
+		var ba *proto.BundleAnswer
 		err := c.withBearer(ctx, func(tok string) (err error) {
 			ba, err = c.api.Bundle(ctx, tok, user, device)
 			return err
@@ -112,8 +112,8 @@ func (c *Client) fetchBundle(ctx context.Context, user string, device uint32) (*
 // preKeyStatus returns the directory's counts of this device's one-time
 // prekeys and, when the server keeps them, how they went out (nil from a
 // server without hand-out limits).
-func (c *Client) preKeyStatus(ctx context.Context) (*directory.PreKeyCounts, *directory.PreKeyStatus, error) {
-	var st *directory.PreKeyStatus
+func (c *Client) preKeyStatus(ctx context.Context) (*proto.PreKeyCounts, *proto.PreKeyStatus, error) {
+	var st *proto.PreKeyStatus
 	err := c.withBearer(ctx, func(tok string) (err error) {
 		st, err = c.api.PreKeyStatus(ctx, tok, c.prof.Username, c.dev.ID())
 		return err
@@ -135,7 +135,7 @@ type preKeyWatch struct {
 // checkDraining reports (through report, when not nil) bundles the
 // directory served without one-time prekeys at its limit since the last
 // check, and remembers the count.
-func (c *Client) checkDraining(ctx context.Context, st *directory.PreKeyStatus, report func(Event)) error {
+func (c *Client) checkDraining(ctx context.Context, st *proto.PreKeyStatus, report func(Event)) error {
 	if st == nil {
 		return nil
 	}

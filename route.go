@@ -12,7 +12,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Routes: each recipient device receives either through the relay or, in
@@ -90,7 +90,7 @@ func publishedBroker(raw string) (string, error) {
 		scheme = "mqtts"
 	}
 	pub := (&url.URL{Scheme: scheme, Host: u.Host}).String()
-	if err := directory.CheckBroker(pub); err != nil {
+	if err := proto.CheckBroker(pub); err != nil {
 		return "", fmt.Errorf("broker URL %q cannot be published: %w", raw, err)
 	}
 	return pub, nil
@@ -160,11 +160,11 @@ func (c *Client) maintainDelivery(ctx context.Context) error {
 }
 
 // deliveryOf is a verified directory device's route as a contact stores it.
-func deliveryOf(d directory.Device) (delivery, broker string) {
+func deliveryOf(d proto.Device) (delivery, broker string) {
 	if d.Broker == "" {
-		return directory.DeliveryRelay, ""
+		return proto.DeliveryRelay, ""
 	}
-	return directory.DeliveryDirect, d.Broker
+	return proto.DeliveryDirect, d.Broker
 }
 
 // routeOf is the route of the device of rec living at mailbox.
@@ -177,9 +177,9 @@ func routeOf(rec *contactRecord, mailbox string) deviceRoute {
 			continue
 		}
 		switch d.Delivery {
-		case directory.DeliveryRelay:
+		case proto.DeliveryRelay:
 			return deviceRoute{known: true}
-		case directory.DeliveryDirect:
+		case proto.DeliveryDirect:
 			return deviceRoute{known: true, broker: d.Broker}
 		}
 	}

@@ -15,8 +15,7 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // transport moves envelopes: to a device's mailbox, and from the own one.
@@ -214,7 +213,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 	// onMsg may run before dialMQTT returns: it uses the client paho hands
 	// it, never a variable assigned after the dial.
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
-		seq, env, err := relay.DecodeDelivery(pr.Packet.Payload)
+		seq, env, err := proto.DecodeDelivery(pr.Packet.Payload)
 		if err != nil {
 			return true, nil // not a delivery frame: nothing to acknowledge
 		}
@@ -226,8 +225,8 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 			return true, nil
 		}
 		delivered.Store(true)
-		if frame, err := relay.EncodeAck([]int64{seq}); err == nil {
-			go pr.Client.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: relay.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
+		if frame, err := proto.EncodeAck([]int64{seq}); err == nil {
+			go pr.Client.Publish(context.WithoutCancel(ctx), &paho.Publish{Topic: proto.AckTopic(s.Mailbox), QoS: 1, Payload: frame})
 		}
 		return true, nil
 	}
@@ -236,7 +235,7 @@ func (t *relayTransport) listenOnce(ctx context.Context, mq string, s *apiclient
 		return 0, false, err
 	}
 	defer cl.Disconnect(&paho.Disconnect{})
-	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
+	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.InboxTopic(s.Mailbox), QoS: 1}}}); err != nil {
 		return 0, delivered.Load(), err
 	}
 	*connected = true
@@ -352,7 +351,7 @@ func (c *Client) ownAccountErr(ctx context.Context, err error) error {
 		return err
 	}
 	u, uerr := a.User(c.prof.Username)
-	if errors.Is(uerr, directory.ErrNoSuchUser) || (uerr == nil && u.State == directory.StateDeleted) {
+	if errors.Is(uerr, proto.ErrNoSuchUser) || (uerr == nil && u.State == proto.StateDeleted) {
 		return &AccountDeletedError{Username: c.prof.Username}
 	}
 	return err

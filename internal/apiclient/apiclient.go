@@ -20,9 +20,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/server/auth"
-	"github.com/hush-chat/hush/internal/server/directory"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // MaxAnswerAge is how old a signed directory answer may be.
@@ -30,7 +28,7 @@ const MaxAnswerAge = 5 * time.Minute
 
 // MaxAnswer is the most bytes the client reads of one answer: the size
 // of the largest answer the server sends, a full GET /v1/mailbox page.
-const MaxAnswer = relay.MaxListAnswer
+const MaxAnswer = proto.MaxListAnswer
 
 // ErrAnswerTooLarge is an answer longer than the client reads. Fetch
 // handles it by asking for smaller pages.
@@ -104,9 +102,7 @@ func (c *Client) do(ctx context.Context, method, path, token string, body []byte
 		return nil, fmt.Errorf("%w: %s %s is over %d bytes", ErrAnswerTooLarge, method, req.URL.Path, c.maxAnswer)
 	}
 	if resp.StatusCode >= 300 {
-		var e struct {
-			Error struct{ Code, Message string }
-		}
+		var e proto.ErrorAnswer
 		ae := &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message, RetryAfter: retryAfter(resp.Header)}
 		if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
 			ae.Code, ae.Message = "http_"+strconv.Itoa(resp.StatusCode), http.StatusText(resp.StatusCode)
@@ -148,13 +144,11 @@ func (c *Client) ServerKey(ctx context.Context) (*identity.IdentityKey, error) {
 	if c.serverKey != nil {
 		return c.serverKey, nil
 	}
-	var r struct {
-		PublicKey []byte `json:"server_key"`
-	}
+	var r proto.ServerKeyAnswer
 	if _, err := c.do(ctx, "GET", "/v1/server-key", "", nil, "", &r); err != nil {
 		return nil, err
 	}
-	k, err := identity.NewIdentityKey(r.PublicKey)
+	k, err := identity.NewIdentityKey(r.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -181,15 +175,15 @@ type Registration struct {
 // Register creates the account.
 func (c *Client) Register(ctx context.Context, r Registration) error {
 	spk, lr := r.Keyring.SignedPreKey(), r.Keyring.LastResort()
-	req := directory.RegisterRequest{
-		RequestHeader: directory.RequestHeader{Op: "register", Username: r.Username, Timestamp: c.now().Unix()},
+	req := proto.RegisterRequest{
+		RequestHeader: proto.RequestHeader{Op: proto.OpRegister, Username: r.Username, Timestamp: c.now().Unix()},
 		IdentityKey:   r.Identity.Public().Bytes(),
-		DeviceUpload: directory.DeviceUpload{DeviceCert: r.Cert.Marshal(), SignedPreKey: spk.Marshal(),
+		DeviceUpload: proto.DeviceUpload{DeviceCert: r.Cert.Marshal(), SignedPreKey: spk.Marshal(),
 			LastResortKEMPreKey: lr.Marshal()},
 		Email: r.Email, Invite: r.Invite,
 	}
 	if r.Broker != "" {
-		req.Delivery, req.Broker = directory.DeliveryDirect, r.Broker
+		req.Delivery, req.Broker = proto.DeliveryDirect, r.Broker
 	}
 	for _, k := range r.OneTime {
 		req.OneTimePreKeys = append(req.OneTimePreKeys, k.Marshal())
@@ -197,7 +191,7 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 	for _, k := range r.KEMOne {
 		req.KEMOneTimePreKeys = append(req.KEMOneTimePreKeys, k.Marshal())
 	}
-	body, err := directory.SignRequest(r.Identity, req)
+	body, err := proto.SignRequest(r.Identity, req)
 	if err != nil {
 		return err
 	}
@@ -206,12 +200,12 @@ func (c *Client) Register(ctx context.Context, r Registration) error {
 }
 
 // Lookup fetches and verifies the directory entries of usernames.
-func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.Answer, error) {
+func (c *Client) Lookup(ctx context.Context, usernames ...string) (*proto.Answer, error) {
 	key, err := c.ServerKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(directory.LookupRequest{Usernames: usernames})
+	b, err := json.Marshal(proto.LookupRequest{Usernames: usernames})
 	if err != nil {
 		return nil, err
 	}
@@ -219,8 +213,8 @@ func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.An
 	if err != nil {
 		return nil, err
 	}
-	a, err := directory.VerifyAnswer(key, raw, MaxAnswerAge, c.now())
-	if errors.Is(err, directory.ErrAnswerSignature) {
+	a, err := proto.VerifyAnswer(key, raw, MaxAnswerAge, c.now())
+	if errors.Is(err, proto.ErrAnswerSignature) {
 		return nil, c.keyChanged(ctx, key)
 	}
 	if err != nil {
@@ -235,7 +229,7 @@ func (c *Client) Lookup(ctx context.Context, usernames ...string) (*directory.An
 // Bundle fetches and verifies a device's prekey bundle. The directory
 // serves bundles to logged-in accounts only: token is a login token
 // (Login) of the fetching device.
-func (c *Client) Bundle(ctx context.Context, token, username string, device uint32) (*directory.BundleAnswer, error) {
+func (c *Client) Bundle(ctx context.Context, token, username string, device uint32) (*proto.BundleAnswer, error) {
 	key, err := c.ServerKey(ctx)
 	if err != nil {
 		return nil, err
@@ -244,8 +238,8 @@ func (c *Client) Bundle(ctx context.Context, token, username string, device uint
 	if err != nil {
 		return nil, err
 	}
-	b, err := directory.VerifyBundleAnswer(key, raw, username, device, MaxAnswerAge, c.now())
-	if errors.Is(err, directory.ErrAnswerSignature) {
+	b, err := proto.VerifyBundleAnswer(key, raw, username, device, MaxAnswerAge, c.now())
+	if errors.Is(err, proto.ErrAnswerSignature) {
 		return nil, c.keyChanged(ctx, key)
 	}
 	return b, err
@@ -260,23 +254,17 @@ type Session struct {
 
 // Login proves possession of dev's envelope key and returns a relay token.
 func (c *Client) Login(ctx context.Context, username string, dev *identity.DevicePrivateKey) (*Session, error) {
-	var ch struct {
-		Challenge []byte `json:"challenge"`
-	}
-	err := c.postJSON(ctx, "/v1/auth/challenge", "", map[string]any{"username": username, "device_id": dev.ID()}, &ch)
+	var ch proto.ChallengeAnswer
+	err := c.postJSON(ctx, "/v1/auth/challenge", "", proto.ChallengeRequest{Username: username, DeviceID: dev.ID()}, &ch)
 	if err != nil {
 		return nil, err
 	}
-	nonce, err := auth.OpenChallenge(dev, ch.Challenge)
+	nonce, err := proto.OpenChallenge(dev, ch.Challenge)
 	if err != nil {
 		return nil, err
 	}
-	var tr struct {
-		Token     string `json:"token"`
-		Mailbox   string `json:"mailbox"`
-		ExpiresAt int64  `json:"expires_at"`
-	}
-	err = c.postJSON(ctx, "/v1/auth/token", "", map[string]any{"username": username, "device_id": dev.ID(), "response": nonce}, &tr)
+	var tr proto.TokenAnswer
+	err = c.postJSON(ctx, "/v1/auth/token", "", proto.TokenRequest{Username: username, DeviceID: dev.ID(), Response: nonce}, &tr)
 	if err != nil {
 		return nil, err
 	}
@@ -329,16 +317,16 @@ func (c *Client) Ack(ctx context.Context, token string, seqs []int64) (int64, er
 
 // PreKeyCounts returns how many one-time prekeys of each kind the
 // directory still holds for a device.
-func (c *Client) PreKeyCounts(ctx context.Context, username string, device uint32) (*directory.PreKeyCounts, error) {
-	var r directory.PreKeyCounts
+func (c *Client) PreKeyCounts(ctx context.Context, username string, device uint32) (*proto.PreKeyCounts, error) {
+	var r proto.PreKeyCounts
 	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/count", url.PathEscape(username), device), "", nil, "", &r)
 	return &r, err
 }
 
 // PreKeyStatus returns the counts of a device's one-time prekeys and how
 // they went out, for the device itself (token is its login token).
-func (c *Client) PreKeyStatus(ctx context.Context, token, username string, device uint32) (*directory.PreKeyStatus, error) {
-	var r directory.PreKeyStatus
+func (c *Client) PreKeyStatus(ctx context.Context, token, username string, device uint32) (*proto.PreKeyStatus, error) {
+	var r proto.PreKeyStatus
 	_, err := c.do(ctx, "GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/status", url.PathEscape(username), device), token, nil, "", &r)
 	if err != nil {
 		return nil, err
@@ -357,8 +345,8 @@ type PreKeyUpload struct {
 // UploadPreKeys adds or replaces prekeys of a device, signed by the
 // identity key.
 func (c *Client) UploadPreKeys(ctx context.Context, username string, id *identity.IdentityPrivateKey, device uint32, u PreKeyUpload) error {
-	req := directory.PreKeysRequest{
-		RequestHeader: directory.RequestHeader{Op: directory.OpPreKeys, Username: username, Timestamp: c.now().Unix()},
+	req := proto.PreKeysRequest{
+		RequestHeader: proto.RequestHeader{Op: proto.OpPreKeys, Username: username, Timestamp: c.now().Unix()},
 		DeviceID:      device,
 	}
 	if u.Signed != nil {
@@ -373,7 +361,7 @@ func (c *Client) UploadPreKeys(ctx context.Context, username string, id *identit
 	for _, k := range u.KEMOne {
 		req.KEMOneTimePreKeys = append(req.KEMOneTimePreKeys, k.Marshal())
 	}
-	body, err := directory.SignRequest(id, req)
+	body, err := proto.SignRequest(id, req)
 	if err != nil {
 		return err
 	}
@@ -414,8 +402,8 @@ func (c *Client) ServerInfo(ctx context.Context) (*ServerInfo, error) {
 // DeleteAccount deletes the account; the username stays bound to its
 // identity key (a tombstone) unless the server allows reuse.
 func (c *Client) DeleteAccount(ctx context.Context, username string, id *identity.IdentityPrivateKey) error {
-	body, err := directory.SignRequest(id, directory.DeleteAccountRequest{
-		RequestHeader: directory.RequestHeader{Op: directory.OpDeleteAccount, Username: username, Timestamp: c.now().Unix()}})
+	body, err := proto.SignRequest(id, proto.DeleteAccountRequest{
+		RequestHeader: proto.RequestHeader{Op: proto.OpDeleteAccount, Username: username, Timestamp: c.now().Unix()}})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // blobHTTP carries chunk transfers. It keeps more idle connections per host
@@ -160,9 +162,7 @@ func (c *Client) blobRequest(ctx context.Context, method, path, token string, bo
 // Retry-After header asks for.
 func errorAnswer(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e struct {
-		Error struct{ Code, Message string }
-	}
+	var e proto.ErrorAnswer
 	if json.Unmarshal(b, &e) != nil || e.Error.Code == "" {
 		return &Error{Status: resp.StatusCode, Code: fmt.Sprintf("http_%d", resp.StatusCode), Message: http.StatusText(resp.StatusCode),
 			RetryAfter: retryAfter(resp.Header)}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // ErrUnreachable: the server (or an MQTT broker) did not answer.
@@ -93,11 +94,9 @@ func (e *ServerKeyChangedError) Unwrap() error { return ErrServerKeyChanged }
 // verify under the pinned key, asking the server which key it uses now.
 func (c *Client) keyChanged(ctx context.Context, pinned *identity.IdentityKey) error {
 	e := &ServerKeyChangedError{Pinned: identity.Fingerprint(pinned)}
-	var r struct {
-		PublicKey []byte `json:"server_key"`
-	}
+	var r proto.ServerKeyAnswer
 	if _, err := c.do(ctx, "GET", "/v1/server-key", "", nil, "", &r); err == nil {
-		if k, err := identity.NewIdentityKey(r.PublicKey); err == nil {
+		if k, err := identity.NewIdentityKey(r.Key); err == nil {
 			e.Served = identity.Fingerprint(k)
 		}
 	}

@@ -3,29 +3,16 @@ package apiclient
 import (
 	"context"
 	"fmt"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
-// FanoutError is one recipient the relay could not deliver a fan-out to.
-type FanoutError struct {
-	Index int    `json:"index"` // position in the routing list
-	Code  string `json:"code"`  // unknown_mailbox, mailbox_full, mailbox_share_full, account_storage_full
-}
-
-// FanoutResult is the relay's answer to a fan-out: one sequence number per
-// recipient in routing order (0 where that recipient failed) and the
-// per-recipient failures, which do not fail the others.
-type FanoutResult struct {
-	Seqs   []int64       `json:"seqs"`
-	Errors []FanoutError `json:"errors"`
-}
-
 // FanOut uploads env once for every mailbox of routing, the encoded
-// recipient list (relay.NewRouting: u8 0x01 || u16 n || n × 16-byte
+// recipient list (proto.NewRouting: u8 0x01 || u16 n || n × 16-byte
 // mailbox id), through POST /v1/fanout (doc/API.md §4.5).
-func (c *Client) FanOut(ctx context.Context, token string, routing, env []byte) (*FanoutResult, error) {
+func (c *Client) FanOut(ctx context.Context, token string, routing, env []byte) (*proto.FanoutAnswer, error) {
 	body := make([]byte, 0, len(routing)+len(env))
 	body = append(append(body, routing...), env...)
-	var r FanoutResult
+	var r proto.FanoutAnswer
 	if _, err := c.do(ctx, "POST", "/v1/fanout", token, body, "application/octet-stream", &r); err != nil {
 		return nil, err
 	}

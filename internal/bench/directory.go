@@ -15,8 +15,8 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server"
-	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -99,7 +99,7 @@ func Directory(ctx context.Context, o DirectoryOptions) (*DirectoryResult, error
 				mine = append(mine, time.Since(t0))
 				lookups.Add(1)
 				if i%100 == 0 {
-					a, err := directory.VerifyAnswer(key, body, time.Minute, time.Now())
+					a, err := proto.VerifyAnswer(key, body, time.Minute, time.Now())
 					if err == nil {
 						_, err = a.User(name)
 					}

@@ -13,8 +13,8 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server"
-	"github.com/hush-chat/hush/internal/server/relay"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -60,7 +60,7 @@ func Group(ctx context.Context, o GroupOptions) (*GroupResult, error) {
 	msg := make([]byte, 100)
 	// The routing list changes only with the membership: a sender builds
 	// it once per group state, not per message.
-	routing, err := relay.NewRouting(mailboxes)
+	routing, err := proto.NewRouting(mailboxes)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func fanoutRate(ctx context.Context, o GroupOptions, sender *group.Sender, msg [
 	// The bench measures how fast the store takes fan-out copies, not the
 	// per-account limits (each copy costs the sender a send of its rate
 	// limit and counts against its storage budget): lift those.
-	cfg.SendRate, cfg.SendBurst, cfg.AccountMaxCount = 1e9, relay.MaxFanout, 1<<40
+	cfg.SendRate, cfg.SendBurst, cfg.AccountMaxCount = 1e9, proto.MaxFanout, 1<<40
 	s, err := server.New(ctx, cfg, nil)
 	if err != nil {
 		return 0, err
@@ -131,7 +131,7 @@ func fanoutRate(ctx context.Context, o GroupOptions, sender *group.Sender, msg [
 		if err != nil {
 			return 0, err
 		}
-		body, err := relay.EncodeFanout(mailboxes, append([]byte{0x03}, ct...))
+		body, err := proto.EncodeFanout(mailboxes, append([]byte{0x03}, ct...))
 		if err != nil {
 			return 0, err
 		}

@@ -18,8 +18,8 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server"
-	"github.com/hush-chat/hush/internal/server/relay"
 )
 
 // RelayOptions tunes `hush bench relay`.
@@ -238,13 +238,13 @@ func receiverClient(ctx context.Context, addr string, u *benchUser, st *relaySta
 		if len(seqs) == 0 {
 			return
 		}
-		frame, err := relay.EncodeAck(seqs)
+		frame, err := proto.EncodeAck(seqs)
 		if err == nil {
-			go cl.Publish(context.Background(), &paho.Publish{Topic: relay.AckTopic(u.sess.Mailbox), QoS: 0, Payload: frame})
+			go cl.Publish(context.Background(), &paho.Publish{Topic: proto.AckTopic(u.sess.Mailbox), QoS: 0, Payload: frame})
 		}
 	}
 	onMsg := func(pr paho.PublishReceived) (bool, error) {
-		seq, env, err := relay.DecodeDelivery(pr.Packet.Payload)
+		seq, env, err := proto.DecodeDelivery(pr.Packet.Payload)
 		if err != nil || len(env) < 21 {
 			return true, nil
 		}
@@ -262,7 +262,7 @@ func receiverClient(ctx context.Context, addr string, u *benchUser, st *relaySta
 	if err != nil {
 		return nil, err
 	}
-	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(u.sess.Mailbox), QoS: 1}}}); err != nil {
+	if _, err := cl.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.InboxTopic(u.sess.Mailbox), QoS: 1}}}); err != nil {
 		return nil, err
 	}
 	go func() {
@@ -286,7 +286,7 @@ func receiverClient(ctx context.Context, addr string, u *benchUser, st *relaySta
 // 0x01 (a sealed envelope's version byte) || u32 sender || u64 counter ||
 // u64 send time (ns) || filler.
 func sendLoop(ctx context.Context, cl *paho.Client, sender uint32, mailbox string, size int, deadline time.Time, st *relayStats) error {
-	topic := relay.InboxTopic(mailbox)
+	topic := proto.InboxTopic(mailbox)
 	for n := uint64(1); time.Now().Before(deadline); n++ {
 		env := make([]byte, size)
 		env[0] = 0x01

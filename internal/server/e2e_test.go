@@ -16,7 +16,7 @@ import (
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/server/relay"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/session"
 	"github.com/hush-chat/hush/internal/testkit"
 )
@@ -144,7 +144,7 @@ func testFirstMessage(t *testing.T, s *Server) {
 	}
 	got := make(chan []byte, 4)
 	mq := connectMQTT(t, s.MQTTURL(), bs, got)
-	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: relay.InboxTopic(mailbox), QoS: 1}}}); err != nil {
+	if _, err := mq.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.InboxTopic(mailbox), QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -170,7 +170,7 @@ func testFirstMessage(t *testing.T, s *Server) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no live delivery")
 	}
-	dseq, denv, err := relay.DecodeDelivery(frame)
+	dseq, denv, err := proto.DecodeDelivery(frame)
 	if err != nil || dseq != seq {
 		t.Fatalf("delivery seq %d, sent %d: %v", dseq, seq, err)
 	}

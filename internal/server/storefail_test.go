@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/apiclient"
-	"github.com/hush-chat/hush/internal/server/auth"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // closeWait bounds how long a test waits for the server to do something
@@ -114,7 +114,7 @@ func challenge(api *apiclient.Client, s *Server, u *user) ([]byte, error) {
 	if err := json.NewDecoder(resp.Body).Decode(&ch); err != nil {
 		return nil, err
 	}
-	return auth.OpenChallenge(u.dev, ch.Challenge)
+	return proto.OpenChallenge(u.dev, ch.Challenge)
 }
 
 // answer sends a login answer and returns the server's error.

@@ -9,7 +9,6 @@ package auth
 
 import (
 	"context"
-	"crypto/hpke"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -22,18 +21,14 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// Spec constants (doc/SPEC.md §10.2).
+// Spec constants (doc/SPEC.md §10.2); the challenge's own are in
+// internal/proto.
 const (
-	// ChallengeInfo is the HPKE info of an auth challenge. It differs from
-	// every envelope info, so a challenge can never make a device open one
-	// of its envelopes for the server.
-	ChallengeInfo = "hush/v1 auth challenge"
-	// NonceSize is the size of the sealed challenge nonce.
-	NonceSize = 32
 	tokenSize = 32
 
 	purposeChallenge = "auth-challenge"
@@ -108,12 +103,12 @@ func (s *Service) Challenge(ctx context.Context, username string, deviceID uint3
 	if err != nil {
 		return nil, fmt.Errorf("auth: stored certificate: %w", err)
 	}
-	nonce := make([]byte, NonceSize)
+	nonce := make([]byte, proto.NonceSize)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
 	defer clear(nonce)
-	sealed, err := hpke.Seal(cert.Envelope, hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(ChallengeInfo), nonce)
+	sealed, err := proto.SealChallenge(cert, nonce)
 	if err != nil {
 		return nil, err
 	}
@@ -124,19 +119,6 @@ func (s *Service) Challenge(ctx context.Context, username string, deviceID uint3
 		return nil, err
 	}
 	return sealed, nil
-}
-
-// OpenChallenge is the device's side: it opens a sealed challenge with the
-// device's envelope key and returns the nonce to send back.
-func OpenChallenge(dev *identity.DevicePrivateKey, sealed []byte) ([]byte, error) {
-	nonce, err := hpke.Open(dev.EnvelopeKey(), hpke.HKDFSHA256(), hpke.AES256GCM(), []byte(ChallengeInfo), sealed)
-	if err != nil {
-		return nil, errors.New("auth: challenge does not open with this device's key")
-	}
-	if len(nonce) != NonceSize {
-		return nil, errors.New("auth: challenge has the wrong size")
-	}
-	return nonce, nil
 }
 
 // Grant is a new bearer token.
@@ -214,16 +196,6 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-type challengeRequest struct {
-	Username string `json:"username"`
-	DeviceID uint32 `json:"device_id"`
-}
-
-type challengeResponse struct {
-	Challenge []byte `json:"challenge"`
-	ExpiresIn int    `json:"expires_in"`
-}
-
 func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	// The address is checked before the body is read, so a refused client
 	// costs no decoding; its device after, since the body names it.
@@ -233,7 +205,7 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, rateLimited(wait))
 		return
 	}
-	var req challengeRequest
+	var req proto.ChallengeRequest
 	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
 		httpapi.WriteError(w, err)
 		return
@@ -256,29 +228,17 @@ func (s *Service) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, challengeResponse{Challenge: sealed, ExpiresIn: int(s.cfg.ChallengeTTL.Seconds())})
-}
-
-type tokenRequest struct {
-	Username string `json:"username"`
-	DeviceID uint32 `json:"device_id"`
-	Response []byte `json:"response"`
-}
-
-type tokenResponse struct {
-	Token     string `json:"token"`
-	Mailbox   string `json:"mailbox"`
-	ExpiresAt int64  `json:"expires_at"`
+	httpapi.WriteJSON(w, http.StatusOK, proto.ChallengeAnswer{Challenge: sealed, ExpiresIn: int(s.cfg.ChallengeTTL.Seconds())})
 }
 
 func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
-	var req tokenRequest
+	var req proto.TokenRequest
 	if err := httpapi.DecodeJSON(r, 4<<10, &req); err != nil {
 		httpapi.WriteError(w, err)
 		return
 	}
-	if len(req.Response) != NonceSize {
-		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "response must be %d bytes", NonceSize))
+	if len(req.Response) != proto.NonceSize {
+		httpapi.WriteError(w, httpapi.Errorf(http.StatusBadRequest, "bad_request", "response must be %d bytes", proto.NonceSize))
 		return
 	}
 	g, err := s.Answer(r.Context(), req.Username, req.DeviceID, req.Response)
@@ -291,7 +251,7 @@ func (s *Service) handleToken(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, tokenResponse{Token: g.Token, Mailbox: g.Mailbox, ExpiresAt: g.ExpiresAt.Unix()})
+	httpapi.WriteJSON(w, http.StatusOK, proto.TokenAnswer{Token: g.Token, Mailbox: g.Mailbox, ExpiresAt: g.ExpiresAt.Unix()})
 }
 
 // rateLimited is the answer to a client over a challenge limit.

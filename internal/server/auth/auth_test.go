@@ -12,6 +12,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -60,7 +61,7 @@ func (f *fixture) login(t *testing.T) *Grant {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nonce, err := OpenChallenge(f.dev, sealed)
+	nonce, err := proto.OpenChallenge(f.dev, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +91,10 @@ func TestChallengeNeedsTheDeviceKey(t *testing.T) {
 	f := newFixture(t)
 	sealed, _ := f.svc.Challenge(context.Background(), "alice", 1)
 	other, _ := identity.GenerateDevice(1)
-	if _, err := OpenChallenge(other, sealed); err == nil {
+	if _, err := proto.OpenChallenge(other, sealed); err == nil {
 		t.Fatal("another device opened the challenge")
 	}
-	if _, err := f.svc.Answer(context.Background(), "alice", 1, make([]byte, NonceSize)); !errors.Is(err, ErrInvalidToken) {
+	if _, err := f.svc.Answer(context.Background(), "alice", 1, make([]byte, proto.NonceSize)); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("guessed nonce: %v", err)
 	}
 }
@@ -102,7 +103,7 @@ func TestChallengeSingleUseAndExpiring(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	sealed, _ := f.svc.Challenge(ctx, "alice", 1)
-	nonce, _ := OpenChallenge(f.dev, sealed)
+	nonce, _ := proto.OpenChallenge(f.dev, sealed)
 	if _, err := f.svc.Answer(ctx, "alice", 1, nonce); err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestChallengeSingleUseAndExpiring(t *testing.T) {
 		t.Fatalf("reused challenge: %v", err)
 	}
 	sealed, _ = f.svc.Challenge(ctx, "alice", 1)
-	nonce, _ = OpenChallenge(f.dev, sealed)
+	nonce, _ = proto.OpenChallenge(f.dev, sealed)
 	f.clock = f.clock.Add(DefaultChallengeTTL + time.Second)
 	if _, err := f.svc.Answer(ctx, "alice", 1, nonce); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("expired challenge: %v", err)
@@ -120,7 +121,7 @@ func TestChallengeSingleUseAndExpiring(t *testing.T) {
 func TestAnswerForAnotherDeviceRefused(t *testing.T) {
 	f := newFixture(t)
 	sealed, _ := f.svc.Challenge(context.Background(), "alice", 1)
-	nonce, _ := OpenChallenge(f.dev, sealed)
+	nonce, _ := proto.OpenChallenge(f.dev, sealed)
 	if _, err := f.svc.Answer(context.Background(), "alice", 2, nonce); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("got %v", err)
 	}
@@ -166,11 +167,11 @@ func TestHTTPFlowAndErrors(t *testing.T) {
 	}
 	var sealed []byte
 	_ = json.Unmarshal([]byte(`"`+m["challenge"].(string)+`"`), &sealed)
-	nonce, err := OpenChallenge(f.dev, sealed)
+	nonce, err := proto.OpenChallenge(f.dev, sealed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, m := post("/v1/auth/token", map[string]any{"username": "alice", "device_id": 1, "response": make([]byte, NonceSize)}); r.StatusCode != 401 || code(m) != "challenge_failed" {
+	if r, m := post("/v1/auth/token", map[string]any{"username": "alice", "device_id": 1, "response": make([]byte, proto.NonceSize)}); r.StatusCode != 401 || code(m) != "challenge_failed" {
 		t.Errorf("wrong answer: %d %v", r.StatusCode, m)
 	}
 	r, m = post("/v1/auth/token", map[string]any{"username": "alice", "device_id": 1, "response": nonce})

@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // outstanding counts the challenge rows stored for alice's device 1.
@@ -35,16 +37,16 @@ func (f *fixture) loginFrom(t *testing.T, addr string, interfere func()) int {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("the real device's challenge: %d %s", rec.Code, rec.Body)
 	}
-	var cr challengeResponse
+	var cr proto.ChallengeAnswer
 	if err := json.Unmarshal(rec.Body.Bytes(), &cr); err != nil {
 		t.Fatal(err)
 	}
-	nonce, err := OpenChallenge(f.dev, cr.Challenge)
+	nonce, err := proto.OpenChallenge(f.dev, cr.Challenge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	interfere()
-	b, _ := json.Marshal(tokenRequest{Username: "alice", DeviceID: 1, Response: nonce})
+	b, _ := json.Marshal(proto.TokenRequest{Username: "alice", DeviceID: 1, Response: nonce})
 	req := httptest.NewRequest("POST", "/v1/auth/token", bytes.NewReader(b))
 	req.RemoteAddr = addr
 	rec = httptest.NewRecorder()

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -28,7 +29,7 @@ func TestAnswerDuringStoreFailureIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := f.login(t)
-	nonce, _ := OpenChallenge(f.dev, sealed)
+	nonce, _ := proto.OpenChallenge(f.dev, sealed)
 	f.st.Close() // the database goes away
 
 	_, err = f.svc.Answer(ctx, "alice", 1, nonce)
@@ -39,7 +40,7 @@ func TestAnswerDuringStoreFailureIsUnavailable(t *testing.T) {
 		t.Fatalf("VerifyToken with the store down: %v", err)
 	}
 
-	b, _ := json.Marshal(tokenRequest{Username: "alice", DeviceID: 1, Response: nonce})
+	b, _ := json.Marshal(proto.TokenRequest{Username: "alice", DeviceID: 1, Response: nonce})
 	rec := httptest.NewRecorder()
 	f.svc.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v1/auth/token", bytes.NewReader(b)))
 	t.Logf("login answer with the store down: %d %s (Retry-After %q); log: %s", rec.Code, strings.TrimSpace(rec.Body.String()), rec.Header().Get("Retry-After"), strings.TrimSpace(logs.String()))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/hush-chat/hush/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,9 +16,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/auth"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
@@ -148,7 +150,7 @@ func (e *env) login(username string, device uint32) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	nonce, err := auth.OpenChallenge(dev, sealed)
+	nonce, err := proto.OpenChallenge(dev, sealed)
 	if err != nil {
 		e.t.Fatal(err)
 	}

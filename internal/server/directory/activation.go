@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -126,7 +127,7 @@ func (d *Directory) handleActivate(w http.ResponseWriter, r *http.Request) error
 		return fmt.Errorf("activating account: %w", err)
 	}
 	d.log.Info("directory: account activated", "username", tok.Username)
-	return writeLinkDone(w, r, tok.Username, StateActive, "The account "+tok.Username+" is active.")
+	return writeLinkDone(w, r, tok.Username, proto.StateActive, "The account "+tok.Username+" is active.")
 }
 
 // handleCancel serves POST /v1/cancel/{token}: the owner of the address

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -135,7 +136,7 @@ func (e *mailEnv) registerPending(name string) (activate, cancel string) {
 	if status != http.StatusCreated {
 		e.t.Fatalf("register: %d %s", status, body)
 	}
-	if got := mustUser(e.t, e.verify(body), name); got.State != StatePending || len(got.Devices) != 0 {
+	if got := mustUser(e.t, e.verify(body), name); got.State != proto.StatePending || len(got.Devices) != 0 {
 		e.t.Fatalf("registered with e-mail: %+v", got)
 	}
 	m := e.smtp.next(e.t)
@@ -178,12 +179,12 @@ func TestActivationByEmailLink(t *testing.T) {
 			t.Fatalf("GET link: %d %s", status, body)
 		}
 	}
-	if s := e.state("alice"); s != StatePending {
+	if s := e.state("alice"); s != proto.StatePending {
 		t.Fatalf("GET activated the account: %s", s)
 	}
 
 	status, body = e.do("POST", activate, nil)
-	if status != http.StatusOK || e.state("alice") != StateActive {
+	if status != http.StatusOK || e.state("alice") != proto.StateActive {
 		t.Fatalf("POST link: %d %s", status, body)
 	}
 	if _, err := e.fetchBundle("alice", 1); err != nil {
@@ -231,7 +232,7 @@ func TestSecurityActivationTokensStoredHashed(t *testing.T) {
 	// A cancel token does not activate.
 	status, body = e.do("POST", strings.Replace(cancel, "/cancel/", "/activate/", 1), nil)
 	wantError(t, status, body, http.StatusNotFound, "token_invalid")
-	if s := e.state("alice"); s != StatePending {
+	if s := e.state("alice"); s != proto.StatePending {
 		t.Fatalf("state %s", s)
 	}
 }
@@ -242,7 +243,7 @@ func TestExpiredActivationLinkAndPurge(t *testing.T) {
 	e.clock.Advance(ttl + time.Second)
 	status, body := e.do("POST", activate, nil)
 	wantError(t, status, body, http.StatusNotFound, "token_invalid")
-	if s := e.state("alice"); s != StatePending {
+	if s := e.state("alice"); s != proto.StatePending {
 		t.Fatalf("state %s before purge", s)
 	}
 	if err := e.dir.ExpirePending(t.Context()); err != nil {
@@ -262,7 +263,7 @@ func TestPendingAccountKeptWithinTTL(t *testing.T) {
 	if err := e.dir.ExpirePending(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if s := e.state("alice"); s != StatePending {
+	if s := e.state("alice"); s != proto.StatePending {
 		t.Fatalf("account purged before its TTL: %s", s)
 	}
 }
@@ -271,7 +272,7 @@ func TestCancelLinkDeletesRegistration(t *testing.T) {
 	e := newMailEnv(t)
 	activate, cancel := e.registerPending("alice")
 	status, body := e.do("GET", cancel, nil)
-	if status != http.StatusOK || e.state("alice") != StatePending {
+	if status != http.StatusOK || e.state("alice") != proto.StatePending {
 		t.Fatalf("GET cancel: %d %s", status, body)
 	}
 	status, body = e.do("POST", cancel, nil)
@@ -292,7 +293,7 @@ func TestCancelLinkDoesNotDeleteActiveAccount(t *testing.T) {
 	}
 	status, body := e.do("POST", cancel, nil)
 	wantError(t, status, body, http.StatusConflict, "not_active")
-	if s := e.state("alice"); s != StateActive {
+	if s := e.state("alice"); s != proto.StateActive {
 		t.Fatalf("state %s", s)
 	}
 }
@@ -304,12 +305,12 @@ func TestSecurityTombstoneOwnerReturnsActive(t *testing.T) {
 	e := newMailEnv(t)
 	alice := newUser(t, "alice")
 	e.register(alice, 0)
-	e.signed("/v1/users/delete", alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "alice")})
+	e.signed("/v1/users/delete", alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "alice")})
 	e.clock.Advance(time.Second)
 	req := e.registerReq(newUserWithKey(t, "alice", alice.id, 1), 0)
 	req.Email = "alice@example.org"
 	status, body := e.signed("/v1/users", alice.id, req)
-	if status != http.StatusCreated || mustUser(t, e.verify(body), "alice").State != StateActive {
+	if status != http.StatusCreated || mustUser(t, e.verify(body), "alice").State != proto.StateActive {
 		t.Fatalf("%d %s", status, body)
 	}
 	e.clock.Advance(2 * ttl)

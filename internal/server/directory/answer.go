@@ -7,89 +7,19 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// Answer payload types: the "type" field keeps a signed answer of one kind
-// from being accepted as another.
-const (
-	answerUsers  = "users"
-	answerBundle = "bundle"
-)
-
-// Account states as they appear in answers.
-const (
-	StatePending = "pending"
-	StateActive  = "active"
-	StateDeleted = "deleted"
-)
-
-// signedAnswer is the body of every signed answer.
-type signedAnswer struct {
-	Payload   []byte `json:"payload"`
-	Signature []byte `json:"signature"`
-}
-
-type usersPayload struct {
-	Type         string     `json:"type"`
-	ServerTime   int64      `json:"server_time"`
-	Query        []string   `json:"query"`
-	Users        []userJSON `json:"users"`
-	Missing      []string   `json:"missing"`
-	EmailIgnored bool       `json:"email_ignored,omitempty"`
-	Notice       string     `json:"notice,omitempty"`
-}
-
-type userJSON struct {
-	Username    string        `json:"username"`
-	State       string        `json:"state"`
-	IdentityKey []byte        `json:"identity_key"`
-	KeyVersion  int           `json:"key_version"`
-	Devices     []deviceJSON  `json:"devices"`
-	KeyHistory  []historyJSON `json:"key_history"`
-}
-
-type deviceJSON struct {
-	DeviceID uint32 `json:"device_id"`
-	Cert     []byte `json:"cert"`
-	Mailbox  string `json:"mailbox"`
-	// Omitted for a relay device: such an answer reads as before
-	// delivery modes existed.
-	Delivery string `json:"delivery,omitempty"`
-	Broker   string `json:"broker,omitempty"`
-}
-
-type historyJSON struct {
-	Version     int    `json:"version"`
-	IdentityKey []byte `json:"identity_key"`
-	ValidFrom   int64  `json:"valid_from"`
-	ValidUntil  int64  `json:"valid_until"` // 0 for the current key
-}
-
-type bundlePayload struct {
-	Type                string `json:"type"`
-	ServerTime          int64  `json:"server_time"`
-	Username            string `json:"username"`
-	DeviceID            uint32 `json:"device_id"`
-	Bundle              []byte `json:"bundle"`
-	OneTimeRemaining    int    `json:"one_time_remaining"`
-	KEMOneTimeRemaining int    `json:"kem_one_time_remaining"`
-}
-
-type serverKeyJSON struct {
-	Key         []byte `json:"server_key"`
-	Fingerprint string `json:"fingerprint"`
-}
-
 func stateName(s store.AccountState) string {
 	switch s {
 	case store.StatePending:
-		return StatePending
+		return proto.StatePending
 	case store.StateActive:
-		return StateActive
+		return proto.StateActive
 	case store.StateDeleted:
-		return StateDeleted
+		return proto.StateDeleted
 	}
 	return fmt.Sprintf("unknown(%d)", int(s))
 }
@@ -100,13 +30,13 @@ func (d *Directory) writeSigned(w http.ResponseWriter, status int, payload any) 
 	if err != nil {
 		return fmt.Errorf("encoding answer: %w", err)
 	}
-	httpapi.WriteJSON(w, status, signedAnswer{Payload: p, Signature: d.key.Sign(LabelAnswer, p)})
+	httpapi.WriteJSON(w, status, proto.SignedAnswer{Payload: p, Signature: d.key.Sign(proto.LabelAnswer, p)})
 	return nil
 }
 
 // usersAnswer builds the answer for query (valid, distinct usernames), in
 // query order.
-func (d *Directory) usersAnswer(ctx context.Context, query []string) (*usersPayload, error) {
+func (d *Directory) usersAnswer(ctx context.Context, query []string) (*proto.UsersPayload, error) {
 	accts, err := d.st.GetAccounts(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("getting accounts: %w", err)
@@ -115,8 +45,8 @@ func (d *Directory) usersAnswer(ctx context.Context, query []string) (*usersPayl
 	for i := range accts {
 		byName[accts[i].Username] = &accts[i]
 	}
-	ans := &usersPayload{Type: answerUsers, ServerTime: d.now().Unix(), Query: query,
-		Users: []userJSON{}, Missing: []string{}}
+	ans := &proto.UsersPayload{Type: proto.AnswerTypeUsers, ServerTime: d.now().Unix(), Query: query,
+		Users: []proto.UserRecord{}, Missing: []string{}}
 	for _, name := range query {
 		a, ok := byName[name]
 		if !ok {
@@ -133,16 +63,16 @@ func (d *Directory) usersAnswer(ctx context.Context, query []string) (*usersPayl
 }
 
 // userRecord describes one account; only an active one lists devices.
-func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*userJSON, error) {
-	u := &userJSON{Username: a.Username, State: stateName(a.State), IdentityKey: a.IdentityKey,
-		KeyVersion: a.KeyVersion, Devices: []deviceJSON{}, KeyHistory: []historyJSON{}}
+func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*proto.UserRecord, error) {
+	u := &proto.UserRecord{Username: a.Username, State: stateName(a.State), IdentityKey: a.IdentityKey,
+		KeyVersion: a.KeyVersion, Devices: []proto.DeviceRecord{}, KeyHistory: []proto.KeyHistoryRecord{}}
 	if a.State == store.StateActive {
 		devs, err := d.st.ListDevices(ctx, a.Username)
 		if err != nil {
 			return nil, fmt.Errorf("listing devices: %w", err)
 		}
 		for _, dv := range devs {
-			dj := deviceJSON{DeviceID: dv.DeviceID, Cert: dv.Cert, Mailbox: dv.Mailbox}
+			dj := proto.DeviceRecord{DeviceID: dv.DeviceID, Cert: dv.Cert, Mailbox: dv.Mailbox}
 			dj.Delivery, dj.Broker = deliveryFields(dv.Broker)
 			u.Devices = append(u.Devices, dj)
 		}
@@ -152,7 +82,7 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*userJSON
 		return nil, fmt.Errorf("reading key history: %w", err)
 	}
 	for _, h := range hist {
-		e := historyJSON{Version: h.Version, IdentityKey: h.IdentityKey, ValidFrom: h.ValidFrom.Unix()}
+		e := proto.KeyHistoryRecord{Version: h.Version, IdentityKey: h.IdentityKey, ValidFrom: h.ValidFrom.Unix()}
 		if !h.ValidUntil.IsZero() {
 			e.ValidUntil = h.ValidUntil.Unix()
 		}
@@ -163,7 +93,7 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*userJSON
 
 // writeAccount answers a mutation with the signed record of username.
 func (d *Directory) writeAccount(ctx context.Context, w http.ResponseWriter, status int, username string,
-	decorate func(*usersPayload)) error {
+	decorate func(*proto.UsersPayload)) error {
 	ans, err := d.usersAnswer(ctx, []string{username})
 	if err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -70,7 +71,7 @@ func (d *Directory) handleBundle(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	d.countBundle(b, keys.Withheld)
-	return d.writeSigned(w, http.StatusOK, bundlePayload{Type: answerBundle, ServerTime: d.now().Unix(),
+	return d.writeSigned(w, http.StatusOK, proto.BundlePayload{Type: proto.AnswerTypeBundle, ServerTime: d.now().Unix(),
 		Username: name, DeviceID: id, Bundle: b.Marshal(),
 		OneTimeRemaining: counts.OneTimeRemaining, KEMOneTimeRemaining: counts.KEMOneTimeRemaining})
 }
@@ -124,29 +125,6 @@ func (d *Directory) buildBundle(ctx context.Context, dev *store.Device, keys *st
 	return b, nil
 }
 
-// PreKeyStatus is the answer of GET
-// /v1/users/{name}/devices/{id}/prekeys/status: the device's prekey counts
-// and how its one-time prekeys went out, for the device itself.
-type PreKeyStatus struct {
-	PreKeyCounts
-	// WindowSeconds is the hand-out window (Limits.DeviceWindow);
-	// HandedOut counts the bundles with one-time prekeys in the last
-	// window, of at most DeviceMax, and Requesters the accounts that got
-	// them.
-	WindowSeconds int64 `json:"window_seconds"`
-	DeviceMax     int   `json:"device_max"`
-	HandedOut     int   `json:"handed_out"`
-	Requesters    int   `json:"requesters"`
-	// WithheldRepeat and WithheldLimit count the bundles served without
-	// one-time prekeys since the device was added: to an account that had
-	// some lately, and because the device reached DeviceMax (someone
-	// fetches its bundles abnormally fast). LastLimited is when the
-	// latter last happened (Unix seconds, 0 for never).
-	WithheldRepeat int64 `json:"withheld_repeat"`
-	WithheldLimit  int64 `json:"withheld_limit"`
-	LastLimited    int64 `json:"last_limited"`
-}
-
 // handlePreKeyStatus serves GET /v1/users/{name}/devices/{id}/prekeys/status
 // to the device itself (its login token): who else could use it only
 // learns how busy someone is.
@@ -171,7 +149,7 @@ func (d *Directory) handlePreKeyStatus(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return fmt.Errorf("hand-out report: %w", err)
 	}
-	st := PreKeyStatus{PreKeyCounts: *counts, WindowSeconds: int64(d.lim.DeviceWindow.Seconds()), DeviceMax: d.lim.DeviceMax,
+	st := proto.PreKeyStatus{PreKeyCounts: *counts, WindowSeconds: int64(d.lim.DeviceWindow.Seconds()), DeviceMax: d.lim.DeviceMax,
 		HandedOut: rep.HandedOut, Requesters: rep.Requesters, WithheldRepeat: rep.Repeats, WithheldLimit: rep.Limited}
 	if !rep.LastLimited.IsZero() {
 		st.LastLimited = rep.LastLimited.Unix()

@@ -7,15 +7,17 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 func (e *env) setDelivery(u *testUser, device uint32, delivery, broker string) (int, []byte) {
 	e.t.Helper()
-	return e.signed("/v1/devices/delivery", u.id, SetDeliveryRequest{RequestHeader: e.header(OpSetDelivery, u.name),
+	return e.signed("/v1/devices/delivery", u.id, proto.SetDeliveryRequest{RequestHeader: e.header(proto.OpSetDelivery, u.name),
 		DeviceID: device, Delivery: delivery, Broker: broker})
 }
 
-func deviceBroker(t *testing.T, a *Answer, name string) string {
+func deviceBroker(t *testing.T, a *proto.Answer, name string) string {
 	t.Helper()
 	u := mustUser(t, a, name)
 	if len(u.Devices) != 1 {
@@ -32,7 +34,7 @@ func TestDeliveryRegisteredAndUpdated(t *testing.T) {
 	alice, bob := newUser(t, "alice"), newUser(t, "bob")
 	e.register(alice, 0)
 	req := e.registerReq(bob, 0)
-	req.Delivery, req.Broker = DeliveryDirect, "mqtt://broker.example:1883"
+	req.Delivery, req.Broker = proto.DeliveryDirect, "mqtt://broker.example:1883"
 	status, body := e.signed("/v1/users", bob.id, req)
 	if status != http.StatusCreated {
 		t.Fatalf("register: %d %s", status, body)
@@ -44,14 +46,14 @@ func TestDeliveryRegisteredAndUpdated(t *testing.T) {
 		t.Fatalf("alice registered without a delivery, served broker %q", b)
 	}
 
-	status, body = e.setDelivery(bob, 1, DeliveryRelay, "")
+	status, body = e.setDelivery(bob, 1, proto.DeliveryRelay, "")
 	if status != http.StatusOK {
 		t.Fatalf("set relay: %d %s", status, body)
 	}
 	if b := deviceBroker(t, e.lookupOne("bob"), "bob"); b != "" {
 		t.Fatalf("after set relay: broker %q", b)
 	}
-	status, body = e.setDelivery(alice, 1, DeliveryDirect, "mqtts://b.example:8883")
+	status, body = e.setDelivery(alice, 1, proto.DeliveryDirect, "mqtts://b.example:8883")
 	if status != http.StatusOK {
 		t.Fatalf("set direct: %d %s", status, body)
 	}
@@ -68,20 +70,20 @@ func TestSecurityDeliveryNeedsIdentitySignature(t *testing.T) {
 	alice, mallory := newUser(t, "alice"), newUser(t, "mallory")
 	e.register(alice, 0)
 	e.register(mallory, 0)
-	forged := SetDeliveryRequest{RequestHeader: e.header(OpSetDelivery, "alice"), DeviceID: 1,
-		Delivery: DeliveryDirect, Broker: "mqtt://evil.example:1883"}
+	forged := proto.SetDeliveryRequest{RequestHeader: e.header(proto.OpSetDelivery, "alice"), DeviceID: 1,
+		Delivery: proto.DeliveryDirect, Broker: "mqtt://evil.example:1883"}
 	status, body := e.signed("/v1/devices/delivery", mallory.id, forged)
 	wantError(t, status, body, http.StatusUnauthorized, "bad_signature")
 
-	signed, err := SignRequest(alice.id, SetDeliveryRequest{RequestHeader: e.header(OpSetDelivery, "alice"), DeviceID: 1,
-		Delivery: DeliveryDirect, Broker: "mqtt://mine.example:1883"})
+	signed, err := proto.SignRequest(alice.id, proto.SetDeliveryRequest{RequestHeader: e.header(proto.OpSetDelivery, "alice"), DeviceID: 1,
+		Delivery: proto.DeliveryDirect, Broker: "mqtt://mine.example:1883"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if status, body := e.do("POST", "/v1/devices/delivery", signed); status != http.StatusOK {
 		t.Fatalf("set: %d %s", status, body)
 	}
-	if status, body := e.setDelivery(alice, 1, DeliveryRelay, ""); status != http.StatusOK {
+	if status, body := e.setDelivery(alice, 1, proto.DeliveryRelay, ""); status != http.StatusOK {
 		t.Fatalf("set relay: %d %s", status, body)
 	}
 	status, body = e.do("POST", "/v1/devices/delivery", signed)
@@ -98,26 +100,26 @@ func TestDeliveryRefusesBadValues(t *testing.T) {
 	for _, c := range []struct{ delivery, broker string }{
 		{"", ""},
 		{"carrier-pigeon", ""},
-		{DeliveryRelay, "mqtt://b.example:1883"},
-		{DeliveryDirect, ""},
-		{DeliveryDirect, "http://b.example:1883"},
-		{DeliveryDirect, "mqtt://user:secret@b.example:1883"},
-		{DeliveryDirect, "mqtt://b.example:1883/topic"},
-		{DeliveryDirect, "mqtt://b.example:1883?x=1"},
-		{DeliveryDirect, "mqtt://"},
-		{DeliveryDirect, "mqtt://b.example/" + string(bytes.Repeat([]byte("a"), MaxBrokerURL))},
+		{proto.DeliveryRelay, "mqtt://b.example:1883"},
+		{proto.DeliveryDirect, ""},
+		{proto.DeliveryDirect, "http://b.example:1883"},
+		{proto.DeliveryDirect, "mqtt://user:secret@b.example:1883"},
+		{proto.DeliveryDirect, "mqtt://b.example:1883/topic"},
+		{proto.DeliveryDirect, "mqtt://b.example:1883?x=1"},
+		{proto.DeliveryDirect, "mqtt://"},
+		{proto.DeliveryDirect, "mqtt://b.example/" + string(bytes.Repeat([]byte("a"), proto.MaxBrokerURL))},
 	} {
 		status, body := e.setDelivery(alice, 1, c.delivery, c.broker)
 		if status != http.StatusBadRequest {
 			t.Errorf("delivery %q broker %q: %d %s, want 400", c.delivery, c.broker, status, body)
 		}
 	}
-	status, body := e.setDelivery(alice, 7, DeliveryRelay, "")
+	status, body := e.setDelivery(alice, 7, proto.DeliveryRelay, "")
 	wantError(t, status, body, http.StatusNotFound, "unknown_device")
 
 	bob := newUser(t, "bob")
 	req := e.registerReq(bob, 0)
-	req.Delivery, req.Broker = DeliveryDirect, "mqtt://u:p@b.example:1883"
+	req.Delivery, req.Broker = proto.DeliveryDirect, "mqtt://u:p@b.example:1883"
 	status, body = e.signed("/v1/users", bob.id, req)
 	wantError(t, status, body, http.StatusBadRequest, "bad_request")
 }
@@ -133,7 +135,7 @@ func TestDeliveryAnswerEncoding(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatal(status)
 	}
-	var env signedAnswer
+	var env proto.SignedAnswer
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatal(err)
 	}
@@ -142,14 +144,14 @@ func TestDeliveryAnswerEncoding(t *testing.T) {
 	}
 
 	// A server that serves a broker no client would publish is caught.
-	var p usersPayload
+	var p proto.UsersPayload
 	if err := json.Unmarshal(env.Payload, &p); err != nil {
 		t.Fatal(err)
 	}
-	p.Users[0].Devices[0].Delivery, p.Users[0].Devices[0].Broker = DeliveryDirect, "mqtt://u:p@b.example:1883"
+	p.Users[0].Devices[0].Delivery, p.Users[0].Devices[0].Broker = proto.DeliveryDirect, "mqtt://u:p@b.example:1883"
 	raw, _ := json.Marshal(p)
-	forged, _ := json.Marshal(signedAnswer{Payload: raw, Signature: e.dir.key.Sign(LabelAnswer, raw)})
-	if _, err := VerifyAnswer(e.server, forged, time.Minute, e.clock.Now()); !errors.Is(err, ErrMalformedAnswer) {
+	forged, _ := json.Marshal(proto.SignedAnswer{Payload: raw, Signature: e.dir.key.Sign(proto.LabelAnswer, raw)})
+	if _, err := proto.VerifyAnswer(e.server, forged, time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrMalformedAnswer) {
 		t.Fatalf("VerifyAnswer of a bad broker: %v", err)
 	}
 }

@@ -8,21 +8,14 @@ import (
 	"strconv"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// PreKeyCounts is the answer of a prekeys upload and of GET
-// /v1/users/{name}/devices/{id}/prekeys/count.
-type PreKeyCounts struct {
-	DeviceID            uint32 `json:"device_id"`
-	OneTimeRemaining    int    `json:"one_time_remaining"`
-	KEMOneTimeRemaining int    `json:"kem_one_time_remaining"`
-}
-
 // handlePreKeys serves POST /v1/prekeys (op "prekeys").
 func (d *Directory) handlePreKeys(w http.ResponseWriter, r *http.Request) error {
-	req, env, acct, idk, err := activeMutation[PreKeysRequest](d, r, MaxLargeBody, OpPreKeys)
+	req, env, acct, idk, err := activeMutation[proto.PreKeysRequest](d, r, MaxLargeBody, proto.OpPreKeys)
 	if err != nil {
 		return err
 	}
@@ -61,7 +54,7 @@ func (d *Directory) handlePreKeys(w http.ResponseWriter, r *http.Request) error 
 }
 
 // parsePreKeyUpload checks the keys of a prekeys request for its device.
-func parsePreKeyUpload(idk *identity.IdentityKey, req *PreKeysRequest) (*deviceKeys, error) {
+func parsePreKeyUpload(idk *identity.IdentityKey, req *proto.PreKeysRequest) (*deviceKeys, error) {
 	dev := req.DeviceID
 	k := &deviceKeys{device: dev}
 	var err error
@@ -102,7 +95,7 @@ func errUnknownDevice() error {
 	return httpapi.Errorf(http.StatusNotFound, "unknown_device", "no such device")
 }
 
-func (d *Directory) counts(ctx context.Context, username string, id uint32) (*PreKeyCounts, error) {
+func (d *Directory) counts(ctx context.Context, username string, id uint32) (*proto.PreKeyCounts, error) {
 	n, err := d.st.CountOneTimePreKeys(ctx, username, id, store.KindOneTime)
 	if err != nil {
 		return nil, fmt.Errorf("counting prekeys: %w", err)
@@ -111,13 +104,13 @@ func (d *Directory) counts(ctx context.Context, username string, id uint32) (*Pr
 	if err != nil {
 		return nil, fmt.Errorf("counting prekeys: %w", err)
 	}
-	return &PreKeyCounts{DeviceID: id, OneTimeRemaining: n, KEMOneTimeRemaining: m}, nil
+	return &proto.PreKeyCounts{DeviceID: id, OneTimeRemaining: n, KEMOneTimeRemaining: m}, nil
 }
 
 // pathDevice reads {name} and {id} from the path.
 func pathDevice(r *http.Request) (string, uint32, error) {
 	name := r.PathValue("name")
-	if !ValidUsername(name) {
+	if !proto.ValidUsername(name) {
 		return "", 0, errInvalidUsername()
 	}
 	raw := r.PathValue("id")
@@ -171,7 +164,7 @@ func (d *Directory) handlePreKeyCount(w http.ResponseWriter, r *http.Request) er
 
 // handleAddDevice serves POST /v1/devices (op "add_device").
 func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) error {
-	req, env, acct, idk, err := activeMutation[AddDeviceRequest](d, r, MaxLargeBody, OpAddDevice)
+	req, env, acct, idk, err := activeMutation[proto.AddDeviceRequest](d, r, MaxLargeBody, proto.OpAddDevice)
 	if err != nil {
 		return err
 	}
@@ -205,7 +198,7 @@ func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) erro
 
 // handleDeleteDevice serves POST /v1/devices/delete (op "delete_device").
 func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
-	req, env, acct, _, err := activeMutation[DeleteDeviceRequest](d, r, MaxSmallBody, OpDeleteDevice)
+	req, env, acct, _, err := activeMutation[proto.DeleteDeviceRequest](d, r, MaxSmallBody, proto.OpDeleteDevice)
 	if err != nil {
 		return err
 	}
@@ -231,7 +224,7 @@ func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) e
 // active: the common start of every device and prekey mutation. The
 // caller checks the rest, then claims env (claimRequest) before changing
 // anything.
-func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int64, op string) (P, *SignedRequest, *store.Account, *identity.IdentityKey, error) {
+func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int64, op string) (P, *proto.SignedRequest, *store.Account, *identity.IdentityKey, error) {
 	env, err := readSigned(r, max, false)
 	if err != nil {
 		return nil, nil, nil, nil, err
@@ -240,7 +233,7 @@ func activeMutation[T any, P payload[T]](d *Directory, r *http.Request, max int6
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	acct, idk, err := d.authorize(r.Context(), env, req.head())
+	acct, idk, err := d.authorize(r.Context(), env, req.Head())
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

@@ -11,22 +11,23 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // fetchBundle fetches and verifies a bundle of username's device, as the
 // account "fetcher".
-func (e *env) fetchBundle(username string, device uint32) (*BundleAnswer, error) {
+func (e *env) fetchBundle(username string, device uint32) (*proto.BundleAnswer, error) {
 	return e.fetchBundleAs("fetcher", username, device)
 }
 
 // fetchBundleAs fetches and verifies a bundle of username's device as
 // requester.
-func (e *env) fetchBundleAs(requester, username string, device uint32) (*BundleAnswer, error) {
+func (e *env) fetchBundleAs(requester, username string, device uint32) (*proto.BundleAnswer, error) {
 	status, body := e.getBundle(requester, username, device)
 	if status != http.StatusOK {
 		return nil, fmt.Errorf("bundle: %d %s", status, body)
 	}
-	return VerifyBundleAnswer(e.server, body, username, device, time.Minute, e.clock.Now())
+	return proto.VerifyBundleAnswer(e.server, body, username, device, time.Minute, e.clock.Now())
 }
 
 func TestSecurityOneTimePreKeysHandedOutOnce(t *testing.T) {
@@ -38,7 +39,7 @@ func TestSecurityOneTimePreKeysHandedOutOnce(t *testing.T) {
 
 	const fetchers = 50
 	var wg sync.WaitGroup
-	results := make(chan *BundleAnswer, fetchers)
+	results := make(chan *proto.BundleAnswer, fetchers)
 	errs := make(chan error, fetchers)
 	for i := range fetchers {
 		wg.Go(func() {
@@ -103,13 +104,13 @@ func TestBundleAnswerBoundToDevice(t *testing.T) {
 	e.register(newUser(t, "alice"), 1)
 	e.register(newUser(t, "mallory"), 1)
 	_, body := e.getBundle("alice", "mallory", 1)
-	if _, err := VerifyBundleAnswer(e.server, body, "alice", 1, time.Minute, e.clock.Now()); !errors.Is(err, ErrNotInQuery) {
+	if _, err := proto.VerifyBundleAnswer(e.server, body, "alice", 1, time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrNotInQuery) {
 		t.Fatalf("mallory's bundle accepted as alice's: %v", err)
 	}
-	if _, err := VerifyAnswer(e.server, body, time.Minute, e.clock.Now()); !errors.Is(err, ErrMalformedAnswer) {
+	if _, err := proto.VerifyAnswer(e.server, body, time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrMalformedAnswer) {
 		t.Fatalf("bundle accepted as a users answer: %v", err)
 	}
-	if _, err := VerifyBundleAnswer(e.server, body, "mallory", 1, time.Minute, e.clock.Now().Add(time.Hour)); !errors.Is(err, ErrStaleAnswer) {
+	if _, err := proto.VerifyBundleAnswer(e.server, body, "mallory", 1, time.Minute, e.clock.Now().Add(time.Hour)); !errors.Is(err, proto.ErrStaleAnswer) {
 		t.Fatalf("stale bundle: %v", err)
 	}
 	status, body := e.getBundle("mallory", "alice", 7)
@@ -122,10 +123,10 @@ func TestBundleAnswerBoundToDevice(t *testing.T) {
 	}
 }
 
-func (e *env) counts(username string, device uint32) PreKeyCounts {
+func (e *env) counts(username string, device uint32) proto.PreKeyCounts {
 	e.t.Helper()
 	status, body := e.do("GET", fmt.Sprintf("/v1/users/%s/devices/%d/prekeys/count", username, device), nil)
-	var c PreKeyCounts
+	var c proto.PreKeyCounts
 	if status != http.StatusOK || json.Unmarshal(body, &c) != nil {
 		e.t.Fatalf("count: %d %s", status, body)
 	}
@@ -144,10 +145,10 @@ func TestPreKeysUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := &PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 1,
+	req := &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 1,
 		SignedPreKey: spk.Marshal(), OneTimePreKeys: x, KEMOneTimePreKeys: k}
 	status, body := e.signed("/v1/prekeys", alice.id, req)
-	var c PreKeyCounts
+	var c proto.PreKeyCounts
 	if status != http.StatusOK || json.Unmarshal(body, &c) != nil || c.OneTimeRemaining != 7 || c.KEMOneTimeRemaining != 7 {
 		t.Fatalf("upload: %d %s", status, body)
 	}
@@ -161,11 +162,11 @@ func TestPreKeysUpload(t *testing.T) {
 
 	// The same ids again: nothing is stored.
 	e.clock.Advance(time.Second)
-	req.RequestHeader = e.header(OpPreKeys, "alice")
+	req.RequestHeader = e.header(proto.OpPreKeys, "alice")
 	status, body = e.signed("/v1/prekeys", alice.id, req)
 	wantError(t, status, body, http.StatusConflict, "duplicate_prekey")
 	// Repeated ids within one request.
-	dup := &PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 1, OneTimePreKeys: [][]byte{x[0], x[0]}}
+	dup := &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 1, OneTimePreKeys: [][]byte{x[0], x[0]}}
 	status, body = e.signed("/v1/prekeys", alice.id, dup)
 	wantError(t, status, body, http.StatusConflict, "duplicate_prekey")
 
@@ -174,14 +175,14 @@ func TestPreKeysUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bad := &PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 1, KEMOneTimePreKeys: [][]byte{other.Public.Marshal()}}
+	bad := &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 1, KEMOneTimePreKeys: [][]byte{other.Public.Marshal()}}
 	status, body = e.signed("/v1/prekeys", alice.id, bad)
 	wantError(t, status, body, http.StatusBadRequest, "bad_signature")
 	// A one-time KEM prekey offered as the last-resort one.
-	lr := &PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 1, LastResortKEMPreKey: k[0]}
+	lr := &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 1, LastResortKEMPreKey: k[0]}
 	status, body = e.signed("/v1/prekeys", alice.id, lr)
 	wantError(t, status, body, http.StatusBadRequest, "bad_request")
-	unknown := &PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 5}
+	unknown := &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 5}
 	status, body = e.signed("/v1/prekeys", alice.id, unknown)
 	wantError(t, status, body, http.StatusNotFound, "unknown_device")
 	if c := e.counts("alice", 1); c.OneTimeRemaining != 6 || c.KEMOneTimeRemaining != 6 {
@@ -194,7 +195,7 @@ func TestAddAndDeleteDevice(t *testing.T) {
 	alice := newUser(t, "alice")
 	e.register(alice, 0)
 	laptop := newUserWithKey(t, "alice", alice.id, 2)
-	status, body := e.signed("/v1/devices", alice.id, &AddDeviceRequest{e.header(OpAddDevice, "alice"), laptop.upload(t, 1)})
+	status, body := e.signed("/v1/devices", alice.id, &proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: laptop.upload(t, 1)})
 	if status != http.StatusCreated {
 		t.Fatalf("add device: %d %s", status, body)
 	}
@@ -206,22 +207,22 @@ func TestAddAndDeleteDevice(t *testing.T) {
 	}
 
 	e.clock.Advance(time.Second)
-	status, body = e.signed("/v1/devices", alice.id, &AddDeviceRequest{e.header(OpAddDevice, "alice"), laptop.upload(t, 0)})
+	status, body = e.signed("/v1/devices", alice.id, &proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: laptop.upload(t, 0)})
 	wantError(t, status, body, http.StatusConflict, "device_exists")
 
 	// A device certified by another identity cannot be added to alice.
 	stranger := newUserWithKey(t, "alice", mustIdentity(t), 4)
-	status, body = e.signed("/v1/devices", alice.id, &AddDeviceRequest{e.header(OpAddDevice, "alice"), stranger.upload(t, 0)})
+	status, body = e.signed("/v1/devices", alice.id, &proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: stranger.upload(t, 0)})
 	wantError(t, status, body, http.StatusBadRequest, "bad_request")
 
-	status, body = e.signed("/v1/devices/delete", alice.id, &DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 2})
+	status, body = e.signed("/v1/devices/delete", alice.id, &proto.DeleteDeviceRequest{RequestHeader: e.header(proto.OpDeleteDevice, "alice"), DeviceID: 2})
 	if status != http.StatusOK || len(mustUser(t, e.verify(body), "alice").Devices) != 1 {
 		t.Fatalf("delete device: %d %s", status, body)
 	}
 	status, body = e.getBundle("bob", "alice", 2)
 	wantError(t, status, body, http.StatusNotFound, "unknown_device")
 	e.clock.Advance(time.Second)
-	status, body = e.signed("/v1/devices/delete", alice.id, &DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 2})
+	status, body = e.signed("/v1/devices/delete", alice.id, &proto.DeleteDeviceRequest{RequestHeader: e.header(proto.OpDeleteDevice, "alice"), DeviceID: 2})
 	wantError(t, status, body, http.StatusNotFound, "unknown_device")
 }
 
@@ -231,23 +232,23 @@ func TestRotateIdentity(t *testing.T) {
 	e.register(alice, 0)
 	nextKey, _ := identity.GenerateIdentity()
 	next := newUserWithKey(t, "alice", nextKey, 3)
-	req := &RotateRequest{RequestHeader: e.header(OpRotateIdentity, "alice"), NewIdentityKey: nextKey.Public().Bytes(),
-		Devices: []DeviceUpload{next.upload(t, 2)}}
+	req := &proto.RotateRequest{RequestHeader: e.header(proto.OpRotateIdentity, "alice"), NewIdentityKey: nextKey.Public().Bytes(),
+		Devices: []proto.DeviceUpload{next.upload(t, 2)}}
 
 	// Without the new key's signature the rotation is refused.
-	withoutNew, _ := SignRequest(alice.id, req)
+	withoutNew, _ := proto.SignRequest(alice.id, req)
 	status, body := e.do("POST", "/v1/users/rotate", withoutNew)
 	wantError(t, status, body, http.StatusUnauthorized, "bad_signature")
 	// Signed by the new key only: refused (the current key must agree).
 	e.clock.Advance(time.Second)
-	req.RequestHeader = e.header(OpRotateIdentity, "alice")
-	onlyNew, _ := SignRotation(nextKey, nextKey, req)
+	req.RequestHeader = e.header(proto.OpRotateIdentity, "alice")
+	onlyNew, _ := proto.SignRotation(nextKey, nextKey, req)
 	status, body = e.do("POST", "/v1/users/rotate", onlyNew)
 	wantError(t, status, body, http.StatusUnauthorized, "bad_signature")
 
 	e.clock.Advance(time.Second)
-	req.RequestHeader = e.header(OpRotateIdentity, "alice")
-	ok, err := SignRotation(alice.id, nextKey, req)
+	req.RequestHeader = e.header(proto.OpRotateIdentity, "alice")
+	ok, err := proto.SignRotation(alice.id, nextKey, req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +273,7 @@ func TestRotateIdentity(t *testing.T) {
 	}
 	// The old key no longer speaks for alice.
 	e.clock.Advance(time.Second)
-	status, body = e.signed("/v1/users/delete", alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "alice")})
+	status, body = e.signed("/v1/users/delete", alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "alice")})
 	wantError(t, status, body, http.StatusUnauthorized, "bad_signature")
 }
 

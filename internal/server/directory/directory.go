@@ -5,14 +5,14 @@
 // What it promises:
 //   - every mutation is signed by the account's identity key (the new key
 //     for a registration) and verified before anything is changed; a signed
-//     request is accepted only within MaxClockSkew of the server clock and
+//     request is accepted only within proto.MaxClockSkew of the server clock and
 //     only once;
 //   - a username, once bound to an identity key, is never handed to another
 //     key, also after deletion, unless the operator allows reuse;
 //   - every answer about users or prekey bundles is signed by the server key
 //     and binds the names asked, the key versions and the server time, so a
-//     client (VerifyAnswer, VerifyBundleAnswer) notices an answer replayed
-//     for another user or served stale;
+//     client (proto.VerifyAnswer, proto.VerifyBundleAnswer) notices an
+//     answer replayed for another user or served stale;
 //   - each one-time prekey is handed out at most once, only to a logged-in
 //     account, and no faster than Limits allow: past them a bundle goes
 //     out without one, so nobody can drain a device's pool;
@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -122,7 +123,7 @@ type Directory struct {
 	bundles   *limiter // bundle fetches per requesting account
 	reg       *registration
 	m         *metrics
-	serverKey serverKeyJSON
+	serverKey proto.ServerKeyAnswer
 }
 
 // New checks cfg and returns a Directory.
@@ -170,7 +171,7 @@ func New(cfg Config) (*Directory, error) {
 	}
 	d.reg = reg
 	pub := cfg.ServerKey.Public()
-	d.serverKey = serverKeyJSON{Key: pub.Bytes(), Fingerprint: identity.Fingerprint(pub)}
+	d.serverKey = proto.ServerKeyAnswer{Key: pub.Bytes(), Fingerprint: identity.Fingerprint(pub)}
 	return d, nil
 }
 
@@ -185,24 +186,24 @@ func trimSlash(p string) string {
 func (d *Directory) Handler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(pattern, op string, h handlerFunc) { mux.Handle(pattern, d.wrap(op, h)) }
-	route("POST /v1/users", OpRegister, d.handleRegister)
+	route("POST /v1/users", proto.OpRegister, d.handleRegister)
 	route("GET /v1/users/{name}", "get_user", d.handleGetUser)
 	route("POST /v1/users/lookup", "lookup", d.handleLookup)
-	route("POST /v1/users/delete", OpDeleteAccount, d.handleDeleteAccount)
-	route("POST /v1/users/rotate", OpRotateIdentity, d.handleRotate)
+	route("POST /v1/users/delete", proto.OpDeleteAccount, d.handleDeleteAccount)
+	route("POST /v1/users/rotate", proto.OpRotateIdentity, d.handleRotate)
 	route("GET /v1/users/{name}/devices/{id}/bundle", "bundle", d.handleBundle)
 	route("GET /v1/users/{name}/devices/{id}/prekeys/count", "prekey_count", d.handlePreKeyCount)
 	route("GET /v1/users/{name}/devices/{id}/prekeys/status", "prekey_status", d.handlePreKeyStatus)
-	route("POST /v1/prekeys", OpPreKeys, d.handlePreKeys)
-	route("POST /v1/devices", OpAddDevice, d.handleAddDevice)
-	route("POST /v1/devices/delete", OpDeleteDevice, d.handleDeleteDevice)
-	route("POST /v1/devices/delivery", OpSetDelivery, d.handleSetDelivery)
+	route("POST /v1/prekeys", proto.OpPreKeys, d.handlePreKeys)
+	route("POST /v1/devices", proto.OpAddDevice, d.handleAddDevice)
+	route("POST /v1/devices/delete", proto.OpDeleteDevice, d.handleDeleteDevice)
+	route("POST /v1/devices/delivery", proto.OpSetDelivery, d.handleSetDelivery)
 	route("GET /v1/server-key", "server_key", d.handleServerKey)
 	route("GET /v1/activate/{token}", "activate_page", d.linkPage(purposeActivate))
 	route("POST /v1/activate/{token}", "activate", d.handleActivate)
 	route("GET /v1/cancel/{token}", "cancel_page", d.linkPage(purposeCancel))
 	route("POST /v1/cancel/{token}", "cancel", d.handleCancel)
-	route("POST /v1/invites", OpCreateInvite, d.handleCreateInvite)
+	route("POST /v1/invites", proto.OpCreateInvite, d.handleCreateInvite)
 	route("/v1/", "not_found", func(http.ResponseWriter, *http.Request) error {
 		return httpapi.Errorf(http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Regression tests for issue 9, item 5: unauthenticated, unthrottled
@@ -28,10 +29,10 @@ func (e *env) remaining(username string) (x, kem int) {
 }
 
 // status reads the device's own prekey status as requester.
-func (e *env) status(requester, username string) (int, *PreKeyStatus, []byte) {
+func (e *env) status(requester, username string) (int, *proto.PreKeyStatus, []byte) {
 	e.t.Helper()
 	code, body := e.do("GET", "/v1/users/"+username+"/devices/1/prekeys/status", nil, bearer(requester)...)
-	var st PreKeyStatus
+	var st proto.PreKeyStatus
 	if code == http.StatusOK {
 		if err := json.Unmarshal(body, &st); err != nil {
 			e.t.Fatal(err)

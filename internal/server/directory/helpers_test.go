@@ -17,6 +17,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
@@ -78,7 +79,7 @@ type testTokens struct{}
 func (testTokens) VerifyToken(_ context.Context, tok string) (httpapi.Principal, error) {
 	name, dev, ok := strings.Cut(tok, ":")
 	id, err := strconv.ParseUint(dev, 10, 32)
-	if !ok || err != nil || !ValidUsername(name) {
+	if !ok || err != nil || !proto.ValidUsername(name) {
 		return httpapi.Principal{}, errors.New("invalid token")
 	}
 	return httpapi.Principal{Username: name, DeviceID: uint32(id)}, nil
@@ -121,21 +122,21 @@ func (e *env) do(method, path string, body []byte, header ...string) (int, []byt
 // signed posts payload signed by key.
 func (e *env) signed(path string, key *identity.IdentityPrivateKey, payload any) (int, []byte) {
 	e.t.Helper()
-	body, err := SignRequest(key, payload)
+	body, err := proto.SignRequest(key, payload)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return e.do("POST", path, body)
 }
 
-func (e *env) header(op, username string) RequestHeader {
-	return RequestHeader{Op: op, Username: username, Timestamp: e.clock.Now().Unix()}
+func (e *env) header(op, username string) proto.RequestHeader {
+	return proto.RequestHeader{Op: op, Username: username, Timestamp: e.clock.Now().Unix()}
 }
 
 // verify checks a users answer with the pinned key at the current time.
-func (e *env) verify(body []byte) *Answer {
+func (e *env) verify(body []byte) *proto.Answer {
 	e.t.Helper()
-	a, err := VerifyAnswer(e.server, body, time.Minute, e.clock.Now())
+	a, err := proto.VerifyAnswer(e.server, body, time.Minute, e.clock.Now())
 	if err != nil {
 		e.t.Fatalf("VerifyAnswer: %v (body %s)", err, body)
 	}
@@ -143,7 +144,7 @@ func (e *env) verify(body []byte) *Answer {
 }
 
 // lookupOne fetches and verifies GET /v1/users/{name}.
-func (e *env) lookupOne(name string) *Answer {
+func (e *env) lookupOne(name string) *proto.Answer {
 	e.t.Helper()
 	status, body := e.do("GET", "/v1/users/"+name, nil)
 	if status != http.StatusOK {
@@ -199,10 +200,10 @@ func newUserWithKey(t testing.TB, name string, id *identity.IdentityPrivateKey, 
 
 // upload returns the device's certificate and prekeys with n one-time
 // prekeys of each kind.
-func (u *testUser) upload(t testing.TB, n int) DeviceUpload {
+func (u *testUser) upload(t testing.TB, n int) proto.DeviceUpload {
 	t.Helper()
 	spk, lr := u.ring.SignedPreKey(), u.ring.LastResort()
-	up := DeviceUpload{DeviceCert: u.cert.Marshal(), SignedPreKey: spk.Marshal(), LastResortKEMPreKey: lr.Marshal()}
+	up := proto.DeviceUpload{DeviceCert: u.cert.Marshal(), SignedPreKey: spk.Marshal(), LastResortKEMPreKey: lr.Marshal()}
 	up.OneTimePreKeys, up.KEMOneTimePreKeys = u.oneTimes(t, n)
 	return up
 }
@@ -227,14 +228,14 @@ func (u *testUser) oneTimes(t testing.TB, n int) (x, k [][]byte) {
 	return x, k
 }
 
-func (e *env) registerReq(u *testUser, n int) *RegisterRequest {
-	return &RegisterRequest{RequestHeader: e.header(OpRegister, u.name), IdentityKey: u.id.Public().Bytes(),
+func (e *env) registerReq(u *testUser, n int) *proto.RegisterRequest {
+	return &proto.RegisterRequest{RequestHeader: e.header(proto.OpRegister, u.name), IdentityKey: u.id.Public().Bytes(),
 		DeviceUpload: u.upload(e.t, n)}
 }
 
 // register registers u with n one-time prekeys of each kind and returns
 // the verified answer.
-func (e *env) register(u *testUser, n int) *Answer {
+func (e *env) register(u *testUser, n int) *proto.Answer {
 	e.t.Helper()
 	status, body := e.signed("/v1/users", u.id, e.registerReq(u, n))
 	if status != http.StatusCreated {
@@ -243,7 +244,7 @@ func (e *env) register(u *testUser, n int) *Answer {
 	return e.verify(body)
 }
 
-func mustUser(t *testing.T, a *Answer, name string) *User {
+func mustUser(t *testing.T, a *proto.Answer, name string) *proto.User {
 	t.Helper()
 	u, err := a.User(name)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -36,9 +37,6 @@ const (
 	// MaxInviteUses bounds the registrations one operator invite admits.
 	MaxInviteUses = 100000
 )
-
-// OpCreateInvite is the op of POST /v1/invites.
-const OpCreateInvite = "create_invite"
 
 // newInviteCode returns a fresh code, formatted for people, and the hash
 // the store keeps.
@@ -118,31 +116,13 @@ func IssueInvite(ctx context.Context, st store.Invites, uses int, ttl time.Durat
 	return &IssuedInvite{Code: code, ExpiresAt: inv.ExpiresAt, Uses: uses}, nil
 }
 
-// CreateInviteRequest asks for an invite code issued by the signing user
-// (op "create_invite").
-type CreateInviteRequest struct {
-	RequestHeader
-	// ExpiresIn is how long the code stays valid, in seconds: 0 for
-	// DefaultInviteTTL, at most MaxUserInviteTTL.
-	ExpiresIn int64 `json:"expires_in,omitempty"`
-}
-
-// InviteAnswer is the answer of POST /v1/invites.
-type InviteAnswer struct {
-	Code      string `json:"code"`
-	ExpiresAt int64  `json:"expires_at"` // Unix seconds
-	Uses      int    `json:"uses"`
-	// InvitesLeft is how many more invites the user may issue now.
-	InvitesLeft int `json:"invites_left"`
-}
-
 // handleCreateInvite serves POST /v1/invites: a user issues a one-use
 // invite, where the operator lets users invite.
 func (d *Directory) handleCreateInvite(w http.ResponseWriter, r *http.Request) error {
 	if err := d.reg.userInvitesAllowed(); err != nil {
 		return err
 	}
-	req, env, acct, _, err := activeMutation[CreateInviteRequest](d, r, MaxSmallBody, OpCreateInvite)
+	req, env, acct, _, err := activeMutation[proto.CreateInviteRequest](d, r, MaxSmallBody, proto.OpCreateInvite)
 	if err != nil {
 		return err
 	}
@@ -176,7 +156,7 @@ func (d *Directory) handleCreateInvite(w http.ResponseWriter, r *http.Request) e
 		return fmt.Errorf("counting invites: %w", err)
 	}
 	d.log.Info("directory: invite issued", "by", acct.Username)
-	httpapi.WriteJSON(w, http.StatusCreated, InviteAnswer{Code: code, ExpiresAt: inv.ExpiresAt.Unix(), Uses: 1,
+	httpapi.WriteJSON(w, http.StatusCreated, proto.InviteAnswer{Code: code, ExpiresAt: inv.ExpiresAt.Unix(), Uses: 1,
 		InvitesLeft: max(limit-n, 0)})
 	return nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 func inviteOnly(c *Config) { c.Registration = RegistrationInvite }
@@ -118,7 +120,7 @@ func TestSecurityInviteRedeemedOnceConcurrently(t *testing.T) {
 		users[i] = newUser(t, fmt.Sprintf("racer%02d", i))
 		req := e.registerReq(users[i], 0)
 		req.Invite = code
-		b, err := SignRequest(users[i].id, req)
+		b, err := proto.SignRequest(users[i].id, req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +205,7 @@ func TestInviteGivenBackWhenActivationMailFails(t *testing.T) {
 // createInvite asks for a user invite signed by u.
 func (e *env) createInvite(u *testUser, expiresIn int64) (int, []byte) {
 	e.t.Helper()
-	return e.signed("/v1/invites", u.id, &CreateInviteRequest{RequestHeader: e.header(OpCreateInvite, u.name), ExpiresIn: expiresIn})
+	return e.signed("/v1/invites", u.id, &proto.CreateInviteRequest{RequestHeader: e.header(proto.OpCreateInvite, u.name), ExpiresIn: expiresIn})
 }
 
 func TestUserInvites(t *testing.T) {
@@ -222,7 +224,7 @@ func TestUserInvites(t *testing.T) {
 	for want := 1; want >= 0; want-- {
 		e.clock.Advance(time.Second)
 		status, body := e.createInvite(bob, 3600)
-		var ans InviteAnswer
+		var ans proto.InviteAnswer
 		if status != http.StatusCreated || json.Unmarshal(body, &ans) != nil {
 			t.Fatalf("%d %s", status, body)
 		}

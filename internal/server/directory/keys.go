@@ -6,6 +6,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -31,7 +32,7 @@ func (k *deviceKeys) storeDevice(username string) store.Device {
 
 // parseUpload checks a device certificate issued by idk and the device's
 // prekeys, all signed by idk for that device.
-func parseUpload(idk *identity.IdentityKey, u *DeviceUpload) (*deviceKeys, error) {
+func parseUpload(idk *identity.IdentityKey, u *proto.DeviceUpload) (*deviceKeys, error) {
 	cert, err := identity.ParseDeviceCert(u.DeviceCert)
 	if errors.Is(err, identity.ErrSignature) {
 		return nil, errKeySignature("device_cert")

@@ -13,13 +13,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // post sends a registration request (signed by u) with extra headers and
 // returns the status, body and answer headers.
-func (e *env) post(u *testUser, req *RegisterRequest, header ...string) (int, []byte, http.Header) {
+func (e *env) post(u *testUser, req *proto.RegisterRequest, header ...string) (int, []byte, http.Header) {
 	e.t.Helper()
-	body, err := SignRequest(u.id, req)
+	body, err := proto.SignRequest(u.id, req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

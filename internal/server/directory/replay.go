@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -29,11 +30,11 @@ import (
 // claimRequest records env, a fully checked signed request of account, and
 // refuses it when it was recorded before. Callers call it after every
 // check of the request and before the first change to the store.
-func (d *Directory) claimRequest(ctx context.Context, env *SignedRequest, h *RequestHeader) error {
+func (d *Directory) claimRequest(ctx context.Context, env *proto.SignedRequest, h *proto.RequestHeader) error {
 	hash := sha256.Sum256(env.Payload)
 	// The timestamp is refused as stale MaxClockSkew after it (checkFresh):
 	// until then the record must stay.
-	expires := time.Unix(h.Timestamp, 0).Add(MaxClockSkew + time.Second)
+	expires := time.Unix(h.Timestamp, 0).Add(proto.MaxClockSkew + time.Second)
 	err := d.st.ClaimRequest(ctx, hash[:], h.Username, expires, d.now(), d.lim.RequestsPerAccount)
 	switch {
 	case err == nil:
@@ -42,9 +43,9 @@ func (d *Directory) claimRequest(ctx context.Context, env *SignedRequest, h *Req
 		return httpapi.Errorf(http.StatusConflict, "replayed_request",
 			"this signed request was already received; sign it again with a new timestamp")
 	case errors.Is(err, store.ErrLimit):
-		return retryAfter(2*MaxClockSkew, httpapi.Errorf(http.StatusTooManyRequests, "too_many_requests",
+		return retryAfter(2*proto.MaxClockSkew, httpapi.Errorf(http.StatusTooManyRequests, "too_many_requests",
 			"this account sent more than %d signed requests in the last %d minutes; try again later",
-			d.lim.RequestsPerAccount, int((2*MaxClockSkew).Minutes())))
+			d.lim.RequestsPerAccount, int((2*proto.MaxClockSkew).Minutes())))
 	}
 	// Acting without a record would let the request be replayed later.
 	d.log.Error("directory: recording a signed request", "err", err)
@@ -57,7 +58,7 @@ func (d *Directory) claimRequest(ctx context.Context, env *SignedRequest, h *Req
 // (an active or pending account, a tombstone of another key without
 // reuse) is refused before anything is recorded, so that requests for
 // taken names, signed by throwaway keys, never fill the guard.
-func (d *Directory) claimRegistration(ctx context.Context, env *SignedRequest, req *RegisterRequest,
+func (d *Directory) claimRegistration(ctx context.Context, env *proto.SignedRequest, req *proto.RegisterRequest,
 	idk *identity.IdentityKey) error {
 	prev, err := d.st.GetAccount(ctx, req.Username)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -25,7 +26,7 @@ import (
 func (e *env) capturePreKeys(u *testUser, n int) []byte {
 	e.t.Helper()
 	x, k := u.oneTimes(e.t, n)
-	b, err := SignRequest(u.id, &PreKeysRequest{RequestHeader: e.header(OpPreKeys, u.name), DeviceID: 1,
+	b, err := proto.SignRequest(u.id, &proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, u.name), DeviceID: 1,
 		OneTimePreKeys: x, KEMOneTimePreKeys: k})
 	if err != nil {
 		e.t.Fatal(err)
@@ -60,7 +61,7 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 		req.SignedPreKey = []byte("not a prekey")
 		status, body := e.signed("/v1/users", throwaway.id, req)
 		wantError(t, status, body, http.StatusBadRequest, "bad_request")
-		bad := PreKeysRequest{RequestHeader: e.header(OpPreKeys, "alice"), DeviceID: 1, OneTimePreKeys: [][]byte{{byte(i)}}}
+		bad := proto.PreKeysRequest{RequestHeader: e.header(proto.OpPreKeys, "alice"), DeviceID: 1, OneTimePreKeys: [][]byte{{byte(i)}}}
 		bad.Timestamp += int64(i % 300)
 		status, body = e.signed("/v1/prekeys", alice.id, bad)
 		wantError(t, status, body, http.StatusBadRequest, "bad_request")
@@ -69,7 +70,7 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 	accepted := 2 // the registration and the captured upload
 	for i := 0; accepted < cap; i++ {
 		e.clock.Advance(time.Second)
-		status, body := e.setDelivery(alice, 1, DeliveryRelay, "")
+		status, body := e.setDelivery(alice, 1, proto.DeliveryRelay, "")
 		if status != http.StatusOK {
 			t.Fatalf("valid request %d: %d %s", i, status, body)
 		}
@@ -77,7 +78,7 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 	}
 	// ... and past it refused with a retry hint, never by forgetting one.
 	e.clock.Advance(time.Second)
-	status, body := e.setDelivery(alice, 1, DeliveryRelay, "")
+	status, body := e.setDelivery(alice, 1, proto.DeliveryRelay, "")
 	wantError(t, status, body, http.StatusTooManyRequests, "too_many_requests")
 	t.Logf("after %d invalid signed requests and %d valid ones: next valid request %d %s", 2*invalid, cap, status, body)
 
@@ -101,11 +102,11 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 
 	// Once the timestamps are stale the records go, and alice may sign
 	// again; the stale capture is refused for its timestamp.
-	e.clock.Advance(2*MaxClockSkew + time.Second)
+	e.clock.Advance(2*proto.MaxClockSkew + time.Second)
 	if err := e.dir.ExpireRecords(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := e.setDelivery(alice, 1, DeliveryRelay, ""); status != http.StatusOK {
+	if status, body := e.setDelivery(alice, 1, proto.DeliveryRelay, ""); status != http.StatusOK {
 		t.Fatalf("after the window: %d %s", status, body)
 	}
 	status, body = e.do("POST", "/v1/prekeys", captured)
@@ -117,7 +118,7 @@ func TestSecurityReplayGuardNotEvicted(t *testing.T) {
 func TestSecurityEverySignedOperationRefusesReplay(t *testing.T) {
 	e := newEnv(t)
 	alice := newUser(t, "alice")
-	register, err := SignRequest(alice.id, e.registerReq(alice, 0))
+	register, err := proto.SignRequest(alice.id, e.registerReq(alice, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,30 +134,30 @@ func TestSecurityEverySignedOperationRefusesReplay(t *testing.T) {
 		wantError(t, status, b, http.StatusConflict, "replayed_request")
 	}
 	sign := func(payload any) []byte {
-		b, err := SignRequest(alice.id, payload)
+		b, err := proto.SignRequest(alice.id, payload)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	once("prekeys", "/v1/prekeys", e.capturePreKeys(alice, 1), http.StatusOK)
-	once("set_delivery", "/v1/devices/delivery", sign(SetDeliveryRequest{RequestHeader: e.header(OpSetDelivery, "alice"),
-		DeviceID: 1, Delivery: DeliveryRelay}), http.StatusOK)
+	once("set_delivery", "/v1/devices/delivery", sign(proto.SetDeliveryRequest{RequestHeader: e.header(proto.OpSetDelivery, "alice"),
+		DeviceID: 1, Delivery: proto.DeliveryRelay}), http.StatusOK)
 	laptop := newUserWithKey(t, "alice", alice.id, 2)
-	once("add_device", "/v1/devices", sign(&AddDeviceRequest{e.header(OpAddDevice, "alice"), laptop.upload(t, 0)}), http.StatusCreated)
+	once("add_device", "/v1/devices", sign(&proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: laptop.upload(t, 0)}), http.StatusCreated)
 	e.clock.Advance(time.Second)
-	remove := sign(&DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 2})
+	remove := sign(&proto.DeleteDeviceRequest{RequestHeader: e.header(proto.OpDeleteDevice, "alice"), DeviceID: 2})
 	if status, body := e.do("POST", "/v1/devices/delete", remove); status != http.StatusOK {
 		t.Fatalf("delete_device: %d %s", status, body)
 	}
 	// The device comes back; a captured removal does not remove it again.
 	e.clock.Advance(time.Second)
-	if status, body := e.signed("/v1/devices", alice.id, &AddDeviceRequest{e.header(OpAddDevice, "alice"), laptop.upload(t, 0)}); status != http.StatusCreated {
+	if status, body := e.signed("/v1/devices", alice.id, &proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: laptop.upload(t, 0)}); status != http.StatusCreated {
 		t.Fatalf("add_device again: %d %s", status, body)
 	}
 	status, body := e.do("POST", "/v1/devices/delete", remove)
 	wantError(t, status, body, http.StatusConflict, "replayed_request")
-	if status, body := e.signed("/v1/users/delete", alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "alice")}); status != http.StatusOK {
+	if status, body := e.signed("/v1/users/delete", alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "alice")}); status != http.StatusOK {
 		t.Fatalf("delete_account: %d %s", status, body)
 	}
 	// The tombstone's own key may register again, but not with the
@@ -177,7 +178,7 @@ func TestRegistrationForTakenNameNotRecorded(t *testing.T) {
 		wantError(t, status, body, http.StatusConflict, "username_taken")
 	}
 	// Had they been recorded for alice, her bound would be spent.
-	if status, body := e.setDelivery(alice, 1, DeliveryRelay, ""); status != http.StatusOK {
+	if status, body := e.setDelivery(alice, 1, proto.DeliveryRelay, ""); status != http.StatusOK {
 		t.Fatalf("alice after the refused registrations: %d %s", status, body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -33,7 +34,7 @@ func (d *Directory) register(w http.ResponseWriter, r *http.Request, at *attempt
 	if err != nil {
 		return err
 	}
-	req, err := decodePayload[RegisterRequest](env.Payload, OpRegister)
+	req, err := decodePayload[proto.RegisterRequest](env.Payload, proto.OpRegister)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func (d *Directory) register(w http.ResponseWriter, r *http.Request, at *attempt
 		d.log.Info("directory: account registered", "username", req.Username, "state", stateName(state))
 	}
 	emailIgnored := req.Email != "" && d.mailer == nil
-	return d.writeAccount(ctx, w, http.StatusCreated, req.Username, func(p *usersPayload) {
+	return d.writeAccount(ctx, w, http.StatusCreated, req.Username, func(p *proto.UsersPayload) {
 		p.EmailIgnored, p.Notice = emailIgnored, notice
 	})
 }
@@ -149,7 +150,7 @@ func (d *Directory) createAccount(ctx context.Context, acct store.Account, keys 
 
 // registrationState decides whether a new account waits for e-mail
 // activation, and the notice the answer carries.
-func (d *Directory) registrationState(ctx context.Context, req *RegisterRequest, idk *identity.IdentityKey) (store.AccountState, string, error) {
+func (d *Directory) registrationState(ctx context.Context, req *proto.RegisterRequest, idk *identity.IdentityKey) (store.AccountState, string, error) {
 	if req.Email == "" {
 		return store.StateActive, "", nil
 	}
@@ -205,20 +206,15 @@ func (d *Directory) addOneTimes(ctx context.Context, username string, k *deviceK
 // handleGetUser serves GET /v1/users/{name}.
 func (d *Directory) handleGetUser(w http.ResponseWriter, r *http.Request) error {
 	name := r.PathValue("name")
-	if !ValidUsername(name) {
+	if !proto.ValidUsername(name) {
 		return errInvalidUsername()
 	}
 	return d.writeAccount(r.Context(), w, http.StatusOK, name, nil)
 }
 
-// LookupRequest is the body of POST /v1/users/lookup.
-type LookupRequest struct {
-	Usernames []string `json:"usernames"`
-}
-
 // handleLookup serves POST /v1/users/lookup.
 func (d *Directory) handleLookup(w http.ResponseWriter, r *http.Request) error {
-	var req LookupRequest
+	var req proto.LookupRequest
 	if err := httpapi.DecodeJSON(r, MaxSmallBody, &req); err != nil {
 		return err
 	}
@@ -235,7 +231,7 @@ func (d *Directory) handleLookup(w http.ResponseWriter, r *http.Request) error {
 
 // parseLookup validates the names of a lookup and drops repeats, keeping
 // the first occurrence's order.
-func parseLookup(req *LookupRequest) ([]string, error) {
+func parseLookup(req *proto.LookupRequest) ([]string, error) {
 	if len(req.Usernames) == 0 {
 		return nil, httpapi.Errorf(http.StatusBadRequest, "bad_request", "usernames is empty")
 	}
@@ -245,7 +241,7 @@ func parseLookup(req *LookupRequest) ([]string, error) {
 	seen := make(map[string]bool, len(req.Usernames))
 	query := make([]string, 0, len(req.Usernames))
 	for _, n := range req.Usernames {
-		if !ValidUsername(n) {
+		if !proto.ValidUsername(n) {
 			return nil, errInvalidUsername()
 		}
 		if !seen[n] {
@@ -264,7 +260,7 @@ func (d *Directory) handleServerKey(w http.ResponseWriter, _ *http.Request) erro
 
 // authorize loads the account a payload names and checks the request
 // signature with its current identity key.
-func (d *Directory) authorize(ctx context.Context, env *SignedRequest, h *RequestHeader) (*store.Account, *identity.IdentityKey, error) {
+func (d *Directory) authorize(ctx context.Context, env *proto.SignedRequest, h *proto.RequestHeader) (*store.Account, *identity.IdentityKey, error) {
 	if err := d.checkFresh(h); err != nil {
 		return nil, nil, err
 	}
@@ -302,7 +298,7 @@ func (d *Directory) handleDeleteAccount(w http.ResponseWriter, r *http.Request) 
 	if err != nil {
 		return err
 	}
-	req, err := decodePayload[DeleteAccountRequest](env.Payload, OpDeleteAccount)
+	req, err := decodePayload[proto.DeleteAccountRequest](env.Payload, proto.OpDeleteAccount)
 	if err != nil {
 		return err
 	}
@@ -330,7 +326,7 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	req, err := decodePayload[RotateRequest](env.Payload, OpRotateIdentity)
+	req, err := decodePayload[proto.RotateRequest](env.Payload, proto.OpRotateIdentity)
 	if err != nil {
 		return err
 	}
@@ -345,7 +341,7 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The new key's signature shows its holder asked for this account:
 	// nobody can move an account onto a key they do not hold.
-	if next.Verify(LabelRequest, env.Payload, env.NewKeySignature) != nil {
+	if next.Verify(proto.LabelRequest, env.Payload, env.NewKeySignature) != nil {
 		return errBadSignature("new_key_signature does not verify with new_identity_key")
 	}
 	if err := requireActive(acct); err != nil {
@@ -382,7 +378,7 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 
 // parseDevices checks the devices of a rotation: 1..MaxDevices, distinct
 // ids, each certified by idk.
-func parseDevices(idk *identity.IdentityKey, ups []DeviceUpload) ([]*deviceKeys, error) {
+func parseDevices(idk *identity.IdentityKey, ups []proto.DeviceUpload) ([]*deviceKeys, error) {
 	if len(ups) == 0 || len(ups) > MaxDevices {
 		return nil, httpapi.Errorf(http.StatusBadRequest, "bad_request", "devices must list 1 to %d devices", MaxDevices)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 func TestRegisterAndLookup(t *testing.T) {
@@ -20,7 +21,7 @@ func TestRegisterAndLookup(t *testing.T) {
 	alice := newUser(t, "alice")
 	a := e.register(alice, 3)
 	u := mustUser(t, a, "alice")
-	if u.State != StateActive || u.KeyVersion != 1 || !u.IdentityKey.Equal(alice.id.Public()) {
+	if u.State != proto.StateActive || u.KeyVersion != 1 || !u.IdentityKey.Equal(alice.id.Public()) {
 		t.Fatalf("registered record: %+v", u)
 	}
 	if len(u.Devices) != 1 || u.Devices[0].ID != 1 || u.Devices[0].Mailbox != identity.MailboxID(alice.id.Public(), 1) {
@@ -36,7 +37,7 @@ func TestRegisterAndLookup(t *testing.T) {
 		t.Fatal("lookup returned another certificate")
 	}
 
-	req, _ := json.Marshal(LookupRequest{Usernames: []string{"alice", "carol", "bob", "alice"}})
+	req, _ := json.Marshal(proto.LookupRequest{Usernames: []string{"alice", "carol", "bob", "alice"}})
 	status, body := e.do("POST", "/v1/users/lookup", req)
 	if status != http.StatusOK {
 		t.Fatalf("lookup: %d %s", status, body)
@@ -48,12 +49,12 @@ func TestRegisterAndLookup(t *testing.T) {
 	if len(many.Users) != 2 || len(many.Missing) != 1 || many.Missing[0] != "carol" {
 		t.Fatalf("lookup answer: users %d, missing %v", len(many.Users), many.Missing)
 	}
-	if _, err := many.User("carol"); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := many.User("carol"); !errors.Is(err, proto.ErrNoSuchUser) {
 		t.Fatalf("carol: %v, want ErrNoSuchUser", err)
 	}
 
 	// A single unknown user is a signed "missing", not an unsigned 404.
-	if _, err := e.lookupOne("dave").User("dave"); !errors.Is(err, ErrNoSuchUser) {
+	if _, err := e.lookupOne("dave").User("dave"); !errors.Is(err, proto.ErrNoSuchUser) {
 		t.Fatalf("dave: %v", err)
 	}
 }
@@ -61,7 +62,7 @@ func TestRegisterAndLookup(t *testing.T) {
 func TestServerKeyEndpoint(t *testing.T) {
 	e := newEnv(t)
 	status, body := e.do("GET", "/v1/server-key", nil)
-	var got serverKeyJSON
+	var got proto.ServerKeyAnswer
 	if status != http.StatusOK || json.Unmarshal(body, &got) != nil {
 		t.Fatalf("%d %s", status, body)
 	}
@@ -75,17 +76,17 @@ func TestSecurityTamperedAnswerRefused(t *testing.T) {
 	e.register(newUser(t, "alice"), 0)
 	_, body := e.do("GET", "/v1/users/alice", nil)
 
-	var env signedAnswer
+	var env proto.SignedAnswer
 	if err := json.Unmarshal(body, &env); err != nil {
 		t.Fatal(err)
 	}
 	env.Payload = bytes.Replace(env.Payload, []byte(`"key_version":1`), []byte(`"key_version":2`), 1)
 	tampered, _ := json.Marshal(env)
-	if _, err := VerifyAnswer(e.server, tampered, time.Minute, e.clock.Now()); !errors.Is(err, ErrAnswerSignature) {
+	if _, err := proto.VerifyAnswer(e.server, tampered, time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrAnswerSignature) {
 		t.Fatalf("tampered answer: %v, want ErrAnswerSignature", err)
 	}
 	other, _ := identity.GenerateIdentity()
-	if _, err := VerifyAnswer(other.Public(), body, time.Minute, e.clock.Now()); !errors.Is(err, ErrAnswerSignature) {
+	if _, err := proto.VerifyAnswer(other.Public(), body, time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrAnswerSignature) {
 		t.Fatalf("answer under another server key: %v", err)
 	}
 }
@@ -98,10 +99,10 @@ func TestSecurityAnswerForAnotherUserRefused(t *testing.T) {
 	// A network attacker answers a lookup of alice with a genuine, signed
 	// answer about mallory.
 	a := e.verify(body)
-	if _, err := a.User("alice"); !errors.Is(err, ErrNotInQuery) {
+	if _, err := a.User("alice"); !errors.Is(err, proto.ErrNotInQuery) {
 		t.Fatalf("answer about mallory accepted for alice: %v", err)
 	}
-	if err := a.CheckQuery([]string{"alice"}); !errors.Is(err, ErrNotInQuery) {
+	if err := a.CheckQuery([]string{"alice"}); !errors.Is(err, proto.ErrNotInQuery) {
 		t.Fatalf("CheckQuery: %v", err)
 	}
 
@@ -110,7 +111,7 @@ func TestSecurityAnswerForAnotherUserRefused(t *testing.T) {
 	// was not asked about.
 	p, _ := e.dir.usersAnswer(t.Context(), []string{"mallory"})
 	p.Query = []string{"alice"}
-	if _, err := VerifyAnswer(e.server, signForTest(t, e, p), time.Minute, e.clock.Now()); !errors.Is(err, ErrMalformedAnswer) {
+	if _, err := proto.VerifyAnswer(e.server, signForTest(t, e, p), time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrMalformedAnswer) {
 		t.Fatalf("inconsistent answer: %v", err)
 	}
 }
@@ -129,14 +130,14 @@ func TestStaleAnswerRefused(t *testing.T) {
 	e.register(newUser(t, "alice"), 0)
 	_, body := e.do("GET", "/v1/users/alice", nil)
 	later := e.clock.Now().Add(10 * time.Minute)
-	if _, err := VerifyAnswer(e.server, body, 5*time.Minute, later); !errors.Is(err, ErrStaleAnswer) {
+	if _, err := proto.VerifyAnswer(e.server, body, 5*time.Minute, later); !errors.Is(err, proto.ErrStaleAnswer) {
 		t.Fatalf("10-minute-old answer with maxAge 5m: %v", err)
 	}
-	if _, err := VerifyAnswer(e.server, body, 15*time.Minute, later); err != nil {
+	if _, err := proto.VerifyAnswer(e.server, body, 15*time.Minute, later); err != nil {
 		t.Fatalf("within maxAge: %v", err)
 	}
 	earlier := e.clock.Now().Add(-time.Hour)
-	if _, err := VerifyAnswer(e.server, body, time.Hour*2, earlier); !errors.Is(err, ErrStaleAnswer) {
+	if _, err := proto.VerifyAnswer(e.server, body, time.Hour*2, earlier); !errors.Is(err, proto.ErrStaleAnswer) {
 		t.Fatalf("answer from the future: %v", err)
 	}
 }
@@ -149,12 +150,12 @@ func TestSecurityUsernameTakeoverRefused(t *testing.T) {
 	status, body := e.signed("/v1/users", thief.id, e.registerReq(thief, 0))
 	wantError(t, status, body, http.StatusConflict, "username_taken")
 
-	status, body = e.signed("/v1/users/delete", alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "alice")})
-	if status != http.StatusOK || mustUser(t, e.verify(body), "alice").State != StateDeleted {
+	status, body = e.signed("/v1/users/delete", alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "alice")})
+	if status != http.StatusOK || mustUser(t, e.verify(body), "alice").State != proto.StateDeleted {
 		t.Fatalf("delete: %d %s", status, body)
 	}
 	tomb := mustUser(t, e.lookupOne("alice"), "alice")
-	if tomb.State != StateDeleted || len(tomb.Devices) != 0 || !tomb.IdentityKey.Equal(alice.id.Public()) {
+	if tomb.State != proto.StateDeleted || len(tomb.Devices) != 0 || !tomb.IdentityKey.Equal(alice.id.Public()) {
 		t.Fatalf("tombstone: %+v", tomb)
 	}
 	// After deletion the name stays bound to alice's key.
@@ -164,7 +165,7 @@ func TestSecurityUsernameTakeoverRefused(t *testing.T) {
 
 	// Alice herself may come back with the same key.
 	back := newUserWithKey(t, "alice", alice.id, 1)
-	if u := mustUser(t, e.register(back, 0), "alice"); u.State != StateActive || len(u.Devices) != 1 {
+	if u := mustUser(t, e.register(back, 0), "alice"); u.State != proto.StateActive || len(u.Devices) != 1 {
 		t.Fatalf("re-registration: %+v", u)
 	}
 }
@@ -176,7 +177,7 @@ func TestUsernameReuseWithOperatorFlag(t *testing.T) {
 	other := newUser(t, "alice")
 	status, body := e.signed("/v1/users", other.id, e.registerReq(other, 0))
 	wantError(t, status, body, http.StatusConflict, "username_taken") // only deleted names are reused
-	e.signed("/v1/users/delete", alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "alice")})
+	e.signed("/v1/users/delete", alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "alice")})
 	e.clock.Advance(time.Second)
 	if u := mustUser(t, e.register(other, 0), "alice"); !u.IdentityKey.Equal(other.id.Public()) {
 		t.Fatal("reused username not bound to the new key")
@@ -193,7 +194,7 @@ func TestEmailIgnoredWithoutMailer(t *testing.T) {
 		t.Fatalf("%d %s", status, body)
 	}
 	a := e.verify(body)
-	if !a.EmailIgnored || a.Notice == "" || mustUser(t, a, "alice").State != StateActive {
+	if !a.EmailIgnored || a.Notice == "" || mustUser(t, a, "alice").State != proto.StateActive {
 		t.Fatalf("answer: %+v", a)
 	}
 }
@@ -203,25 +204,25 @@ func TestRequestErrors(t *testing.T) {
 	alice := newUser(t, "alice")
 	e.register(alice, 0)
 	mallory, _ := identity.GenerateIdentity()
-	del := func(ts time.Time) *DeleteAccountRequest {
-		return &DeleteAccountRequest{RequestHeader{Op: OpDeleteAccount, Username: "alice", Timestamp: ts.Unix()}}
+	del := func(ts time.Time) *proto.DeleteAccountRequest {
+		return &proto.DeleteAccountRequest{RequestHeader: proto.RequestHeader{Op: proto.OpDeleteAccount, Username: "alice", Timestamp: ts.Unix()}}
 	}
 	now := e.clock.Now()
 	sign := func(key *identity.IdentityPrivateKey, p any) []byte {
-		b, err := SignRequest(key, p)
+		b, err := proto.SignRequest(key, p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
 	withPayload := func(p string) []byte {
-		b, _ := json.Marshal(SignedRequest{Payload: []byte(p), Signature: alice.id.Sign(LabelRequest, []byte(p))})
+		b, _ := json.Marshal(proto.SignedRequest{Payload: []byte(p), Signature: alice.id.Sign(proto.LabelRequest, []byte(p))})
 		return b
 	}
 	withNewKeySig := func() []byte {
 		p, _ := json.Marshal(del(now))
-		b, _ := json.Marshal(SignedRequest{Payload: p, Signature: alice.id.Sign(LabelRequest, p),
-			NewKeySignature: mallory.Sign(LabelRequest, p)})
+		b, _ := json.Marshal(proto.SignedRequest{Payload: p, Signature: alice.id.Sign(proto.LabelRequest, p),
+			NewKeySignature: mallory.Sign(proto.LabelRequest, p)})
 		return b
 	}
 	bob := newUser(t, "bob")
@@ -241,7 +242,7 @@ func TestRequestErrors(t *testing.T) {
 		{"security: stale timestamp", "/v1/users/delete", sign(alice.id, del(now.Add(-6*time.Minute))), 401, "stale_request"},
 		{"security: future timestamp", "/v1/users/delete", sign(alice.id, del(now.Add(6*time.Minute))), 401, "stale_request"},
 		{"security: op of another endpoint", "/v1/users/delete",
-			sign(alice.id, &DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 1}), 400, "bad_request"},
+			sign(alice.id, &proto.DeleteDeviceRequest{RequestHeader: e.header(proto.OpDeleteDevice, "alice"), DeviceID: 1}), 400, "bad_request"},
 		{"malformed JSON", "/v1/users/delete", []byte(`{"payload": "AAAA", `), 400, "bad_request"},
 		{"unknown envelope field", "/v1/users/delete", []byte(`{"payload":"e30=","signature":"` +
 			strings.Repeat("A", 86) + `==","extra":1}`), 400, "bad_request"},
@@ -251,7 +252,7 @@ func TestRequestErrors(t *testing.T) {
 			withPayload(`{"op":"delete_account","username":"alice","timestamp":1}{}`), 400, "bad_request"},
 		{"new_key_signature outside rotation", "/v1/users/delete", withNewKeySig(), 400, "bad_request"},
 		{"short signature", "/v1/users/delete", []byte(`{"payload":"e30=","signature":"AAAA"}`), 401, "bad_signature"},
-		{"unknown user", "/v1/users/delete", sign(alice.id, &DeleteAccountRequest{e.header(OpDeleteAccount, "nobody")}), 404, "unknown_user"},
+		{"unknown user", "/v1/users/delete", sign(alice.id, &proto.DeleteAccountRequest{RequestHeader: e.header(proto.OpDeleteAccount, "nobody")}), 404, "unknown_user"},
 		{"invalid username", "/v1/users", sign(alice.id, badName), 400, "invalid_username"},
 		{"oversized small body", "/v1/users/delete", bytes.Repeat([]byte(" "), MaxSmallBody+1), 413, "too_large"},
 		{"oversized large body", "/v1/users", bytes.Repeat([]byte(" "), MaxLargeBody+1), 413, "too_large"},
@@ -263,7 +264,7 @@ func TestRequestErrors(t *testing.T) {
 			wantError(t, status, body, c.status, c.code)
 		})
 	}
-	if u := mustUser(t, e.lookupOne("alice"), "alice"); u.State != StateActive {
+	if u := mustUser(t, e.lookupOne("alice"), "alice"); u.State != proto.StateActive {
 		t.Fatal("a refused request changed the account")
 	}
 
@@ -280,7 +281,7 @@ func TestRequestErrors(t *testing.T) {
 		for i := range names {
 			names[i] = "user" + strings.Repeat("x", i%20)
 		}
-		b, _ := json.Marshal(LookupRequest{Usernames: names})
+		b, _ := json.Marshal(proto.LookupRequest{Usernames: names})
 		status, body := e.do("POST", "/v1/users/lookup", b)
 		wantError(t, status, body, 413, "too_large")
 	})
@@ -291,7 +292,7 @@ func TestSecurityReplayedRequestRefused(t *testing.T) {
 	alice := newUser(t, "alice")
 	e.register(alice, 0)
 	laptop := newUserWithKey(t, "alice", alice.id, 2)
-	add, err := SignRequest(alice.id, &AddDeviceRequest{e.header(OpAddDevice, "alice"), laptop.upload(t, 0)})
+	add, err := proto.SignRequest(alice.id, &proto.AddDeviceRequest{RequestHeader: e.header(proto.OpAddDevice, "alice"), DeviceUpload: laptop.upload(t, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +300,7 @@ func TestSecurityReplayedRequestRefused(t *testing.T) {
 		t.Fatalf("add device: %d %s", status, body)
 	}
 	e.clock.Advance(time.Second)
-	if status, body := e.signed("/v1/devices/delete", alice.id, &DeleteDeviceRequest{e.header(OpDeleteDevice, "alice"), 2}); status != 200 {
+	if status, body := e.signed("/v1/devices/delete", alice.id, &proto.DeleteDeviceRequest{RequestHeader: e.header(proto.OpDeleteDevice, "alice"), DeviceID: 2}); status != 200 {
 		t.Fatalf("delete device: %d %s", status, body)
 	}
 	// Whoever captured the add_device request cannot bring the removed

@@ -14,12 +14,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
-// Error is the body of every non-2xx answer:
+// Error is an error answer: its status and a proto.ErrorAnswer body,
 // {"error": {"code": "mailbox_full", "message": "…"}}. Code is stable and
-// machine-readable; Message is for people and never contains secrets.
+// machine-readable (a proto.Code constant); Message is for people and
+// never contains secrets.
 type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
@@ -38,7 +40,7 @@ const UnavailableRetryAfter = 5 * time.Second
 // Unavailable is the answer to a request the server cannot serve because
 // its store is failing (store.ErrUnavailable).
 func Unavailable() *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable",
+	return &Error{Status: http.StatusServiceUnavailable, Code: proto.CodeUnavailable,
 		Message: "the server cannot reach its storage right now; try again later", RetryAfter: UnavailableRetryAfter}
 }
 
@@ -62,7 +64,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrUnavailable):
 		e = Unavailable()
 	default:
-		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error"}
+		e = &Error{Status: http.StatusInternalServerError, Code: proto.CodeInternal, Message: "internal server error"}
 	}
 	recordError(w, err)
 	retry := e.RetryAfter
@@ -72,9 +74,7 @@ func WriteError(w http.ResponseWriter, err error) {
 	if retry > 0 && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 	}
-	WriteJSON(w, e.Status, struct {
-		Error *Error `json:"error"`
-	}{e})
+	WriteJSON(w, e.Status, proto.ErrorAnswer{Error: proto.ErrorDetail{Code: e.Code, Message: e.Message}})
 }
 
 // ErrorRecorder is implemented by a ResponseWriter wrapper that wants the

@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Backlog: when a device subscribes to its inbox, every stored envelope is
@@ -117,8 +119,8 @@ func (r *Relay) sendFrame(c *conn, qos byte, seq int64, env []byte) error {
 	cl := c.cl
 	pk := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos},
-		TopicName:   InboxTopic(c.device.Mailbox),
-		Payload:     EncodeDelivery(seq, env),
+		TopicName:   proto.InboxTopic(c.device.Mailbox),
+		Payload:     proto.EncodeDelivery(seq, env),
 		Created:     time.Now().Unix(), // broker bookkeeping runs on the wall clock
 	}
 	if qos > 0 {

@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -136,7 +137,7 @@ func (r *Relay) forget(cl *mqtt.Client) {
 
 // publishStatus sends a JSON error notice to the device's status topic.
 func (r *Relay) publishStatus(mailbox string, payload []byte) {
-	if err := r.broker.Publish(StatusTopic(mailbox), payload, false, 1); err != nil {
+	if err := r.broker.Publish(proto.StatusTopic(mailbox), payload, false, 1); err != nil {
 		r.log.Warn("relay: status notice failed", "error", err)
 	}
 }

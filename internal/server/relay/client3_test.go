@@ -6,6 +6,8 @@ import (
 	"time"
 
 	mqtt3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // client3 is a real MQTT 3.1.1 client (paho.mqtt.golang).
@@ -76,7 +78,7 @@ func (cl *client3) subscribe(topic string) byte {
 // notices to cl.status.
 func (cl *client3) subscribeStatus(d device) {
 	cl.t.Helper()
-	tok := cl.c.Subscribe(StatusTopic(d.mailbox), 1, func(_ mqtt3.Client, m mqtt3.Message) {
+	tok := cl.c.Subscribe(proto.StatusTopic(d.mailbox), 1, func(_ mqtt3.Client, m mqtt3.Message) {
 		var n StatusNotice
 		if err := json.Unmarshal(m.Payload(), &n); err != nil {
 			cl.t.Errorf("status notice is not JSON: %v", err)
@@ -95,7 +97,7 @@ func (cl *client3) publish(topic string, payload []byte) mqtt3.Token {
 // send publishes an envelope and waits for its PUBACK.
 func (cl *client3) send(d device, env []byte) {
 	cl.t.Helper()
-	tok := cl.publish(InboxTopic(d.mailbox), env)
+	tok := cl.publish(proto.InboxTopic(d.mailbox), env)
 	if !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		cl.t.Fatalf("send to %s: no PUBACK (%v)", d.name, tok.Error())
 	}
@@ -105,7 +107,7 @@ func (cl *client3) nextDelivery() (int64, []byte, mqtt3.Message) {
 	cl.t.Helper()
 	select {
 	case m := <-cl.msgs:
-		seq, env, err := DecodeDelivery(m.Payload())
+		seq, env, err := proto.DecodeDelivery(m.Payload())
 		if err != nil {
 			cl.t.Fatalf("bad delivery frame on %s: %v", m.Topic(), err)
 		}

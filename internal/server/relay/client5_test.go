@@ -9,6 +9,8 @@ import (
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // client5 is a real MQTT 5 client (paho.golang) that records what the
@@ -131,7 +133,7 @@ func (cl *client5) publish(topic string, payload []byte) (byte, string) {
 // send publishes an envelope to d's inbox and fails unless it is accepted.
 func (cl *client5) send(d device, env []byte) {
 	cl.t.Helper()
-	if code, reason := cl.publish(InboxTopic(d.mailbox), env); code >= 0x80 {
+	if code, reason := cl.publish(proto.InboxTopic(d.mailbox), env); code >= 0x80 {
 		cl.t.Fatalf("send to %s refused: %#x %s", d.name, code, reason)
 	}
 }
@@ -152,7 +154,7 @@ func (cl *client5) next() *paho.Publish {
 func (cl *client5) nextDelivery() (int64, []byte) {
 	cl.t.Helper()
 	p := cl.next()
-	seq, env, err := DecodeDelivery(p.Payload)
+	seq, env, err := proto.DecodeDelivery(p.Payload)
 	if err != nil {
 		cl.t.Fatalf("bad delivery frame on %s: %v", p.Topic, err)
 	}
@@ -162,11 +164,11 @@ func (cl *client5) nextDelivery() (int64, []byte) {
 // ack acknowledges seqs over MQTT.
 func (cl *client5) ack(mailbox string, seqs ...int64) (byte, string) {
 	cl.t.Helper()
-	frame, err := EncodeAck(seqs)
+	frame, err := proto.EncodeAck(seqs)
 	if err != nil {
 		cl.t.Fatal(err)
 	}
-	return cl.publish(AckTopic(mailbox), frame)
+	return cl.publish(proto.AckTopic(mailbox), frame)
 }
 
 // rawSubscribe sends SUBSCRIBE for filter from a hand-driven MQTT 5

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 var transports = []struct {
@@ -21,7 +23,7 @@ func TestLiveDeliveryMQTT5(t *testing.T) {
 			e := newEnv(t, Limits{})
 			alice, bob := e.device(t, "alice"), e.device(t, "bob")
 			b := e.connect5(t, bob, tr.ws)
-			if code := b.subscribe(InboxTopic(bob.mailbox)); code != 1 {
+			if code := b.subscribe(proto.InboxTopic(bob.mailbox)); code != 1 {
 				t.Fatalf("subscribe own inbox: %#x", code)
 			}
 			a := e.connect5(t, alice, tr.ws)
@@ -29,18 +31,18 @@ func TestLiveDeliveryMQTT5(t *testing.T) {
 			// The sender's packet properties must not reach the
 			// recipient: the relay builds the delivered packet itself.
 			pr, err := a.c.Publish(t.Context(), &paho.Publish{
-				Topic: InboxTopic(bob.mailbox), QoS: 1, Payload: env,
+				Topic: proto.InboxTopic(bob.mailbox), QoS: 1, Payload: env,
 				Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "from", Value: "alice"}}, ContentType: "alice"},
 			})
 			if err != nil || pr.ReasonCode >= 0x80 {
 				t.Fatalf("publish refused: %v", err)
 			}
 			p := b.next()
-			seq, got, err := DecodeDelivery(p.Payload)
+			seq, got, err := proto.DecodeDelivery(p.Payload)
 			if err != nil || !bytes.Equal(got, env) || seq <= 0 {
 				t.Fatalf("delivery: seq %d, %v, equal %v", seq, err, bytes.Equal(got, env))
 			}
-			if p.QoS != 1 || p.Retain || p.Topic != InboxTopic(bob.mailbox) {
+			if p.QoS != 1 || p.Retain || p.Topic != proto.InboxTopic(bob.mailbox) {
 				t.Errorf("delivered packet: qos %d retain %v topic %s", p.QoS, p.Retain, p.Topic)
 			}
 			if p.Properties != nil && (len(p.Properties.User) > 0 || p.Properties.ContentType != "") {
@@ -59,7 +61,7 @@ func TestLiveDeliveryMQTT311(t *testing.T) {
 			e := newEnv(t, Limits{})
 			alice, bob := e.device(t, "alice"), e.device(t, "bob")
 			b := e.connect3(t, bob, tr.ws)
-			if code := b.subscribe(InboxTopic(bob.mailbox)); code != 1 {
+			if code := b.subscribe(proto.InboxTopic(bob.mailbox)); code != 1 {
 				t.Fatalf("subscribe own inbox: %#x", code)
 			}
 			a := e.connect3(t, alice, tr.ws)
@@ -79,7 +81,7 @@ func TestMixedVersions(t *testing.T) {
 	e := newEnv(t, Limits{})
 	alice, bob := e.device(t, "alice"), e.device(t, "bob")
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	e.connect3(t, alice, true).send(bob, sealed(300))
 	if _, env := b.nextDelivery(); env[0] != 0x01 {
 		t.Fatal("wrong envelope")
@@ -99,7 +101,7 @@ func TestOfflineDeliveryInSeqOrder(t *testing.T) {
 		a.send(bob, env)
 	}
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	last := int64(0)
 	for i := range n {
 		seq, env := b.nextDelivery()
@@ -121,7 +123,7 @@ func TestOfflineDeliveryMQTT311(t *testing.T) {
 		a.send(bob, sealed(300))
 	}
 	b := e.connect3(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	for i := range 3 {
 		if seq, _, _ := b.nextDelivery(); seq <= 0 {
 			t.Fatalf("delivery %d: seq %d", i, seq)
@@ -139,7 +141,7 @@ func TestAckedNotRedeliveredUnackedAre(t *testing.T) {
 		a.send(bob, env)
 	}
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	var seqs []int64
 	for range 4 {
 		seq, _ := b.nextDelivery()
@@ -151,7 +153,7 @@ func TestAckedNotRedeliveredUnackedAre(t *testing.T) {
 	b.close()
 
 	b2 := e.connect5(t, bob, false)
-	b2.subscribe(InboxTopic(bob.mailbox))
+	b2.subscribe(proto.InboxTopic(bob.mailbox))
 	for _, want := range []int64{seqs[1], seqs[3]} {
 		if seq, _ := b2.nextDelivery(); seq != want {
 			t.Fatalf("redelivered seq %d, want %d (acked ones must not come back)", seq, want)
@@ -167,10 +169,10 @@ func TestAckOverMQTT311(t *testing.T) {
 	alice, bob := e.device(t, "alice"), e.device(t, "bob")
 	e.connect3(t, alice, false).send(bob, sealed(300))
 	b := e.connect3(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	seq, _, _ := b.nextDelivery()
-	frame, _ := EncodeAck([]int64{seq})
-	tok := b.publish(AckTopic(bob.mailbox), frame)
+	frame, _ := proto.EncodeAck([]int64{seq})
+	tok := b.publish(proto.AckTopic(bob.mailbox), frame)
 	if !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		t.Fatalf("ack: %v", tok.Error())
 	}
@@ -193,7 +195,7 @@ func TestLiveDuringBacklog(t *testing.T) {
 		a.send(bob, env)
 	}
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	for i := range 50 {
 		env := sealed(200)
 		copy(env[1:], fmt.Sprintf("new%03d", i))
@@ -227,7 +229,7 @@ func TestSlowDeviceCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bc.Disconnect(&paho.Disconnect{})
-	if _, err := bc.Subscribe(t.Context(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: InboxTopic(bob.mailbox), QoS: 1}}}); err != nil {
+	if _, err := bc.Subscribe(t.Context(), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: proto.InboxTopic(bob.mailbox), QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	const n = maxInflight + 40
@@ -245,7 +247,7 @@ func TestSlowDeviceCatchesUp(t *testing.T) {
 		case <-time.After(waitTimeout):
 			t.Fatalf("only %d of %d envelopes arrived", len(seen), n)
 		}
-		seq, _, err := DecodeDelivery(p.Payload)
+		seq, _, err := proto.DecodeDelivery(p.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,13 +292,13 @@ func TestBacklogAndLiveDeliveriesArriveInOrder(t *testing.T) {
 		}
 		done <- nil
 	}()
-	if code := b.subscribe(InboxTopic(bob.mailbox)); code != 1 {
+	if code := b.subscribe(proto.InboxTopic(bob.mailbox)); code != 1 {
 		t.Fatalf("subscribe own inbox: %#x", code)
 	}
 	var last int64
 	for i := range stored + live {
 		p := b.next()
-		seq, _, err := DecodeDelivery(p.Payload)
+		seq, _, err := proto.DecodeDelivery(p.Payload)
 		if err != nil {
 			t.Fatal(err)
 		}

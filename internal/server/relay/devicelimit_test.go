@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Security regression (issue 9, item 3): a device that opens many MQTT
@@ -48,7 +50,7 @@ func TestSecurityRateLimitIsPerDeviceNotPerConnection(t *testing.T) {
 	// gets exactly one burst.
 	accepted, limited := 0, 0
 	for i := range 3 * burst {
-		code, reason := open[i%len(open)].publish(InboxTopic(bob.mailbox), sealed(200))
+		code, reason := open[i%len(open)].publish(proto.InboxTopic(bob.mailbox), sealed(200))
 		switch {
 		case code < 0x80:
 			accepted++
@@ -74,7 +76,7 @@ func TestSecurityRateLimitIsPerDeviceNotPerConnection(t *testing.T) {
 	if st, code := post(); st != http.StatusAccepted {
 		t.Fatalf("HTTP send after a refill: %d %s", st, code)
 	}
-	if code, _ := open[0].publish(InboxTopic(bob.mailbox), sealed(200)); code != reasonQuotaExceeded {
+	if code, _ := open[0].publish(proto.InboxTopic(bob.mailbox), sealed(200)); code != reasonQuotaExceeded {
 		t.Fatalf("MQTT send after HTTP took the token: %#x, want rate limited", code)
 	}
 

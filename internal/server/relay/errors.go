@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -59,19 +60,19 @@ const (
 )
 
 var (
-	rejTooLarge      = rejection{"envelope_too_large", http.StatusRequestEntityTooLarge, reasonTooLarge, "envelope too large"}
-	rejBadEnvelope   = rejection{"bad_envelope", http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02) or group message (0x03)"}
-	rejUnknown       = rejection{"unknown_mailbox", http.StatusNotFound, reasonTopicInvalid, "unknown mailbox"}
-	rejFull          = rejection{"mailbox_full", http.StatusTooManyRequests, reasonQuotaExceeded, "recipient mailbox full"}
-	rejShareFull     = rejection{"mailbox_share_full", http.StatusTooManyRequests, reasonQuotaExceeded, "the recipient's mailbox holds as much from this account as it may until the recipient catches up"}
-	rejAccountFull   = rejection{"account_storage_full", http.StatusTooManyRequests, reasonQuotaExceeded, "this account's undelivered envelopes fill its storage budget until recipients catch up"}
-	rejTooMany       = rejection{"too_many_recipients", http.StatusRequestEntityTooLarge, reasonQuotaExceeded, "more recipients than one fan-out may have"}
-	rejRate          = rejection{"rate_limited", http.StatusTooManyRequests, reasonQuotaExceeded, "rate limit exceeded"}
-	rejNotAuthorized = rejection{"not_authorized", http.StatusForbidden, reasonNotAuthorized, "not authorized for this topic"}
-	rejBadAck        = rejection{"bad_ack", http.StatusBadRequest, reasonPayloadFormat, "malformed ack frame"}
-	rejClosed        = rejection{"unavailable", http.StatusServiceUnavailable, reasonImplSpecific, "server shutting down"}
-	rejUnavailable   = rejection{"unavailable", http.StatusServiceUnavailable, reasonImplSpecific, "the server cannot reach its storage right now; try again later"}
-	rejInternal      = rejection{"internal", http.StatusInternalServerError, reasonUnspecified, "internal server error"}
+	rejTooLarge      = rejection{proto.CodeEnvelopeTooLarge, http.StatusRequestEntityTooLarge, reasonTooLarge, "envelope too large"}
+	rejBadEnvelope   = rejection{proto.CodeBadEnvelope, http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02) or group message (0x03)"}
+	rejUnknown       = rejection{proto.CodeUnknownMailbox, http.StatusNotFound, reasonTopicInvalid, "unknown mailbox"}
+	rejFull          = rejection{proto.CodeMailboxFull, http.StatusTooManyRequests, reasonQuotaExceeded, "recipient mailbox full"}
+	rejShareFull     = rejection{proto.CodeMailboxShareFull, http.StatusTooManyRequests, reasonQuotaExceeded, "the recipient's mailbox holds as much from this account as it may until the recipient catches up"}
+	rejAccountFull   = rejection{proto.CodeAccountStorageFull, http.StatusTooManyRequests, reasonQuotaExceeded, "this account's undelivered envelopes fill its storage budget until recipients catch up"}
+	rejTooMany       = rejection{proto.CodeTooManyRecipients, http.StatusRequestEntityTooLarge, reasonQuotaExceeded, "more recipients than one fan-out may have"}
+	rejRate          = rejection{proto.CodeRateLimited, http.StatusTooManyRequests, reasonQuotaExceeded, "rate limit exceeded"}
+	rejNotAuthorized = rejection{proto.CodeNotAuthorized, http.StatusForbidden, reasonNotAuthorized, "not authorized for this topic"}
+	rejBadAck        = rejection{proto.CodeBadAck, http.StatusBadRequest, reasonPayloadFormat, "malformed ack frame"}
+	rejClosed        = rejection{proto.CodeUnavailable, http.StatusServiceUnavailable, reasonImplSpecific, "server shutting down"}
+	rejUnavailable   = rejection{proto.CodeUnavailable, http.StatusServiceUnavailable, reasonImplSpecific, "the server cannot reach its storage right now; try again later"}
+	rejInternal      = rejection{proto.CodeInternal, http.StatusInternalServerError, reasonUnspecified, "internal server error"}
 )
 
 // rejectCodes lists every code, so the rejects metric starts at zero for
@@ -115,7 +116,7 @@ func classify(err error) rejection {
 		return rejRate
 	case errors.Is(err, ErrNotAuthorized):
 		return rejNotAuthorized
-	case errors.Is(err, ErrBadAck):
+	case errors.Is(err, proto.ErrBadAck):
 		return rejBadAck
 	case errors.Is(err, ErrClosed), errors.Is(err, context.Canceled):
 		return rejClosed

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -35,29 +36,29 @@ func refusals(e *testEnv, t *testing.T) []struct {
 	bob := e.device(t, "bob"+randHex(2))
 	return []c{
 		{refusal{"unknown mailbox", reasonTopicInvalid, "unknown_mailbox"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(randHex(16)), sealed(300))
+			pub(proto.InboxTopic(randHex(16)), sealed(300))
 		}},
 		{refusal{"malformed mailbox", reasonTopicInvalid, "unknown_mailbox"}, func(pub func(string, []byte), _ device) {
-			pub(InboxPrefix+"Bob", sealed(300))
+			pub(proto.InboxPrefix+"Bob", sealed(300))
 		}},
 		{refusal{"oversized envelope", reasonTooLarge, "envelope_too_large"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(bob.mailbox), sealed(4097))
+			pub(proto.InboxTopic(bob.mailbox), sealed(4097))
 		}},
 		{refusal{"not an envelope", reasonPayloadFormat, "bad_envelope"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(bob.mailbox), append([]byte{0x7f}, sealed(300)...))
+			pub(proto.InboxTopic(bob.mailbox), append([]byte{0x7f}, sealed(300)...))
 		}},
 		{refusal{"empty payload", reasonPayloadFormat, "bad_envelope"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(bob.mailbox), nil)
+			pub(proto.InboxTopic(bob.mailbox), nil)
 		}},
 		{refusal{"other topic", reasonNotAuthorized, "not_authorized"}, func(pub func(string, []byte), _ device) {
 			pub("hush/v1/other", sealed(300))
 		}},
 		{refusal{"another device's ack topic", reasonNotAuthorized, "not_authorized"}, func(pub func(string, []byte), _ device) {
-			frame, _ := EncodeAck([]int64{1})
-			pub(AckTopic(bob.mailbox), frame)
+			frame, _ := proto.EncodeAck([]int64{1})
+			pub(proto.AckTopic(bob.mailbox), frame)
 		}},
 		{refusal{"malformed ack", reasonPayloadFormat, "bad_ack"}, func(pub func(string, []byte), me device) {
-			pub(AckTopic(me.mailbox), []byte{1, 0, 2, 0})
+			pub(proto.AckTopic(me.mailbox), []byte{1, 0, 2, 0})
 		}},
 		{refusal{"mailbox full", reasonQuotaExceeded, "mailbox_full"}, func(pub func(string, []byte), _ device) {
 			full := e.device(t, "full"+randHex(2))
@@ -66,24 +67,24 @@ func refusals(e *testEnv, t *testing.T) []struct {
 					t.Fatal(err)
 				}
 			}
-			pub(InboxTopic(full.mailbox), sealed(300))
+			pub(proto.InboxTopic(full.mailbox), sealed(300))
 		}},
 		{refusal{"share of the mailbox full", reasonQuotaExceeded, "mailbox_share_full"}, func(pub func(string, []byte), _ device) {
 			to := e.device(t, "to"+randHex(4))
-			pub(InboxTopic(to.mailbox), sealed(300))
-			pub(InboxTopic(to.mailbox), sealed(300))
+			pub(proto.InboxTopic(to.mailbox), sealed(300))
+			pub(proto.InboxTopic(to.mailbox), sealed(300))
 		}},
 		{refusal{"account storage full", reasonQuotaExceeded, "account_storage_full"}, func(pub func(string, []byte), _ device) {
-			pub(InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(1500))
-			pub(InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(600))
+			pub(proto.InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(1500))
+			pub(proto.InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(600))
 		}},
 		{refusal{"rate limit", reasonQuotaExceeded, "rate_limited"}, func(pub func(string, []byte), _ device) {
 			// Burst 5 and a clock that does not move: the sixth send
 			// on this connection is over the limit.
 			for range 5 {
-				pub(InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(300))
+				pub(proto.InboxTopic(e.device(t, "to"+randHex(4)).mailbox), sealed(300))
 			}
-			pub(InboxTopic(bob.mailbox), sealed(300))
+			pub(proto.InboxTopic(bob.mailbox), sealed(300))
 		}},
 	}
 }
@@ -102,7 +103,7 @@ func TestPublishRefusedMQTT5(t *testing.T) {
 			}
 			// The connection stays usable after a refusal.
 			other := e.device(t, "ok"+randHex(2))
-			if code, _ := cl.publish(InboxTopic(other.mailbox), sealed(300)); code >= 0x80 && rc.code != "rate_limited" {
+			if code, _ := cl.publish(proto.InboxTopic(other.mailbox), sealed(300)); code >= 0x80 && rc.code != "rate_limited" {
 				t.Fatalf("publish after refusal: %#x", code)
 			}
 		})
@@ -149,7 +150,7 @@ func TestPublishRefusedQoS0(t *testing.T) {
 	me := e.device(t, "me")
 	cl := e.connect3(t, me, false)
 	cl.subscribeStatus(me)
-	cl.c.Publish(InboxTopic(randHex(16)), 0, false, sealed(300))
+	cl.c.Publish(proto.InboxTopic(randHex(16)), 0, false, sealed(300))
 	if n := cl.nextStatus(); n.Code != "unknown_mailbox" || n.PacketID != 0 {
 		t.Fatalf("status notice %+v", n)
 	}
@@ -163,7 +164,7 @@ func TestRateLimitRefills(t *testing.T) {
 	for range 2 {
 		cl.send(bob, sealed(300))
 	}
-	if code, _ := cl.publish(InboxTopic(bob.mailbox), sealed(300)); code != reasonQuotaExceeded {
+	if code, _ := cl.publish(proto.InboxTopic(bob.mailbox), sealed(300)); code != reasonQuotaExceeded {
 		t.Fatalf("third send: %#x, want quota exceeded", code)
 	}
 	e.clock.Add(time.Second)

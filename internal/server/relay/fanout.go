@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 	"github.com/hush-chat/hush/internal/wire"
@@ -17,17 +18,12 @@ import (
 // Fan-out (doc/API.md §4.5): one upload of one envelope for many
 // mailboxes, for group messages encrypted once under a sender key. The
 // relay stores one copy per mailbox in a single transaction and delivers
-// each; the upload carries 16 bytes of routing per recipient.
+// each; the body (proto.Routing) carries 16 bytes of routing per
+// recipient.
 const (
-	// MaxFanout bounds the recipients of one fan-out.
-	MaxFanout = 10000
-	// fanoutVersion starts a fan-out body:
-	// u8 0x01 || u16 n || n × mailbox (16 raw bytes) || envelope.
-	fanoutVersion = 0x01
 	// groupEnvelope is the first byte of a group message, opaque to the
 	// relay like the others.
 	groupEnvelope = 0x03
-	mailboxRaw    = 16
 )
 
 // FanoutResult is one recipient's outcome.
@@ -36,53 +32,17 @@ type FanoutResult struct {
 	Err error // nil, ErrUnknownMailbox, ErrMailboxFull, ErrShareFull or ErrAccountFull
 }
 
-// Routing is the encoded recipient list of a fan-out body. A sender builds
-// it once per group membership and reuses it for every message.
-type Routing []byte
-
-// NewRouting encodes the recipient list.
-func NewRouting(mailboxes []string) (Routing, error) {
-	if len(mailboxes) == 0 || len(mailboxes) > MaxFanout {
-		return nil, fmt.Errorf("relay: fan-out to %d mailboxes, want 1..%d", len(mailboxes), MaxFanout)
-	}
-	w := wire.NewWriter(make([]byte, 0, 3+len(mailboxes)*mailboxRaw))
-	w.U8(fanoutVersion)
-	w.U16(uint16(len(mailboxes)))
-	for _, m := range mailboxes {
-		b, err := hex.DecodeString(m)
-		if err != nil || len(b) != mailboxRaw {
-			return nil, fmt.Errorf("relay: %q is not a mailbox id", m)
-		}
-		w.Fixed(b)
-	}
-	return Routing(w.Bytes()), nil
-}
-
-// Body returns the fan-out body for env.
-func (r Routing) Body(env []byte) []byte {
-	return append(append(make([]byte, 0, len(r)+len(env)), r...), env...)
-}
-
-// EncodeFanout builds a fan-out body.
-func EncodeFanout(mailboxes []string, env []byte) ([]byte, error) {
-	r, err := NewRouting(mailboxes)
-	if err != nil {
-		return nil, err
-	}
-	return r.Body(env), nil
-}
-
 // DecodeFanout parses a fan-out body.
 func DecodeFanout(b []byte, maxEnvelope int) (mailboxes []string, env []byte, err error) {
 	r := wire.NewReader("fan-out", b)
-	r.Version(fanoutVersion)
+	r.Version(proto.FanoutVersion)
 	n := int(r.U16("count"))
-	if r.Err() == nil && (n == 0 || n*mailboxRaw > r.Len()) {
+	if r.Err() == nil && (n == 0 || n*proto.MailboxRawSize > r.Len()) {
 		r.Fail("count", wire.ErrMalformed, "no recipients, or more than the body holds")
 	}
 	seen := make(map[string]bool, n)
 	for i := 0; i < n && r.Err() == nil; i++ {
-		m := hex.EncodeToString(r.Fixed("mailbox", mailboxRaw))
+		m := hex.EncodeToString(r.Fixed("mailbox", proto.MailboxRawSize))
 		if seen[m] {
 			// One copy per device: a repeated mailbox would store twice.
 			r.Fail("mailbox", wire.ErrMalformed, "repeated mailbox")
@@ -111,7 +71,7 @@ func (r *Relay) SubmitMany(ctx context.Context, sender string, mailboxes []strin
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
 	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
 		return nil, ErrBadEnvelope
-	case len(mailboxes) == 0 || len(mailboxes) > MaxFanout:
+	case len(mailboxes) == 0 || len(mailboxes) > proto.MaxFanout:
 		return nil, fmt.Errorf("%w: %d recipients", ErrBadEnvelope, len(mailboxes))
 	}
 	r.mu.RLock()
@@ -143,19 +103,9 @@ func (r *Relay) SubmitMany(ctx context.Context, sender string, mailboxes []strin
 	return out, nil
 }
 
-type fanoutResponse struct {
-	Seqs   []int64       `json:"seqs"`             // 0 where that recipient failed
-	Errors []fanoutError `json:"errors,omitempty"` // the failures, by index
-}
-
-type fanoutError struct {
-	Index int    `json:"index"`
-	Code  string `json:"code"`
-}
-
 // postFanout serves POST /v1/fanout.
 func (r *Relay) postFanout(w http.ResponseWriter, req *http.Request) error {
-	limit := int64(r.lim.MaxEnvelope) + 3 + MaxFanout*mailboxRaw
+	limit := int64(r.lim.MaxEnvelope) + 3 + proto.MaxFanout*proto.MailboxRawSize
 	if req.Header.Get("Content-Type") != "application/octet-stream" {
 		return httpapi.Errorf(http.StatusUnsupportedMediaType, "bad_content_type", "want application/octet-stream")
 	}
@@ -190,11 +140,11 @@ func (r *Relay) postFanout(w http.ResponseWriter, req *http.Request) error {
 		}
 		return err
 	}
-	out := fanoutResponse{Seqs: make([]int64, len(res))}
+	out := proto.FanoutAnswer{Seqs: make([]int64, len(res))}
 	for i, x := range res {
 		out.Seqs[i] = x.Seq
 		if x.Err != nil {
-			out.Errors = append(out.Errors, fanoutError{Index: i, Code: classify(x.Err).code})
+			out.Errors = append(out.Errors, proto.FanoutError{Index: i, Code: classify(x.Err).code})
 		}
 	}
 	httpapi.WriteJSON(w, http.StatusAccepted, out)

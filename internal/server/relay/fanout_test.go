@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/wire"
 )
 
@@ -18,11 +19,11 @@ func TestFanoutStoresOneCopyPerMailbox(t *testing.T) {
 	}
 	env := sealed(300)
 	env[0] = 0x03 // a group message
-	body, err := EncodeFanout(append(mailboxes, "00000000000000000000000000000000"), env)
+	body, err := proto.EncodeFanout(append(mailboxes, "00000000000000000000000000000000"), env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out fanoutResponse
+	var out proto.FanoutAnswer
 	st, _ := e.call(t, sender, "POST", "/v1/fanout", "application/octet-stream", bytes.NewReader(body), &out)
 	if st != http.StatusAccepted || len(out.Seqs) != 4 {
 		t.Fatalf("fan-out: %d %+v", st, out)
@@ -40,11 +41,11 @@ func TestFanoutStoresOneCopyPerMailbox(t *testing.T) {
 
 func TestFanoutDecoderRefuses(t *testing.T) {
 	m := "0123456789abcdef0123456789abcdef"
-	good, _ := EncodeFanout([]string{m}, []byte{0x03, 1, 2})
+	good, _ := proto.EncodeFanout([]string{m}, []byte{0x03, 1, 2})
 	if ms, env, err := DecodeFanout(good, 1024); err != nil || len(ms) != 1 || ms[0] != m || !bytes.Equal(env, []byte{0x03, 1, 2}) {
 		t.Fatalf("round trip: %v %v %v", ms, env, err)
 	}
-	dup, _ := EncodeFanout([]string{m, m}, []byte{0x03})
+	dup, _ := proto.EncodeFanout([]string{m, m}, []byte{0x03})
 	for name, tc := range map[string]struct {
 		b    []byte
 		want error
@@ -63,7 +64,7 @@ func TestFanoutDecoderRefuses(t *testing.T) {
 }
 
 func FuzzDecodeFanout(f *testing.F) {
-	good, _ := EncodeFanout([]string{"0123456789abcdef0123456789abcdef"}, []byte{0x03, 1})
+	good, _ := proto.EncodeFanout([]string{"0123456789abcdef0123456789abcdef"}, []byte{0x03, 1})
 	for _, s := range [][]byte{good, good[:5], {1}, nil} {
 		f.Add(s)
 	}
@@ -72,7 +73,7 @@ func FuzzDecodeFanout(f *testing.F) {
 		if err != nil {
 			return
 		}
-		re, err := EncodeFanout(ms, env)
+		re, err := proto.EncodeFanout(ms, env)
 		if err != nil || !bytes.Equal(re, b) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -74,7 +75,7 @@ func (h *hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 // not be checked (store.ErrUnavailable).
 func (r *Relay) authenticate(cl *mqtt.Client, pk packets.Packet) (*conn, error) {
 	user, tok := string(pk.Connect.Username), string(pk.Connect.Password)
-	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag || !validMailbox(user) || tok == "" {
+	if !pk.Connect.UsernameFlag || !pk.Connect.PasswordFlag || !proto.ValidMailbox(user) || tok == "" {
 		return nil, nil
 	}
 	ctx, cancel := context.WithTimeout(r.ctx, verifyTimeout)
@@ -116,7 +117,7 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 		return true
 	}
 	mb := c.device.Mailbox
-	return topic == InboxTopic(mb) || topic == StatusTopic(mb)
+	return topic == proto.InboxTopic(mb) || topic == proto.StatusTopic(mb)
 }
 
 // OnSubscribed starts pushing the stored backlog when a device subscribes
@@ -130,7 +131,7 @@ func (h *hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 		return pk
 	}
 	for _, f := range pk.Filters {
-		if f.Filter == InboxTopic(c.device.Mailbox) {
+		if f.Filter == proto.InboxTopic(c.device.Mailbox) {
 			c.deliverMu.Lock()
 			c.mu.Lock()
 			c.holdLive = true
@@ -147,7 +148,7 @@ func (h *hook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 		return
 	}
 	for i, f := range pk.Filters {
-		if f.Filter != InboxTopic(c.device.Mailbox) {
+		if f.Filter != proto.InboxTopic(c.device.Mailbox) {
 			continue
 		}
 		c.mu.Lock()
@@ -177,7 +178,7 @@ func (h *hook) OnQosDropped(cl *mqtt.Client, pk packets.Packet) {
 // OnPublishDropped: the broker's write queue for a slow device was full.
 // The envelope is stored; a backlog pass re-sends it.
 func (h *hook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
-	if c := h.r.conns.get(cl); c != nil && strings.HasPrefix(pk.TopicName, InboxPrefix) {
+	if c := h.r.conns.get(cl); c != nil && strings.HasPrefix(pk.TopicName, proto.InboxPrefix) {
 		h.r.catchUp(c)
 	}
 }
@@ -199,7 +200,7 @@ func (h *hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 
 // OnPacketSent counts delivery frames written to devices.
 func (h *hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
-	if pk.FixedHeader.Type == packets.Publish && !strings.HasPrefix(pk.TopicName, StatusPrefix) {
+	if pk.FixedHeader.Type == packets.Publish && !strings.HasPrefix(pk.TopicName, proto.StatusPrefix) {
 		h.r.m.delivered.Inc()
 		h.r.m.deliveredBytes.Add(float64(len(b)))
 	}

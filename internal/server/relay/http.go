@@ -20,13 +20,6 @@ const (
 	maxHTTPAckSeqs   = 10_000
 )
 
-// MaxListAnswer is the most bytes a GET /v1/mailbox answer holds, counted
-// as sent (JSON, envelopes in base64). The relay stops adding envelopes
-// before an answer would pass it, so a client that reads answers of up to
-// this size always gets whole pages; it always admits one envelope of the
-// largest size the relay accepts (MaxEnvelope is far smaller).
-const MaxListAnswer = 16 << 20
-
 // JSON framing of a GET /v1/mailbox answer, for listedSize.
 const (
 	listFraming  = len(`{"envelopes":[]}` + "\n")

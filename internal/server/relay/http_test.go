@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -62,7 +63,7 @@ func TestHTTPSendListAck(t *testing.T) {
 	e := newEnv(t, Limits{})
 	alice, bob := e.device(t, "alice"), e.device(t, "bob")
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 
 	env1, env2 := sealed(400), sealed(500)
 	env2[0] = 0x02 // a multi-recipient delivery is accepted too

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -66,7 +67,7 @@ func TestListReadsAskForRowsThatFit(t *testing.T) {
 	} {
 		f := fakeMailbox(tc.count, tc.size)
 		pg := &listPager{st: f, left: tc.limit, rows: min(tc.limit, listFirstRows), chunk: listChunk}
-		lw := &listWriter{budget: MaxListAnswer, size: listFraming}
+		lw := &listWriter{budget: proto.MaxListAnswer, size: listFraming}
 		got := 0
 	read:
 		for {

@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // StatusNotice is the JSON body the relay publishes to a device's status
@@ -39,9 +41,9 @@ func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 	}
 	var err error
 	switch topic := pk.TopicName; {
-	case strings.HasPrefix(topic, InboxPrefix):
-		err = h.publishEnvelope(c, strings.TrimPrefix(topic, InboxPrefix), pk.Payload)
-	case topic == AckTopic(c.device.Mailbox):
+	case strings.HasPrefix(topic, proto.InboxPrefix):
+		err = h.publishEnvelope(c, strings.TrimPrefix(topic, proto.InboxPrefix), pk.Payload)
+	case topic == proto.AckTopic(c.device.Mailbox):
 		err = h.publishAck(c, pk.Payload)
 	default:
 		err = ErrNotAuthorized
@@ -79,7 +81,7 @@ func (h *hook) publishEnvelope(c *conn, mailbox string, env []byte) error {
 // envelopes.
 func (h *hook) publishAck(c *conn, frame []byte) error {
 	r := h.r
-	seqs, err := DecodeAck(frame)
+	seqs, err := proto.DecodeAck(frame)
 	if err != nil {
 		r.m.reject(rejBadAck)
 		return err

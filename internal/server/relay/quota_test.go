@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/store"
 )
 
@@ -141,11 +142,11 @@ func TestSecurityAccountStorageBudget(t *testing.T) {
 	}
 	env := sealed(300)
 	env[0] = 0x03
-	body, err := EncodeFanout(boxes, env)
+	body, err := proto.EncodeFanout(boxes, env)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out fanoutResponse
+	var out proto.FanoutAnswer
 	a := e.post(t, sender, "/v1/fanout", "application/octet-stream", body)
 	if a.status != http.StatusAccepted || json.Unmarshal(a.body, &out) != nil {
 		t.Fatalf("fan-out: %d %s", a.status, a.code)
@@ -190,13 +191,13 @@ func TestFanoutCopiesCountAgainstTheShare(t *testing.T) {
 	}
 	env := sealed(300)
 	env[0] = 0x03
-	body, _ := EncodeFanout([]string{other.mailbox, full.mailbox}, env)
-	var out fanoutResponse
+	body, _ := proto.EncodeFanout([]string{other.mailbox, full.mailbox}, env)
+	var out proto.FanoutAnswer
 	a := e.post(t, sender, "/v1/fanout", "application/octet-stream", body)
 	if a.status != http.StatusAccepted || json.Unmarshal(a.body, &out) != nil {
 		t.Fatalf("fan-out: %d %s", a.status, a.code)
 	}
-	if out.Seqs[0] == 0 || len(out.Errors) != 1 || out.Errors[0] != (fanoutError{Index: 1, Code: "mailbox_share_full"}) {
+	if out.Seqs[0] == 0 || len(out.Errors) != 1 || out.Errors[0] != (proto.FanoutError{Index: 1, Code: "mailbox_share_full"}) {
 		t.Fatalf("fan-out with one share full: %+v", out)
 	}
 }
@@ -224,7 +225,7 @@ func TestSingleRecipientSendAcceptsGroupMessage(t *testing.T) {
 	cl := e.connect5(t, alice, false)
 	env := sealed(300)
 	env[0] = 0x03
-	if code, _ := cl.publish(InboxTopic(bob.mailbox), env); code >= 0x80 {
+	if code, _ := cl.publish(proto.InboxTopic(bob.mailbox), env); code >= 0x80 {
 		t.Fatalf("MQTT publish of a group message: %#x", code)
 	}
 }
@@ -242,7 +243,7 @@ func TestSecurityFanoutIsChargedPerRecipient(t *testing.T) {
 	fanout := func(mailboxes []string) answer {
 		env := sealed(300)
 		env[0] = 0x03
-		body, err := EncodeFanout(mailboxes, env)
+		body, err := proto.EncodeFanout(mailboxes, env)
 		if err != nil {
 			t.Fatal(err)
 		}

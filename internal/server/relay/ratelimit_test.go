@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 )
 
@@ -82,7 +83,7 @@ func TestSecurityAccountRateLimitAcrossDevices(t *testing.T) {
 	cl := e.connect5(t, laptop, false)
 	accepted := 0
 	for range burst {
-		if code, _ := cl.publish(InboxTopic(bob.mailbox), sealed(200)); code < 0x80 {
+		if code, _ := cl.publish(proto.InboxTopic(bob.mailbox), sealed(200)); code < 0x80 {
 			accepted++
 		}
 	}

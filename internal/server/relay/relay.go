@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -103,7 +104,6 @@ const (
 	DefaultMailboxBytes = 256 << 20
 	DefaultTTL          = 30 * 24 * time.Hour
 	DefaultRatePerSec   = 200
-	DefaultBurst        = 1000
 	DefaultTokenRecheck = 30 * time.Second
 	// DefaultMaxConnsPerDevice leaves room for a device's listener, a
 	// send or two and a reconnect racing the old connection's end.
@@ -135,7 +135,7 @@ func (l Limits) withDefaults() Limits {
 		l.RatePerSec = DefaultRatePerSec
 	}
 	if l.Burst <= 0 {
-		l.Burst = DefaultBurst
+		l.Burst = proto.DefaultBurst
 	}
 	if l.AccountRatePerSec <= 0 {
 		l.AccountRatePerSec = 2 * l.RatePerSec
@@ -228,7 +228,7 @@ func New(cfg Config) (*Relay, error) {
 		log:           cfg.Logger,
 		m:             newMetrics(),
 		conns:         newConnTable(),
-		listBudget:    MaxListAnswer,
+		listBudget:    proto.MaxListAnswer,
 		listChunk:     listChunk,
 		commits:       make(chan *commitReq, 4*maxBatch),
 		stopCommit:    make(chan struct{}),
@@ -282,7 +282,7 @@ func (r *Relay) submit(ctx context.Context, sender, mailbox string, env []byte) 
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
 	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
 		return 0, ErrBadEnvelope
-	case !validMailbox(mailbox):
+	case !proto.ValidMailbox(mailbox):
 		return 0, ErrUnknownMailbox
 	}
 	return r.commit(ctx, store.NewEnvelope{
@@ -318,7 +318,7 @@ func (r *Relay) deliver(mailbox string, seq int64, env []byte) {
 		c.mu.Unlock()
 	}
 	if !held {
-		if err := r.broker.Publish(InboxTopic(mailbox), EncodeDelivery(seq, env), false, 1); err != nil {
+		if err := r.broker.Publish(proto.InboxTopic(mailbox), proto.EncodeDelivery(seq, env), false, 1); err != nil {
 			r.log.Warn("relay: live delivery failed", "error", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 )
 
@@ -201,7 +202,7 @@ func TestCollectorsRegister(t *testing.T) {
 	}
 	alice, bob := e.device(t, "alice"), e.device(t, "bob")
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	e.connect5(t, alice, false).send(bob, sealed(300))
 	seq, _ := b.nextDelivery()
 	b.ack(bob.mailbox, seq)

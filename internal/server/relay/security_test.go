@@ -13,6 +13,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // Security regression: a device can subscribe to nothing but its own
@@ -21,10 +23,9 @@ import (
 func TestSecuritySubscribeOnlyOwnTopics(t *testing.T) {
 	e := newEnv(t, Limits{})
 	alice, bob, eve := e.device(t, "alice"), e.device(t, "bob"), e.device(t, "eve")
-	filters := []string{
-		InboxTopic(bob.mailbox), StatusTopic(bob.mailbox), AckTopic(bob.mailbox), AckTopic(eve.mailbox),
-		"#", "+", "hush/#", "hush/v1/inbox/+", "hush/v1/+/" + bob.mailbox, "+/v1/inbox/" + bob.mailbox,
-		"$share/g/" + InboxTopic(bob.mailbox), "$share/g/" + InboxTopic(eve.mailbox), "$SYS/#", "hush/v1/inbox/",
+	filters := []string{proto.
+		InboxTopic(bob.mailbox), proto.StatusTopic(bob.mailbox), proto.AckTopic(bob.mailbox), proto.AckTopic(eve.mailbox), "#", "+", "hush/#", "hush/v1/inbox/+", "hush/v1/+/" + bob.mailbox, "+/v1/inbox/" + bob.mailbox,
+		"$share/g/" + proto.InboxTopic(bob.mailbox), "$share/g/" + proto.InboxTopic(eve.mailbox), "$SYS/#", "hush/v1/inbox/",
 	}
 	for _, f := range filters {
 		if code := e.rawSubscribe(t, eve, f); code < 0x80 {
@@ -39,16 +40,16 @@ func TestSecuritySubscribeOnlyOwnTopics(t *testing.T) {
 	}
 	// Eve is subscribed to her own inbox only; bob's mail never reaches her.
 	ev := e.connect5(t, eve, false)
-	if code := ev.subscribe(InboxTopic(eve.mailbox)); code != 1 {
+	if code := ev.subscribe(proto.InboxTopic(eve.mailbox)); code != 1 {
 		t.Fatalf("own inbox refused: %#x", code)
 	}
-	if code := ev.subscribe(StatusTopic(eve.mailbox)); code != 1 {
+	if code := ev.subscribe(proto.StatusTopic(eve.mailbox)); code != 1 {
 		t.Fatalf("own status topic refused: %#x", code)
 	}
 	a := e.connect5(t, alice, false)
 	a.send(bob, sealed(300))
 	a.send(eve, sealed(300))
-	if p := ev.next(); p.Topic != InboxTopic(eve.mailbox) {
+	if p := ev.next(); p.Topic != proto.InboxTopic(eve.mailbox) {
 		t.Fatalf("security: eve received a message on %s", p.Topic)
 	}
 	select {
@@ -95,19 +96,19 @@ func TestSecurityClientIDTakeover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	ev, _, err := e.tryConnect5(t, eve.mailbox, eve.token, "phone", false, func(c *paho.Connect) { c.CleanStart = false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev.subscribe(InboxTopic(eve.mailbox))
+	ev.subscribe(proto.InboxTopic(eve.mailbox))
 	a := e.connect5(t, alice, false)
 	a.send(bob, sealed(300))
 	if _, env := b.nextDelivery(); env == nil {
 		t.Fatal("bob lost his session")
 	}
 	a.send(eve, sealed(300))
-	if p := ev.next(); p.Topic != InboxTopic(eve.mailbox) {
+	if p := ev.next(); p.Topic != proto.InboxTopic(eve.mailbox) {
 		t.Fatalf("security: eve inherited bob's subscription (%s)", p.Topic)
 	}
 	select {
@@ -157,7 +158,7 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 	e := newEnv(t, Limits{TokenRecheck: 20 * time.Millisecond})
 	bob, carol := e.device(t, "bob"), e.device(t, "carol")
 	b := e.connect5(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	c := e.connect3(t, carol, false)
 	e.tokens.put(bob.token, e.tokens.m[bob.token].p, time.Minute)
 	e.clock.Add(2 * time.Minute) // bob's token expires
@@ -182,13 +183,13 @@ func TestTokenExpiryDisconnects(t *testing.T) {
 func TestRetainAndWillIgnored(t *testing.T) {
 	e := newEnv(t, Limits{})
 	alice, bob, carol := e.device(t, "alice"), e.device(t, "bob"), e.device(t, "carol")
-	opts := e.opts3(alice, false).SetBinaryWill(InboxTopic(bob.mailbox), sealed(300), 1, false)
+	opts := e.opts3(alice, false).SetBinaryWill(proto.InboxTopic(bob.mailbox), sealed(300), 1, false)
 	a, _, err := e.tryConnect3(t, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	retained := sealed(300)
-	tok := a.c.Publish(InboxTopic(bob.mailbox), 1, true, retained)
+	tok := a.c.Publish(proto.InboxTopic(bob.mailbox), 1, true, retained)
 	if !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		t.Fatal("retained publish refused")
 	}
@@ -199,7 +200,7 @@ func TestRetainAndWillIgnored(t *testing.T) {
 		t.Fatalf("%d envelopes stored for bob, want 1 (no will)", len(got))
 	}
 	b := e.connect3(t, bob, false)
-	b.subscribe(InboxTopic(bob.mailbox))
+	b.subscribe(proto.InboxTopic(bob.mailbox))
 	marker := sealed(300)
 	e.connect3(t, carol, false).send(bob, marker)
 	// A retained copy would be queued at subscribe time, before the
@@ -236,12 +237,12 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	body := append([]byte{0x01}, []byte(strings.Repeat("SECRETBODY", 300))...)
 	a := e.connect5(t, alice, false)
 	a.send(bob, body[:500])
-	a.publish(InboxTopic(bob.mailbox), body)                          // too large: refused
-	a.publish(InboxTopic(randHex(16)), body[:500])                    // unknown mailbox
+	a.publish(proto.InboxTopic(bob.mailbox), body)                    // too large: refused
+	a.publish(proto.InboxTopic(randHex(16)), body[:500])              // unknown mailbox
 	a.publish("hush/v1/elsewhere", body[:500])                        // not authorized
 	e.tryConnect5(t, bob.mailbox, "wrong-"+bob.token, "", false, nil) // bad token
 	a3 := e.connect3(t, alice, false)
-	a3.publish(InboxTopic(randHex(16)), body[:500])
+	a3.publish(proto.InboxTopic(randHex(16)), body[:500])
 	a3.send(bob, body[:500])
 	e.r.Close(t.Context())
 	logs := buf.String()

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -39,12 +40,12 @@ func TestStoreFailureOverMQTT(t *testing.T) {
 	ft.failing.Store(true)
 	e.r.recheckTokens()
 	ft.failing.Store(false)
-	if code, reason := cl.publish(InboxTopic(bob.mailbox), sealed(100)); code >= 0x80 {
+	if code, reason := cl.publish(proto.InboxTopic(bob.mailbox), sealed(100)); code >= 0x80 {
 		t.Fatalf("publish after a re-check during the failure: %#x %s", code, reason)
 	}
 
 	e.db.Close()
-	code, reason := cl.publish(InboxTopic(bob.mailbox), sealed(100))
+	code, reason := cl.publish(proto.InboxTopic(bob.mailbox), sealed(100))
 	t.Logf("publish with the store closed: PUBACK %#x %q", code, reason)
 	if code != reasonImplSpecific || reason != rejUnavailable.message {
 		t.Fatalf("publish with the store closed: %#x %q, want %#x unavailable", code, reason, reasonImplSpecific)

@@ -22,7 +22,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/httpapi"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -36,22 +36,6 @@ const (
 	defaultLimit = 100
 	maxLimit     = 1000
 )
-
-// Publication is the signed payload of POST /v1/rooms.
-type Publication struct {
-	directory.RequestHeader
-	RoomID string `json:"room_id"` // hex of the group id
-	Name   string `json:"name"`
-	State  []byte `json:"state"` // the encoded group state (doc/SPEC.md §11)
-}
-
-// Summary is one room of GET /v1/rooms.
-type Summary struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Members int    `json:"members"`
-	Version uint64 `json:"version"`
-}
 
 // Config configures the service.
 type Config struct {
@@ -116,12 +100,12 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]Summary, 0, len(rooms))
+	out := make([]proto.Summary, 0, len(rooms))
 	for _, rm := range rooms {
-		out = append(out, Summary{ID: rm.ID, Name: rm.Name, Members: rm.Members, Version: rm.Version})
+		out = append(out, proto.Summary{ID: rm.ID, Name: rm.Name, Members: rm.Members, Version: rm.Version})
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct {
-		Rooms []Summary `json:"rooms"`
+		Rooms []proto.Summary `json:"rooms"`
 	}{out})
 	return nil
 }
@@ -141,7 +125,7 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
-	var env directory.SignedRequest
+	var env proto.SignedRequest
 	if err := httpapi.DecodeJSON(r, maxBody, &env); err != nil {
 		return err
 	}
@@ -149,7 +133,7 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	listing, err := json.Marshal(directory.SignedRequest{Payload: env.Payload, Signature: env.Signature})
+	listing, err := json.Marshal(proto.SignedRequest{Payload: env.Payload, Signature: env.Signature})
 	if err != nil {
 		return fmt.Errorf("rooms: encoding listing: %w", err)
 	}
@@ -161,7 +145,7 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpapi.WriteJSON(w, http.StatusOK, Summary{ID: p.RoomID, Name: st.Name(), Members: len(st.Members()), Version: st.Version()})
+	httpapi.WriteJSON(w, http.StatusOK, proto.Summary{ID: p.RoomID, Name: st.Name(), Members: len(st.Members()), Version: st.Version()})
 	return nil
 }
 
@@ -169,15 +153,15 @@ func (s *Service) publish(w http.ResponseWriter, r *http.Request) error {
 // and name the payload repeats, signed within the clock skew by an
 // active account whose current identity key is an admin of that state
 // and of the stored listing it would replace.
-func (s *Service) check(r *http.Request, env *directory.SignedRequest) (*Publication, *group.State, error) {
-	var p Publication
+func (s *Service) check(r *http.Request, env *proto.SignedRequest) (*proto.Publication, *group.State, error) {
+	var p proto.Publication
 	if err := decodeStrict(env.Payload, &p); err != nil {
 		return nil, nil, err
 	}
-	if p.Op != OpPublish || !directory.ValidUsername(p.Username) {
-		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "bad_request", "payload must be op %q by a valid username", OpPublish)
+	if p.Op != proto.OpPublish || !proto.ValidUsername(p.Username) {
+		return nil, nil, httpapi.Errorf(http.StatusBadRequest, "bad_request", "payload must be op %q by a valid username", proto.OpPublish)
 	}
-	if d := s.now().Sub(time.Unix(p.Timestamp, 0)); d > directory.MaxClockSkew || d < -directory.MaxClockSkew {
+	if d := s.now().Sub(time.Unix(p.Timestamp, 0)); d > proto.MaxClockSkew || d < -proto.MaxClockSkew {
 		return nil, nil, httpapi.Errorf(http.StatusUnauthorized, "stale_request", "request timestamp too far from the server clock")
 	}
 	st, err := group.ParseState(p.State)
@@ -206,7 +190,7 @@ func (s *Service) check(r *http.Request, env *directory.SignedRequest) (*Publica
 
 // verifySigner checks the signer is an admin of st under its current
 // identity key and that key signed the payload.
-func verifySigner(st *group.State, acct *store.Account, env *directory.SignedRequest) error {
+func verifySigner(st *group.State, acct *store.Account, env *proto.SignedRequest) error {
 	m, ok := st.Member(acct.Username)
 	if !ok || m.Role != group.RoleAdmin || !bytes.Equal(m.Identity[:], acct.IdentityKey) {
 		return httpapi.Errorf(http.StatusForbidden, "not_admin", "signer is not an admin of this room")
@@ -215,7 +199,7 @@ func verifySigner(st *group.State, acct *store.Account, env *directory.SignedReq
 	if err != nil {
 		return fmt.Errorf("rooms: stored identity key: %w", err)
 	}
-	if err := key.Verify(directory.LabelRequest, env.Payload, env.Signature); err != nil {
+	if err := key.Verify(proto.LabelRequest, env.Payload, env.Signature); err != nil {
 		return httpapi.Errorf(http.StatusUnauthorized, "bad_signature", "signature does not verify")
 	}
 	return nil
@@ -231,8 +215,8 @@ func (s *Service) checkStored(r *http.Request, id string, acct *store.Account) e
 	if err != nil {
 		return err
 	}
-	var prev directory.SignedRequest
-	var pp Publication
+	var prev proto.SignedRequest
+	var pp proto.Publication
 	if json.Unmarshal(old.Listing, &prev) != nil || json.Unmarshal(prev.Payload, &pp) != nil {
 		return fmt.Errorf("rooms: stored listing of %s does not decode", id)
 	}

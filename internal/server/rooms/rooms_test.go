@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/hush-chat/hush/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/testkit"
+
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/identity"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
 	"github.com/hush-chat/hush/internal/server/store"
 )
@@ -101,14 +102,14 @@ func rename(t testing.TB, st *group.State, admin string, priv *identity.Identity
 func roomID(st *group.State) string { id := st.ID(); return hex.EncodeToString(id[:]) }
 
 // publication is the payload publishing st, signed now by username.
-func (e *env) publication(username string, st *group.State) *Publication {
-	return &Publication{RequestHeader: directory.RequestHeader{Op: OpPublish, Username: username, Timestamp: e.clock.Now().Unix()},
+func (e *env) publication(username string, st *group.State) *proto.Publication {
+	return &proto.Publication{RequestHeader: proto.RequestHeader{Op: proto.OpPublish, Username: username, Timestamp: e.clock.Now().Unix()},
 		RoomID: roomID(st), Name: st.Name(), State: st.Marshal()}
 }
 
 func sign(t testing.TB, key *identity.IdentityPrivateKey, payload any) []byte {
 	t.Helper()
-	body, err := directory.SignRequest(key, payload)
+	body, err := proto.SignRequest(key, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ func sign(t testing.TB, key *identity.IdentityPrivateKey, payload any) []byte {
 // produce.
 func signRaw(t testing.TB, key *identity.IdentityPrivateKey, payload []byte) []byte {
 	t.Helper()
-	b, err := json.Marshal(directory.SignedRequest{Payload: payload, Signature: key.Sign(directory.LabelRequest, payload)})
+	b, err := json.Marshal(proto.SignedRequest{Payload: payload, Signature: key.Sign(proto.LabelRequest, payload)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,24 +159,24 @@ func (e *env) mustPublish(username string, key *identity.IdentityPrivateKey, st 
 	if status != http.StatusOK {
 		e.t.Fatalf("publish %s v%d: %d %s", st.Name(), st.Version(), status, resp)
 	}
-	var s Summary
+	var s proto.Summary
 	if err := json.Unmarshal(resp, &s); err != nil {
 		e.t.Fatal(err)
 	}
-	want := Summary{ID: roomID(st), Name: st.Name(), Members: len(st.Members()), Version: st.Version()}
+	want := proto.Summary{ID: roomID(st), Name: st.Name(), Members: len(st.Members()), Version: st.Version()}
 	if s != want {
 		e.t.Fatalf("publish answered %+v, want %+v", s, want)
 	}
 	return body
 }
 
-func (e *env) list(query string) []Summary {
+func (e *env) list(query string) []proto.Summary {
 	e.t.Helper()
 	status, body := e.do("GET", "/v1/rooms"+query, nil)
 	if status != http.StatusOK {
 		e.t.Fatalf("GET /v1/rooms%s: %d %s", query, status, body)
 	}
-	var out struct{ Rooms []Summary }
+	var out struct{ Rooms []proto.Summary }
 	if err := json.Unmarshal(body, &out); err != nil {
 		e.t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func wantError(t testing.TB, what string, status int, body []byte, wantStatus in
 // may re-encode the listing it stores).
 func sameJSON(t testing.TB, a, b []byte) bool {
 	t.Helper()
-	var x, y directory.SignedRequest
+	var x, y proto.SignedRequest
 	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
 		t.Fatalf("not signed requests: %s / %s", a, b)
 	}
@@ -226,7 +227,7 @@ func TestPublishListAndGet(t *testing.T) {
 	e.mustPublish("bob", bob, attic)
 
 	got := e.list("")
-	if len(got) != 2 || got[0].Name != "attic" || got[1] != (Summary{ID: roomID(lobby), Name: "lobby", Members: 2, Version: 1}) {
+	if len(got) != 2 || got[0].Name != "attic" || got[1] != (proto.Summary{ID: roomID(lobby), Name: "lobby", Members: 2, Version: 1}) {
 		t.Fatalf("list = %+v, want attic then lobby", got)
 	}
 	if got := e.list("?limit=1"); len(got) != 1 || got[0].Name != "attic" {
@@ -243,12 +244,12 @@ func TestPublishListAndGet(t *testing.T) {
 	if !sameJSON(t, l, v1) {
 		t.Fatalf("listing %s differs from the published %s", l, v1)
 	}
-	var sr directory.SignedRequest
-	var p Publication
+	var sr proto.SignedRequest
+	var p proto.Publication
 	if err := json.Unmarshal(l, &sr); err != nil {
 		t.Fatal(err)
 	}
-	if err := alice.Public().Verify(directory.LabelRequest, sr.Payload, sr.Signature); err != nil {
+	if err := alice.Public().Verify(proto.LabelRequest, sr.Payload, sr.Signature); err != nil {
 		t.Fatalf("served listing does not verify under the admin's key: %v", err)
 	}
 	if err := json.Unmarshal(sr.Payload, &p); err != nil || !bytes.Equal(p.State, lobby.Marshal()) {
@@ -260,7 +261,7 @@ func TestPublishListAndGet(t *testing.T) {
 	// A newer version replaces the listing.
 	hall := rename(t, lobby, "alice", alice, "hall")
 	v2 := e.mustPublish("alice", alice, hall)
-	if got := e.list(""); len(got) != 2 || got[1] != (Summary{ID: roomID(lobby), Name: "hall", Members: 2, Version: 2}) {
+	if got := e.list(""); len(got) != 2 || got[1] != (proto.Summary{ID: roomID(lobby), Name: "hall", Members: 2, Version: 2}) {
 		t.Fatalf("list after rename = %+v", got)
 	}
 	if !sameJSON(t, e.listing(roomID(lobby)), v2) {
@@ -369,7 +370,7 @@ func TestSecurityBadSignatureRefused(t *testing.T) {
 	status, body := e.post(sign(t, mallory, e.publication("alice", lobby)))
 	wantError(t, "alice's publication signed by mallory", status, body, http.StatusUnauthorized, "bad_signature")
 
-	var sr directory.SignedRequest
+	var sr proto.SignedRequest
 	if err := json.Unmarshal(sign(t, alice, e.publication("alice", lobby)), &sr); err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +407,7 @@ func TestSecurityStaleTimestampRefused(t *testing.T) {
 	// A captured request replayed after the skew window is refused even
 	// when no listing exists yet.
 	captured := sign(t, alice, e.publication("alice", lobby))
-	e.clock.Advance(directory.MaxClockSkew + time.Second)
+	e.clock.Advance(proto.MaxClockSkew + time.Second)
 	status, body := e.post(captured)
 	wantError(t, "request replayed after the skew window", status, body, http.StatusUnauthorized, "stale_request")
 
@@ -424,7 +425,11 @@ func TestMalformedPublicationsRefused(t *testing.T) {
 	private := room(t, "alice", alice, "lobby", group.Private)
 	other := room(t, "alice", alice, "lobby", group.Public)
 	valid, _ := json.Marshal(e.publication("alice", lobby))
-	with := func(f func(p *Publication)) *Publication { p := e.publication("alice", lobby); f(p); return p }
+	with := func(f func(p *proto.Publication)) *proto.Publication {
+		p := e.publication("alice", lobby)
+		f(p)
+		return p
+	}
 
 	cases := []struct {
 		name   string
@@ -439,14 +444,14 @@ func TestMalformedPublicationsRefused(t *testing.T) {
 		{"payload not JSON", signRaw(t, alice, []byte("lobby")), 400, "bad_request"},
 		{"payload with an unknown field", signRaw(t, alice, append(valid[:len(valid)-1], []byte(`,"admin":true}`)...)), 400, "bad_request"},
 		{"trailing data after the payload", signRaw(t, alice, append(append([]byte{}, valid...), []byte(" {}")...)), 400, "bad_request"},
-		{"payload signed for another op", sign(t, alice, with(func(p *Publication) { p.Op = directory.OpRegister })), 400, "bad_request"},
-		{"invalid username", sign(t, alice, with(func(p *Publication) { p.Username = "Alice!" })), 400, "bad_request"},
-		{"state that does not parse", sign(t, alice, with(func(p *Publication) { p.State = []byte{1, 2, 3} })), 400, "bad_state"},
-		{"state with trailing bytes", sign(t, alice, with(func(p *Publication) { p.State = append(p.State, 0) })), 400, "bad_state"},
+		{"payload signed for another op", sign(t, alice, with(func(p *proto.Publication) { p.Op = proto.OpRegister })), 400, "bad_request"},
+		{"invalid username", sign(t, alice, with(func(p *proto.Publication) { p.Username = "Alice!" })), 400, "bad_request"},
+		{"state that does not parse", sign(t, alice, with(func(p *proto.Publication) { p.State = []byte{1, 2, 3} })), 400, "bad_state"},
+		{"state with trailing bytes", sign(t, alice, with(func(p *proto.Publication) { p.State = append(p.State, 0) })), 400, "bad_state"},
 		{"private group", sign(t, alice, e.publication("alice", private)), 400, "bad_state"},
-		{"room id of another room", sign(t, alice, with(func(p *Publication) { p.RoomID = roomID(other) })), 400, "bad_state"},
-		{"room id in upper case", sign(t, alice, with(func(p *Publication) { p.RoomID = strings.ToUpper(p.RoomID) })), 400, "bad_state"},
-		{"name not the state's", sign(t, alice, with(func(p *Publication) { p.Name = "hall" })), 400, "bad_state"},
+		{"room id of another room", sign(t, alice, with(func(p *proto.Publication) { p.RoomID = roomID(other) })), 400, "bad_state"},
+		{"room id in upper case", sign(t, alice, with(func(p *proto.Publication) { p.RoomID = strings.ToUpper(p.RoomID) })), 400, "bad_state"},
+		{"name not the state's", sign(t, alice, with(func(p *proto.Publication) { p.Name = "hall" })), 400, "bad_state"},
 		{"body over the limit", append([]byte(`{"payload":"`), bytes.Repeat([]byte("A"), maxBody)...), 413, "too_large"},
 	}
 	for _, c := range cases {
@@ -502,9 +507,9 @@ func FuzzPublishRequest(f *testing.F) {
 		if w.Code != http.StatusOK {
 			return
 		}
-		var sr directory.SignedRequest
-		var p Publication
-		if json.Unmarshal(b, &sr) != nil || alice.Public().Verify(directory.LabelRequest, sr.Payload, sr.Signature) != nil {
+		var sr proto.SignedRequest
+		var p proto.Publication
+		if json.Unmarshal(b, &sr) != nil || alice.Public().Verify(proto.LabelRequest, sr.Payload, sr.Signature) != nil {
 			t.Fatalf("listed a publication alice did not sign: %q", b)
 		}
 		if json.Unmarshal(sr.Payload, &p) != nil {

@@ -1,13 +1,92 @@
-package directory
+package proto
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/pqxdh"
 )
+
+// Answer payload types: the "type" field keeps a signed answer of one kind
+// from being accepted as another.
+const (
+	AnswerTypeUsers  = "users"
+	AnswerTypeBundle = "bundle"
+)
+
+// Account states as they appear in answers.
+const (
+	StatePending = "pending"
+	StateActive  = "active"
+	StateDeleted = "deleted"
+)
+
+// SignedAnswer is the body of every signed directory answer: a JSON
+// payload and the server key's signature (LabelAnswer) over its exact
+// bytes.
+type SignedAnswer struct {
+	Payload   []byte `json:"payload"`
+	Signature []byte `json:"signature"`
+}
+
+// UsersPayload is the signed payload of an answer about users (GET
+// /v1/users/{name}, POST /v1/users/lookup and every mutation).
+type UsersPayload struct {
+	Type         string       `json:"type"` // AnswerTypeUsers
+	ServerTime   int64        `json:"server_time"`
+	Query        []string     `json:"query"`
+	Users        []UserRecord `json:"users"`
+	Missing      []string     `json:"missing"`
+	EmailIgnored bool         `json:"email_ignored,omitempty"`
+	Notice       string       `json:"notice,omitempty"`
+}
+
+// UserRecord is one account in a UsersPayload.
+type UserRecord struct {
+	Username    string             `json:"username"`
+	State       string             `json:"state"`
+	IdentityKey []byte             `json:"identity_key"`
+	KeyVersion  int                `json:"key_version"`
+	Devices     []DeviceRecord     `json:"devices"`
+	KeyHistory  []KeyHistoryRecord `json:"key_history"`
+}
+
+// DeviceRecord is one device of a UserRecord.
+type DeviceRecord struct {
+	DeviceID uint32 `json:"device_id"`
+	Cert     []byte `json:"cert"`
+	Mailbox  string `json:"mailbox"`
+	// Omitted for a relay device: such an answer reads as before
+	// delivery modes existed.
+	Delivery string `json:"delivery,omitempty"`
+	Broker   string `json:"broker,omitempty"`
+}
+
+// KeyHistoryRecord is one identity key of a UserRecord's history.
+type KeyHistoryRecord struct {
+	Version     int    `json:"version"`
+	IdentityKey []byte `json:"identity_key"`
+	ValidFrom   int64  `json:"valid_from"`
+	ValidUntil  int64  `json:"valid_until"` // 0 for the current key
+}
+
+// BundlePayload is the signed payload of GET
+// /v1/users/{name}/devices/{id}/bundle.
+type BundlePayload struct {
+	Type                string `json:"type"` // AnswerTypeBundle
+	ServerTime          int64  `json:"server_time"`
+	Username            string `json:"username"`
+	DeviceID            uint32 `json:"device_id"`
+	Bundle              []byte `json:"bundle"`
+	OneTimeRemaining    int    `json:"one_time_remaining"`
+	KEMOneTimeRemaining int    `json:"kem_one_time_remaining"`
+}
 
 // Errors of answer verification (client side).
 var (
@@ -102,12 +181,12 @@ func (a *Answer) CheckQuery(names []string) error {
 // caller then reads users through Answer.User, which refuses names the
 // answer was not asked about.
 func VerifyAnswer(serverKey *identity.IdentityKey, body []byte, maxAge time.Duration, now time.Time) (*Answer, error) {
-	var p usersPayload
+	var p UsersPayload
 	if err := openAnswer(serverKey, body, &p); err != nil {
 		return nil, err
 	}
-	if p.Type != answerUsers {
-		return nil, fmt.Errorf("%w: type %q, want %q", ErrMalformedAnswer, p.Type, answerUsers)
+	if p.Type != AnswerTypeUsers {
+		return nil, fmt.Errorf("%w: type %q, want %q", ErrMalformedAnswer, p.Type, AnswerTypeUsers)
 	}
 	t, err := checkAge(p.ServerTime, maxAge, now)
 	if err != nil {
@@ -129,14 +208,14 @@ func VerifyAnswer(serverKey *identity.IdentityKey, body []byte, maxAge time.Dura
 
 // openAnswer checks the server signature and decodes the payload strictly.
 func openAnswer(serverKey *identity.IdentityKey, body []byte, payload any) error {
-	var env signedAnswer
-	if err := decodeStrict(body, &env); err != nil {
+	var env SignedAnswer
+	if err := DecodeStrict(body, &env); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedAnswer, err)
 	}
 	if err := serverKey.Verify(LabelAnswer, env.Payload, env.Signature); err != nil {
 		return ErrAnswerSignature
 	}
-	if err := decodeStrict(env.Payload, payload); err != nil {
+	if err := DecodeStrict(env.Payload, payload); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedAnswer, err)
 	}
 	return nil
@@ -155,7 +234,7 @@ func checkAge(serverTime int64, maxAge time.Duration, now time.Time) (time.Time,
 
 // checkPartition checks that users and missing together report each name
 // of query exactly once, and nothing else.
-func checkPartition(query []string, users []userJSON, missing []string) error {
+func checkPartition(query []string, users []UserRecord, missing []string) error {
 	left := make(map[string]bool, len(query))
 	for _, q := range query {
 		if !ValidUsername(q) || left[q] {
@@ -186,7 +265,7 @@ func checkPartition(query []string, users []userJSON, missing []string) error {
 	return nil
 }
 
-func verifyUser(u *userJSON) (*User, error) {
+func verifyUser(u *UserRecord) (*User, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: user %q: %s", ErrMalformedAnswer, u.Username, fmt.Sprintf(format, args...))
 	}
@@ -213,7 +292,7 @@ func verifyUser(u *userJSON) (*User, error) {
 			dj.Mailbox != identity.MailboxID(idk, dj.DeviceID) {
 			return nil, bad("device %d does not match its certificate", dj.DeviceID)
 		}
-		broker, err := checkDelivery(dj.Delivery, dj.Broker)
+		broker, err := CheckDelivery(dj.Delivery, dj.Broker)
 		if err != nil {
 			return nil, bad("device %d: %v", dj.DeviceID, err)
 		}
@@ -268,12 +347,12 @@ type BundleAnswer struct {
 // a verified Answer or a key the user has verified.
 func VerifyBundleAnswer(serverKey *identity.IdentityKey, body []byte, username string, deviceID uint32,
 	maxAge time.Duration, now time.Time) (*BundleAnswer, error) {
-	var p bundlePayload
+	var p BundlePayload
 	if err := openAnswer(serverKey, body, &p); err != nil {
 		return nil, err
 	}
-	if p.Type != answerBundle {
-		return nil, fmt.Errorf("%w: type %q, want %q", ErrMalformedAnswer, p.Type, answerBundle)
+	if p.Type != AnswerTypeBundle {
+		return nil, fmt.Errorf("%w: type %q, want %q", ErrMalformedAnswer, p.Type, AnswerTypeBundle)
 	}
 	t, err := checkAge(p.ServerTime, maxAge, now)
 	if err != nil {
@@ -291,4 +370,38 @@ func VerifyBundleAnswer(serverKey *identity.IdentityKey, body []byte, username s
 	}
 	return &BundleAnswer{ServerTime: t, Username: p.Username, DeviceID: p.DeviceID, Bundle: b,
 		OneTimeRemaining: p.OneTimeRemaining, KEMOneTimeRemaining: p.KEMOneTimeRemaining}, nil
+}
+
+// DecodeStrict decodes one JSON object, refusing unknown fields and
+// trailing data: a signed payload has exactly one reading, so no field
+// the verifier ignores can ride along under a signature. The error
+// describes the problem without echoing the input.
+func DecodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid payload: %s", jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the payload")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d", se.Offset)
+	case errors.As(err, &te):
+		return fmt.Sprintf("field %q has the wrong type", te.Field)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end"
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + field
+	}
+	return "malformed"
 }
