@@ -49,7 +49,7 @@ func (c *Client) refreshContact(ctx context.Context, user string) (*contactRecor
 
 // mergeContact merges the directory's verified entry u into user's stored
 // contact, as refreshContact describes.
-func (c *Client) mergeContact(ctx context.Context, user string, u *directory.User) (*contactRecord, error) {
+func (c *Client) mergeContact(ctx context.Context, user string, u *proto.User) (*contactRecord, error) {
 	key := u.IdentityKey.Bytes()
 	var rec contactRecord
 	err := c.st.Update(ctx, func(tx *localstore.Tx) error {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/server/directory"
+	"github.com/hush-chat/hush/internal/proto"
 )
 
 // UserInfo is what FindUsers reports about one user.
@@ -110,7 +110,7 @@ func (c *Client) isContact(ctx context.Context, user string) (bool, error) {
 // requests as its per-request cap allows, and returns the active accounts
 // by name and, sorted, the names it has no active account for (invalid
 // names included).
-func (c *Client) lookupMany(ctx context.Context, users []string) (map[string]*directory.User, []string, error) {
+func (c *Client) lookupMany(ctx context.Context, users []string) (map[string]*proto.User, []string, error) {
 	var query, missing []string
 	seen := map[string]bool{}
 	for _, u := range users {
@@ -118,14 +118,14 @@ func (c *Client) lookupMany(ctx context.Context, users []string) (map[string]*di
 			continue
 		}
 		seen[u] = true
-		if directory.ValidUsername(u) {
+		if proto.ValidUsername(u) {
 			query = append(query, u)
 		} else {
 			missing = append(missing, u)
 		}
 	}
-	found := make(map[string]*directory.User, len(query))
-	for batch := range slices.Chunk(query, directory.MaxLookup) {
+	found := make(map[string]*proto.User, len(query))
+	for batch := range slices.Chunk(query, proto.MaxLookup) {
 		ans, err := c.api.Lookup(ctx, batch...)
 		if err != nil {
 			return nil, nil, serverErr(err)
@@ -133,11 +133,11 @@ func (c *Client) lookupMany(ctx context.Context, users []string) (map[string]*di
 		for _, name := range batch {
 			u, err := ans.User(name)
 			switch {
-			case errors.Is(err, directory.ErrNoSuchUser):
+			case errors.Is(err, proto.ErrNoSuchUser):
 				missing = append(missing, name)
 			case err != nil:
 				return nil, nil, err
-			case u.State != directory.StateActive:
+			case u.State != proto.StateActive:
 				missing = append(missing, name)
 			default:
 				found[name] = u

@@ -39,6 +39,9 @@ const (
 // bounds how far in the future an answer's server time may be.
 const MaxClockSkew = 5 * time.Minute
 
+// MaxLookup bounds the usernames of one lookup request.
+const MaxLookup = 1000
+
 // SignedRequest is the body of every mutation: a JSON payload and the
 // identity key's signature over its exact bytes. NewKeySignature is used
 // only by rotate_identity: the new key's signature over the same payload.

@@ -53,7 +53,7 @@ const (
 	// a device (the client keyring's own bound, doc/SPEC.md §4.5).
 	MaxStoredPreKeys = 10000
 	// MaxLookup bounds the usernames of one lookup.
-	MaxLookup = 1000
+	MaxLookup = proto.MaxLookup
 	// MaxDevices bounds the devices of one account.
 	MaxDevices = 100
 	// DefaultActivationTTL is how long activation links stay valid.
