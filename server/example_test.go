@@ -10,7 +10,7 @@ import (
 	"github.com/hush-chat/hush/server"
 )
 
-// A program runs its own hush server and a client registers on it.
+// A program runs its own hush server; two clients talk through it.
 func Example() {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "hush-server-example-")
@@ -26,21 +26,28 @@ func Example() {
 	}
 	defer srv.Close()
 
-	alice, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, "alice"),
-		Passphrase: []byte("correct horse"), ServerURL: srv.URL()}, "alice", "")
-	if err != nil {
-		panic(err)
+	open := func(name string) *hush.Client {
+		c, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, name),
+			Passphrase: []byte("passphrase of " + name), ServerURL: srv.URL()}, name, "")
+		if err != nil {
+			panic(err)
+		}
+		return c
 	}
+	alice, bob := open("alice"), open("bob")
 	defer alice.Close()
+	defer bob.Close()
 
-	// The client pinned the server's signing key when it registered.
-	fp, err := alice.TrustServerKey(ctx)
+	if _, err := alice.Send(ctx, "bob", "hello from an embedded server"); err != nil {
+		panic(err)
+	}
+	msgs, err := bob.Sync(ctx)
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("registered:", alice.Username())
-	fmt.Println("same server key:", fp == srv.Fingerprint())
+	for _, m := range msgs {
+		fmt.Printf("%s: %s\n", m.From, m.Text)
+	}
 	// Output:
-	// registered: alice
-	// same server key: true
+	// alice: hello from an embedded server
 }
