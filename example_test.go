@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/hush-chat/hush"
-	"github.com/hush-chat/hush/internal/server"
+	"github.com/hush-chat/hush/hushtest"
 )
 
 // Two programs embed the library: each opens a profile, and they talk.
@@ -17,20 +17,20 @@ func Example() {
 	defer os.RemoveAll(dir)
 
 	// A server for the example; a real program is given its URL.
-	srv, err := server.StartLocal(ctx, filepath.Join(dir, "server"))
+	srv, err := hushtest.Start(ctx)
 	if err != nil {
 		panic(err)
 	}
-	defer srv.Shutdown(ctx)
+	defer srv.Close()
 
 	alice, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, "alice"),
-		Passphrase: []byte("correct horse"), ServerURL: srv.HTTPURL()}, "alice", "")
+		Passphrase: []byte("correct horse"), ServerURL: srv.URL()}, "alice", "")
 	if err != nil {
 		panic(err)
 	}
 	defer alice.Close()
 	bob, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, "bob"),
-		Passphrase: []byte("battery staple"), ServerURL: srv.HTTPURL()}, "bob", "")
+		Passphrase: []byte("battery staple"), ServerURL: srv.URL()}, "bob", "")
 	if err != nil {
 		panic(err)
 	}

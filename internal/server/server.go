@@ -338,7 +338,13 @@ func StartLocal(ctx context.Context, dataDir string) (*Server, error) {
 	// Every client of a local server shares the loopback address: the
 	// per-address registration throttle would count them all as one.
 	cfg.RegistrationsPerIPHour = -1
-	s, err := New(ctx, cfg, nil)
+	return StartConfig(ctx, cfg, nil)
+}
+
+// StartConfig builds a server from cfg and starts serving in the
+// background; on failure nothing stays open.
+func StartConfig(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	s, err := New(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
