@@ -18,7 +18,7 @@ import (
 const modulePath = "github.com/hush-chat/hush"
 
 // copied are the programs the outside module builds; quickstart also runs.
-var copied = []string{"quickstart", "echobot"}
+var copied = []string{"quickstart", "echobot", "sealrows"}
 
 // quickstartOutput is what `go run ./examples/quickstart` prints (the
 // quickstart's own test checks the same text).
