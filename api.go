@@ -1,13 +1,15 @@
 package hush
 
 import (
+	"log/slog"
+	"net/http"
 	"time"
 )
 
-// Options opens or creates a profile.
+// Options opens or creates a profile. The SDK reads no environment
+// variable and no global setting: everything it uses is here.
 type Options struct {
-	// Home is the profile directory (created owner-only). Default: $HUSH_HOME,
-	// else $XDG_DATA_HOME/hush, else ~/.local/share/hush.
+	// Home is the profile directory (created owner-only). Required.
 	Home string
 	// Passphrase unlocks the profile; everything secret in it is encrypted
 	// under a key derived from it with Argon2id.
@@ -22,8 +24,24 @@ type Options struct {
 	// Invite is the invite code a server that registers by invitation
 	// requires (Create only).
 	Invite string
+
+	// How the client reaches the network and reports.
+
+	// HTTPClient sends every HTTP request to the server (directory,
+	// mailbox, files): set it for a proxy, TLS roots or timeouts. Default:
+	// a client with a 30-second timeout.
+	HTTPClient *http.Client
+	// Logger receives diagnostics (reconnects, refused envelopes, retries;
+	// never a key or a message). Default: discarded.
+	Logger *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// ServerKey is the fingerprint of the server's signing key as its
+	// operator publishes it (hush server prints it), in any spacing and
+	// case. Create then refuses, with ErrServerKeyMismatch, a server that
+	// signs with another key instead of trusting the first key it sees.
+	// Open checks it against the key pinned in the profile.
+	ServerKey string
 }
 
 // Message is one message of a conversation, as the user sees it.
@@ -139,7 +157,6 @@ type Event struct {
 //
 //	func Create(ctx context.Context, o Options, username, email string) (*Client, error)
 //	func Open(ctx context.Context, o Options) (*Client, error)
-//	func DefaultHome() string
 //	func (c *Client) Close() error
 //	func (c *Client) Username() string
 //	func (c *Client) DeviceID() uint32
@@ -153,9 +170,9 @@ type Event struct {
 //	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
 //	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
 //	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
-//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
+//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*SafetyNumber, error)
 //	func (c *Client) MarkVerified(ctx context.Context, user string) error
-//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
+//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*SafetyNumber, error) // with the new key, after a change
 //	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
 //	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
 //	func (c *Client) Config() map[string]string

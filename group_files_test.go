@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/group"
 )
 
 // TestGroupFileAndMemo: a file and a long text sent to a group of three are
@@ -19,7 +17,7 @@ func TestGroupFileAndMemo(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	src := filepath.Join(t.TempDir(), "report.bin")
@@ -105,7 +103,7 @@ func TestGroupFileNeedsAGroup(t *testing.T) {
 	if _, err := alice.Send(ctx, "#nowhere", strings.Repeat("x", MemoThreshold+1)); !errors.Is(err, ErrUnknownGroup) {
 		t.Fatalf("memo to an unknown group: %v", err)
 	}
-	if _, err := alice.CreateGroup(ctx, "solo", group.Private, nil); err != nil {
+	if _, err := alice.CreateGroup(ctx, "solo", GroupPrivate, nil); err != nil {
 		t.Skipf("a group of one is not allowed here: %v", err)
 	}
 	if _, err := alice.SendFile(ctx, "#solo", src, nil); err == nil {

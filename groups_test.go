@@ -88,7 +88,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	mustSend(t, alice, "#team", "before carol")
@@ -194,7 +194,7 @@ func TestGroupForgedChangeRefused(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
@@ -248,7 +248,7 @@ func TestGroupRequestRoom(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "dave")
 	alice, bob, dave := cs[0], cs[1], cs[2]
-	gi, err := alice.CreateGroup(ctx, "#lobby", group.Request, []string{"bob"})
+	gi, err := alice.CreateGroup(ctx, "#lobby", GroupRequest, []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestGroupConcurrentChangesConverge(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol", "dave")
 	alice, bob, carol, dave := cs[0], cs[1], cs[2], cs[3]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -291,7 +290,7 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
 	carol := create(t, Options{Home: filepath.Join(dir, "c"), Passphrase: []byte("pc"), ServerURL: srv.HTTPURL()}, "carol")
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := alice.Send(ctx, "#team", "hello team"); err != nil {

@@ -445,6 +445,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		fn(Event{Err: &SessionResetError{Peer: dr.unread.from.User, Device: dr.unread.from.Device, Asked: true, Reason: dr.reason}})
 		return nil
 	case errors.As(err, &dr):
+		c.log.Warn("refused an incoming envelope", "reason", dr.reason)
 		fn(Event{Err: err})
 		return nil
 	case errors.As(err, &he):

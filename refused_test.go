@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/identity"
 )
 
 // sendRaw stores env in to's mailbox through the relay's HTTP API, with
@@ -24,7 +22,7 @@ func sendRaw(t *testing.T, from, to *Client, env []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := from.api.Send(ctx, s.Token, identity.MailboxID(to.IdentityKey(), to.DeviceID()), env); err != nil {
+	if _, err := from.api.Send(ctx, s.Token, to.Mailbox(), env); err != nil {
 		t.Fatal(err)
 	}
 }
