@@ -72,3 +72,42 @@ func TestSyncReportsEveryRefusedEnvelope(t *testing.T) {
 		t.Fatalf("second sync: %v %v", again, err)
 	}
 }
+
+// Regression: Sync dropped silently the envelopes it could not read and
+// answered with a request for a new session (a profile restored from a
+// copy, a sender's lost state): each must reach Sync's caller in its
+// *RefusedError, as SyncEvents reports it as an event.
+func TestSyncReportsUnreadableEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	ao := Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}
+	alice := create(t, ao, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "hello")
+	mustSend(t, bob, "alice", "hi")
+	syncErrs(t, alice)
+	syncErrs(t, bob)
+	alice.Close()
+	copyProfile(t, ao.Home, filepath.Join(dir, "backup"))
+	alice, err := Open(ctx, ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, alice, "bob", "lost")
+	syncErrs(t, bob)
+	alice.Close()
+	copyProfile(t, filepath.Join(dir, "backup"), ao.Home)
+	if alice, err = Open(ctx, ao); err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	mustSend(t, alice, "bob", "written after the restore")
+
+	ms, err := bob.Sync(ctx)
+	var re *RefusedError
+	var se *SessionResetError
+	if len(ms) != 0 || !errors.As(err, &re) || len(re.Reasons) != 1 || !errors.As(err, &se) || !se.Asked || !errors.Is(err, ErrRefused) {
+		t.Fatalf("bob's Sync: %v %v, want a *RefusedError holding the reset request", ms, err)
+	}
+}
