@@ -564,8 +564,12 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	var refused []error
 	out, err := c.SyncEvents(ctx, func(e Event) {
 		var dr *dropped
-		if errors.As(e.Err, &dr) {
+		var se *SessionResetError
+		switch {
+		case errors.As(e.Err, &dr):
 			refused = append(refused, dr.reason)
+		case errors.As(e.Err, &se) && se.Asked:
+			refused = append(refused, se)
 		}
 	})
 	if len(refused) > 0 {
