@@ -47,7 +47,8 @@ type Options struct {
 // Message is one message of a conversation, as the user sees it.
 type Message struct {
 	ID         string    // 32 hex characters, chosen by the sender
-	Peer       string    // the other user of the conversation
+	Peer       string    // the other user of the conversation; for a group, "#" and its name
+	Group      string    // the group's name when the conversation is a group's (Client.Group); empty otherwise
 	From       string    // sender username (Peer for incoming, self for outgoing)
 	FromDevice uint32    // sender device
 	To         string    // recipient username
@@ -136,8 +137,10 @@ type Contact struct {
 	Devices []uint32
 }
 
-// Event is something the receive loop reports.
+// Event is something the receive loop reports. Kind says what; the field
+// it names is set.
 type Event struct {
+	Kind    EventKind
 	Message *Message // a new incoming message
 	// Sent is an outgoing message whose state changed in the background:
 	// the server accepted it after a retry, or refused it for good.

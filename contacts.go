@@ -265,7 +265,7 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)
 	if _, err = c.refreshContact(ctx, user); err != nil {
 		return err
 	}
-	return c.deliverHeld(ctx, user, fn)
+	return c.deliverHeld(ctx, user, typed(fn))
 }
 
 // RejectIdentity refuses user's new identity key and keeps the pinned

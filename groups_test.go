@@ -79,7 +79,11 @@ func pending(t *testing.T, c *Client) [][]byte {
 
 func mustSend(t *testing.T, c *Client, to, text string) {
 	t.Helper()
-	if _, err := c.Send(context.Background(), to, text); err != nil {
+	send := c.Send
+	if g, ok := strings.CutPrefix(to, "#"); ok {
+		send = func(ctx context.Context, _, text string) (*Message, error) { return c.Group(g).Send(ctx, text) }
+	}
+	if _, err := send(context.Background(), to, text); err != nil {
 		t.Fatalf("%s send %s: %v", c.Username(), to, err)
 	}
 }

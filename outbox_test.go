@@ -293,7 +293,7 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Send(ctx, "#team", "hello team"); err != nil {
+	if _, err := alice.Group("team").Send(ctx, "hello team"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{bob, carol} {
@@ -309,7 +309,7 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 			t.Fatalf("filling carol's mailbox: %v after %d", err, i)
 		}
 	}
-	m, err := alice.Send(ctx, "#team", "second")
+	m, err := alice.Group("team").Send(ctx, "second")
 	if !errors.Is(err, ErrQueued) || m.State != StateSending || !strings.Contains(m.Error, "carol") {
 		t.Fatalf("group send with carol's mailbox full: %+v %v", m, err)
 	}

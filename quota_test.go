@@ -73,7 +73,7 @@ func TestGroupSendSplitsFanoutToFitTheBurst(t *testing.T) {
 	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol", "dave"}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := alice.Send(ctx, "#team", "hello team"); err != nil || m.State != StateSent {
+	if m, err := alice.Group("team").Send(ctx, "hello team"); err != nil || m.State != StateSent {
 		t.Fatalf("group send to 3 devices with a burst of 2: %+v %v", m, err)
 	}
 	for _, c := range members {
