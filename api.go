@@ -155,32 +155,6 @@ type Event struct {
 	Group *GroupEvent
 }
 
-// The Client's methods (implemented in client.go, send.go, receive.go,
-// contacts.go):
-//
-//	func Create(ctx context.Context, o Options, username, email string) (*Client, error)
-//	func Open(ctx context.Context, o Options) (*Client, error)
-//	func (c *Client) Close() error
-//	func (c *Client) Username() string
-//	func (c *Client) DeviceID() uint32
-//	func (c *Client) ServerURL() string
-//	func (c *Client) Fingerprint() string                       // of the own identity key
-//	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
-//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages; *RefusedError lists refused envelopes
-//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting each event as it happens
-//	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
-//	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
-//	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
-//	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
-//	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
-//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*SafetyNumber, error)
-//	func (c *Client) MarkVerified(ctx context.Context, user string) error
-//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*SafetyNumber, error) // with the new key, after a change
-//	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
-//	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
-//	func (c *Client) Config() map[string]string
-//	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
-//
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
 // ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable (an
 // *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),

@@ -1,18 +1,60 @@
-// Package hush is the hush library a program embeds: it keeps a profile
-// (identity, device keys, prekeys, sessions, contacts and history, all
-// encrypted at rest under the user's passphrase), registers with a hush
-// server, sends texts and receives them over the relay or, in direct mode,
-// over any MQTT broker.
+// Package hush is end-to-end encrypted messaging for Go programs: a
+// Client keeps a profile (identity, device keys, sessions, contacts and
+// history, encrypted at rest under a passphrase), registers with a hush
+// server, and sends and receives texts, files and group messages that only
+// the people in the conversation can read. The server and the relay see
+// ciphertext.
+//
+// Create makes a new identity and registers it; Open unlocks an existing
+// profile. Send writes to a user, Group(name) to a group; Events (or
+// Listen) receives live, Sync fetches what is pending and returns.
+//
+//	func main() {
+//		ctx := context.Background()
+//		c, err := hush.Open(ctx, hush.Options{
+//			Home:       "/var/lib/mybot/hush", // made by hush.Create (or hush init)
+//			Passphrase: []byte(os.Getenv("MYBOT_PASSPHRASE")),
+//			ServerURL:  "https://hush.example.org",
+//		})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer c.Close()
+//		if _, err := c.Send(ctx, "alice", "hello"); err != nil {
+//			log.Fatal(err)
+//		}
+//		for ev, err := range c.Events(ctx) {
+//			if err != nil {
+//				log.Fatal(err)
+//			}
+//			if ev.Kind == hush.EventMessage {
+//				fmt.Printf("%s: %s\n", ev.Message.From, ev.Message.Text)
+//			}
+//		}
+//	}
+//
+// The package reads no environment variable and keeps no global state:
+// Options holds the profile directory, the passphrase, the server (and
+// its key fingerprint, to refuse an impostor at Create), the HTTP client
+// and the logger.
 //
 // Guarantees: a message is acknowledged to the relay only after it is
-// durably stored in the profile; messages are deduplicated by id; a contact
-// whose identity key changes is flagged until the user decides, nothing is
-// encrypted to the new key until the user accepts it, and what arrives
-// from it meanwhile is held unread and delivered on accept. Group keys,
-// changes and messages that arrive before what they depend on are held
-// too (bounded, in the profile) and applied, in order, once it arrives; a
-// member that learns it missed changes asks for them. A Client is safe
-// for concurrent use.
+// durably stored in the profile; messages are deduplicated by id; a
+// contact whose identity key changes is flagged (ErrIdentityChanged,
+// EventIdentityChanged) until the user compares safety numbers and
+// decides; nothing is encrypted to the new key until the user accepts it,
+// and what arrives from it meanwhile is held unread and delivered on
+// accept. An incoming envelope is never dropped silently: Sync returns a
+// *RefusedError listing every one it refused, Events and Listen report
+// each as EventRefused. Group keys, changes and messages that arrive
+// before what they depend on are held (bounded, in the profile) and
+// applied in order once it arrives. A Client is safe for concurrent use;
+// one receive loop (Events, Listen or Sync) runs per profile at a time.
+//
+// Errors a caller branches on are exported: sentinels for errors.Is
+// (ErrWrongPassphrase, ErrUnknownUser, ErrIdentityChanged, ErrTooLarge,
+// ErrServerUnreachable, ErrRefused…) and types for errors.As
+// (*UnreachableError, *RefusedError, *QueuedError…).
 package hush
 
 import (

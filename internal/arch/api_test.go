@@ -209,3 +209,19 @@ func loadSDK(t *testing.T) *types.Package {
 	}
 	return pkg
 }
+
+// TestCLIUsesOnlyTheSDK keeps the CLI and the terminal UI on the public
+// SDK: what they need of the protocol core and the client's plumbing, the
+// SDK must offer (the CLI is the proof that it is complete).
+func TestCLIUsesOnlyTheSDK(t *testing.T) {
+	banned := []string{"group", "identity", "apiclient", "localstore", "envelope", "session", "ratchet", "pqxdh", "stream", "chainkey", "wire"}
+	for _, pkg := range []string{"cli", "tui"} {
+		for _, imp := range imports(t, pkg) {
+			for _, b := range banned {
+				if imp == module+"internal/"+b {
+					t.Errorf("internal/%s imports %s: use package hush", pkg, imp)
+				}
+			}
+		}
+	}
+}

@@ -260,12 +260,21 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			_, err = cl.Send(c.Context(), args[0], text)
+			_, err = sendText(c.Context(), cl, args[0], text)
 			return explainSend(err, args[0])
 		},
 	}
 	c.Flags().BoolVar(&eachLine, "each-line", false, "send every line of standard input as its own message")
 	return c
+}
+
+// sendText sends text to a user, or to a group written "#name" (the
+// CLI's way to name a group where a user could stand).
+func sendText(ctx context.Context, cl *hush.Client, to, text string) (*hush.Message, error) {
+	if g, ok := strings.CutPrefix(to, "#"); ok {
+		return cl.Group(g).Send(ctx, text)
+	}
+	return cl.Send(ctx, to, text)
 }
 
 func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
@@ -282,7 +291,7 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue // an empty line separates, it is not a message
 		}
-		_, err := cl.Send(c.Context(), to, sc.Text())
+		_, err := sendText(c.Context(), cl, to, sc.Text())
 		switch {
 		case errors.Is(err, hush.ErrQueued):
 			// Stored and queued: the rest is queued behind it, in order.
