@@ -121,10 +121,11 @@ func typed(fn func(Event)) func(Event) {
 //		}
 //	}
 //
-// Each event is yielded after what it reports is stored: a message that
-// was yielded is in History, and one the loop did not get to before ctx
-// ended comes again. err is not nil only once, last, when the receive
-// loop stopped for another reason than ctx.
+// Each event is yielded after what it reports is stored. A message counts
+// as shown (MarkShown) once the loop's body returned for it; one stored
+// but not yet yielded when the loop stopped is returned by Unshown. err is
+// not nil only once, last, when the receive loop stopped for another
+// reason than ctx.
 func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		ctx, cancel := context.WithCancel(ctx)
@@ -132,7 +133,7 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 		evs := make(chan Event)
 		done := make(chan error, 1)
 		go func() {
-			done <- c.Listen(ctx, func(e Event) {
+			done <- c.ListenShowing(ctx, func(string) bool { return false }, func(e Event) {
 				select {
 				case evs <- e:
 				case <-ctx.Done():
@@ -142,7 +143,13 @@ func (c *Client) Events(ctx context.Context) iter.Seq2[Event, error] {
 		for {
 			select {
 			case e := <-evs:
-				if !yield(e, nil) {
+				more := yield(e, nil)
+				if e.Message != nil {
+					// Best effort: a message left unshown is returned by
+					// Unshown, never lost.
+					_ = c.MarkShown(context.WithoutCancel(ctx), *e.Message)
+				}
+				if !more {
 					cancel()
 					<-done
 					return

@@ -119,3 +119,35 @@ func TestSendRefusesAGroupName(t *testing.T) {
 		t.Fatal("a reader longer than its size was sent")
 	}
 }
+
+// A message yielded by Events counts as shown; breaking out of the loop
+// loses nothing: what was stored but not yielded stays in Unshown.
+func TestEventsMarksShownOnlyWhatItYielded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs := groupClients(t, "alice", "bob")
+	alice, bob := cs[0], cs[1]
+	for _, s := range []string{"one", "two", "three"} {
+		mustSend(t, alice, "bob", s)
+	}
+	for ev, err := range bob.Events(ctx) {
+		if err != nil || ev.Kind != EventMessage || ev.Message.Text != "one" {
+			t.Fatalf("first event %+v %v", ev, err)
+		}
+		break
+	}
+	un, err := bob.Unshown(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := bob.History(ctx, "alice", 0)
+	// Whatever the listener stored beyond "one" is unshown, not lost.
+	if len(un) != len(h)-1 || (len(un) > 0 && un[0].Text != "two") {
+		t.Fatalf("unshown %q of history %q", texts(un), texts(h))
+	}
+	for _, m := range un {
+		if m.Text == "one" {
+			t.Fatal("the yielded message is still unshown")
+		}
+	}
+}
