@@ -1,13 +1,15 @@
 package hush
 
 import (
+	"log/slog"
+	"net/http"
 	"time"
 )
 
-// Options opens or creates a profile.
+// Options opens or creates a profile. The SDK reads no environment
+// variable and no global setting: everything it uses is here.
 type Options struct {
-	// Home is the profile directory (created owner-only). Default: $HUSH_HOME,
-	// else $XDG_DATA_HOME/hush, else ~/.local/share/hush.
+	// Home is the profile directory (created owner-only). Required.
 	Home string
 	// Passphrase unlocks the profile; everything secret in it is encrypted
 	// under a key derived from it with Argon2id.
@@ -22,14 +24,31 @@ type Options struct {
 	// Invite is the invite code a server that registers by invitation
 	// requires (Create only).
 	Invite string
+
+	// How the client reaches the network and reports.
+
+	// HTTPClient sends every HTTP request to the server (directory,
+	// mailbox, files): set it for a proxy, TLS roots or timeouts. Default:
+	// a client with a 30-second timeout.
+	HTTPClient *http.Client
+	// Logger receives diagnostics (reconnects, refused envelopes, retries;
+	// never a key or a message). Default: discarded.
+	Logger *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// ServerKey is the fingerprint of the server's signing key as its
+	// operator publishes it (hush server prints it), in any spacing and
+	// case. Create then refuses, with ErrServerKeyMismatch, a server that
+	// signs with another key instead of trusting the first key it sees.
+	// Open checks it against the key pinned in the profile.
+	ServerKey string
 }
 
 // Message is one message of a conversation, as the user sees it.
 type Message struct {
 	ID         string    // 32 hex characters, chosen by the sender
-	Peer       string    // the other user of the conversation
+	Peer       string    // the other user of the conversation; for a group, "#" and its name
+	Group      string    // the group's name when the conversation is a group's (Client.Group); empty otherwise
 	From       string    // sender username (Peer for incoming, self for outgoing)
 	FromDevice uint32    // sender device
 	To         string    // recipient username
@@ -118,8 +137,10 @@ type Contact struct {
 	Devices []uint32
 }
 
-// Event is something the receive loop reports.
+// Event is something the receive loop reports. Kind says what; the field
+// it names is set.
 type Event struct {
+	Kind    EventKind
 	Message *Message // a new incoming message
 	// Sent is an outgoing message whose state changed in the background:
 	// the server accepted it after a retry, or refused it for good.
@@ -134,33 +155,6 @@ type Event struct {
 	Group *GroupEvent
 }
 
-// The Client's methods (implemented in client.go, send.go, receive.go,
-// contacts.go):
-//
-//	func Create(ctx context.Context, o Options, username, email string) (*Client, error)
-//	func Open(ctx context.Context, o Options) (*Client, error)
-//	func DefaultHome() string
-//	func (c *Client) Close() error
-//	func (c *Client) Username() string
-//	func (c *Client) DeviceID() uint32
-//	func (c *Client) ServerURL() string
-//	func (c *Client) Fingerprint() string                       // of the own identity key
-//	func (c *Client) Send(ctx context.Context, to, text string) (*Message, error)
-//	func (c *Client) Sync(ctx context.Context) ([]Message, error) // fetch what is pending, store, ack, return the new messages; *RefusedError lists refused envelopes
-//	func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) // Sync, reporting each event as it happens
-//	func (c *Client) Listen(ctx context.Context, fn func(Event)) error // live receive until ctx is done
-//	func (c *Client) CheckReceive() error                        // ErrProfileBusy while another Listen/Sync runs
-//	func (c *Client) History(ctx context.Context, peer string, limit int) ([]Message, error) // oldest first, the last limit
-//	func (c *Client) Contacts(ctx context.Context) ([]Contact, error)
-//	func (c *Client) Contact(ctx context.Context, user string) (*Contact, error) // looks the user up, pins or flags a change
-//	func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error)
-//	func (c *Client) MarkVerified(ctx context.Context, user string) error
-//	func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) // with the new key, after a change
-//	func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)) error // adopts the new key, delivers held messages
-//	func (c *Client) RejectIdentity(ctx context.Context, user string) (cleared bool, err error)
-//	func (c *Client) Config() map[string]string
-//	func (c *Client) SetConfig(ctx context.Context, key, value string) error // keys: server, broker
-//
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,
 // ErrWrongPassphrase, ErrUnknownUser, ErrServerUnreachable (an
 // *UnreachableError), ErrServerKeyChanged (a *ServerKeyChangedError),

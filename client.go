@@ -1,18 +1,60 @@
-// Package hush is the hush library a program embeds: it keeps a profile
-// (identity, device keys, prekeys, sessions, contacts and history, all
-// encrypted at rest under the user's passphrase), registers with a hush
-// server, sends texts and receives them over the relay or, in direct mode,
-// over any MQTT broker.
+// Package hush is end-to-end encrypted messaging for Go programs: a
+// Client keeps a profile (identity, device keys, sessions, contacts and
+// history, encrypted at rest under a passphrase), registers with a hush
+// server, and sends and receives texts, files and group messages that only
+// the people in the conversation can read. The server and the relay see
+// ciphertext.
+//
+// Create makes a new identity and registers it; Open unlocks an existing
+// profile. Send writes to a user, Group(name) to a group; Events (or
+// Listen) receives live, Sync fetches what is pending and returns.
+//
+//	func main() {
+//		ctx := context.Background()
+//		c, err := hush.Open(ctx, hush.Options{
+//			Home:       "/var/lib/mybot/hush", // made by hush.Create (or hush init)
+//			Passphrase: []byte(os.Getenv("MYBOT_PASSPHRASE")),
+//			ServerURL:  "https://hush.example.org",
+//		})
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		defer c.Close()
+//		if _, err := c.Send(ctx, "alice", "hello"); err != nil {
+//			log.Fatal(err)
+//		}
+//		for ev, err := range c.Events(ctx) {
+//			if err != nil {
+//				log.Fatal(err)
+//			}
+//			if ev.Kind == hush.EventMessage {
+//				fmt.Printf("%s: %s\n", ev.Message.From, ev.Message.Text)
+//			}
+//		}
+//	}
+//
+// The package reads no environment variable and keeps no global state:
+// Options holds the profile directory, the passphrase, the server (and
+// its key fingerprint, to refuse an impostor at Create), the HTTP client
+// and the logger.
 //
 // Guarantees: a message is acknowledged to the relay only after it is
-// durably stored in the profile; messages are deduplicated by id; a contact
-// whose identity key changes is flagged until the user decides, nothing is
-// encrypted to the new key until the user accepts it, and what arrives
-// from it meanwhile is held unread and delivered on accept. Group keys,
-// changes and messages that arrive before what they depend on are held
-// too (bounded, in the profile) and applied, in order, once it arrives; a
-// member that learns it missed changes asks for them. A Client is safe
-// for concurrent use.
+// durably stored in the profile; messages are deduplicated by id; a
+// contact whose identity key changes is flagged (ErrIdentityChanged,
+// EventIdentityChanged) until the user compares safety numbers and
+// decides; nothing is encrypted to the new key until the user accepts it,
+// and what arrives from it meanwhile is held unread and delivered on
+// accept. An incoming envelope is never dropped silently: Sync returns a
+// *RefusedError listing every one it refused, Events and Listen report
+// each as EventRefused. Group keys, changes and messages that arrive
+// before what they depend on are held (bounded, in the profile) and
+// applied in order once it arrives. A Client is safe for concurrent use;
+// one receive loop (Events, Listen or Sync) runs per profile at a time.
+//
+// Errors a caller branches on are exported: sentinels for errors.Is
+// (ErrWrongPassphrase, ErrUnknownUser, ErrIdentityChanged, ErrTooLarge,
+// ErrServerUnreachable, ErrRefused…) and types for errors.As
+// (*UnreachableError, *RefusedError, *QueuedError…).
 package hush
 
 import (
@@ -20,12 +62,15 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/eclipse/paho.golang/paho"
 
@@ -53,6 +98,8 @@ type Client struct {
 	cert *identity.DeviceCert
 	api  *apiclient.Client
 	now  func() time.Time
+	http *http.Client // Options.HTTPClient; nil: apiclient's default
+	log  *slog.Logger // Options.Logger; never nil
 
 	mu sync.Mutex // one send or receive step at a time: sessions and the keyring are shared state
 	// lostJoins are public-room joins that lost a race here, whose authors
@@ -67,6 +114,14 @@ type Client struct {
 	outboxKick chan struct{} // wakes Listen's outbox pump (kickOutbox)
 	genWritten uint64        // the count last written to GenerationFile; guarded by obMu
 	restored   bool          // Open found an older copy of the profile (generation.go)
+
+	limits limits // set at open; tests lower them
+}
+
+// limits bound what the profile keeps for others (held.go, group_held.go).
+type limits struct {
+	held, heldBytes           int
+	groupHeld, groupHeldBytes int
 }
 
 // kickOutbox asks a running Listen to retry queued sends now.
@@ -77,35 +132,65 @@ func (c *Client) kickOutbox() {
 	}
 }
 
-// DefaultHome returns where the profile lives by default.
-func DefaultHome() string {
-	if h := os.Getenv("HUSH_HOME"); h != "" {
-		return h
-	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "hush")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".local", "share", "hush")
-	}
-	return ".hush"
-}
+// ErrNoHome: Options.Home is empty.
+var ErrNoHome = errors.New("no profile directory given (Options.Home)")
 
-func (o *Options) defaults() {
+func (o *Options) defaults() error {
 	if o.Home == "" {
-		o.Home = DefaultHome()
+		return ErrNoHome
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.Passphrase) == 0 {
+		return ErrEmptyPassphrase
+	}
+	return nil
+}
+
+// newClient is the Client every constructor starts from.
+func newClient(o Options) *Client {
+	return &Client{home: o.Home, now: o.Now, log: o.Logger, http: o.HTTPClient, outboxKick: make(chan struct{}, 1),
+		limits: limits{held: maxHeld, heldBytes: maxHeldBytes, groupHeld: maxGroupHeld, groupHeldBytes: maxGroupHeldBytes}}
+}
+
+// newAPI returns an API client for url that uses the Options' HTTP client
+// and returns this package's errors.
+func (c *Client) newAPI(url string, key *identity.IdentityKey) *apiclient.Client {
+	return apiclient.NewWith(url, key, apiclient.Config{
+		HTTP: c.http,
+		Unreachable: func(what, url string, err error) error {
+			return &UnreachableError{What: what, URL: url, Err: err}
+		},
+		KeyChanged: func(pinned, served string) error {
+			return &ServerKeyChangedError{Pinned: pinned, Served: served}
+		},
+	})
+}
+
+// sameFingerprint compares a fingerprint as a person typed it (any case,
+// spaces, colons or dashes) with one this package printed.
+func sameFingerprint(typed, fp string) bool {
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			switch r {
+			case ' ', ':', '-', '\t':
+				return -1
+			}
+			return unicode.ToLower(r)
+		}, s)
+	}
+	return norm(typed) == norm(fp)
 }
 
 // Create makes a new identity and device, registers username with the
 // server, and stores everything in a new profile at o.Home.
 func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
-	o.defaults()
-	if len(o.Passphrase) == 0 {
-		return nil, ErrEmptyPassphrase
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	if !proto.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
@@ -131,10 +216,13 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 }
 
 func createProfile(ctx context.Context, o Options, username, email string) (*Client, error) {
-	api := apiclient.New(o.ServerURL, nil)
-	serverKey, err := api.ServerKey(ctx)
+	c := newClient(o)
+	serverKey, err := c.newAPI(o.ServerURL, nil).ServerKey(ctx)
 	if err != nil {
 		return nil, serverErr(err)
+	}
+	if o.ServerKey != "" && !sameFingerprint(o.ServerKey, identity.Fingerprint(serverKey)) {
+		return nil, &ServerKeyChangedError{Pinned: o.ServerKey, Served: identity.Fingerprint(serverKey), atCreate: true}
 	}
 	published := ""
 	if o.BrokerURL != "" {
@@ -164,8 +252,8 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{home: o.Home, id: id, dev: dev, cert: cert, now: o.Now, outboxKick: make(chan struct{}, 1),
-		prof: profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}}
+	c.id, c.dev, c.cert = id, dev, cert
+	c.prof = profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}
 	// The profile is written before registering: a registered identity
 	// whose keys were never stored would be lost for good.
 	if c.st, err = localstore.Create(ctx, o.Home, o.Passphrase); err != nil {
@@ -177,7 +265,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 			tx.PutSecret(secretKeyring, ring.Marshal()))
 	})
 	if err == nil {
-		c.api = apiclient.New(o.ServerURL, serverKey)
+		c.api = c.newAPI(o.ServerURL, serverKey)
 		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
 			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published, Invite: o.Invite})
 	}
@@ -226,9 +314,8 @@ func removeProfile(home string) {
 
 // Open unlocks the profile at o.Home.
 func Open(ctx context.Context, o Options) (*Client, error) {
-	o.defaults()
-	if len(o.Passphrase) == 0 {
-		return nil, ErrEmptyPassphrase
+	if err := o.defaults(); err != nil {
+		return nil, err
 	}
 	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
 	switch {
@@ -239,7 +326,8 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 	case err != nil:
 		return nil, err
 	}
-	c := &Client{home: o.Home, st: st, now: o.Now, outboxKick: make(chan struct{}, 1)}
+	c := newClient(o)
+	c.st = st
 	if err := c.load(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -259,7 +347,11 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 		st.Close()
 		return nil, fmt.Errorf("profile: server key: %w", err)
 	}
-	c.api = apiclient.New(c.prof.ServerURL, sk)
+	if o.ServerKey != "" && !sameFingerprint(o.ServerKey, identity.Fingerprint(sk)) {
+		st.Close()
+		return nil, &ServerKeyChangedError{Pinned: o.ServerKey, Served: identity.Fingerprint(sk), atCreate: true}
+	}
+	c.api = c.newAPI(c.prof.ServerURL, sk)
 	return c, nil
 }
 
@@ -354,7 +446,7 @@ func (c *Client) SetConfig(ctx context.Context, key, value string) error {
 // the user trusts the change (the operator replaced or restored the
 // server key): every directory answer is checked against this key.
 func (c *Client) TrustServerKey(ctx context.Context) (string, error) {
-	k, err := apiclient.New(c.prof.ServerURL, nil).ServerKey(ctx)
+	k, err := c.newAPI(c.prof.ServerURL, nil).ServerKey(ctx)
 	if err != nil {
 		return "", serverErr(err)
 	}
@@ -364,7 +456,7 @@ func (c *Client) TrustServerKey(ctx context.Context) (string, error) {
 		return "", err
 	}
 	c.prof = p
-	c.api = apiclient.New(p.ServerURL, k)
+	c.api = c.newAPI(p.ServerURL, k)
 	return identity.Fingerprint(k), nil
 }
 
@@ -383,8 +475,23 @@ func serverErr(err error) error {
 	return err
 }
 
-// IdentityKey returns the own public identity key.
-func (c *Client) IdentityKey() *identity.IdentityKey { return c.id.Public() }
+// IdentityKey returns the own public identity key (its 32 bytes, as
+// Contact.IdentityKey holds other users' keys).
+func (c *Client) IdentityKey() []byte { return c.id.Public().Bytes() }
+
+// ServerFingerprint returns the fingerprint of the server signing key the
+// profile pins: the value for Options.ServerKey.
+func (c *Client) ServerFingerprint() string {
+	k, err := identity.NewIdentityKey(c.prof.ServerKey)
+	if err != nil {
+		return ""
+	}
+	return identity.Fingerprint(k)
+}
+
+// Mailbox returns the relay mailbox this device receives in (hex): the
+// name the server knows it by.
+func (c *Client) Mailbox() string { return identity.MailboxID(c.id.Public(), c.dev.ID()) }
 
 // DeleteAccount deletes the account from the server. The local profile is
 // left in place (its history stays readable); it can no longer send.

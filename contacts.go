@@ -187,7 +187,7 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 
 // SafetyNumber returns the safety number of the own identity and user's
 // pinned one (looking the user up first if it is not a contact yet).
-func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) {
+func (c *Client) SafetyNumber(ctx context.Context, user string) (*SafetyNumber, error) {
 	rec, err := c.storedOrFetched(ctx, user)
 	if err != nil {
 		return nil, err
@@ -196,14 +196,14 @@ func (c *Client) SafetyNumber(ctx context.Context, user string) (*identity.Safet
 	if err != nil {
 		return nil, err
 	}
-	return identity.NewSafetyNumber(c.prof.Username, c.id.Public(), user, k)
+	return newSafetyNumber(c.prof.Username, c.id.Public(), user, k)
 }
 
 // PendingSafetyNumber returns, after user's identity key changed, the
 // safety number of the own identity and user's NEW key: the number to
 // compare with user before accepting the key. SafetyNumber still returns
 // the one of the pinned key.
-func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identity.SafetyNumber, error) {
+func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*SafetyNumber, error) {
 	rec, err := c.storedOrFetched(ctx, user)
 	if err != nil {
 		return nil, err
@@ -215,7 +215,7 @@ func (c *Client) PendingSafetyNumber(ctx context.Context, user string) (*identit
 	if err != nil {
 		return nil, err
 	}
-	return identity.NewSafetyNumber(c.prof.Username, c.id.Public(), user, k)
+	return newSafetyNumber(c.prof.Username, c.id.Public(), user, k)
 }
 
 func (c *Client) storedOrFetched(ctx context.Context, user string) (*contactRecord, error) {
@@ -271,7 +271,7 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)
 	if _, err = c.refreshContact(ctx, user); err != nil {
 		return err
 	}
-	return c.deliverHeld(ctx, user, fn)
+	return c.deliverHeld(ctx, user, typed(fn))
 }
 
 // RejectIdentity refuses user's new identity key and keeps the pinned

@@ -17,7 +17,6 @@ import (
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/proto"
 )
 
@@ -92,7 +91,7 @@ func testDirectMode(t *testing.T, broker string) {
 
 	// Anyone may publish to a topic on a plain broker: garbage arrives in
 	// Bob's inbox before, between and after real messages.
-	inbox := proto.InboxTopic(identity.MailboxID(bob.IdentityKey(), 1))
+	inbox := proto.InboxTopic(bob.Mailbox())
 	publishRaw(t, broker, inbox, []byte("not an envelope"))
 	for _, text := range []string{"one", "two", "three"} {
 		if _, err := alice.Send(ctx, bn, text); err != nil {

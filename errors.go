@@ -22,12 +22,17 @@ var (
 	ErrUnknownUser = errors.New("unknown user")
 	// ErrServerUnreachable: the server (or broker) did not answer; the
 	// error is an *UnreachableError naming the address and the cause.
-	ErrServerUnreachable = apiclient.ErrUnreachable
+	ErrServerUnreachable = errors.New("server unreachable")
 	// ErrServerKeyChanged: the server's answers are signed by another key
 	// than the one pinned at init; the error is a *ServerKeyChangedError
 	// with both fingerprints. Nothing is trusted from the server until the
 	// user decides (the operator replaced the key, or someone intercepts).
-	ErrServerKeyChanged = apiclient.ErrServerKeyChanged
+	ErrServerKeyChanged = errors.New("the server's signing key changed")
+	// ErrServerKeyMismatch: Create was given Options.ServerKey and the
+	// server signs with another key; the error is a
+	// *ServerKeyChangedError with both fingerprints. Nothing was
+	// registered.
+	ErrServerKeyMismatch = errors.New("the server's signing key is not the one expected")
 	// ErrAccountDeleted: the profile's own account was deleted from the
 	// server; the local history stays readable, nothing can be sent or
 	// received. The error is an *AccountDeletedError.
@@ -61,11 +66,51 @@ var (
 )
 
 // UnreachableError says which server or broker did not answer and why.
-type UnreachableError = apiclient.UnreachableError
+// It matches ErrServerUnreachable and its cause with errors.Is.
+type UnreachableError struct {
+	What string // "server" or "MQTT broker"
+	URL  string
+	Err  error
+}
 
-// ServerKeyChangedError carries the pinned and the served server key
-// fingerprints.
-type ServerKeyChangedError = apiclient.ServerKeyChangedError
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the %s at %s: %s", e.What, e.URL, e.Reason())
+}
+
+// Unwrap returns ErrServerUnreachable and the cause.
+func (e *UnreachableError) Unwrap() []error { return []error{ErrServerUnreachable, e.Err} }
+
+// Reason is the cause in a few words a user understands (no socket
+// addresses, no system call names).
+func (e *UnreachableError) Reason() string { return apiclient.Reason(e.Err) }
+
+// ServerKeyChangedError carries the pinned (or, from Create, the expected)
+// and the served server key fingerprints. It matches ErrServerKeyChanged,
+// or from Create ErrServerKeyMismatch, with errors.Is.
+type ServerKeyChangedError struct {
+	Pinned   string // fingerprint of the pinned or expected key
+	Served   string // fingerprint of the key the server serves now, if known
+	atCreate bool
+}
+
+func (e *ServerKeyChangedError) Error() string {
+	served := e.Served
+	if served == "" {
+		served = "unknown"
+	}
+	if e.atCreate {
+		return fmt.Sprintf("the server signs with key %s, not the expected %s: check the server address and the fingerprint its operator gave", served, e.Pinned)
+	}
+	return fmt.Sprintf("the server's signing key changed: pinned %s, served %s", e.Pinned, served)
+}
+
+// Unwrap returns ErrServerKeyChanged, or ErrServerKeyMismatch for Create.
+func (e *ServerKeyChangedError) Unwrap() error {
+	if e.atCreate {
+		return ErrServerKeyMismatch
+	}
+	return ErrServerKeyChanged
+}
 
 // AccountDeletedError names the profile's account that the server no
 // longer has. It matches ErrAccountDeleted with errors.Is.

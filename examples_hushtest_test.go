@@ -8,7 +8,6 @@ import (
 
 	"github.com/hush-chat/hush"
 	"github.com/hush-chat/hush/hushtest"
-	"github.com/hush-chat/hush/internal/group"
 )
 
 // users starts a throwaway server and registers one client per name.
@@ -59,18 +58,18 @@ func ExampleClient_Send() {
 	// bob: yes, see you there (received)
 }
 
-// A group is addressed as "#name": one Send reaches every member, each
-// through its own encrypted copy of the group's sender key.
+// A group has a handle: one Send reaches every member, each through its
+// own encrypted copy of the group's sender key.
 func ExampleClient_CreateGroup() {
 	ctx := context.Background()
 	srv, cs := users(ctx, "alice", "bob", "carol")
 	defer srv.Close()
 	alice, bob, carol := cs[0], cs[1], cs[2]
 
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", hush.GroupPrivate, []string{"bob", "carol"}); err != nil {
 		panic(err)
 	}
-	if _, err := alice.Send(ctx, "#team", "standup in five"); err != nil {
+	if _, err := alice.Group("team").Send(ctx, "standup in five"); err != nil {
 		panic(err)
 	}
 	for _, c := range []*hush.Client{bob, carol} {
@@ -79,12 +78,12 @@ func ExampleClient_CreateGroup() {
 			panic(err)
 		}
 		for _, m := range msgs {
-			fmt.Printf("%s sees %s in %s: %s\n", c.Username(), m.From, m.Peer, m.Text)
+			fmt.Printf("%s sees %s in %s: %s\n", c.Username(), m.From, m.Group, m.Text)
 		}
 	}
 	// Output:
-	// bob sees alice in #team: standup in five
-	// carol sees alice in #team: standup in five
+	// bob sees alice in team: standup in five
+	// carol sees alice in team: standup in five
 }
 
 // A file travels encrypted in chunks; the message carries its name and

@@ -77,14 +77,71 @@ var (
 
 // SendFile encrypts the file at path, uploads it to the server as a blob
 // and sends user `to` a file message carrying the blob id, the file key and
-// the file's SHA-256. To a group ("#name") the blob is uploaded once for
-// every other member device and the file message goes under the own sender
-// key (doc/SPEC.md §11.2). The file is streamed from disk, never held in memory.
+// the file's SHA-256. The file is streamed from disk, never held in memory.
 // An interrupted SendFile of the same file (same path, size and
 // modification time) to the same user resumes: only the chunks the server
 // lacks are sent. progress, if not nil, is called with plaintext bytes
 // done and total, from one goroutine at a time.
 func (c *Client) SendFile(ctx context.Context, to, path string, progress func(done, total int64)) (*Message, error) {
+	if err := checkUserName(to); err != nil {
+		return nil, err
+	}
+	return c.sendFile(ctx, to, path, progress)
+}
+
+// SendFileFrom is SendFile for size bytes read from r, sent under name
+// (its base name, made safe, is what the recipient sees): a file the
+// program has in memory, a pipe or a network stream. r is read once, in
+// order; an interrupted SendFileFrom starts again. Bytes too are sent this
+// way (bytes.NewReader): a text message carries UTF-8 text only.
+func (c *Client) SendFileFrom(ctx context.Context, to, name string, r io.Reader, size int64, progress func(done, total int64)) (*Message, error) {
+	if err := checkUserName(to); err != nil {
+		return nil, err
+	}
+	return c.sendFileFrom(ctx, to, name, r, size, progress)
+}
+
+func (c *Client) sendFileFrom(ctx context.Context, to, name string, r io.Reader, size int64, progress func(done, total int64)) (*Message, error) {
+	if to == c.prof.Username {
+		return nil, errors.New("sending to yourself is not supported yet")
+	}
+	if size < 0 || size > MaxFileSize {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, size)
+	}
+	clean := sanitizeFileName(name)
+	recipients, err := c.recipientDevices(ctx, to)
+	if err != nil {
+		return nil, err
+	}
+	src := &seqReaderAt{r: r}
+	att, err := c.upload(ctx, src, size, "", recipients, progress)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := io.ReadFull(r, make([]byte, 1)); n != 0 {
+		return nil, fmt.Errorf("the reader holds more than the %d bytes announced: nothing was sent", size)
+	}
+	att.Name = clean
+	return c.sendAttachment(ctx, to, "", att)
+}
+
+// seqReaderAt serves the in-order ReadAt calls of pushChunks from a
+// plain reader.
+type seqReaderAt struct {
+	r   io.Reader
+	off int64
+}
+
+func (s *seqReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off != s.off {
+		return 0, fmt.Errorf("reading at %d, not at %d: the reader cannot seek", off, s.off)
+	}
+	n, err := io.ReadFull(s.r, p)
+	s.off += int64(n)
+	return n, err
+}
+
+func (c *Client) sendFile(ctx context.Context, to, path string, progress func(done, total int64)) (*Message, error) {
 	if to == c.prof.Username {
 		return nil, errors.New("sending to yourself is not supported yet")
 	}
@@ -813,6 +870,54 @@ func (c *Client) Download(ctx context.Context, messageID, dir string, progress f
 		return p, c.saveRecord(ctx, r)
 	}
 	return c.download(ctx, r, "", cmp.Or(dir, "."), progress)
+}
+
+// DownloadToWriter fetches, decrypts and verifies the file of message
+// messageID and writes its plaintext to w, in order, as it arrives: to a
+// response, a database or memory, without a file on this device. Every
+// chunk written has authenticated; the SHA-256 of the whole file is
+// checked last, so on ErrIntegrity what w received must be discarded.
+// Nothing is resumed: an interrupted download starts again. When done the
+// server is told this device has the file (as after DownloadTo), since
+// only the program keeps it now.
+func (c *Client) DownloadToWriter(ctx context.Context, messageID string, w io.Writer, progress func(done, total int64)) error {
+	r, err := c.fileRecord(ctx, messageID)
+	if err != nil {
+		return err
+	}
+	a := r.Attachment
+	h := sha256.New()
+	if a.Path != "" && sameFile(a.Path, a) { // a verified copy on this device
+		f, err := os.Open(a.Path)
+		if err == nil {
+			defer f.Close()
+			if _, err = io.Copy(io.MultiWriter(w, h), f); err != nil {
+				return err
+			}
+			return checkDigest(h, a)
+		}
+	}
+	bs := c.blobSession()
+	err = c.fetchChunks(ctx, bs, a, 0, func(plain []byte) error {
+		h.Write(plain)
+		_, err := w.Write(plain)
+		return err
+	}, progress)
+	if err != nil {
+		return err
+	}
+	if err := checkDigest(h, a); err != nil {
+		return err
+	}
+	c.blobDone(ctx, bs, a)
+	return nil
+}
+
+func checkDigest(h hash.Hash, a *attachmentRecord) error {
+	if !bytes.Equal(h.Sum(nil), a.SHA256) {
+		return fmt.Errorf("%w: the file's SHA-256 differs from the one the sender announced", ErrIntegrity)
+	}
+	return nil
 }
 
 // sameDir reports whether a and b name the same directory.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"slices"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/group"
 )
 
 // Issue 8, item 20: join requests and approvals are reported as group
@@ -14,7 +12,7 @@ func TestGroupJoinRequestAndApprovalAreEvents(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "dave")
 	alice, bob, dave := cs[0], cs[1], cs[2]
-	gi, err := alice.CreateGroup(ctx, "lobby", group.Request, []string{"bob"})
+	gi, err := alice.CreateGroup(ctx, "lobby", GroupRequest, []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +54,7 @@ func TestGroupResyncOnDemand(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol", "dave")
 	alice, bob, carol, dave := cs[0], cs[1], cs[2], cs[3]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)

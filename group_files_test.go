@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/group"
 )
 
 // TestGroupFileAndMemo: a file and a long text sent to a group of three are
@@ -19,12 +17,12 @@ func TestGroupFileAndMemo(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	src := filepath.Join(t.TempDir(), "report.bin")
 	sum := writeRandomFile(t, src, 2*transferPlain+12345, 7) // three transfer chunks
-	fm, err := alice.SendFile(ctx, "#team", src, nil)
+	fm, err := alice.Group("team").SendFile(ctx, src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +30,7 @@ func TestGroupFileAndMemo(t *testing.T) {
 		t.Fatalf("sent %+v", fm)
 	}
 	long := strings.Repeat("a memo for the whole team. ", 2000) // 54 KB
-	mm, err := alice.Send(ctx, "#team", long)
+	mm, err := alice.Group("team").Send(ctx, long)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,19 +97,19 @@ func TestGroupFileNeedsAGroup(t *testing.T) {
 	if err := os.WriteFile(src, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendFile(ctx, "#nowhere", src, nil); !errors.Is(err, ErrUnknownGroup) {
+	if _, err := alice.Group("nowhere").SendFile(ctx, src, nil); !errors.Is(err, ErrUnknownGroup) {
 		t.Fatalf("file to an unknown group: %v", err)
 	}
-	if _, err := alice.Send(ctx, "#nowhere", strings.Repeat("x", MemoThreshold+1)); !errors.Is(err, ErrUnknownGroup) {
+	if _, err := alice.Group("nowhere").Send(ctx, strings.Repeat("x", MemoThreshold+1)); !errors.Is(err, ErrUnknownGroup) {
 		t.Fatalf("memo to an unknown group: %v", err)
 	}
-	if _, err := alice.CreateGroup(ctx, "solo", group.Private, nil); err != nil {
+	if _, err := alice.CreateGroup(ctx, "solo", GroupPrivate, nil); err != nil {
 		t.Skipf("a group of one is not allowed here: %v", err)
 	}
-	if _, err := alice.SendFile(ctx, "#solo", src, nil); err == nil {
+	if _, err := alice.Group("solo").SendFile(ctx, src, nil); err == nil {
 		t.Fatal("a file to a group with nobody else was uploaded")
 	}
-	if _, err := alice.Send(ctx, "#solo", strings.Repeat("x", MaxMemo+1)); !errors.Is(err, ErrTooLarge) {
+	if _, err := alice.Group("solo").Send(ctx, strings.Repeat("x", MaxMemo+1)); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("oversized group memo: %v", err)
 	}
 }

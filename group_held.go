@@ -30,7 +30,7 @@ const secretGroupHeld = "group-held"
 
 // Bounds for the whole profile: a member (or anyone posing as one) cannot
 // fill it. Material beyond them is dropped and reported.
-var (
+const (
 	maxGroupHeld      = 2000
 	maxGroupHeldBytes = 32 << 20
 )
@@ -114,7 +114,7 @@ func saveGroupHeld(tx *localstore.Tx, items []*heldGroupItem) error {
 
 // holdGroup keeps it in tx. It returns the report: a *groupHeldErr, or a
 // *dropped when the bounds are reached. A redelivered item is kept once.
-func holdGroup(tx *localstore.Tx, it *heldGroupItem, cause error) (error, error) {
+func (c *Client) holdGroup(tx *localstore.Tx, it *heldGroupItem, cause error) (error, error) {
 	items, err := loadGroupHeld(tx)
 	if err != nil {
 		return nil, err
@@ -126,9 +126,9 @@ func holdGroup(tx *localstore.Tx, it *heldGroupItem, cause error) (error, error)
 		}
 		size += len(h.Body)
 	}
-	if len(items) >= maxGroupHeld || size+len(it.Body) > maxGroupHeldBytes {
+	if len(items) >= c.limits.groupHeld || size+len(it.Body) > c.limits.groupHeldBytes {
 		return drop("%s waits for earlier group changes or keys, but %d items (or %d MiB) wait already: this one is lost (%v)",
-			it.what(), maxGroupHeld, maxGroupHeldBytes>>20, cause), nil
+			it.what(), c.limits.groupHeld, c.limits.groupHeldBytes>>20, cause), nil
 	}
 	items = append(items, it)
 	return &groupHeldErr{what: it.what(), cause: cause, count: len(items)}, saveGroupHeld(tx, items)

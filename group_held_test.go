@@ -53,7 +53,7 @@ func TestGroupMaterialBeforeCreationIsHeldThenApplied(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, carol := cs[0], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	mustSend(t, alice, "#team", "one")
@@ -94,7 +94,7 @@ func TestGroupMemberThatMissedAChangeCatchesUp(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob := cs[0], cs[1]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
@@ -136,7 +136,7 @@ func TestGroupMemberThatMissedARemovalStopsSendingToTheRemoved(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
@@ -177,7 +177,7 @@ func TestGroupChangeQueuedWhileServerDownArrivesAfterRestart(t *testing.T) {
 	ao := Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: g.URL}
 	alice := create(t, ao, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
@@ -212,11 +212,10 @@ func TestGroupChangeQueuedWhileServerDownArrivesAfterRestart(t *testing.T) {
 // reported, never silently.
 func TestHeldGroupMaterialIsBounded(t *testing.T) {
 	ctx := context.Background()
-	defer func(n int) { maxGroupHeld = n }(maxGroupHeld)
-	maxGroupHeld = 2
 	cs := groupClients(t, "alice", "bob")
 	alice, bob := cs[0], cs[1]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	bob.limits.groupHeld = 2
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{"a", "b", "c"} {

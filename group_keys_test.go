@@ -46,7 +46,7 @@ func TestGroupMemberKeyDiffersFromPinnedWarned(t *testing.T) {
 	bobPin := mustContact(t, bob, "carol").IdentityKey
 	carol2 := newKeyFor(t, carol, srv, filepath.Join(dir, "carol2"))
 
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := alice.MarkVerified(ctx, "bob"); err != nil {
@@ -102,7 +102,7 @@ func TestSecurityRegressionSenderKeyIDClaimedFirst(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol", "mallory")
 	alice, bob, carol, mallory := cs[0], cs[1], cs[2], cs[3]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "mallory"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "mallory"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)

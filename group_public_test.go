@@ -26,7 +26,7 @@ func TestPublicRoomListedAndJoinedWithoutApproval(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	gi, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"bob"})
+	gi, err := alice.CreateGroup(ctx, "lobby", GroupPublic, []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestPublicRoomForgedListingRefused(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "mallory")
 	alice, mallory := cs[0], cs[2]
-	gi, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"bob", "mallory"})
+	gi, err := alice.CreateGroup(ctx, "lobby", GroupPublic, []string{"bob", "mallory"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestPublicRoomConcurrentJoinsConverge(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+	if _, err := alice.CreateGroup(ctx, "lobby", GroupPublic, nil); err != nil {
 		t.Fatal(err)
 	}
 	jb, err := bob.JoinPublic(ctx, "lobby")
@@ -212,7 +212,7 @@ func TestSecurityRegressionStaleListingCannotReaddRemovedMember(t *testing.T) {
 		cs = append(cs, create(t, Options{Home: filepath.Join(dir, n), Passphrase: []byte("p-" + n), ServerURL: srv.HTTPURL()}, n))
 	}
 	alice, bob, mallory := cs[0], cs[1], cs[2]
-	gi, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"bob"})
+	gi, err := alice.CreateGroup(ctx, "lobby", GroupPublic, []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestSecurityRegressionJoinUnderAnotherNameOrKey(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "carol", "mallory", "bob")
 	alice, carol, mallory := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, []string{"carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "lobby", GroupPublic, []string{"carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, carol)
@@ -344,7 +344,7 @@ func TestPublicRoomLostJoinRejoinedFromListing(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+	if _, err := alice.CreateGroup(ctx, "lobby", GroupPublic, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := carol.JoinPublic(ctx, "lobby"); err != nil {
@@ -403,7 +403,7 @@ func TestSecurityRegressionJoiningUserRefusesJoinsFromNonMembers(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "carol", "mallory")
 	alice, carol, mallory := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "lobby", group.Public, nil); err != nil {
+	if _, err := alice.CreateGroup(ctx, "lobby", GroupPublic, nil); err != nil {
 		t.Fatal(err)
 	}
 	rs, err := mallory.PublicRooms(ctx)

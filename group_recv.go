@@ -43,7 +43,7 @@ func (c *Client) receiveGroupControl(tx *localstore.Tx, from envelope.Address, k
 	}
 	switch {
 	case res.wait != nil:
-		if refused, err = holdGroup(tx, it, res.wait); err != nil {
+		if refused, err = c.holdGroup(tx, it, res.wait); err != nil {
 			return nil, nil, err
 		}
 		return nil, refused, saveGroups(tx, recs) // a resend request may be recorded
@@ -308,7 +308,7 @@ func (c *Client) handleGroupMessage(ctx context.Context, gm []byte, shows func(s
 		}
 		switch {
 		case res.wait != nil:
-			if report, err = holdGroup(tx, it, res.wait); err != nil {
+			if report, err = c.holdGroup(tx, it, res.wait); err != nil {
 				return err
 			}
 		case res.refused != nil:

@@ -30,7 +30,7 @@ var ErrUnknownGroup = errors.New("unknown group")
 type GroupInfo struct {
 	ID        string // 32 hex characters
 	Name      string // without the leading '#'
-	Type      group.Type
+	Type      GroupType
 	Version   uint64 // the state's version: one more per change
 	StateHash string // hex SHA-256 of the state; equal at members that agree
 	Members   []GroupMember
@@ -92,7 +92,7 @@ var ErrGroupKeyDiffers = errors.New("group member's key differs from the pinned 
 func (c *Client) groupInfo(st *group.State, pinned func(user string) *contactRecord) *GroupInfo {
 	h := st.Hash()
 	id := st.ID()
-	gi := &GroupInfo{ID: hex.EncodeToString(id[:]), Name: st.Name(), Type: st.Type(), Version: st.Version(),
+	gi := &GroupInfo{ID: hex.EncodeToString(id[:]), Name: st.Name(), Type: GroupType(st.Type()), Version: st.Version(),
 		StateHash: hex.EncodeToString(h[:]), Admin: st.IsAdmin(c.prof.Username)}
 	for _, m := range st.Members() {
 		gm := GroupMember{Name: m.Name, Admin: m.Role == group.RoleAdmin, Devices: m.Devices}
@@ -179,7 +179,7 @@ func (c *Client) memberFor(ctx context.Context, user string) (group.Member, erro
 // CreateGroup creates a group with this user as its admin and members as
 // its other first members, and tells each of them. name is used with or
 // without a leading '#'.
-func (c *Client) CreateGroup(ctx context.Context, name string, typ group.Type, members []string) (*GroupInfo, error) {
+func (c *Client) CreateGroup(ctx context.Context, name string, typ GroupType, members []string) (*GroupInfo, error) {
 	name = groupName(name)
 	var others []group.Member
 	for _, u := range members {
@@ -192,7 +192,7 @@ func (c *Client) CreateGroup(ctx context.Context, name string, typ group.Type, m
 		}
 		others = append(others, m)
 	}
-	st, ch, err := group.Create(c.id, c.selfMember(), name, typ, others)
+	st, ch, err := group.Create(c.id, c.selfMember(), name, group.Type(typ), others)
 	if err != nil {
 		return nil, fmt.Errorf("creating #%s: %w", name, err)
 	}

@@ -79,7 +79,11 @@ func pending(t *testing.T, c *Client) [][]byte {
 
 func mustSend(t *testing.T, c *Client, to, text string) {
 	t.Helper()
-	if _, err := c.Send(context.Background(), to, text); err != nil {
+	send := c.Send
+	if g, ok := strings.CutPrefix(to, "#"); ok {
+		send = func(ctx context.Context, _, text string) (*Message, error) { return c.Group(g).Send(ctx, text) }
+	}
+	if _, err := send(context.Background(), to, text); err != nil {
 		t.Fatalf("%s send %s: %v", c.Username(), to, err)
 	}
 }
@@ -88,7 +92,7 @@ func TestGroupGrowsShrinksAndRotates(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	mustSend(t, alice, "#team", "before carol")
@@ -194,7 +198,7 @@ func TestGroupForgedChangeRefused(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol")
 	alice, bob, carol := cs[0], cs[1], cs[2]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)
@@ -248,7 +252,7 @@ func TestGroupRequestRoom(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "dave")
 	alice, bob, dave := cs[0], cs[1], cs[2]
-	gi, err := alice.CreateGroup(ctx, "#lobby", group.Request, []string{"bob"})
+	gi, err := alice.CreateGroup(ctx, "#lobby", GroupRequest, []string{"bob"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +291,7 @@ func TestGroupConcurrentChangesConverge(t *testing.T) {
 	ctx := context.Background()
 	cs := groupClients(t, "alice", "bob", "carol", "dave")
 	alice, bob, carol, dave := cs[0], cs[1], cs[2], cs[3]
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
 	syncTexts(t, bob)

@@ -21,7 +21,7 @@ const heldPrefix = "held/"
 
 // Bounds per contact: a sender (or anyone claiming to be it) cannot fill
 // the profile. An envelope beyond them is dropped and reported.
-var (
+const (
 	maxHeld      = 1000
 	maxHeldBytes = 16 << 20
 )
@@ -80,7 +80,7 @@ func (c *Client) hold(ctx context.Context, user string, env []byte) error {
 			}
 			size += len(e)
 		}
-		if full = len(envs) >= maxHeld || size+len(env) > maxHeldBytes; full {
+		if full = len(envs) >= c.limits.held || size+len(env) > c.limits.heldBytes; full {
 			return nil
 		}
 		envs = append(envs, env)
@@ -92,7 +92,7 @@ func (c *Client) hold(ctx context.Context, user string, env []byte) error {
 		return err // a local failure: not acknowledged, it comes again
 	case full:
 		return drop("from %s, whose identity key changed: %d messages (or %d MiB) are held already; this one is lost (%w)",
-			user, maxHeld, maxHeldBytes>>20, ErrIdentityChanged)
+			user, c.limits.held, c.limits.heldBytes>>20, ErrIdentityChanged)
 	}
 	return &heldErr{Held{From: user, Count: n}}
 }

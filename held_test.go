@@ -119,11 +119,10 @@ func TestMessagesFromNewKeyHeldUntilAccepted(t *testing.T) {
 
 // Envelopes beyond the bound are not held: each is reported as dropped.
 func TestHeldMessagesBounded(t *testing.T) {
-	defer func(n int) { maxHeld = n }(maxHeld)
-	maxHeld = 2
 	srv := startServerReuse(t)
 	dir := t.TempDir()
 	alice := create(t, Options{Home: filepath.Join(dir, "alice"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "alice")
+	alice.limits.held = 2
 	bob := create(t, Options{Home: filepath.Join(dir, "bob"), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}, "bob")
 	mustSend(t, alice, "bob", "hello")
 	bob2 := newKeyFor(t, bob, srv, filepath.Join(dir, "bob2"))

@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -291,10 +290,10 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
 	carol := create(t, Options{Home: filepath.Join(dir, "c"), Passphrase: []byte("pc"), ServerURL: srv.HTTPURL()}, "carol")
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.Send(ctx, "#team", "hello team"); err != nil {
+	if _, err := alice.Group("team").Send(ctx, "hello team"); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []*Client{bob, carol} {
@@ -310,7 +309,7 @@ func TestPartialGroupSendIsRetriedForTheMissingMember(t *testing.T) {
 			t.Fatalf("filling carol's mailbox: %v after %d", err, i)
 		}
 	}
-	m, err := alice.Send(ctx, "#team", "second")
+	m, err := alice.Group("team").Send(ctx, "second")
 	if !errors.Is(err, ErrQueued) || m.State != StateSending || !strings.Contains(m.Error, "carol") {
 		t.Fatalf("group send with carol's mailbox full: %+v %v", m, err)
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -71,10 +70,10 @@ func TestGroupSendSplitsFanoutToFitTheBurst(t *testing.T) {
 	for _, n := range []string{"bob", "carol", "dave"} {
 		members = append(members, create(t, Options{Home: filepath.Join(dir, n), Passphrase: []byte("p" + n), ServerURL: srv.HTTPURL()}, n))
 	}
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob", "carol", "dave"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob", "carol", "dave"}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := alice.Send(ctx, "#team", "hello team"); err != nil || m.State != StateSent {
+	if m, err := alice.Group("team").Send(ctx, "hello team"); err != nil || m.State != StateSent {
 		t.Fatalf("group send to 3 devices with a burst of 2: %+v %v", m, err)
 	}
 	for _, c := range members {

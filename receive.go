@@ -120,6 +120,9 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			if events, refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
 				return err
 			}
+			if err := rememberControl(tx, sender, content.MessageID); err != nil {
+				return err
+			}
 			return commitSession(tx, sender, d.ID, sess, ring)
 		}
 		now := c.now()
@@ -445,6 +448,7 @@ func (c *Client) process(ctx context.Context, env []byte, shows func(string) boo
 		fn(Event{Err: &SessionResetError{Peer: dr.unread.from.User, Device: dr.unread.from.Device, Asked: true, Reason: dr.reason}})
 		return nil
 	case errors.As(err, &dr):
+		c.log.Warn("refused an incoming envelope", "reason", dr.reason)
 		fn(Event{Err: err})
 		return nil
 	case errors.As(err, &he):
@@ -485,6 +489,7 @@ func (c *Client) Listen(ctx context.Context, fn func(Event)) error {
 // conversation for which shows returns false are still handed to fn, but
 // stay unshown (Unshown returns them) until MarkShown.
 func (c *Client) ListenShowing(ctx context.Context, shows func(peer string) bool, fn func(Event)) error {
+	fn = typed(fn)
 	unlock, err := c.lockReceive()
 	if err != nil {
 		return err
@@ -563,8 +568,12 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 	var refused []error
 	out, err := c.SyncEvents(ctx, func(e Event) {
 		var dr *dropped
-		if errors.As(e.Err, &dr) {
+		var se *SessionResetError
+		switch {
+		case errors.As(e.Err, &dr):
 			refused = append(refused, dr.reason)
+		case errors.As(e.Err, &se) && se.Asked:
+			refused = append(refused, se)
 		}
 	})
 	if len(refused) > 0 {
@@ -578,6 +587,7 @@ func (c *Client) Sync(ctx context.Context) ([]Message, error) {
 // envelope), held, group events, session recovery. It returns only
 // failures that stopped it.
 func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, error) {
+	fn = typed(fn)
 	var out []Message
 	unlock, err := c.lockReceive()
 	if err != nil {
@@ -688,13 +698,15 @@ func (c *Client) MarkShown(ctx context.Context, ms ...Message) error {
 	})
 }
 
-// storedMessage reports whether message id from peer is in the history.
+// storedMessage reports whether message id from peer is in the history,
+// or was a group control message already applied.
 func (c *Client) storedMessage(ctx context.Context, peer string, id [16]byte) (bool, error) {
 	found := false
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
 		_, err := tx.GetMessage(peer, id[:])
 		if errors.Is(err, localstore.ErrNotFound) {
-			return nil
+			found, err = controlSeen(tx, peer, id)
+			return err
 		}
 		found = err == nil
 		return err

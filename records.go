@@ -135,6 +135,9 @@ func (r *messageRecord) public() Message {
 	m := Message{ID: r.ID, Peer: r.Peer, From: r.From, FromDevice: r.FromDevice, To: r.To, Text: r.Text,
 		SentAt: time.UnixMilli(r.SentAt), ReceivedAt: time.UnixMilli(r.ReceivedAt), Outgoing: r.Outgoing, State: r.State, Error: r.Error, Late: r.Late, Missing: r.Missing,
 		chain: r.Chain, n: r.N}
+	if strings.HasPrefix(r.Peer, "#") {
+		m.Group = r.Peer[1:]
+	}
 	if a := r.Attachment; a != nil {
 		m.Attachment = &Attachment{BlobID: a.BlobID, Name: a.Name, Size: a.Size, Memo: a.Memo, Path: a.Path}
 	}

@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/identity"
 )
 
 // sendRaw stores env in to's mailbox through the relay's HTTP API, with
@@ -24,7 +22,7 @@ func sendRaw(t *testing.T, from, to *Client, env []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := from.api.Send(ctx, s.Token, identity.MailboxID(to.IdentityKey(), to.DeviceID()), env); err != nil {
+	if _, err := from.api.Send(ctx, s.Token, to.Mailbox(), env); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -72,5 +70,44 @@ func TestSyncReportsEveryRefusedEnvelope(t *testing.T) {
 	// The refused envelopes were acknowledged: they do not come back.
 	if again, err := bob.Sync(ctx); err != nil || len(again) != 0 {
 		t.Fatalf("second sync: %v %v", again, err)
+	}
+}
+
+// Regression: Sync dropped silently the envelopes it could not read and
+// answered with a request for a new session (a profile restored from a
+// copy, a sender's lost state): each must reach Sync's caller in its
+// *RefusedError, as SyncEvents reports it as an event.
+func TestSyncReportsUnreadableEnvelopes(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	ao := Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}
+	alice := create(t, ao, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "hello")
+	mustSend(t, bob, "alice", "hi")
+	syncErrs(t, alice)
+	syncErrs(t, bob)
+	alice.Close()
+	copyProfile(t, ao.Home, filepath.Join(dir, "backup"))
+	alice, err := Open(ctx, ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, alice, "bob", "lost")
+	syncErrs(t, bob)
+	alice.Close()
+	copyProfile(t, filepath.Join(dir, "backup"), ao.Home)
+	if alice, err = Open(ctx, ao); err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	mustSend(t, alice, "bob", "written after the restore")
+
+	ms, err := bob.Sync(ctx)
+	var re *RefusedError
+	var se *SessionResetError
+	if len(ms) != 0 || !errors.As(err, &re) || len(re.Reasons) != 1 || !errors.As(err, &se) || !se.Asked || !errors.Is(err, ErrRefused) {
+		t.Fatalf("bob's Sync: %v %v, want a *RefusedError holding the reset request", ms, err)
 	}
 }

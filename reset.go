@@ -304,3 +304,11 @@ func (e *SessionResetError) Error() string {
 	return fmt.Sprintf("%s (device %d) could not read our messages (its profile may have been restored from a backup): started a new session and sent %d message(s) again",
 		e.Peer, e.Device, e.Resent)
 }
+
+// Unwrap returns Reason.
+func (e *SessionResetError) Unwrap() error { return e.Reason }
+
+// Is makes an envelope this device could not read (Asked) match
+// ErrRefused: it was acknowledged, and only the sender's new session
+// brings its message again.
+func (e *SessionResetError) Is(target error) bool { return e.Asked && target == ErrRefused }

@@ -33,8 +33,25 @@ type outgoing struct {
 // (state sending), then marked sent or failed. A text longer than
 // MemoThreshold travels as a memo: an encrypted attachment the recipient
 // fetches on receipt and shows as text. Text that is empty or only white
-// space is refused with ErrEmptyMessage.
+// space is refused with ErrEmptyMessage. To send to a group, use
+// Group(name).Send.
 func (c *Client) Send(ctx context.Context, to, text string) (*Message, error) {
+	if err := checkUserName(to); err != nil {
+		return nil, err
+	}
+	return c.sendTo(ctx, to, text)
+}
+
+// checkUserName refuses a group name ("#team") where a user is expected.
+func checkUserName(to string) error {
+	if strings.HasPrefix(to, "#") {
+		return fmt.Errorf("%w: %q names a group; send to it with Client.Group(%q)", ErrUnknownUser, to, strings.TrimPrefix(to, "#"))
+	}
+	return nil
+}
+
+// sendTo sends text to a user, or to a group ("#name").
+func (c *Client) sendTo(ctx context.Context, to, text string) (*Message, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, ErrEmptyMessage
 	}

@@ -195,9 +195,11 @@ func (t *relayTransport) listen(ctx context.Context, fn func([]byte) error) erro
 				return err
 			}
 		}
+		wait := bo.wait(up, delivered)
+		t.c.log.Info("relay connection lost; reconnecting", "broker", mq, "err", err, "in", wait)
 		select {
 		case <-ctx.Done():
-		case <-time.After(bo.wait(up, delivered)):
+		case <-time.After(wait):
 		}
 	}
 	return nil

@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/hush-chat/hush"
@@ -66,7 +65,7 @@ func run(ctx context.Context, w io.Writer, args []string, getenv func(string) st
 		}
 		// Group messages are left alone: two bots in one group would
 		// answer each other forever.
-		if m == nil || m.Outgoing || strings.HasPrefix(m.Peer, "#") {
+		if m == nil || m.Outgoing || m.Group != "" {
 			return
 		}
 		if _, err := bot.Send(ctx, m.From, "echo: "+m.Text); err != nil {

@@ -61,6 +61,31 @@ type Client struct {
 	serverKey *identity.IdentityKey
 	now       func() time.Time
 	maxAnswer int // MaxAnswer; tests lower it
+	cfg       Config
+}
+
+// Config adapts a Client to the program that uses it.
+type Config struct {
+	// HTTP sends every request (proxies, TLS roots); nil: a client with a
+	// 30-second timeout.
+	HTTP *http.Client
+	// Unreachable, if set, builds the error for a request that got no
+	// answer (default: an *UnreachableError).
+	Unreachable func(what, url string, err error) error
+	// KeyChanged, if set, builds the error for an answer not signed by the
+	// pinned key, given both fingerprints (default: a
+	// *ServerKeyChangedError).
+	KeyChanged func(pinned, served string) error
+}
+
+// NewWith is New with a Config.
+func NewWith(baseURL string, serverKey *identity.IdentityKey, cfg Config) *Client {
+	c := New(baseURL, serverKey)
+	c.cfg = cfg
+	if cfg.HTTP != nil {
+		c.http = cfg.HTTP
+	}
+	return c
 }
 
 // New returns a client for the server at baseURL. If serverKey is nil, the

@@ -30,26 +30,28 @@ func (e *UnreachableError) Error() string {
 // Unwrap makes the error match ErrUnreachable and its cause.
 func (e *UnreachableError) Unwrap() []error { return []error{ErrUnreachable, e.Err} }
 
-// Reason is the cause in a few words a user understands (no socket
-// addresses, no system call names).
-func (e *UnreachableError) Reason() string {
+// Reason is the cause in a few words a user understands.
+func (e *UnreachableError) Reason() string { return Reason(e.Err) }
+
+// Reason is the cause of a failed connection in a few words a user
+// understands (no socket addresses, no system call names).
+func Reason(err error) string {
 	var dns *net.DNSError
 	var ne net.Error
 	switch {
-	case errors.Is(e.Err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
-	case errors.Is(e.Err, syscall.ECONNRESET):
+	case errors.Is(err, syscall.ECONNRESET):
 		return "connection reset"
-	case errors.Is(e.Err, syscall.EHOSTUNREACH), errors.Is(e.Err, syscall.ENETUNREACH):
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return "no route to host"
-	case errors.As(e.Err, &dns):
+	case errors.As(err, &dns):
 		return fmt.Sprintf("unknown host %s", dns.Name)
-	case errors.Is(e.Err, context.DeadlineExceeded), errors.Is(e.Err, os.ErrDeadlineExceeded),
-		errors.As(e.Err, &ne) && ne.Timeout():
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout():
 		return "no answer (timed out)"
 	}
 	// The innermost cause, without the layers that name sockets.
-	err := e.Err
 	for {
 		next := errors.Unwrap(err)
 		if next == nil {
@@ -64,6 +66,9 @@ func (e *UnreachableError) Reason() string {
 func (c *Client) unreachable(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if c.cfg.Unreachable != nil {
+		return c.cfg.Unreachable("server", c.base, err)
 	}
 	return &UnreachableError{What: "server", URL: c.base, Err: err}
 }
@@ -99,6 +104,9 @@ func (c *Client) keyChanged(ctx context.Context, pinned *identity.IdentityKey) e
 		if k, err := identity.NewIdentityKey(r.Key); err == nil {
 			e.Served = identity.Fingerprint(k)
 		}
+	}
+	if c.cfg.KeyChanged != nil {
+		return c.cfg.KeyChanged(e.Pinned, e.Served)
 	}
 	return e
 }

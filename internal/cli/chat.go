@@ -148,7 +148,7 @@ func unreadNotice(peer string, n int) string {
 }
 
 func (b *chatBackend) Send(ctx context.Context, text string) (tui.Message, error) {
-	m, err := b.cl.Send(ctx, b.peer, text)
+	m, err := sendText(ctx, b.cl, b.peer, text)
 	var qe *hush.QueuedError
 	if errors.As(err, &qe) && m != nil {
 		// Kept and retried: the line shows "sending" until it goes out.

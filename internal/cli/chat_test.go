@@ -14,7 +14,6 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/hush-chat/hush"
-	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -134,7 +133,7 @@ func TestGroupChatInPseudoTerminal(t *testing.T) {
 		return c
 	}
 	alice, bob := open("alice"), open("bob")
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", hush.GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	alice.Close()
@@ -291,7 +290,7 @@ func TestGroupChatShowsMembershipChanges(t *testing.T) {
 	alice, bob := cs[0], cs[1]
 	defer alice.Close()
 	cs[2].Close()
-	if _, err := alice.CreateGroup(ctx, "team", group.Private, []string{"bob"}); err != nil {
+	if _, err := alice.CreateGroup(ctx, "team", hush.GroupPrivate, []string{"bob"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := bob.Sync(ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,24 @@ type profileFlags struct {
 func (p *profileFlags) register(c *cobra.Command) {
 	c.PersistentFlags().StringVar(&p.home, "home", "", "profile directory (default $HUSH_HOME or the XDG data dir)")
 	c.PersistentFlags().StringVar(&p.passphraseFile, "passphrase-file", "", "read the passphrase from this file (else $HUSH_PASSPHRASE, else a prompt)")
+}
+
+// homeDir returns the profile directory: --home, else $HUSH_HOME, else
+// $XDG_DATA_HOME/hush, else ~/.local/share/hush.
+func (p *profileFlags) homeDir() string {
+	if p.home != "" {
+		return p.home
+	}
+	if h := os.Getenv("HUSH_HOME"); h != "" {
+		return h
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "hush")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "hush")
+	}
+	return ".hush"
 }
 
 // passphrase returns the passphrase from the file, the environment or a
@@ -81,7 +100,7 @@ func (p *profileFlags) open(c *cobra.Command) (*hush.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cl, err := hush.Open(c.Context(), hush.Options{Home: p.home, Passphrase: pw})
+	cl, err := hush.Open(c.Context(), hush.Options{Home: p.homeDir(), Passphrase: pw})
 	if err == nil && cl.Restored() {
 		fmt.Fprintln(c.ErrOrStderr(), "hush: this profile is an older copy of itself (restored from a backup?): its sessions start anew, and contacts are asked to send again what it cannot read")
 	}
@@ -154,7 +173,7 @@ func addClientCommands(root *cobra.Command) {
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {
-	var server, email, broker, invite string
+	var server, email, broker, invite, serverKey string
 	c := &cobra.Command{
 		Use:   "init <username>",
 		Short: "Create your identity and register it with a server",
@@ -167,8 +186,11 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := hush.Create(c.Context(), hush.Options{Home: pf.home, Passphrase: pw, ServerURL: server, BrokerURL: broker,
-				Invite: invite}, args[0], email)
+			cl, err := hush.Create(c.Context(), hush.Options{Home: pf.homeDir(), Passphrase: pw, ServerURL: server, BrokerURL: broker,
+				Invite: invite, ServerKey: serverKey}, args[0], email)
+			if errors.Is(err, hush.ErrServerKeyMismatch) {
+				return fmt.Errorf("%v (nothing was registered)", err)
+			}
 			if errors.Is(err, hush.ErrProfileExists) {
 				return errors.New("a profile already exists in this home directory (use --home for another)")
 			}
@@ -190,6 +212,7 @@ func newInitCmd(pf *profileFlags) *cobra.Command {
 	c.Flags().StringVar(&email, "email", "", "e-mail address for account activation")
 	c.Flags().StringVar(&broker, "broker", "", "direct mode: send and receive through this MQTT broker (mqtt://host:port)")
 	c.Flags().StringVar(&invite, "invite", "", "invite code, for a server that registers by invitation")
+	c.Flags().StringVar(&serverKey, "server-key", "", "the server key fingerprint its operator published: refuse a server with another key")
 	return c
 }
 
@@ -237,12 +260,21 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 				return err
 			}
 			defer cl.Close()
-			_, err = cl.Send(c.Context(), args[0], text)
+			_, err = sendText(c.Context(), cl, args[0], text)
 			return explainSend(err, args[0])
 		},
 	}
 	c.Flags().BoolVar(&eachLine, "each-line", false, "send every line of standard input as its own message")
 	return c
+}
+
+// sendText sends text to a user, or to a group written "#name" (the
+// CLI's way to name a group where a user could stand).
+func sendText(ctx context.Context, cl *hush.Client, to, text string) (*hush.Message, error) {
+	if g, ok := strings.CutPrefix(to, "#"); ok {
+		return cl.Group(g).Send(ctx, text)
+	}
+	return cl.Send(ctx, to, text)
 }
 
 func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
@@ -259,7 +291,7 @@ func sendLines(c *cobra.Command, pf *profileFlags, to string) error {
 		if strings.TrimSpace(sc.Text()) == "" {
 			continue // an empty line separates, it is not a message
 		}
-		_, err := cl.Send(c.Context(), to, sc.Text())
+		_, err := sendText(c.Context(), cl, to, sc.Text())
 		switch {
 		case errors.Is(err, hush.ErrQueued):
 			// Stored and queued: the rest is queued behind it, in order.

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hush-chat/hush"
-	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -97,5 +96,5 @@ func showStored(ctx context.Context, out io.Writer, srv *server.Server, to *hush
 }
 
 func mailboxOf(c *hush.Client) string {
-	return identity.MailboxID(c.IdentityKey(), c.DeviceID())
+	return c.Mailbox()
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,7 +29,13 @@ func newSendFileCmd(pf *profileFlags) *cobra.Command {
 			ctx, stop := withSignals(c.Context())
 			defer stop()
 			bar := newTransferBar(c.ErrOrStderr(), "sending")
-			m, err := cl.SendFile(ctx, args[0], args[1], bar.update)
+			send := cl.SendFile
+			if g, ok := strings.CutPrefix(args[0], "#"); ok {
+				send = func(ctx context.Context, _, path string, progress func(done, total int64)) (*hush.Message, error) {
+					return cl.Group(g).SendFile(ctx, path, progress)
+				}
+			}
+			m, err := send(ctx, args[0], args[1], bar.update)
 			bar.finish(err)
 			if err != nil {
 				if ctx.Err() != nil {

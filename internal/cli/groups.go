@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hush-chat/hush"
-	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/textsafe"
 )
 
@@ -27,13 +26,12 @@ func newGroupCmd(pf *profileFlags) *cobra.Command {
 	return g
 }
 
-func parseGroupType(s string) (group.Type, error) {
-	for _, t := range []group.Type{group.Private, group.Request, group.Public} {
-		if t.String() == s {
-			return t, nil
-		}
+func parseGroupType(s string) (hush.GroupType, error) {
+	t, err := hush.ParseGroupType(s)
+	if err != nil {
+		return 0, usageError{err}
 	}
-	return 0, usageError{fmt.Errorf("unknown group type %q: use private, request or public", s)}
+	return t, nil
 }
 
 func newGroupCreateCmd(pf *profileFlags) *cobra.Command {
@@ -157,21 +155,21 @@ func explainGroup(err error, name, user string) error {
 	g := "#" + textsafe.Line(strings.TrimPrefix(name, "#"))
 	user = textsafe.Line(user)
 	switch {
-	case errors.Is(err, group.ErrSelfRemove):
+	case errors.Is(err, hush.ErrSelfRemove):
 		return fmt.Errorf("you cannot remove yourself from %s: to leave the group use hush group leave %s", g, g)
-	case errors.Is(err, group.ErrLastAdmin):
+	case errors.Is(err, hush.ErrLastAdmin):
 		return fmt.Errorf("you are the last admin of %s: make another member an admin first (hush group promote %s <user>), then leave", g, g)
-	case errors.Is(err, group.ErrLastMember):
+	case errors.Is(err, hush.ErrLastMember):
 		return fmt.Errorf("%s is the last member of %s and cannot be removed", user, g)
-	case errors.Is(err, group.ErrAlreadyMember):
+	case errors.Is(err, hush.ErrAlreadyMember):
 		return fmt.Errorf("%s is already a member of %s", user, g)
-	case errors.Is(err, group.ErrNotMember):
+	case errors.Is(err, hush.ErrNotMember):
 		return fmt.Errorf("%s is not a member of %s", user, g)
-	case errors.Is(err, group.ErrAlreadyAdmin):
+	case errors.Is(err, hush.ErrAlreadyAdmin):
 		return fmt.Errorf("%s is already an admin of %s", user, g)
-	case errors.Is(err, group.ErrGroupFull):
-		return fmt.Errorf("%s is full: a group has at most %d members", g, group.MaxMembers)
-	case errors.Is(err, group.ErrInvalid):
+	case errors.Is(err, hush.ErrGroupFull):
+		return fmt.Errorf("%s is full: a group has at most %d members", g, hush.MaxGroupMembers)
+	case errors.Is(err, hush.ErrGroupChangeInvalid):
 		return fmt.Errorf("%s does not allow that change in its current state (hush group info %s shows it)", g, g)
 	}
 	return explain(err)

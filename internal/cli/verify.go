@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hush-chat/hush"
-	"github.com/hush-chat/hush/internal/identity"
 )
 
 func newVerifyCmd(pf *profileFlags) *cobra.Command {
@@ -79,7 +78,7 @@ server serves the previous key again.`,
 					return explainSend(err, user)
 				}
 			}
-			var sn *identity.SafetyNumber
+			var sn *hush.SafetyNumber
 			if ct.Changed {
 				if sn, err = showKeyChange(ctx, out, cl, ct); err != nil {
 					return err
@@ -112,7 +111,7 @@ server serves the previous key again.`,
 // showKeyChange explains an undecided key change: the number to compare
 // is the new key's; the pinned key's number is shown only as no longer
 // valid. It returns the new number.
-func showKeyChange(ctx context.Context, out io.Writer, cl *hush.Client, ct *hush.Contact) (*identity.SafetyNumber, error) {
+func showKeyChange(ctx context.Context, out io.Writer, cl *hush.Client, ct *hush.Contact) (*hush.SafetyNumber, error) {
 	user := ct.Username
 	next, err := cl.PendingSafetyNumber(ctx, user)
 	if err != nil {
