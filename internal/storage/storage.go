@@ -101,3 +101,11 @@ func PrefixEnd(prefix []byte) []byte {
 
 // errEmptyKey: Put with an empty key, which the contract does not allow.
 var errEmptyKey = errors.New("storage: empty key")
+
+// Scrubber is a Backend that may keep remains of overwritten and deleted
+// values for a while (the SQLite backend's write-ahead log). Scrub erases
+// them; the sealing layer calls it after re-keying a profile, so a copy
+// of the store taken afterwards holds nothing the old key opens.
+type Scrubber interface {
+	Scrub(ctx context.Context) error
+}
