@@ -92,7 +92,7 @@ func DefaultHome() string {
 }
 
 func (o *Options) defaults() {
-	if o.Home == "" {
+	if o.Home == "" && o.Storage == nil {
 		o.Home = DefaultHome()
 	}
 	if o.Now == nil {
@@ -104,8 +104,8 @@ func (o *Options) defaults() {
 // server, and stores everything in a new profile at o.Home.
 func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
 	o.defaults()
-	if len(o.Passphrase) == 0 {
-		return nil, ErrEmptyPassphrase
+	if _, err := profileKey(&o); err != nil {
+		return nil, err
 	}
 	if !directory.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
@@ -116,13 +116,13 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
 		return nil, err
 	}
-	if localstore.Exists(o.Home) {
+	if o.Storage == nil && sqliteExists(o.Home) {
 		return nil, ErrProfileExists
 	}
 	// A failed Create leaves no trace: the home directory goes too when
 	// Create made it (and it is empty again).
 	_, statErr := os.Stat(o.Home)
-	madeHome := errors.Is(statErr, fs.ErrNotExist)
+	madeHome := o.Home != "" && errors.Is(statErr, fs.ErrNotExist)
 	c, err := createProfile(ctx, o, username, email)
 	if err != nil && madeHome {
 		os.Remove(o.Home)
@@ -168,7 +168,10 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 		prof: profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}}
 	// The profile is written before registering: a registered identity
 	// whose keys were never stored would be lost for good.
-	if c.st, err = localstore.Create(ctx, o.Home, o.Passphrase); err != nil {
+	if c.st, err = createStore(ctx, o); err != nil {
+		if errors.Is(err, ErrProfileExists) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("creating profile: %w", err)
 	}
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
@@ -183,7 +186,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	}
 	if err != nil {
 		c.st.Close()
-		removeProfile(o.Home)
+		removeProfile(o)
 		if apiclient.IsCode(err, "username_taken") {
 			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
 		}
@@ -217,26 +220,20 @@ func (c *Client) primeDirect(ctx context.Context) error {
 	return cl.Disconnect(&paho.Disconnect{})
 }
 
-// removeProfile deletes a profile that never got registered.
-func removeProfile(home string) {
-	for _, f := range []string{localstore.FileName, localstore.FileName + "-wal", localstore.FileName + "-shm"} {
-		os.Remove(filepath.Join(home, f))
+// removeProfile deletes a profile that never got registered. One in an
+// application's Store stays: the Store has no way to drop a profile, and
+// Create on it then says ErrProfileExists.
+func removeProfile(o Options) {
+	if o.Storage == nil {
+		removeSQLite(o.Home)
 	}
 }
 
 // Open unlocks the profile at o.Home.
 func Open(ctx context.Context, o Options) (*Client, error) {
 	o.defaults()
-	if len(o.Passphrase) == 0 {
-		return nil, ErrEmptyPassphrase
-	}
-	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
-	switch {
-	case errors.Is(err, localstore.ErrNoProfile):
-		return nil, ErrNoProfile
-	case errors.Is(err, localstore.ErrWrongPassphrase):
-		return nil, ErrWrongPassphrase
-	case err != nil:
+	st, err := openStore(ctx, o)
+	if err != nil {
 		return nil, err
 	}
 	c := &Client{home: o.Home, st: st, now: o.Now, outboxKick: make(chan struct{}, 1)}
