@@ -5,12 +5,15 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
 	"github.com/hush-chat/hush/internal/group"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // recordingStore is an application's Store as a test sees it: it wraps
@@ -230,5 +233,37 @@ func TestMemoryStoresExchangeMessages(t *testing.T) {
 	h, err := bob2.History(ctx, "alice", 0)
 	if err != nil || len(h) != 3 || h[2].Text != "three" || !h[2].Outgoing {
 		t.Fatalf("history after reopening the store: %+v %v", h, err)
+	}
+}
+
+// A profile database written by the format 1 code (before the Store
+// contract) still opens from Home: converted in place, its rows intact.
+func TestFormat1ProfileStillOpens(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("internal", "sqlitestore", "testdata", "v1", "profile.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, "profile.db"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := openSQLite(ctx, home, localstore.Passphrase([]byte("wrong"))); !errors.Is(err, ErrWrongPassphrase) {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	st, err := openSQLite(ctx, home, localstore.Passphrase([]byte("v1 fixture passphrase")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	err = st.View(ctx, func(tx *localstore.Tx) error {
+		v, err := tx.GetSecret("seed")
+		if err == nil && string(v) != "s33d" {
+			err = fmt.Errorf("seed %q", v)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
