@@ -42,6 +42,19 @@ type Options struct {
 	// signs with another key instead of trusting the first key it sees.
 	// Open checks it against the key pinned in the profile.
 	ServerKey string
+
+	// Where the profile is kept and what unlocks it.
+
+	// Storage keeps the profile in a Store instead of the encrypted SQLite
+	// database in Home: MemoryStore() for tests, bots and WebAssembly, or
+	// the application's own database. Home is then optional: if set, it
+	// holds only the receive lock and the send counter file. The Client
+	// does not close Storage.
+	Storage Store
+	// Key unlocks the profile instead of Passphrase: 32 random bytes the
+	// application keeps (a platform keychain, say), used without Argon2id.
+	// A profile opens only with the kind of secret it was created with.
+	Key []byte
 }
 
 // Message is one message of a conversation, as the user sees it.

@@ -66,7 +66,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -132,11 +131,11 @@ func (c *Client) kickOutbox() {
 	}
 }
 
-// ErrNoHome: Options.Home is empty.
-var ErrNoHome = errors.New("no profile directory given (Options.Home)")
+// ErrNoHome: neither Options.Home nor Options.Storage says where the profile is.
+var ErrNoHome = errors.New("no profile given: set Options.Home to a directory or Options.Storage to a store")
 
 func (o *Options) defaults() error {
-	if o.Home == "" {
+	if o.Home == "" && o.Storage == nil {
 		return ErrNoHome
 	}
 	if o.Now == nil {
@@ -192,6 +191,9 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
+	if _, err := profileKey(&o); err != nil {
+		return nil, err
+	}
 	if !proto.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
@@ -201,13 +203,13 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
 		return nil, err
 	}
-	if localstore.Exists(o.Home) {
+	if o.Storage == nil && sqliteExists(o.Home) {
 		return nil, ErrProfileExists
 	}
 	// A failed Create leaves no trace: the home directory goes too when
 	// Create made it (and it is empty again).
 	_, statErr := os.Stat(o.Home)
-	madeHome := errors.Is(statErr, fs.ErrNotExist)
+	madeHome := o.Home != "" && errors.Is(statErr, fs.ErrNotExist)
 	c, err := createProfile(ctx, o, username, email)
 	if err != nil && madeHome {
 		os.Remove(o.Home)
@@ -256,7 +258,10 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	c.prof = profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}
 	// The profile is written before registering: a registered identity
 	// whose keys were never stored would be lost for good.
-	if c.st, err = localstore.Create(ctx, o.Home, o.Passphrase); err != nil {
+	if c.st, err = createStore(ctx, o); err != nil {
+		if errors.Is(err, ErrProfileExists) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("creating profile: %w", err)
 	}
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
@@ -271,7 +276,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 	}
 	if err != nil {
 		c.st.Close()
-		removeProfile(o.Home)
+		removeProfile(o)
 		if apiclient.IsCode(err, "username_taken") {
 			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
 		}
@@ -305,10 +310,12 @@ func (c *Client) primeDirect(ctx context.Context) error {
 	return cl.Disconnect(&paho.Disconnect{})
 }
 
-// removeProfile deletes a profile that never got registered.
-func removeProfile(home string) {
-	for _, f := range []string{localstore.FileName, localstore.FileName + "-wal", localstore.FileName + "-shm"} {
-		os.Remove(filepath.Join(home, f))
+// removeProfile deletes a profile that never got registered. One in an
+// application's Store stays: the Store has no way to drop a profile, and
+// Create on it then says ErrProfileExists.
+func removeProfile(o Options) {
+	if o.Storage == nil {
+		removeSQLite(o.Home)
 	}
 }
 
@@ -317,13 +324,8 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 	if err := o.defaults(); err != nil {
 		return nil, err
 	}
-	st, err := localstore.Open(ctx, o.Home, o.Passphrase)
-	switch {
-	case errors.Is(err, localstore.ErrNoProfile):
-		return nil, ErrNoProfile
-	case errors.Is(err, localstore.ErrWrongPassphrase):
-		return nil, ErrWrongPassphrase
-	case err != nil:
+	st, err := openStore(ctx, o)
+	if err != nil {
 		return nil, err
 	}
 	c := newClient(o)

@@ -62,6 +62,9 @@ func bumpGeneration(tx *localstore.Tx) error {
 // readGenerationFile returns the count in the file (0 if there is none or
 // it cannot be read: a missing file detects nothing, it refuses nothing).
 func readGenerationFile(home string) uint64 {
+	if home == "" {
+		return 0 // a Store without a profile directory
+	}
 	b, err := os.ReadFile(filepath.Join(home, GenerationFile))
 	if err != nil {
 		return 0
@@ -81,7 +84,7 @@ func (c *Client) syncGenerationFile(ctx context.Context) error {
 	if err := c.st.View(ctx, func(tx *localstore.Tx) (err error) { g, err = getGeneration(tx); return err }); err != nil {
 		return err
 	}
-	if g <= c.genWritten {
+	if g <= c.genWritten || c.home == "" {
 		return nil
 	}
 	// Written in place, fixed width, in one small write: a sector-sized

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-
-	"github.com/hush-chat/hush/internal/localstore"
 )
 
 // An empty passphrase would leave the profile's keys protected by nothing
@@ -20,7 +18,7 @@ func TestEmptyPassphraseRefused(t *testing.T) {
 		if !errors.Is(err, ErrEmptyPassphrase) {
 			t.Fatalf("Create with passphrase %q: %v, want ErrEmptyPassphrase", pw, err)
 		}
-		if localstore.Exists(home) {
+		if sqliteExists(home) {
 			t.Fatal("a refused Create left a profile")
 		}
 		if _, err := Open(ctx, Options{Home: home, Passphrase: pw}); !errors.Is(err, ErrEmptyPassphrase) {

@@ -637,6 +637,9 @@ func (c *Client) CheckReceive() error {
 // lockReceive takes the profile's receive lock (receive.lock in the
 // profile directory), held while a Listen or Sync runs.
 func (c *Client) lockReceive() (func(), error) {
+	if c.home == "" {
+		return func() {}, nil // a Store without a profile directory
+	}
 	return lockFile(filepath.Join(c.home, "receive.lock"))
 }
 

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 // BenchmarkOpen measures Open of a profile with DefaultParams: the
@@ -13,14 +15,14 @@ import (
 func BenchmarkOpen(b *testing.B) {
 	ctx := context.Background()
 	dir := filepath.Join(b.TempDir(), "p")
-	s, err := Create(ctx, dir, testPass)
+	s, err := createDir(ctx, dir, testPass, DefaultParams)
 	if err != nil {
 		b.Fatal(err)
 	}
 	s.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		s, err := Open(ctx, dir, testPass)
+		s, err := openDir(ctx, dir, testPass)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -30,9 +32,10 @@ func BenchmarkOpen(b *testing.B) {
 
 // BenchmarkDerive is the Argon2id share of Open.
 func BenchmarkDerive(b *testing.B) {
-	salt := make([]byte, saltSize)
+	m := &storage.Meta{KDF: storage.KDFArgon2id, Salt: make([]byte, saltSize),
+		Time: DefaultParams.Time, Memory: DefaultParams.Memory, Threads: DefaultParams.Threads}
 	for b.Loop() {
-		k, err := deriveKeys(testPass, salt, DefaultParams)
+		k, err := deriveKeys(Passphrase(testPass), m)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -43,7 +46,13 @@ func BenchmarkDerive(b *testing.B) {
 // BenchmarkSendCommit is what hush send writes for one message: a session
 // state and a new message, in one durable (fsynced) commit.
 func BenchmarkSendCommit(b *testing.B) {
-	s, _ := newStore(b)
+	for _, kind := range backends {
+		b.Run(kind, func(b *testing.B) { benchSendCommit(b, kind) })
+	}
+}
+
+func benchSendCommit(b *testing.B, kind string) {
+	s, _ := newStoreOn(b, kind)
 	state := make([]byte, 2048)
 	rec := make([]byte, 256)
 	i := 0

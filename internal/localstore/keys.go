@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 
+	"github.com/hush-chat/hush/internal/storage"
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -17,6 +18,7 @@ const (
 	infoEncryption = "hush localstore v1 encryption"
 	infoIndex      = "hush localstore v1 index"
 	verifierLabel  = "hush localstore v1 verifier"
+	infoAppKey     = "hush localstore v1 application key"
 	saltSize       = 16
 	keySize        = 32
 )
@@ -64,9 +66,55 @@ type keys struct {
 	verifier []byte      // the stored verifier these keys open
 }
 
-// deriveKeys runs the key schedule. It costs one Argon2id.
-func deriveKeys(passphrase, salt []byte, p Params) (*keys, error) {
-	master := argon2.IDKey(passphrase, salt, p.Time, p.Memory, p.Threads, keySize)
+// Key is what unlocks a profile: a passphrase, stretched with Argon2id
+// under parameters stored in the profile, or a 32-byte key that the
+// application keeps (in a platform keychain, say), used without a work
+// factor.
+type Key struct {
+	passphrase []byte
+	raw        []byte
+	params     Params // for a new profile or a new passphrase
+}
+
+// Passphrase is a Key from a passphrase.
+func Passphrase(p []byte) Key { return Key{passphrase: p, params: DefaultParams} }
+
+// AppKey is a Key from 32 bytes the application holds. It must be
+// uniformly random (crypto/rand), not derived from anything guessable.
+func AppKey(k []byte) Key { return Key{raw: k} }
+
+func (k Key) kdf() string {
+	if k.raw != nil {
+		return storage.KDFKey
+	}
+	return storage.KDFArgon2id
+}
+
+func (k Key) check() error {
+	if k.raw != nil && len(k.raw) != keySize || k.raw == nil && len(k.passphrase) == 0 {
+		return ErrBadKey
+	}
+	return nil
+}
+
+// master runs the first step of the key schedule: Argon2id for a
+// passphrase (the one costly step), HKDF under the profile's salt for an
+// application key, so one key used for two profiles blinds their rows
+// differently.
+func (k Key) master(m *storage.Meta) ([]byte, error) {
+	if m.KDF == storage.KDFKey {
+		return hkdf.Key(sha256.New, k.raw, m.Salt, infoAppKey, keySize)
+	}
+	p := Params{Time: m.Time, Memory: m.Memory, Threads: m.Threads}
+	return argon2.IDKey(k.passphrase, m.Salt, p.Time, p.Memory, p.Threads, keySize), nil
+}
+
+// deriveKeys runs the key schedule.
+func deriveKeys(key Key, m *storage.Meta) (*keys, error) {
+	master, err := key.master(m)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: derive keys: %w", err)
+	}
 	defer clear(master)
 	enc, err := hkdf.Key(sha256.New, master, nil, infoEncryption, keySize)
 	if err != nil {
@@ -84,41 +132,64 @@ func deriveKeys(passphrase, salt []byte, p Params) (*keys, error) {
 	return &keys{aead: aead, index: index}, nil
 }
 
-// newKeys creates a fresh salt and keys for passphrase, with the verifier
+// newKeys creates a fresh salt and keys for key, and the meta record
 // they will be recognized by.
-func newKeys(passphrase []byte, p Params) (*keys, []byte, error) {
-	if err := p.valid(); err != nil {
+func newKeys(key Key) (*keys, *storage.Meta, error) {
+	if err := key.check(); err != nil {
 		return nil, nil, err
 	}
-	salt := make([]byte, saltSize)
-	rand.Read(salt)
-	k, err := deriveKeys(passphrase, salt, p)
+	m := &storage.Meta{Version: formatVersion, KDF: key.kdf(), Salt: make([]byte, saltSize)}
+	if m.KDF == storage.KDFArgon2id {
+		if err := key.params.valid(); err != nil {
+			return nil, nil, err
+		}
+		m.Time, m.Memory, m.Threads = key.params.Time, key.params.Memory, key.params.Threads
+	}
+	rand.Read(m.Salt)
+	k, err := deriveKeys(key, m)
 	if err != nil {
 		return nil, nil, err
 	}
 	k.verifier = k.seal([]byte(verifierLabel), "meta", []byte("verifier"))
-	return k, salt, nil
+	m.Verifier = k.verifier
+	return k, m, nil
 }
 
 // unlock derives the keys of a stored profile and checks them against its
-// verifier: only the right passphrase opens it.
-func unlock(passphrase []byte, m *meta) (*keys, error) {
-	if err := m.params.valid(); err != nil {
-		return nil, err
+// verifier: only the right passphrase or key opens it. The meta record is
+// not authenticated, so every field is checked before it is obeyed.
+func unlock(key Key, m *storage.Meta) (*keys, error) {
+	if m.Version != formatVersion {
+		return nil, fmt.Errorf("localstore: profile format version %d is not supported (this build reads %d)",
+			m.Version, formatVersion)
 	}
-	if len(m.salt) != saltSize {
-		return nil, fmt.Errorf("%w: salt of %d bytes", ErrCorrupt, len(m.salt))
+	if m.KDF != storage.KDFArgon2id && m.KDF != storage.KDFKey {
+		return nil, fmt.Errorf("%w: unknown key derivation", ErrCorrupt)
 	}
-	k, err := deriveKeys(passphrase, m.salt, m.params)
+	if m.KDF == storage.KDFArgon2id {
+		if err := (Params{Time: m.Time, Memory: m.Memory, Threads: m.Threads}).valid(); err != nil {
+			return nil, err
+		}
+	}
+	if len(m.Salt) != saltSize {
+		return nil, fmt.Errorf("%w: salt of %d bytes", ErrCorrupt, len(m.Salt))
+	}
+	if key.kdf() != m.KDF {
+		return nil, ErrKeyKind
+	}
+	if key.raw != nil && len(key.raw) != keySize {
+		return nil, ErrBadKey
+	}
+	k, err := deriveKeys(key, m)
 	if err != nil {
 		return nil, err
 	}
-	label, err := k.open(m.verifier, "meta", []byte("verifier"))
+	label, err := k.open(m.Verifier, "meta", []byte("verifier"))
 	if err != nil || !hmac.Equal(label, []byte(verifierLabel)) {
 		k.wipe()
 		return nil, ErrWrongPassphrase
 	}
-	k.verifier = m.verifier
+	k.verifier = m.Verifier
 	return k, nil
 }
 

@@ -2,18 +2,31 @@ package localstore
 
 import (
 	"bytes"
-	"database/sql"
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 // Messages are stored under a local sequence number (insertion order), a
-// blinded conversation and a blinded message id. The sealed value carries
-// the conversation name, the id, the time and the record; its associated
-// data covers conversation, id and sequence number, so a row moved to
-// another conversation or place in history fails to open.
+// blinded conversation and a blinded message id:
+//
+//	messages     conv || seq || id → sealed (conversation, id, time, record)
+//	message_ids  conv || id        → seq
+//	unshown      seq               → conv || id   (received, not yet shown)
+//	counters     "messages"        → the last seq given out
+//
+// conv and id are 32 bytes, seq 8 bytes big-endian, so a scan of the
+// prefix conv is a conversation's history in order. The sealed value's
+// associated data covers conversation, id and sequence number (in the
+// order conv || id || seq, as format 1 had it), so a row moved to another
+// conversation or place in history fails to open.
+
+const blindSize = 32 // HMAC-SHA256
+
+var counterMessages = []byte("messages")
 
 func (k *keys) convKey(conversation []byte) []byte {
 	return k.blind(tConversations, conversation)
@@ -25,8 +38,34 @@ func (k *keys) msgKey(conv, id []byte) []byte {
 	return k.blind(tMessages, append(slices.Clip(conv), id...))
 }
 
-func msgRowKey(conv, id []byte, seq int64) []byte {
-	return append(append(slices.Clone(conv), id...), be64(uint64(seq))...)
+// msgAD is the row key the message's associated data covers.
+func msgAD(conv, id []byte, seq uint64) []byte {
+	return append(append(slices.Clone(conv), id...), be64(seq)...)
+}
+
+// msgKeyRow is the key of a message's row in the messages table.
+func msgKeyRow(conv, id []byte, seq uint64) []byte {
+	return append(append(slices.Clone(conv), be64(seq)...), id...)
+}
+
+// splitMsgRow takes a messages row key apart.
+func splitMsgRow(k []byte) (conv, id []byte, seq uint64, err error) {
+	if len(k) != 2*blindSize+8 {
+		return nil, nil, 0, fmt.Errorf("%w: malformed message key", ErrCorrupt)
+	}
+	return k[:blindSize], k[blindSize+8:], binary.BigEndian.Uint64(k[blindSize:]), nil
+}
+
+// lookup returns the sequence number of message mid of conv.
+func (tx *Tx) lookup(conv, mid []byte) (uint64, bool, error) {
+	v, ok, err := tx.get(tMessageIDs, append(slices.Clone(conv), mid...))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	if len(v) != 8 {
+		return 0, false, fmt.Errorf("%w: malformed message index", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(v), true, nil
 }
 
 // AddMessage stores record as message id of conversation, received or
@@ -48,32 +87,45 @@ func (tx *Tx) addMessage(conversation string, id []byte, at time.Time, record []
 	}
 	conv := tx.k.convKey([]byte(conversation))
 	mid := tx.k.msgKey(conv, id)
-	var seq int64
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT seq FROM messages WHERE conv = ? AND id = ?`,
-		conv, mid).Scan(&seq)
-	if err == nil {
-		return false, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return false, fmt.Errorf("localstore: read messages: %w", err)
+	if _, ok, err := tx.lookup(conv, mid); err != nil || ok {
+		return false, err
 	}
 	// Writers are serialized, so the next number is free until commit.
-	if err := tx.tx.QueryRowContext(tx.ctx,
-		`SELECT coalesce(max(seq), 0) + 1 FROM messages`).Scan(&seq); err != nil {
-		return false, fmt.Errorf("localstore: read messages: %w", err)
+	seq, err := tx.nextSeq()
+	if err != nil {
+		return false, err
 	}
 	pt := encodeFields([]byte(conversation), id, be64(uint64(at.UnixMilli())), record)
 	defer clear(pt)
-	v := tx.k.seal(pt, tMessages, msgRowKey(conv, mid, seq))
-	flag := 0
-	if unshown {
-		flag = 1
+	v := tx.k.seal(pt, tMessages, msgAD(conv, mid, seq))
+	if err := tx.put(tMessages, msgKeyRow(conv, mid, seq), v); err != nil {
+		return false, err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO messages (seq, conv, id, v, unshown) VALUES (?, ?, ?, ?, ?)`,
-		seq, conv, mid, v, flag); err != nil {
-		return false, fmt.Errorf("localstore: write message: %w", err)
+	if err := tx.put(tMessageIDs, append(slices.Clone(conv), mid...), be64(seq)); err != nil {
+		return false, err
+	}
+	if unshown {
+		if err := tx.put(tUnshown, be64(seq), append(slices.Clone(conv), mid...)); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
+}
+
+func (tx *Tx) nextSeq() (uint64, error) {
+	v, ok, err := tx.get(tCounters, counterMessages)
+	if err != nil {
+		return 0, err
+	}
+	var seq uint64
+	if ok {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("%w: malformed message counter", ErrCorrupt)
+		}
+		seq = binary.BigEndian.Uint64(v)
+	}
+	seq++
+	return seq, tx.put(tCounters, counterMessages, be64(seq))
 }
 
 // UpdateMessage replaces the record of message id of conversation (a
@@ -85,33 +137,38 @@ func (tx *Tx) UpdateMessage(conversation string, id []byte, record []byte) error
 	}
 	conv := tx.k.convKey([]byte(conversation))
 	mid := tx.k.msgKey(conv, id)
-	var seq int64
-	var old []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT seq, v FROM messages WHERE conv = ? AND id = ?`,
-		conv, mid).Scan(&seq, &old)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("localstore: read messages: %w", err)
-	}
-	rk := msgRowKey(conv, mid, seq)
-	f, err := tx.openMessage(old, rk)
+	f, seq, err := tx.loadMessage(conv, mid)
 	if err != nil {
 		return err
 	}
 	pt := encodeFields(f[0], f[1], f[2], record)
 	defer clear(pt)
-	v := tx.k.seal(pt, tMessages, rk)
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET v = ? WHERE seq = ?`, v, seq); err != nil {
-		return fmt.Errorf("localstore: write message: %w", err)
+	return tx.put(tMessages, msgKeyRow(conv, mid, seq), tx.k.seal(pt, tMessages, msgAD(conv, mid, seq)))
+}
+
+// loadMessage opens message mid of conv: its fields and sequence number.
+func (tx *Tx) loadMessage(conv, mid []byte) ([][]byte, uint64, error) {
+	seq, ok, err := tx.lookup(conv, mid)
+	if err != nil {
+		return nil, 0, err
 	}
-	return nil
+	if !ok {
+		return nil, 0, ErrNotFound
+	}
+	v, ok, err := tx.get(tMessages, msgKeyRow(conv, mid, seq))
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: indexed message missing", ErrCorrupt)
+	}
+	f, err := tx.openMessage(v, msgAD(conv, mid, seq))
+	return f, seq, err
 }
 
 // openMessage opens a message value: conversation, id, time, record.
-func (tx *Tx) openMessage(v, rowKey []byte) ([][]byte, error) {
-	pt, err := tx.k.open(v, tMessages, rowKey)
+func (tx *Tx) openMessage(v, ad []byte) ([][]byte, error) {
+	pt, err := tx.k.open(v, tMessages, ad)
 	if err != nil {
 		return nil, err
 	}
@@ -128,35 +185,29 @@ func (tx *Tx) openMessage(v, rowKey []byte) ([][]byte, error) {
 // History returns the records of the last limit messages of conversation
 // (all of them if limit <= 0), oldest first, in the order they were added.
 func (tx *Tx) History(conversation string, limit int) ([][]byte, error) {
-	if limit <= 0 {
-		limit = -1 // SQLite: no limit
-	}
 	conv := tx.k.convKey([]byte(conversation))
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT seq, id, v FROM messages
-		WHERE conv = ? ORDER BY seq DESC LIMIT ?`, conv, limit)
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read messages: %w", err)
-	}
-	defer rows.Close()
 	var out [][]byte
-	for rows.Next() {
-		var seq int64
-		var mid, v []byte
-		if err := rows.Scan(&seq, &mid, &v); err != nil {
-			return nil, fmt.Errorf("localstore: read messages: %w", err)
-		}
-		f, err := tx.openMessage(v, msgRowKey(conv, mid, seq))
+	err := tx.scan(tMessages, conv, storage.PrefixEnd(conv), true, func(k, v []byte) error {
+		c, mid, seq, err := splitMsgRow(k)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		f, err := tx.openMessage(v, msgAD(c, mid, seq))
+		if err != nil {
+			return err
 		}
 		// Defense in depth: the associated data already binds the row.
 		if !bytes.Equal(f[0], []byte(conversation)) {
-			return nil, fmt.Errorf("%w: message filed under another conversation", ErrCorrupt)
+			return fmt.Errorf("%w: message filed under another conversation", ErrCorrupt)
 		}
-		out = append(out, f[3])
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("localstore: read messages: %w", err)
+		out = append(out, bytes.Clone(f[3]))
+		if limit > 0 && len(out) == limit {
+			return errStop
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.Reverse(out)
 	return out, nil
@@ -166,18 +217,7 @@ func (tx *Tx) History(conversation string, limit int) ([][]byte, error) {
 // ErrNotFound.
 func (tx *Tx) GetMessage(conversation string, id []byte) ([]byte, error) {
 	conv := tx.k.convKey([]byte(conversation))
-	mid := tx.k.msgKey(conv, id)
-	var seq int64
-	var v []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT seq, v FROM messages WHERE conv = ? AND id = ?`,
-		conv, mid).Scan(&seq, &v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read messages: %w", err)
-	}
-	f, err := tx.openMessage(v, msgRowKey(conv, mid, seq))
+	f, _, err := tx.loadMessage(conv, tx.k.msgKey(conv, id))
 	if err != nil {
 		return nil, err
 	}
@@ -187,49 +227,49 @@ func (tx *Tx) GetMessage(conversation string, id []byte) ([]byte, error) {
 // SetUnshown marks message id of conversation as received but not yet
 // shown to the user (unshown true), or as shown. The mark is the one
 // thing about a message stored in the clear besides its place: a reader
-// of the file learns how many messages wait to be seen, not which.
+// of the store learns how many messages wait to be seen, not which.
 func (tx *Tx) SetUnshown(conversation string, id []byte, unshown bool) error {
 	if err := tx.writable(); err != nil {
 		return err
 	}
 	conv := tx.k.convKey([]byte(conversation))
 	mid := tx.k.msgKey(conv, id)
-	v := 0
+	seq, ok, err := tx.lookup(conv, mid)
+	if err != nil || !ok {
+		return err
+	}
 	if unshown {
-		v = 1
+		return tx.put(tUnshown, be64(seq), append(slices.Clone(conv), mid...))
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE messages SET unshown = ? WHERE conv = ? AND id = ?`, v, conv, mid); err != nil {
-		return fmt.Errorf("localstore: write messages: %w", err)
-	}
-	return nil
+	return tx.del(tUnshown, be64(seq))
 }
 
 // Unshown returns the records of up to limit messages marked unshown
 // (all if limit <= 0), in the order they were stored.
 func (tx *Tx) Unshown(limit int) ([][]byte, error) {
-	if limit <= 0 {
-		limit = -1
-	}
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT seq, conv, id, v FROM messages WHERE unshown = 1 ORDER BY seq LIMIT ?`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read messages: %w", err)
-	}
-	defer rows.Close()
 	var out [][]byte
-	for rows.Next() {
-		var seq int64
-		var conv, mid, v []byte
-		if err := rows.Scan(&seq, &conv, &mid, &v); err != nil {
-			return nil, fmt.Errorf("localstore: read messages: %w", err)
+	err := tx.scan(tUnshown, nil, nil, false, func(k, v []byte) error {
+		if len(k) != 8 || len(v) != 2*blindSize {
+			return fmt.Errorf("%w: malformed unshown mark", ErrCorrupt)
 		}
-		f, err := tx.openMessage(v, msgRowKey(conv, mid, seq))
+		seq := binary.BigEndian.Uint64(k)
+		conv, mid := v[:blindSize], v[blindSize:]
+		mv, ok, err := tx.get(tMessages, msgKeyRow(conv, mid, seq))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, f[3])
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("localstore: read messages: %w", err)
-	}
-	return out, nil
+		if !ok {
+			return fmt.Errorf("%w: marked message missing", ErrCorrupt)
+		}
+		f, err := tx.openMessage(mv, msgAD(conv, mid, seq))
+		if err != nil {
+			return err
+		}
+		out = append(out, bytes.Clone(f[3]))
+		if limit > 0 && len(out) == limit {
+			return errStop
+		}
+		return nil
+	})
+	return out, err
 }

@@ -1,41 +1,15 @@
 package localstore
 
 import (
-	"context"
-	"database/sql"
+	"encoding/binary"
 	"fmt"
 )
 
 // The outbox holds what the client encrypted but the relay has not yet
-// accepted. Rows are ordered by a local sequence number (the order in
-// which they were queued); the sealed value's associated data is the
-// table name and that number, so a row moved to another place fails to
-// open.
-
-const tOutbox = "outbox"
-
-// outboxSchema is created by new profiles and added to older ones when
-// they are opened.
-const outboxSchema = `CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, v BLOB NOT NULL);`
-
-// upgradeSchema adds what older profiles lack: the outbox, and the
-// messages' "not yet shown" mark.
-func upgradeSchema(ctx context.Context, w *sql.DB) error {
-	if _, err := w.ExecContext(ctx, outboxSchema); err != nil {
-		return fmt.Errorf("localstore: upgrade schema: %w", err)
-	}
-	var n int
-	if err := w.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'unshown'`).Scan(&n); err != nil {
-		return fmt.Errorf("localstore: upgrade schema: %w", err)
-	}
-	if n == 0 {
-		if _, err := w.ExecContext(ctx, `ALTER TABLE messages ADD COLUMN unshown INTEGER NOT NULL DEFAULT 0;
-			CREATE INDEX IF NOT EXISTS messages_unshown ON messages (seq) WHERE unshown = 1;`); err != nil {
-			return fmt.Errorf("localstore: upgrade schema: %w", err)
-		}
-	}
-	return nil
-}
+// accepted: outbox seq → sealed record, seq 8 bytes big-endian in the
+// order the records were queued. The sealed value's associated data is
+// the table name and that number, so a row moved to another place fails
+// to open.
 
 // OutboxRow is one queued record.
 type OutboxRow struct {
@@ -49,15 +23,22 @@ func (tx *Tx) AddOutbox(record []byte) (int64, error) {
 	if err := tx.writable(); err != nil {
 		return 0, err
 	}
-	var seq int64
-	if err := tx.tx.QueryRowContext(tx.ctx, `SELECT coalesce(max(seq), 0) + 1 FROM outbox`).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("localstore: read outbox: %w", err)
+	var last uint64
+	err := tx.scan(tOutbox, nil, nil, true, func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: malformed outbox key", ErrCorrupt)
+		}
+		last = binary.BigEndian.Uint64(k)
+		return errStop
+	})
+	if err != nil {
+		return 0, err
 	}
-	v := tx.k.seal(record, tOutbox, be64(uint64(seq)))
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO outbox (seq, v) VALUES (?, ?)`, seq, v); err != nil {
-		return 0, fmt.Errorf("localstore: write outbox: %w", err)
+	seq := last + 1
+	if err := tx.put(tOutbox, be64(seq), tx.k.seal(record, tOutbox, be64(seq))); err != nil {
+		return 0, err
 	}
-	return seq, nil
+	return int64(seq), nil
 }
 
 // PutOutbox replaces the record queued under seq. ErrNotFound if it is
@@ -66,88 +47,34 @@ func (tx *Tx) PutOutbox(seq int64, record []byte) error {
 	if err := tx.writable(); err != nil {
 		return err
 	}
-	v := tx.k.seal(record, tOutbox, be64(uint64(seq)))
-	res, err := tx.tx.ExecContext(tx.ctx, `UPDATE outbox SET v = ? WHERE seq = ?`, v, seq)
-	if err != nil {
-		return fmt.Errorf("localstore: write outbox: %w", err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n == 0 {
+	k := be64(uint64(seq))
+	if _, ok, err := tx.get(tOutbox, k); err != nil {
+		return err
+	} else if !ok {
 		return ErrNotFound
 	}
-	return nil
+	return tx.put(tOutbox, k, tx.k.seal(record, tOutbox, k))
 }
 
-// DeleteOutbox removes the record queued under seq (its bytes are zeroed
-// in the file). Deleting what is not there is not an error.
+// DeleteOutbox removes the record queued under seq (a durable backend
+// zeroes its bytes). Deleting what is not there is not an error.
 func (tx *Tx) DeleteOutbox(seq int64) error {
-	if err := tx.writable(); err != nil {
-		return err
-	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM outbox WHERE seq = ?`, seq); err != nil {
-		return fmt.Errorf("localstore: delete outbox: %w", err)
-	}
-	return nil
+	return tx.del(tOutbox, be64(uint64(seq)))
 }
 
 // Outbox returns every queued record, oldest first.
 func (tx *Tx) Outbox() ([]OutboxRow, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT seq, v FROM outbox ORDER BY seq`)
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read outbox: %w", err)
-	}
-	defer rows.Close()
 	var out []OutboxRow
-	for rows.Next() {
-		var r OutboxRow
-		var v []byte
-		if err := rows.Scan(&r.Seq, &v); err != nil {
-			return nil, fmt.Errorf("localstore: read outbox: %w", err)
+	err := tx.scan(tOutbox, nil, nil, false, func(k, v []byte) error {
+		if len(k) != 8 {
+			return fmt.Errorf("%w: malformed outbox key", ErrCorrupt)
 		}
-		if r.Record, err = tx.k.open(v, tOutbox, be64(uint64(r.Seq))); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("localstore: read outbox: %w", err)
-	}
-	return out, nil
-}
-
-// rekeyOutbox re-seals every queued record under nk.
-func rekeyOutbox(ctx context.Context, stx *sql.Tx, old, nk *keys) error {
-	rows, err := stx.QueryContext(ctx, `SELECT seq, v FROM outbox ORDER BY seq`)
-	if err != nil {
-		return fmt.Errorf("localstore: read outbox: %w", err)
-	}
-	type row struct {
-		seq int64
-		v   []byte
-	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.seq, &r.v); err != nil {
-			rows.Close()
-			return fmt.Errorf("localstore: read outbox: %w", err)
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("localstore: read outbox: %w", err)
-	}
-	for _, r := range all {
-		rk := be64(uint64(r.seq))
-		pt, err := old.open(r.v, tOutbox, rk)
+		rec, err := tx.k.open(v, tOutbox, k)
 		if err != nil {
 			return err
 		}
-		v := nk.seal(pt, tOutbox, rk)
-		clear(pt)
-		if _, err := stx.ExecContext(ctx, `UPDATE outbox SET v = ? WHERE seq = ?`, v, r.seq); err != nil {
-			return fmt.Errorf("localstore: re-key outbox: %w", err)
-		}
-	}
-	return nil
+		out = append(out, OutboxRow{Seq: int64(binary.BigEndian.Uint64(k)), Record: rec})
+		return nil
+	})
+	return out, err
 }

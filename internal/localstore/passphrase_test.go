@@ -1,11 +1,15 @@
 package localstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/hush-chat/hush/internal/sqlitestore"
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 func TestChangePassphrase(t *testing.T) {
@@ -26,17 +30,16 @@ func TestChangePassphrase(t *testing.T) {
 	addMessages(t, s, "bob", "b4")
 	s.Close()
 
-	if _, err := Open(ctx, dir, testPass); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := openDir(ctx, dir, testPass); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("old passphrase after the change: %v", err)
 	}
-	s, err := Open(ctx, dir, newPass)
+	s, err := openDir(ctx, dir, newPass)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	m, err := readMeta(ctx, s.w)
-	if err != nil || m.params != raised {
-		t.Fatalf("params after the change: %+v, %v; want %+v", m, err, raised)
+	if m := rawMeta(t, s); m.Time != raised.Time || m.Memory != raised.Memory || m.Threads != raised.Threads {
+		t.Fatalf("params after the change: %+v; want %+v", m, raised)
 	}
 	p := plaintexts
 	update(t, s, func(tx *Tx) error {
@@ -78,22 +81,20 @@ func TestChangePassphraseLeavesNoOldCiphertext(t *testing.T) {
 	writePlaintexts(t, s)
 	addMessages(t, s, "bob", "b1", "b2")
 	var old [][]byte
-	db := rawDB(t, dir)
-	for _, q := range []string{`SELECT v FROM secrets`, `SELECT v FROM contacts`,
-		`SELECT v FROM sessions`, `SELECT v FROM messages`, `SELECT v FROM seen_sources`,
-		`SELECT kdf_salt FROM meta`, `SELECT verifier FROM meta`} {
-		rows, err := db.Query(q)
-		if err != nil {
-			t.Fatal(err)
+	update(t, s, func(tx *Tx) error { _, err := tx.AddOutbox([]byte("queued")); return err })
+	m := rawMeta(t, s)
+	old = append(old, m.Salt, m.Verifier)
+	tamper(t, s, func(tx storage.Tx) error {
+		for _, table := range []string{tSecrets, tContacts, tSessions, tMessages, tSeen, tOutbox} {
+			if err := tx.Scan(table, nil, nil, false, func(k, v []byte) error {
+				old = append(old, bytes.Clone(v))
+				return nil
+			}); err != nil {
+				return err
+			}
 		}
-		for rows.Next() {
-			var v []byte
-			rows.Scan(&v)
-			old = append(old, v)
-		}
-		rows.Close()
-	}
-	db.Close()
+		return nil
+	})
 	if len(old) < 10 {
 		t.Fatalf("only %d old values captured", len(old))
 	}
@@ -147,13 +148,13 @@ func TestChangePassphraseWrongOldChangesNothing(t *testing.T) {
 	s, dir := newStore(t)
 	update(t, s, writeOneOfEach)
 	s.Close()
-	before, _ := os.ReadFile(filepath.Join(dir, FileName))
+	before, _ := os.ReadFile(filepath.Join(dir, sqlitestore.FileName))
 	s = reopen(t, dir)
 	if err := s.ChangePassphrase(context.Background(), []byte("wrong"), []byte("new")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("got %v", err)
 	}
 	s.Close()
-	after, _ := os.ReadFile(filepath.Join(dir, FileName))
+	after, _ := os.ReadFile(filepath.Join(dir, sqlitestore.FileName))
 	if string(before) != string(after) {
 		t.Fatal("a refused ChangePassphrase changed the file")
 	}

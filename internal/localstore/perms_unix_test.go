@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/hush-chat/hush/internal/sqlitestore"
 )
 
 // Security regression: the profile directory is 0700 and every database
@@ -24,7 +26,7 @@ func TestPermissions(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		s, err := create(context.Background(), dir, testPass, testParams)
+		s, err := createDir(context.Background(), dir, testPass, testParams)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +41,7 @@ func TestPermissions(t *testing.T) {
 			names[e.Name()] = true
 			assertMode(t, filepath.Join(dir, e.Name()), 0o600)
 		}
-		for _, n := range []string{FileName, FileName + "-wal", FileName + "-shm"} {
+		for _, n := range []string{sqlitestore.FileName, sqlitestore.FileName + "-wal", sqlitestore.FileName + "-shm"} {
 			if !names[n] {
 				t.Errorf("%s missing while the profile is open (have %v)", n, names)
 			}

@@ -1,9 +1,13 @@
 package localstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 // Known plaintexts written to every table; none may reach the disk.
@@ -91,8 +95,7 @@ func TestPlaintextScanFindsPlaintext(t *testing.T) {
 	s, dir := newStore(t)
 	canary := []byte("CANARY-plaintext-1234567")
 	update(t, s, func(tx *Tx) error {
-		_, err := tx.tx.Exec(`INSERT INTO secrets (k, v) VALUES (?, ?)`, []byte("k"), canary)
-		return err
+		return tx.tx.Put(tSecrets, []byte("k"), canary)
 	})
 	if hits := filesContaining(t, dir, canary); len(hits) == 0 {
 		t.Fatal("scan missed a plaintext in the open profile")
@@ -103,28 +106,50 @@ func TestPlaintextScanFindsPlaintext(t *testing.T) {
 	}
 }
 
-// moveAndExpectCorrupt closes s, runs a raw statement on its file, and
-// expects read to fail with ErrCorrupt on the reopened profile.
-func moveAndExpectCorrupt(t *testing.T, s *Store, dir, query string, args []any, read func(tx *Tx) error) {
+// moveAndExpectCorrupt changes the backend under s with move, reopens
+// the profile, and expects read to fail with ErrCorrupt.
+func moveAndExpectCorrupt(t *testing.T, s *Store, dir string, move func(tx storage.Tx) error, read func(tx *Tx) error) {
 	t.Helper()
+	tamper(t, s, move)
 	s.Close()
-	rawExec(t, rawDB(t, dir), query, args...)
 	s = reopen(t, dir)
 	err := s.View(context.Background(), read)
 	if !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("read after %q: %v, want ErrCorrupt", query, err)
+		t.Fatalf("read after the move: %v, want ErrCorrupt", err)
+	}
+}
+
+// copyValue puts the value of (fromTable, from) under (toTable, to),
+// deleting the source row when move is set.
+func copyValue(fromTable string, from []byte, toTable string, to []byte, move bool) func(tx storage.Tx) error {
+	return func(tx storage.Tx) error {
+		v, ok, err := tx.Get(fromTable, from)
+		if err != nil || !ok {
+			return fmt.Errorf("no row to copy: %v", err)
+		}
+		v = bytes.Clone(v)
+		if move {
+			if err := tx.Delete(fromTable, from); err != nil {
+				return err
+			}
+		}
+		return tx.Put(toTable, to, v)
 	}
 }
 
 // Security regression: a sealed value is bound to its table and row; one
 // copied or moved elsewhere fails to open instead of being read as that
-// row's value.
+// row's value. Runs on every backend: the binding is the sealing layer's.
 func TestMovedValueFailsToDecrypt(t *testing.T) {
+	eachBackend(t, testMovedValueFailsToDecrypt)
+}
+
+func testMovedValueFailsToDecrypt(t *testing.T, kind string) {
 	getContact := func(u string) func(*Tx) error {
 		return func(tx *Tx) error { _, err := tx.GetContact(u); return err }
 	}
 	setup := func(t *testing.T) (*Store, string, *keys) {
-		s, dir := newStore(t)
+		s, dir := newStoreOn(t, kind)
 		update(t, s, func(tx *Tx) error {
 			for _, u := range []string{"alice", "bob"} {
 				if err := tx.PutContact(u, []byte("record "+u)); err != nil {
@@ -144,7 +169,8 @@ func TestMovedValueFailsToDecrypt(t *testing.T) {
 					}
 				}
 			}
-			return nil
+			_, err := tx.AddOutbox([]byte("a"))
+			return err
 		})
 		k := &keys{index: append([]byte{}, s.k.index...)}
 		return s, dir, k
@@ -152,49 +178,99 @@ func TestMovedValueFailsToDecrypt(t *testing.T) {
 	t.Run("contact to another contact", func(t *testing.T) {
 		s, dir, k := setup(t)
 		moveAndExpectCorrupt(t, s, dir,
-			`UPDATE contacts SET v = (SELECT v FROM contacts WHERE k = ?) WHERE k = ?`,
-			[]any{k.blind(tContacts, []byte("bob")), k.blind(tContacts, []byte("alice"))},
+			copyValue(tContacts, k.blind(tContacts, []byte("bob")), tContacts, k.blind(tContacts, []byte("alice")), false),
 			getContact("alice"))
 	})
 	t.Run("secret to a contact", func(t *testing.T) {
 		s, dir, k := setup(t)
 		moveAndExpectCorrupt(t, s, dir,
-			`UPDATE contacts SET v = (SELECT v FROM secrets WHERE k = ?) WHERE k = ?`,
-			[]any{k.blind(tSecrets, []byte("seed")), k.blind(tContacts, []byte("alice"))},
+			copyValue(tSecrets, k.blind(tSecrets, []byte("seed")), tContacts, k.blind(tContacts, []byte("alice")), false),
 			getContact("alice"))
 	})
 	t.Run("contact row in the list", func(t *testing.T) {
 		s, dir, k := setup(t)
 		moveAndExpectCorrupt(t, s, dir,
-			`UPDATE contacts SET v = (SELECT v FROM contacts WHERE k = ?) WHERE k = ?`,
-			[]any{k.blind(tContacts, []byte("bob")), k.blind(tContacts, []byte("alice"))},
+			copyValue(tContacts, k.blind(tContacts, []byte("bob")), tContacts, k.blind(tContacts, []byte("alice")), false),
 			func(tx *Tx) error { _, err := tx.ListContacts(); return err })
 	})
 	t.Run("session to another device", func(t *testing.T) {
 		s, dir, k := setup(t)
-		moveAndExpectCorrupt(t, s, dir, `UPDATE sessions SET k = ? WHERE k = ?`,
-			[]any{k.blind(tSessions, sessionName("alice", 2)), k.blind(tSessions, sessionName("alice", 1))},
+		moveAndExpectCorrupt(t, s, dir,
+			copyValue(tSessions, k.blind(tSessions, sessionName("alice", 1)), tSessions, k.blind(tSessions, sessionName("alice", 2)), true),
 			func(tx *Tx) error { _, err := tx.GetSession("alice", 2); return err })
 	})
 	t.Run("message to another conversation", func(t *testing.T) {
 		s, dir, k := setup(t)
 		alice, bob := k.convKey([]byte("alice")), k.convKey([]byte("bob"))
-		moveAndExpectCorrupt(t, s, dir, `UPDATE messages SET conv = ? WHERE conv = ? AND id = ?`,
-			[]any{bob, alice, k.msgKey(alice, []byte("m1"))},
+		mid := k.msgKey(alice, []byte("m1"))
+		moveAndExpectCorrupt(t, s, dir,
+			copyValue(tMessages, msgKeyRow(alice, mid, 1), tMessages, msgKeyRow(bob, mid, 1), true),
 			func(tx *Tx) error { _, err := tx.History("bob", 0); return err })
 	})
 	t.Run("message reordered in history", func(t *testing.T) {
-		s, dir, _ := setup(t)
-		moveAndExpectCorrupt(t, s, dir, `UPDATE messages SET seq = seq + 100 WHERE seq = 1`, nil,
+		s, dir, k := setup(t)
+		alice := k.convKey([]byte("alice"))
+		mid := k.msgKey(alice, []byte("m1"))
+		moveAndExpectCorrupt(t, s, dir,
+			copyValue(tMessages, msgKeyRow(alice, mid, 1), tMessages, msgKeyRow(alice, mid, 101), true),
 			func(tx *Tx) error { _, err := tx.History("alice", 0); return err })
+	})
+	t.Run("outbox row moved in the queue", func(t *testing.T) {
+		s, dir, _ := setup(t)
+		moveAndExpectCorrupt(t, s, dir, copyValue(tOutbox, be64(1), tOutbox, be64(11), true),
+			func(tx *Tx) error { _, err := tx.Outbox(); return err })
 	})
 	t.Run("ciphertext bit flipped", func(t *testing.T) {
 		s, dir, k := setup(t)
-		moveAndExpectCorrupt(t, s, dir,
-			`UPDATE secrets SET v = substr(v, 1, 30) || x'00' || substr(v, 32) WHERE k = ?`,
-			[]any{k.blind(tSecrets, []byte("seed"))},
-			func(tx *Tx) error { _, err := tx.GetSecret("seed"); return err })
+		seed := k.blind(tSecrets, []byte("seed"))
+		moveAndExpectCorrupt(t, s, dir, func(tx storage.Tx) error {
+			v, _, err := tx.Get(tSecrets, seed)
+			if err != nil {
+				return err
+			}
+			v = bytes.Clone(v)
+			v[30] ^= 1
+			return tx.Put(tSecrets, seed, v)
+		}, func(tx *Tx) error { _, err := tx.GetSecret("seed"); return err })
 	})
+}
+
+// Security regression: no backend ever sees a username, a message, a
+// name or a key. A backend that records everything it is given (the
+// in-memory one, wrapped) holds none of the known plaintexts.
+func TestBackendSeesNoPlaintext(t *testing.T) {
+	s, _ := newStoreOn(t, "memory")
+	index := append([]byte{}, s.k.index...)
+	writePlaintexts(t, s)
+	update(t, s, func(tx *Tx) error {
+		_, err := tx.AddOutbox([]byte("the eagle lands at midnight"))
+		return err
+	})
+	var all []byte
+	tamper(t, s, func(tx storage.Tx) error {
+		for _, table := range []string{storage.MetaTable, tSecrets, tContacts, tSessions, tMessages, tMessageIDs,
+			tUnshown, tCounters, tSeen, tSeenCounts, tSeenSeqs, tOutbox} {
+			if err := tx.Scan(table, nil, nil, false, func(k, v []byte) error {
+				all = append(append(append(all, table...), k...), v...)
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if len(all) < 500 {
+		t.Fatalf("only %d bytes in the backend", len(all))
+	}
+	needles := map[string][]byte{"index key": index}
+	for k, v := range plaintexts {
+		needles[k] = v
+	}
+	for what, needle := range needles {
+		if bytes.Contains(all, needle) {
+			t.Errorf("the backend holds %s in plaintext", what)
+		}
+	}
 }
 
 // Security regression: a deleted or replaced session state is zeroed in
@@ -212,7 +288,7 @@ func TestReplacedAndDeletedValuesErased(t *testing.T) {
 	s.Close()
 	var old [][]byte
 	db := rawDB(t, dir)
-	rows, err := db.Query(`SELECT v FROM sessions`)
+	rows, err := db.Query(`SELECT v FROM kv WHERE t = 'sessions'`)
 	if err != nil {
 		t.Fatal(err)
 	}

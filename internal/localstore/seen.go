@@ -1,10 +1,25 @@
 package localstore
 
 import (
-	"database/sql"
-	"errors"
+	"encoding/binary"
 	"fmt"
+	"slices"
+
+	"github.com/hush-chat/hush/internal/storage"
 )
+
+// The seen-set:
+//
+//	seen_sources  src          → sealed source name (for ChangePassphrase)
+//	seen_counts   src          → how many numbers seen holds for src, 8 bytes
+//	seen          src || seq'  → empty
+//
+// src is the blinded source name; seq' is the sequence number with its
+// sign bit flipped, big-endian, so keys sort as the numbers do.
+
+func seenKey(src []byte, seq int64) []byte {
+	return binary.BigEndian.AppendUint64(slices.Clone(src), uint64(seq)^(1<<63))
+}
 
 // MarkSeen records that relay sequence number seq of source (a relay
 // mailbox, a broker topic: any name) was processed, and reports whether it
@@ -17,22 +32,19 @@ func (tx *Tx) MarkSeen(source string, seq int64) (already bool, err error) {
 		return false, err
 	}
 	src := tx.k.blind(tSeen, []byte(source))
-	res, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO seen (src, seq) VALUES (?, ?)
-		ON CONFLICT DO NOTHING`, src, seq)
-	if err != nil {
-		return false, fmt.Errorf("localstore: write seen: %w", err)
+	k := seenKey(src, seq)
+	if _, ok, err := tx.get(tSeenSeqs, k); err != nil || ok {
+		return ok, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return false, fmt.Errorf("localstore: write seen: %w", err)
-	} else if n == 0 {
-		return true, nil
+	if err := tx.put(tSeenSeqs, k, nil); err != nil {
+		return false, err
 	}
 	n, err := tx.countSeen(src, source)
 	if err != nil {
 		return false, err
 	}
 	// Prune in steps of keepSeen/64 rows: finding the cut-off walks
-	// keepSeen index entries, too slow to do for every message.
+	// keepSeen keys, too slow to do for every message.
 	if n > int64(tx.keepSeen+tx.keepSeen/64) {
 		if err := tx.pruneSeen(src); err != nil {
 			return false, err
@@ -45,33 +57,45 @@ func (tx *Tx) MarkSeen(source string, seq int64) (already bool, err error) {
 // it, registering the source (its name sealed, for ChangePassphrase) the
 // first time.
 func (tx *Tx) countSeen(src []byte, source string) (int64, error) {
-	var n int64
-	err := tx.tx.QueryRowContext(tx.ctx, `UPDATE seen_sources SET n = n + 1 WHERE k = ?
-		RETURNING n`, src).Scan(&n)
-	if err == nil {
-		return n, nil
+	v, ok, err := tx.get(tSeenCounts, src)
+	if err != nil {
+		return 0, err
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("localstore: write seen: %w", err)
+	var n uint64
+	if ok {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("%w: malformed seen count", ErrCorrupt)
+		}
+		n = binary.BigEndian.Uint64(v)
+	} else {
+		pt := encodeFields([]byte(source))
+		if err := tx.put(tSeen, src, tx.k.seal(pt, tSeen, src)); err != nil {
+			return 0, err
+		}
 	}
-	v := tx.k.seal(encodeFields([]byte(source)), tSeen, src)
-	if _, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO seen_sources (k, n, v) VALUES (?, 1, ?)`,
-		src, v); err != nil {
-		return 0, fmt.Errorf("localstore: write seen: %w", err)
-	}
-	return 1, nil
+	n++
+	return int64(n), tx.put(tSeenCounts, src, be64(n))
 }
 
 // pruneSeen keeps the newest keepSeen numbers of src.
 func (tx *Tx) pruneSeen(src []byte) error {
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM seen WHERE src = ? AND seq <
-		(SELECT seq FROM seen WHERE src = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`,
-		src, src, tx.keepSeen-1); err != nil {
-		return fmt.Errorf("localstore: prune seen: %w", err)
+	var old [][]byte
+	kept := 0
+	err := tx.scan(tSeenSeqs, src, storage.PrefixEnd(src), true, func(k, _ []byte) error {
+		if kept < tx.keepSeen {
+			kept++
+			return nil
+		}
+		old = append(old, slices.Clone(k))
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	if _, err := tx.tx.ExecContext(tx.ctx, `UPDATE seen_sources SET n = ? WHERE k = ?`,
-		tx.keepSeen, src); err != nil {
-		return fmt.Errorf("localstore: prune seen: %w", err)
+	for _, k := range old {
+		if err := tx.del(tSeenSeqs, k); err != nil {
+			return fmt.Errorf("localstore: prune seen: %w", err)
+		}
 	}
-	return nil
+	return tx.put(tSeenCounts, src, be64(uint64(kept)))
 }

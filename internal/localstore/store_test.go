@@ -8,18 +8,21 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/hush-chat/hush/internal/sqlitestore"
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 func TestCreateOpenExists(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "p")
-	if Exists(dir) {
+	if sqlitestore.Exists(dir) {
 		t.Fatal("Exists before Create")
 	}
-	if _, err := Open(ctx, dir, testPass); !errors.Is(err, ErrNoProfile) {
+	if _, err := openDir(ctx, dir, testPass); !errors.Is(err, ErrNoProfile) {
 		t.Fatalf("Open of a missing directory: %v, want ErrNoProfile", err)
 	}
-	s, err := create(ctx, dir, testPass, testParams)
+	s, err := createDir(ctx, dir, testPass, testParams)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,10 +33,10 @@ func TestCreateOpenExists(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if !Exists(dir) {
+	if !sqlitestore.Exists(dir) {
 		t.Fatal("Exists after Create")
 	}
-	if _, err := create(ctx, dir, testPass, testParams); !errors.Is(err, ErrExists) {
+	if _, err := createDir(ctx, dir, testPass, testParams); !errors.Is(err, ErrExists) {
 		t.Fatalf("second Create: %v, want ErrExists", err)
 	}
 	s = reopen(t, dir)
@@ -50,7 +53,7 @@ func TestCreateOpenExists(t *testing.T) {
 }
 
 func TestOpenEmptyDirectoryIsNoProfile(t *testing.T) {
-	if _, err := Open(context.Background(), t.TempDir(), testPass); !errors.Is(err, ErrNoProfile) {
+	if _, err := openDir(context.Background(), t.TempDir(), testPass); !errors.Is(err, ErrNoProfile) {
 		t.Fatalf("got %v, want ErrNoProfile", err)
 	}
 }
@@ -62,7 +65,7 @@ func TestConcurrentCreateOneWins(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			s, err := create(context.Background(), dir, []byte{byte(i)}, testParams)
+			s, err := createDir(context.Background(), dir, []byte{byte(i)}, testParams)
 			if err == nil {
 				s.Close()
 			}
@@ -87,13 +90,13 @@ func TestConcurrentCreateOneWins(t *testing.T) {
 
 func TestPathWithURISyntax(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "we?ird#dir%20name")
-	s, err := create(context.Background(), dir, testPass, testParams)
+	s, err := createDir(context.Background(), dir, testPass, testParams)
 	if err != nil {
 		t.Fatal(err)
 	}
 	update(t, s, func(tx *Tx) error { return tx.PutSecret("a", []byte("b")) })
 	s.Close()
-	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, sqlitestore.FileName)); err != nil {
 		t.Fatalf("database not where it belongs: %v", err)
 	}
 	reopen(t, dir)
@@ -111,16 +114,16 @@ func TestWrongPassphraseRefusedAndStoreUnchanged(t *testing.T) {
 		return err
 	})
 	s.Close()
-	before, err := os.ReadFile(filepath.Join(dir, FileName))
+	before, err := os.ReadFile(filepath.Join(dir, sqlitestore.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, wrong := range [][]byte{[]byte("correct horse battery stapler"), nil, []byte("")} {
-		if _, err := Open(context.Background(), dir, wrong); !errors.Is(err, ErrWrongPassphrase) {
+		if _, err := openDir(context.Background(), dir, wrong); !errors.Is(err, ErrWrongPassphrase) {
 			t.Fatalf("Open with a wrong passphrase: %v, want ErrWrongPassphrase", err)
 		}
 	}
-	after, err := os.ReadFile(filepath.Join(dir, FileName))
+	after, err := os.ReadFile(filepath.Join(dir, sqlitestore.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,63 +144,90 @@ func TestWrongPassphraseRefusedAndStoreUnchanged(t *testing.T) {
 func TestParamsStoredInProfile(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "p")
-	s, err := Create(ctx, dir, testPass)
+	s, err := createDir(ctx, dir, testPass, DefaultParams)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := rawMeta(t, s)
 	s.Close()
-	m, err := readMeta(ctx, rawDB(t, dir))
-	if err != nil {
-		t.Fatal(err)
+	if m.Time != DefaultParams.Time || m.Memory != DefaultParams.Memory || m.Threads != DefaultParams.Threads ||
+		len(m.Salt) != saltSize || m.KDF != storage.KDFArgon2id || m.Version != formatVersion {
+		t.Fatalf("stored meta %+v, want %+v and a %d-byte salt", m, DefaultParams, saltSize)
 	}
-	if m.params != DefaultParams || len(m.salt) != saltSize {
-		t.Fatalf("stored params %+v salt %d bytes, want %+v and %d", m.params, len(m.salt), DefaultParams, saltSize)
-	}
-	if _, err := Open(ctx, dir, []byte("nope")); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := openDir(ctx, dir, []byte("nope")); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("wrong passphrase: %v", err)
 	}
 	reopen(t, dir)
 }
 
-// Security regression: the meta table is read before anything is
+// editMeta rewrites the meta record of the profile at dir (closing s).
+func editMeta(t *testing.T, s *Store, edit func(m *storage.Meta)) {
+	t.Helper()
+	m := rawMeta(t, s)
+	edit(m)
+	tamper(t, s, func(tx storage.Tx) error { return storage.WriteMeta(tx, m) })
+	s.Close()
+}
+
+// Security regression: the meta record is read before anything is
 // authenticated, so out-of-range Argon2id parameters must be refused
-// rather than obeyed (a 1 TiB allocation, an hour of hashing).
+// rather than obeyed (a 4 GiB allocation, an hour of hashing).
 func TestTamperedParamsRefused(t *testing.T) {
-	for _, tc := range []struct{ col, val string }{
-		{"kdf_memory", "1099511627776"},
-		{"kdf_memory", "4194305"},
-		{"kdf_time", "0"},
-		{"kdf_time", "1000000"},
-		{"kdf_threads", "0"},
-		{"kdf_threads", "300"},
+	for _, tc := range []struct {
+		name string
+		edit func(m *storage.Meta)
+	}{
+		{"memory=4194305", func(m *storage.Meta) { m.Memory = 4194305 }},
+		{"memory=max", func(m *storage.Meta) { m.Memory = 1<<32 - 1 }},
+		{"time=0", func(m *storage.Meta) { m.Time = 0 }},
+		{"time=1000000", func(m *storage.Meta) { m.Time = 1000000 }},
+		{"threads=0", func(m *storage.Meta) { m.Threads = 0 }},
+		{"kdf unknown", func(m *storage.Meta) { m.KDF = "scrypt" }},
+		{"salt short", func(m *storage.Meta) { m.Salt = m.Salt[:8] }},
 	} {
-		t.Run(tc.col+"="+tc.val, func(t *testing.T) {
-			s, dir := newStore(t)
-			s.Close()
-			rawExec(t, rawDB(t, dir), `UPDATE meta SET `+tc.col+` = `+tc.val)
-			if _, err := Open(context.Background(), dir, testPass); !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("got %v, want ErrCorrupt", err)
+		eachBackend(t, func(t *testing.T, kind string) {
+			s, dir := newStoreOn(t, kind)
+			editMeta(t, s, tc.edit)
+			if _, err := openDir(context.Background(), dir, testPass); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("%s: got %v, want ErrCorrupt", tc.name, err)
 			}
 		})
 	}
 }
 
 func TestTamperedSaltOrVerifierIsWrongPassphrase(t *testing.T) {
-	for _, col := range []string{"kdf_salt", "verifier"} {
-		s, dir := newStore(t)
-		s.Close()
-		rawExec(t, rawDB(t, dir), `UPDATE meta SET `+col+` = zeroblob(length(`+col+`))`)
-		if _, err := Open(context.Background(), dir, testPass); !errors.Is(err, ErrWrongPassphrase) {
-			t.Fatalf("%s zeroed: %v, want ErrWrongPassphrase", col, err)
-		}
+	for _, field := range []string{"salt", "verifier"} {
+		eachBackend(t, func(t *testing.T, kind string) {
+			s, dir := newStoreOn(t, kind)
+			editMeta(t, s, func(m *storage.Meta) {
+				if field == "salt" {
+					clear(m.Salt)
+				} else {
+					clear(m.Verifier)
+				}
+			})
+			if _, err := openDir(context.Background(), dir, testPass); !errors.Is(err, ErrWrongPassphrase) {
+				t.Fatalf("%s zeroed: %v, want ErrWrongPassphrase", field, err)
+			}
+		})
+	}
+}
+
+// A profile that says it is locked by another kind of key than the one
+// given is refused with ErrKeyKind, not taken as a wrong passphrase.
+func TestKeyKindMismatch(t *testing.T) {
+	s, dir := newStoreOn(t, "memory")
+	s.Close()
+	appKey := make([]byte, 32)
+	if _, err := Open(context.Background(), memBackend(dir), AppKey(appKey)); !errors.Is(err, ErrKeyKind) {
+		t.Fatalf("application key on a passphrase profile: %v", err)
 	}
 }
 
 func TestUnknownFormatVersionRefused(t *testing.T) {
 	s, dir := newStore(t)
-	s.Close()
-	rawExec(t, rawDB(t, dir), `UPDATE meta SET version = 2`)
-	_, err := Open(context.Background(), dir, testPass)
+	editMeta(t, s, func(m *storage.Meta) { m.Version = 3 })
+	_, err := openDir(context.Background(), dir, testPass)
 	if err == nil || errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("got %v, want a version error", err)
 	}

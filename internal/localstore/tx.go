@@ -1,10 +1,10 @@
 package localstore
 
 import (
-	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/hush-chat/hush/internal/storage"
 )
 
 // Table names; they also label blinded keys and associated data.
@@ -13,26 +13,92 @@ const (
 	tContacts      = "contacts"
 	tSessions      = "sessions"
 	tMessages      = "messages"
+	tMessageIDs    = "message_ids"   // conv || id → seq
+	tUnshown       = "unshown"       // seq → conv || id
+	tCounters      = "counters"      // "messages" → last message seq
 	tConversations = "conversations" // blinds conversation names (no table)
-	tSeen          = "seen_sources"
+	tSeen          = "seen_sources"  // src → sealed source name
+	tSeenCounts    = "seen_counts"   // src → how many numbers seen holds
+	tSeenSeqs      = "seen"          // src || seq → empty
+	tOutbox        = "outbox"        // seq → sealed record
 )
 
 // Tx is a transaction of Update or View. It is valid only inside the
 // function it was passed to. Values it returns are the caller's.
 type Tx struct {
-	ctx      context.Context
-	tx       *sql.Tx
+	tx       storage.Tx
 	k        *keys
 	keepSeen int
 	readOnly bool
+	done     bool
+}
+
+func (tx *Tx) usable() error {
+	if tx.done {
+		return storage.ErrTxDone
+	}
+	return nil
 }
 
 func (tx *Tx) writable() error {
 	if tx.readOnly {
 		return errReadOnly
 	}
+	return tx.usable()
+}
+
+func (tx *Tx) get(table string, k []byte) ([]byte, bool, error) {
+	if err := tx.usable(); err != nil {
+		return nil, false, err
+	}
+	v, ok, err := tx.tx.Get(table, k)
+	if err != nil {
+		return nil, false, fmt.Errorf("localstore: read %s: %w", table, err)
+	}
+	return v, ok, nil
+}
+
+func (tx *Tx) put(table string, k, v []byte) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
+	if err := tx.tx.Put(table, k, v); err != nil {
+		return fmt.Errorf("localstore: write %s: %w", table, err)
+	}
 	return nil
 }
+
+func (tx *Tx) del(table string, k []byte) error {
+	if err := tx.writable(); err != nil {
+		return err
+	}
+	if err := tx.tx.Delete(table, k); err != nil {
+		return fmt.Errorf("localstore: delete %s: %w", table, err)
+	}
+	return nil
+}
+
+func (tx *Tx) scan(table string, from, to []byte, reverse bool, fn func(k, v []byte) error) error {
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	var fnErr error
+	err := tx.tx.Scan(table, from, to, reverse, func(k, v []byte) error {
+		fnErr = fn(k, v)
+		return fnErr
+	})
+	switch {
+	case err == nil || errors.Is(err, errStop):
+		return nil
+	case err == fnErr:
+		return err
+	default:
+		return fmt.Errorf("localstore: read %s: %w", table, err)
+	}
+}
+
+// errStop ends a scan early; scan swallows it.
+var errStop = errors.New("stop")
 
 // putKV stores fields sealed under the blinded key k of a key-value table.
 func (tx *Tx) putKV(table string, k []byte, fields ...[]byte) error {
@@ -41,24 +107,17 @@ func (tx *Tx) putKV(table string, k []byte, fields ...[]byte) error {
 	}
 	pt := encodeFields(fields...)
 	defer clear(pt)
-	v := tx.k.seal(pt, table, k)
-	_, err := tx.tx.ExecContext(tx.ctx, `INSERT INTO `+table+` (k, v) VALUES (?, ?)
-		ON CONFLICT (k) DO UPDATE SET v = excluded.v`, k, v)
-	if err != nil {
-		return fmt.Errorf("localstore: write %s: %w", table, err)
-	}
-	return nil
+	return tx.put(table, k, tx.k.seal(pt, table, k))
 }
 
 // getKV opens the value under the blinded key k and returns its n fields.
 func (tx *Tx) getKV(table string, k []byte, n int) ([][]byte, error) {
-	var v []byte
-	err := tx.tx.QueryRowContext(tx.ctx, `SELECT v FROM `+table+` WHERE k = ?`, k).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotFound
-	}
+	v, ok, err := tx.get(table, k)
 	if err != nil {
-		return nil, fmt.Errorf("localstore: read %s: %w", table, err)
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
 	}
 	pt, err := tx.k.open(v, table, k)
 	if err != nil {
@@ -98,31 +157,20 @@ func (tx *Tx) GetContact(username string) ([]byte, error) {
 
 // ListContacts returns every contact record, in no particular order.
 func (tx *Tx) ListContacts() ([][]byte, error) {
-	rows, err := tx.tx.QueryContext(tx.ctx, `SELECT k, v FROM contacts`)
-	if err != nil {
-		return nil, fmt.Errorf("localstore: read contacts: %w", err)
-	}
-	defer rows.Close()
 	var out [][]byte
-	for rows.Next() {
-		var k, v []byte
-		if err := rows.Scan(&k, &v); err != nil {
-			return nil, fmt.Errorf("localstore: read contacts: %w", err)
-		}
+	err := tx.scan(tContacts, nil, nil, false, func(k, v []byte) error {
 		pt, err := tx.k.open(v, tContacts, k)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f, err := decodeFields(pt, 2)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, f[1])
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("localstore: read contacts: %w", err)
-	}
-	return out, nil
+		return nil
+	})
+	return out, err
 }
 
 // sessionName is what a session's row key is blinded from: the device
@@ -147,16 +195,9 @@ func (tx *Tx) GetSession(username string, device uint32) ([]byte, error) {
 	return f[2], nil
 }
 
-// DeleteSession removes the session with device of username (its bytes
-// are zeroed in the file). Deleting a session that does not exist is not
-// an error.
+// DeleteSession removes the session with device of username (a durable
+// backend zeroes its bytes). Deleting a session that does not exist is
+// not an error.
 func (tx *Tx) DeleteSession(username string, device uint32) error {
-	if err := tx.writable(); err != nil {
-		return err
-	}
-	k := tx.k.blind(tSessions, sessionName(username, device))
-	if _, err := tx.tx.ExecContext(tx.ctx, `DELETE FROM sessions WHERE k = ?`, k); err != nil {
-		return fmt.Errorf("localstore: delete session: %w", err)
-	}
-	return nil
+	return tx.del(tSessions, tx.k.blind(tSessions, sessionName(username, device)))
 }
