@@ -144,10 +144,8 @@ func (o *Options) defaults() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if len(o.Passphrase) == 0 {
-		return ErrEmptyPassphrase
-	}
-	return nil
+	_, err := profileKey(o) // refuses an empty passphrase, a bad key or both
+	return err
 }
 
 // newClient is the Client every constructor starts from.

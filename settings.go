@@ -39,7 +39,7 @@ func checkMQTTURL(key, raw string) error {
 			}
 		}
 	}
-	return fmt.Errorf("%s URL must start with mqtt://, mqtts://, tcp://, ssl://, tls:// and name a host:port, or be ws:// or wss:// (e.g. %s)",
+	return fmt.Errorf("%s URL must be mqtt://, mqtts://, tcp://, ssl:// or tls:// with a host:port, or ws:// or wss:// (e.g. %s)",
 		key, suggest("mqtt", raw, "127.0.0.1:1883"))
 }
 
