@@ -24,12 +24,12 @@ func TestSettingURLsAreChecked(t *testing.T) {
 		{"mqtt", "mqtt://127.0.0.1:1883", ""},
 		{"broker", "mqtts://broker.example.org:8883", ""},
 		{"broker", "tcp://h:1", ""},
-		{"mqtt", "mqtt://hostonly", "name a host:port"},
+		{"mqtt", "mqtt://hostonly", "with a host:port"},
 		{"mqtt", "http://127.0.0.1:1883", "(e.g. mqtt://127.0.0.1:1883)"},
 		{"broker", "127.0.0.1:1883", "(e.g. mqtt://127.0.0.1:1883)"},
 		{"mqtt", "ws://127.0.0.1:4874/mqtt", ""},
 		{"broker", "wss://hush.example.org/mqtt", ""},
-		{"mqtt", "ws:///mqtt", "or be ws:// or wss://"},
+		{"mqtt", "ws:///mqtt", "or ws:// or wss://"},
 	} {
 		var err error
 		if tc.key == "server" {
