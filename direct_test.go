@@ -208,3 +208,43 @@ func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 		t.Fatalf("second drain read %q (%v)", got, err)
 	}
 }
+
+// Direct mode works over MQTT over WebSocket too: the directory publishes
+// a ws:// broker URL with its path, and senders dial it.
+func TestDirectModeOverWebSocket(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
+	if err := b.AddHook(new(allowAll), nil); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if err := b.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})); err != nil {
+		t.Fatal(err)
+	}
+	go b.Serve()
+	t.Cleanup(func() { b.Close() })
+	broker := "ws://" + addr + "/mqtt"
+
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL(), BrokerURL: broker}, "bob")
+
+	for _, text := range []string{"over", "websocket"} {
+		if _, err := alice.Send(ctx, "bob", text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := bob.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Text != "over" || got[1].Text != "websocket" {
+		t.Fatalf("bob got %v, want over, websocket", got)
+	}
+}

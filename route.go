@@ -90,6 +90,9 @@ func publishedBroker(raw string) (string, error) {
 		scheme = "mqtts"
 	}
 	pub := (&url.URL{Scheme: scheme, Host: u.Host}).String()
+	if scheme == "ws" || scheme == "wss" {
+		pub = (&url.URL{Scheme: scheme, Host: u.Host, Path: u.Path}).String()
+	}
 	if err := proto.CheckBroker(pub); err != nil {
 		return "", fmt.Errorf("broker URL %q cannot be published: %w", raw, err)
 	}

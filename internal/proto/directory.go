@@ -255,14 +255,28 @@ func CheckBroker(raw string) error {
 		return fmt.Errorf("%w: a broker URL has 1 to %d bytes", ErrBadDelivery, MaxBrokerURL)
 	}
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "mqtts") || u.Host == "" || u.Hostname() == "" {
-		return fmt.Errorf("%w: the broker must be mqtt://host:port or mqtts://host:port", ErrBadDelivery)
+	ws := err == nil && (u.Scheme == "ws" || u.Scheme == "wss")
+	if err != nil || (u.Scheme != "mqtt" && u.Scheme != "mqtts" && !ws) || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%w: the broker must be mqtt://host:port, mqtts://host:port, ws://host[:port]/path or wss://host[:port]/path", ErrBadDelivery)
 	}
 	if u.User != nil {
 		return fmt.Errorf("%w: a published broker URL carries no user name or password", ErrBadDelivery)
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
-		return fmt.Errorf("%w: the broker URL must be only mqtt(s)://host:port", ErrBadDelivery)
+	if u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" || u.ForceQuery {
+		return fmt.Errorf("%w: a broker URL has no query or fragment", ErrBadDelivery)
+	}
+	if !ws && u.Path != "" && u.Path != "/" {
+		return fmt.Errorf("%w: an mqtt(s) broker URL has no path", ErrBadDelivery)
+	}
+	// A WebSocket endpoint has a path (the broker's /mqtt, say): plain
+	// printable ASCII, so what a sender dials is what a user sees.
+	for _, r := range u.Path {
+		if r <= ' ' || r >= 0x7f {
+			return fmt.Errorf("%w: a broker URL's path is printable ASCII", ErrBadDelivery)
+		}
+	}
+	if u.RawPath != "" {
+		return fmt.Errorf("%w: a broker URL's path has no escapes", ErrBadDelivery)
 	}
 	return nil
 }

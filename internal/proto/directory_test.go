@@ -29,6 +29,8 @@ func TestCheckDelivery(t *testing.T) {
 		{DeliveryRelay, "", ""},
 		{DeliveryDirect, "mqtt://b.example:1883", "mqtt://b.example:1883"},
 		{DeliveryDirect, "mqtts://b.example:8883", "mqtts://b.example:8883"},
+		{DeliveryDirect, "ws://b.example:8080/mqtt", "ws://b.example:8080/mqtt"},
+		{DeliveryDirect, "wss://b.example/mqtt", "wss://b.example/mqtt"},
 	} {
 		got, err := CheckDelivery(c.delivery, c.broker)
 		if err != nil || got != c.want {
@@ -44,6 +46,10 @@ func TestCheckDelivery(t *testing.T) {
 		{DeliveryDirect, "mqtt://b.example:1883/topic"},
 		{DeliveryDirect, "mqtt://b.example:1883?x=1"},
 		{DeliveryDirect, "mqtt://"},
+		{DeliveryDirect, "ws://b.example/mqtt?token=1"},
+		{DeliveryDirect, "wss://user:pw@b.example/mqtt"},
+		{DeliveryDirect, "ws://b.example/m%20qtt"},
+		{DeliveryDirect, "ws:///mqtt"},
 		{DeliveryDirect, "mqtt://b.example/" + strings.Repeat("a", MaxBrokerURL)},
 	} {
 		if _, err := CheckDelivery(c.delivery, c.broker); !errors.Is(err, ErrBadDelivery) {
