@@ -38,6 +38,22 @@
 // its key fingerprint, to refuse an impostor at Create), the HTTP client
 // and the logger.
 //
+// Where the profile lives is the application's choice: an encrypted SQLite
+// database in Options.Home (what the hush command uses), MemoryStore for
+// tests and short-lived programs, or any Store the application implements
+// over its own database (the client seals every key and value before the
+// Store sees it). It is unlocked by a passphrase (Argon2id) or by a
+// 32-byte Options.Key the application keeps in a platform keychain. With a
+// Store the package also builds for js/wasm and wasip1/wasm.
+//
+// Besides messages, Seal encrypts data for a list of users (every device
+// of each, and the sender's own) so that it can be kept anywhere and opened
+// later with Unseal by any of them, the sender verified; FindUsers looks up
+// many users at once.
+//
+// Package hushtest runs a real server inside a test, so an application's
+// own tests need nothing installed; package server embeds one in a program.
+//
 // Guarantees: a message is acknowledged to the relay only after it is
 // durably stored in the profile; messages are deduplicated by id; a
 // contact whose identity key changes is flagged (ErrIdentityChanged,
