@@ -2,6 +2,7 @@ package hush_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -157,4 +158,30 @@ func ExampleClient_Listen() {
 	// alice: one
 	// alice: two
 	// alice: three
+}
+
+// Data sealed for users can be kept anywhere (a database row, an object
+// store) and opened later by any device of the users it names, or of the
+// sender, with the sender verified; nobody else can open it.
+func ExampleClient_Seal() {
+	ctx := context.Background()
+	srv, cs := users(ctx, "alice", "bob", "mallory")
+	defer srv.Close()
+	alice, bob, mallory := cs[0], cs[1], cs[2]
+
+	blob, err := alice.Seal(ctx, []byte("salary: 4,200"), "bob")
+	if err != nil {
+		panic(err)
+	}
+	data, from, err := bob.Unseal(ctx, blob)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("bob opens %q from %s\n", data, from)
+	if _, _, err := mallory.Unseal(ctx, blob); errors.Is(err, hush.ErrNotRecipient) {
+		fmt.Println("mallory cannot open it")
+	}
+	// Output:
+	// bob opens "salary: 4,200" from alice
+	// mallory cannot open it
 }
