@@ -305,3 +305,51 @@ func TestDataMessageVector(t *testing.T) {
 		}
 	}
 }
+
+// Session recovery sends a data message again as data: the peer that
+// could not read it receives the same bytes, not an empty text.
+func TestDataMessageResentAfterSessionReset(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	ao := Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}
+	alice := create(t, ao, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "a1")
+	syncErrs(t, bob)
+	mustSend(t, bob, "alice", "b1")
+	syncErrs(t, alice)
+	alice.Close()
+	copyProfile(t, ao.Home, filepath.Join(dir, "backup"))
+	alice, err := Open(ctx, ao)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		from, to *Client
+		text     string
+	}{{alice, bob, "a2"}, {bob, alice, "b2"}, {alice, bob, "a3"}} {
+		mustSend(t, step.from, step.to.Username(), step.text)
+		syncErrs(t, step.to)
+	}
+	alice.Close()
+	copyProfile(t, filepath.Join(dir, "backup"), ao.Home) // the restore: alice is behind bob's ratchet
+	if alice, err = Open(ctx, ao); err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+
+	if _, err := bob.SendData(ctx, "alice", dataPayload); err != nil {
+		t.Fatal(err)
+	}
+	if got, errs := syncErrs(t, alice); len(got) != 0 || len(errs) != 1 {
+		t.Fatalf("restored alice: %q %v, want one reset request", got, errs)
+	}
+	if _, errs := syncErrs(t, bob); len(errs) != 1 {
+		t.Fatalf("bob on the reset request: %v", errs)
+	}
+	ms, err := alice.Sync(ctx)
+	if err != nil || len(ms) != 1 || !bytes.Equal(ms[0].Data, dataPayload) || ms[0].Text != "" {
+		t.Fatalf("alice after the re-send: %+v %v", ms, err)
+	}
+}
