@@ -65,7 +65,7 @@ type Message struct {
 	From       string    // sender username (Peer for incoming, self for outgoing)
 	FromDevice uint32    // sender device
 	To         string    // recipient username
-	Text       string    // the text
+	Text       string    // the text (empty for a data message)
 	SentAt     time.Time // sender's clock
 	ReceivedAt time.Time // this device's clock when stored
 	Outgoing   bool
@@ -86,6 +86,10 @@ type Message struct {
 	// Attachment is set when the message carries a file or a memo (a
 	// long text sent as an encrypted attachment).
 	Attachment *Attachment
+	// Data is the payload of a data message (Client.SendData,
+	// Group.SendData): 1 to MaxData opaque bytes the application chose.
+	// It is nil for texts and files; Text is empty when it is set.
+	Data []byte
 }
 
 // Attachment describes a file (or memo) carried by a message. The file

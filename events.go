@@ -11,7 +11,8 @@ type EventKind int
 
 // Event kinds. Each names the field of Event that carries it.
 const (
-	// EventMessage: a new incoming text (Message).
+	// EventMessage: a new incoming text or data message (Message; its
+	// Data is set for data).
 	EventMessage EventKind = iota + 1
 	// EventFileOffered: a new incoming file message (Message, with its
 	// Attachment); Download or DownloadTo fetches it.

@@ -185,3 +185,25 @@ func ExampleClient_Seal() {
 	// bob opens "salary: 4,200" from alice
 	// mallory cannot open it
 }
+
+// An application sends its own payloads as data messages: hush carries the
+// bytes end to end and never interprets them.
+func ExampleClient_SendData() {
+	ctx := context.Background()
+	srv, cs := users(ctx, "sensor", "hub")
+	defer srv.Close()
+	sensor, hub := cs[0], cs[1]
+
+	reading := []byte{0x01, 0x00, 0xd2, 0x04} // the application's own encoding
+	if _, err := sensor.SendData(ctx, "hub", reading); err != nil {
+		panic(err)
+	}
+	msgs, _ := hub.Sync(ctx)
+	for _, m := range msgs {
+		if m.Data != nil {
+			fmt.Printf("%d bytes from %s: % x\n", len(m.Data), m.From, m.Data)
+		}
+	}
+	// Output:
+	// 4 bytes from sensor: 01 00 d2 04
+}

@@ -1,6 +1,7 @@
 package hush
 
 import (
+	"bytes"
 	"context"
 	"io"
 )
@@ -29,6 +30,17 @@ func (g *Group) conversation() string { return "#" + g.name }
 // Long texts travel as memos, as with Client.Send.
 func (g *Group) Send(ctx context.Context, text string) (*Message, error) {
 	return g.c.sendTo(ctx, g.conversation(), text)
+}
+
+// SendData sends data, opaque bytes of the application's own format, to
+// every member, as Send sends a text (see Client.SendData): empty data is
+// refused with ErrEmptyMessage, more than MaxData bytes with ErrTooLarge,
+// before anything is stored.
+func (g *Group) SendData(ctx context.Context, data []byte) (*Message, error) {
+	if err := checkData(data); err != nil {
+		return nil, err
+	}
+	return g.c.sendGroupBody(ctx, g.name, messageRecord{Data: bytes.Clone(data)})
 }
 
 // SendFile sends the file at path to the group: uploaded once for every

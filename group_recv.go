@@ -385,6 +385,10 @@ func (c *Client) openGroupMessage(r *groupRecord, gm []byte) (*messageRecord, er
 		if m.Attachment, err = decodeFile(body); err != nil {
 			return nil, drop("group #%s: %w", r.Name, err)
 		}
+	case appKindData:
+		if m.Data, err = decodeData(body); err != nil {
+			return nil, drop("group #%s: %w", r.Name, err)
+		}
 	default:
 		return nil, drop("group #%s: kind %d is not supported in groups", r.Name, kind)
 	}

@@ -180,13 +180,19 @@ func (c *Client) sendGroup(ctx context.Context, name, text string) (*Message, er
 // sendGroupApp sends one application message to the group: a text, or
 // (att set) a file message whose blob is already uploaded.
 func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attachmentRecord) (*Message, error) {
-	if att == nil && len(text) > MaxText {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d in one group message", ErrTooLarge, len(text), MaxText)
+	return c.sendGroupBody(ctx, name, messageRecord{Text: text, Attachment: att})
+}
+
+// sendGroupBody sends to the group the application message that body's
+// Text, Attachment or Data make (messageRecord.encodeApp).
+func (c *Client) sendGroupBody(ctx context.Context, name string, body messageRecord) (*Message, error) {
+	if body.Attachment == nil && body.Data == nil && len(body.Text) > MaxText {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d in one group message", ErrTooLarge, len(body.Text), MaxText)
 	}
-	app := encodeText(text)
-	if att != nil {
-		app = encodeFile(att)
+	if err := checkData(body.Data); body.Data != nil && err != nil {
+		return nil, err
 	}
+	app := body.encodeApp()
 	if err := c.distribute(ctx, name); err != nil {
 		return nil, err
 	}
@@ -223,8 +229,8 @@ func (c *Client) sendGroupApp(ctx context.Context, name, text string, att *attac
 		}
 		env = append([]byte{groupEnvelope}, gm...)
 		m = messageRecord{ID: messageIDString(id), Peer: "#" + r.Name, From: c.prof.Username, FromDevice: c.dev.ID(),
-			To: "#" + r.Name, Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending,
-			Attachment: att}
+			To: "#" + r.Name, Text: body.Text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending,
+			Attachment: body.Attachment, Data: body.Data}
 		if _, err := tx.AddMessage(m.Peer, id[:], now, encodeJSON(m)); err != nil {
 			return err
 		}

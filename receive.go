@@ -114,7 +114,11 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		}
 		kind, body, err := decodeApp(pt)
 		if err != nil {
-			return drop("from %s: %w", sender, err)
+			// Authentic, but of a kind this client does not know (a newer
+			// peer's) or malformed: reported, and the session step kept so
+			// that the next message does not count it missing, and a
+			// redelivery is known as such.
+			return refuseContent(tx, content, d.ID, sess, ring, &refused, drop("from %s: %w", sender, err))
 		}
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
 			if events, refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
@@ -133,7 +137,11 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		case appKindFile:
 			// Stored without downloading; a memo is fetched after commit.
 			if m.Attachment, err = decodeFile(body); err != nil {
-				return drop("from %s: %w", sender, err)
+				return refuseContent(tx, content, d.ID, sess, ring, &refused, drop("from %s: %w", sender, err))
+			}
+		case appKindData:
+			if m.Data, err = decodeData(body); err != nil {
+				return refuseContent(tx, content, d.ID, sess, ring, &refused, drop("from %s: %w", sender, err))
 			}
 		default:
 			m.Text = string(body)
@@ -191,6 +199,16 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	}
 	pm := msg.public()
 	return &pm, nil
+}
+
+// refuseContent commits the session step of an authentic message whose
+// content is refused, remembers its id, and sets *refused to why.
+func refuseContent(tx *localstore.Tx, content *envelope.Content, device uint32, sess sessionRecord, ring *pqxdh.Keyring, refused *error, why error) error {
+	if err := rememberControl(tx, content.Sender.User, content.MessageID); err != nil {
+		return err
+	}
+	*refused = why
+	return commitSession(tx, content.Sender.User, device, sess, ring)
 }
 
 // errSenderKeyChanged: the envelope's sender has an identity key change

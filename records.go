@@ -129,6 +129,10 @@ type messageRecord struct {
 	N          uint32 `json:"n,omitempty"`       // incoming 1:1: the message's number in that chain
 	// Attachment is set for a file or memo message (kind file).
 	Attachment *attachmentRecord `json:"attachment,omitempty"`
+	// Data is set for a data message (kind data): 1..MaxData opaque bytes,
+	// Text then empty. Absent in records stored before data messages, and
+	// in every text or file record.
+	Data []byte `json:"data,omitempty"`
 }
 
 func (r *messageRecord) public() Message {
@@ -141,7 +145,22 @@ func (r *messageRecord) public() Message {
 	if a := r.Attachment; a != nil {
 		m.Attachment = &Attachment{BlobID: a.BlobID, Name: a.Name, Size: a.Size, Memo: a.Memo, Path: a.Path}
 	}
+	if len(r.Data) > 0 {
+		m.Data = bytes.Clone(r.Data)
+	}
 	return m
+}
+
+// encodeApp encodes the application message a stored outgoing message
+// carries: its data, its file message, or its text.
+func (r *messageRecord) encodeApp() []byte {
+	switch {
+	case len(r.Data) > 0:
+		return encodeData(r.Data)
+	case r.Attachment != nil:
+		return encodeFile(r.Attachment)
+	}
+	return encodeText(r.Text)
 }
 
 func encodeJSON(v any) []byte {
@@ -172,14 +191,36 @@ const (
 	appKindGroupKey    = 0x04 // a sender key (group.Distribution)
 	appKindJoinRequest = 0x05 // a request to join a group (group.JoinRequest)
 	appKindResend      = 0x06 // a request for the changes after a version (group_resend.go)
+	appKindData        = 0x07 // opaque application bytes (SendData)
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
+	// MaxData is the largest data one message carries (SendData): the
+	// same bound as a text. Larger payloads go as files.
+	MaxData = 64 << 10
 )
 
 func encodeText(text string) []byte {
 	b := make([]byte, 0, 2+len(text))
 	return append(append(b, appVersion, appKindText), text...)
+}
+
+func encodeData(data []byte) []byte {
+	b := make([]byte, 0, 2+len(data))
+	return append(append(b, appVersion, appKindData), data...)
+}
+
+// decodeData checks the body of a data message: 1..MaxData bytes. An
+// empty body would be stored as a message with neither text nor data, and
+// the bound keeps a peer's data to what a sender may send.
+func decodeData(body []byte) ([]byte, error) {
+	if len(body) == 0 {
+		return nil, wire.Errorf("data message", "data", wire.ErrMalformed, "empty")
+	}
+	if len(body) > MaxData {
+		return nil, wire.Errorf("data message", "data", wire.ErrTooLarge, "%d bytes", len(body))
+	}
+	return bytes.Clone(body), nil
 }
 
 // decodeApp parses an application message. Unknown kinds are refused, so
@@ -192,7 +233,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind < appKindText || kind > appKindResend { // group kinds: groups.go
+	if kind < appKindText || kind > appKindData { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil

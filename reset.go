@@ -261,10 +261,7 @@ func (c *Client) resend(ctx context.Context, r *resetRequested) (int, error) {
 			if err != nil || len(id) != 16 {
 				continue
 			}
-			pt := encodeText(m.Text)
-			if m.Attachment != nil {
-				pt = encodeFile(m.Attachment)
-			}
+			pt := m.encodeApp()
 			o, err := c.encryptFor(tx, r.from.User, *dev, bundles[dev.ID], pt, [16]byte(id), m.SentAt)
 			if err != nil {
 				return err

@@ -64,10 +64,48 @@ func (c *Client) sendTo(ctx context.Context, to, text string) (*Message, error) 
 	return c.send(ctx, to, text, nil)
 }
 
+// SendData sends data, opaque bytes of the application's own format, to
+// every device of user `to`, as Send sends a text: stored in the history
+// first (Message.Data), queued and retried until the server takes it.
+// The recipient receives it as an EventMessage whose Message.Data holds
+// the bytes; hush never interprets them. Empty data is refused with
+// ErrEmptyMessage, more than MaxData bytes with ErrTooLarge (send a file
+// instead), both before anything is stored. To send to a group, use
+// Group(name).SendData.
+func (c *Client) SendData(ctx context.Context, to string, data []byte) (*Message, error) {
+	if err := checkData(data); err != nil {
+		return nil, err
+	}
+	if err := checkUserName(to); err != nil {
+		return nil, err
+	}
+	return c.sendApp(ctx, to, messageRecord{Data: bytes.Clone(data)})
+}
+
+// checkData refuses data no data message may carry (doc/SPEC.md §11).
+func checkData(data []byte) error {
+	if len(data) == 0 {
+		return ErrEmptyMessage
+	}
+	if len(data) > MaxData {
+		return fmt.Errorf("%w: %d bytes of data, at most %d in one message", ErrTooLarge, len(data), MaxData)
+	}
+	return nil
+}
+
 // send sends one application message: a text, or (att set) a file message.
 func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecord) (*Message, error) {
-	if att == nil && len(text) > MaxText {
-		return nil, fmt.Errorf("%w: %d bytes, at most %d in one message", ErrTooLarge, len(text), MaxText)
+	return c.sendApp(ctx, to, messageRecord{Text: text, Attachment: att})
+}
+
+// sendApp sends the application message that body's Text, Attachment or
+// Data make (messageRecord.encodeApp); the other fields of body are unused.
+func (c *Client) sendApp(ctx context.Context, to string, body messageRecord) (*Message, error) {
+	if body.Attachment == nil && body.Data == nil && len(body.Text) > MaxText {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d in one message", ErrTooLarge, len(body.Text), MaxText)
+	}
+	if err := checkData(body.Data); body.Data != nil && err != nil {
+		return nil, err
 	}
 	if to == c.prof.Username {
 		return nil, errors.New("sending to yourself is not supported yet")
@@ -93,11 +131,9 @@ func (c *Client) send(ctx context.Context, to, text string, att *attachmentRecor
 	}
 	now := c.now()
 	m := messageRecord{ID: messageIDString(id), Peer: to, From: c.prof.Username, FromDevice: c.dev.ID(), To: to,
-		Text: text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending, Attachment: att}
-	pt := encodeText(text)
-	if att != nil {
-		pt = encodeFile(att)
-	}
+		Text: body.Text, SentAt: now.UnixMilli(), ReceivedAt: now.UnixMilli(), Outgoing: true, State: StateSending,
+		Attachment: body.Attachment, Data: body.Data}
+	pt := m.encodeApp()
 	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
 		ob := outboxRecord{Conv: to, MsgID: m.ID, What: "message to " + to, Created: now.UnixMilli()}

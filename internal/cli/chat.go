@@ -122,6 +122,9 @@ func toTUI(m hush.Message) tui.Message {
 		// As hush sync prints it: the file waits until the user fetches it.
 		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", m.Attachment.Name, m.Attachment.Size, m.ID)
 	}
+	if m.Data != nil {
+		text = dataMarker(&m) // an application's bytes are not for the screen
+	}
 	return tui.Message{ID: m.ID, From: m.From, Text: text, At: at, Outgoing: m.Outgoing, State: m.State.String()}
 }
 

@@ -399,3 +399,12 @@ func TestSyncPrintsWhatAnInterruptedSyncStored(t *testing.T) {
 		}
 	}
 }
+
+// A data message carries an application's bytes: the chat screen shows
+// its size, never the bytes.
+func TestChatShowsDataMessagesAsMarker(t *testing.T) {
+	m := toTUI(hush.Message{ID: "01", From: "alice", Data: append([]byte("\x1b[2J"), make([]byte, 1230)...)})
+	if want := "[data, 1,234 bytes]"; m.Text != want {
+		t.Fatalf("chat line %q, want %q", m.Text, want)
+	}
+}

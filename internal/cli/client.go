@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -230,14 +231,19 @@ func newWhoamiCmd(pf *profileFlags) *cobra.Command {
 
 func newSendCmd(pf *profileFlags) *cobra.Command {
 	var eachLine bool
+	var dataFile string
 	c := &cobra.Command{
 		Use:   "send <user> <text…|->",
 		Short: "Send a message (use - to read it from standard input)",
 		Long: `Send a message to a user. With - the text is read from standard input; with
 --each-line every line of standard input is sent as a message of its own, in order
-(empty lines are skipped). An empty message is refused.`,
+(empty lines are skipped). An empty message is refused. With --data-file the file's
+bytes (1 to 65,536) are sent as one data message, for the recipient's application.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
+			if dataFile != "" {
+				return sendDataFile(c, pf, args, dataFile)
+			}
 			if eachLine {
 				return sendLines(c, pf, args[0])
 			}
@@ -265,7 +271,43 @@ func newSendCmd(pf *profileFlags) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&eachLine, "each-line", false, "send every line of standard input as its own message")
+	c.Flags().StringVar(&dataFile, "data-file", "", "send the bytes of this file as one data message")
+	c.MarkFlagsMutuallyExclusive("data-file", "each-line")
 	return c
+}
+
+// sendDataFile sends the bytes of path as one data message to args[0], a
+// user or "#group".
+func sendDataFile(c *cobra.Command, pf *profileFlags, args []string, path string) error {
+	if len(args) != 1 {
+		return usageError{errors.New("--data-file sends the file alone: give only the recipient")}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, hush.MaxData+1))
+	f.Close()
+	switch {
+	case err != nil:
+		return err
+	case len(data) == 0:
+		return usageError{fmt.Errorf("nothing to send: %s is empty", path)}
+	case len(data) > hush.MaxData:
+		return fmt.Errorf("%s is larger than %d bytes, the most one data message carries: send it with hush send-file", path, hush.MaxData)
+	}
+	cl, err := pf.open(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	to := args[0]
+	if g, ok := strings.CutPrefix(to, "#"); ok {
+		_, err = cl.Group(g).SendData(c.Context(), data)
+	} else {
+		_, err = cl.SendData(c.Context(), to, data)
+	}
+	return explainSend(err, to)
 }
 
 // sendText sends text to a user, or to a group written "#name" (the
@@ -361,6 +403,9 @@ type jsonMessage struct {
 	SentAt string       `json:"sent_at"`
 	Text   string       `json:"text"`
 	File   *messageFile `json:"file,omitempty"`
+	// Data is a data message's payload, base64 (standard, padded), as
+	// encoding/json writes bytes; text is then empty.
+	Data []byte `json:"data,omitempty"`
 	// State and Error are given for outgoing messages: sending (queued,
 	// Error says why), sent, failed (Error says why).
 	State string `json:"state,omitempty"`
@@ -384,7 +429,7 @@ func printMessage(w io.Writer, m *hush.Message, asJSON bool) {
 	file := m.Attachment != nil && !m.Attachment.Memo
 	if asJSON {
 		jm := jsonMessage{ID: m.ID, From: m.From, Device: m.FromDevice, To: m.To,
-			SentAt: m.SentAt.UTC().Format(time.RFC3339Nano), Text: m.Text}
+			SentAt: m.SentAt.UTC().Format(time.RFC3339Nano), Text: m.Text, Data: m.Data}
 		if file {
 			jm.File = &messageFile{Name: m.Attachment.Name, Size: m.Attachment.Size, Path: m.Attachment.Path}
 		}
@@ -403,11 +448,29 @@ func printMessage(w io.Writer, m *hush.Message, asJSON bool) {
 	if file {
 		text = fmt.Sprintf("[file %s, %d bytes: hush get %s]", textsafe.Line(m.Attachment.Name), m.Attachment.Size, m.ID)
 	}
+	if m.Data != nil {
+		text = dataMarker(m)
+	}
 	from := m.From
 	if strings.HasPrefix(m.Peer, "#") {
 		from = m.Peer + " " + from // a group message: the room, then its sender
 	}
 	fmt.Fprintf(w, "%s %s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), textsafe.Line(from), text, textsafe.Line(stateMark(m)))
+}
+
+// dataMarker is how a terminal shows a data message: its size, never
+// its bytes (an application's payload, which may hold anything).
+func dataMarker(m *hush.Message) string {
+	return fmt.Sprintf("[data, %s bytes]", groupDigits(len(m.Data)))
+}
+
+// groupDigits writes n with a comma between groups of three digits.
+func groupDigits(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func newListenCmd(pf *profileFlags) *cobra.Command {

@@ -29,8 +29,12 @@ tries them now.`,
 			out := bufio.NewWriter(c.OutOrStdout())
 			for i := range ms {
 				m := &ms[i]
+				what := preview(m.Text)
+				if m.Data != nil {
+					what = dataMarker(m)
+				}
 				fmt.Fprintf(out, "%s %s to %s: %s — %s\n", shortID(m.ID), m.SentAt.Local().Format("2006-01-02 15:04:05"),
-					m.Peer, preview(m.Text), m.Error)
+					m.Peer, what, m.Error)
 			}
 			if len(ms) == 0 {
 				fmt.Fprintln(out, "nothing waiting")

@@ -328,3 +328,15 @@ func TestErrorsStopTheExport(t *testing.T) {
 		t.Errorf("cancelled, no attachments: got %v, want context.Canceled", err)
 	}
 }
+
+// A data message carries an application's bytes: the page shows a marker
+// with its size, never the bytes (which may hold markup).
+func TestDataMessageIsShownAsMarker(t *testing.T) {
+	c := Conversation{Self: "alice", Peer: "bob", Exported: time.Unix(0, 0), Messages: []hush.Message{
+		{ID: "01", From: "bob", SentAt: time.Unix(1, 0), Data: []byte("<script>x</script>")}}}
+	zr, _ := archive(t, c, memFiles{})
+	page := string(entry(t, zr, "index.html"))
+	if !strings.Contains(page, "[data, 18 bytes]") || strings.Contains(page, "script&gt;") {
+		t.Fatalf("data message on the page:\n%s", page)
+	}
+}

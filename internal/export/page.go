@@ -104,6 +104,11 @@ func writePage(w io.Writer, c Conversation, items []item) error {
 
 func pageItem(it item) pageMessage {
 	p := pageMessage{Class: "in", From: it.From, Time: formatTime(it.SentAt), Text: it.Text}
+	if it.Data != nil {
+		// An application's bytes: the page says what and how much, as hush
+		// history does.
+		p.Text = fmt.Sprintf("[data, %d bytes]", len(it.Data))
+	}
 	if it.Outgoing {
 		p.Class, p.State = "out", it.State.String()
 	}
