@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -33,6 +34,15 @@ func plainBroker(t *testing.T) string {
 // must see what the broker knows of its clients.
 func plainBrokerServer(t *testing.T) (*mqtt.Server, string) {
 	t.Helper()
+	return startPlainBroker(t, func(addr string) listeners.Listener {
+		return listeners.NewTCP(listeners.Config{ID: "t", Address: addr})
+	}, "mqtt://%s")
+}
+
+// startPlainBroker starts a broker that lets anyone do anything, on the
+// listener listen makes for a free loopback address; url formats its URL.
+func startPlainBroker(t *testing.T, listen func(addr string) listeners.Listener, url string) (*mqtt.Server, string) {
+	t.Helper()
 	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
 	if err := b.AddHook(new(allowAll), nil); err != nil {
 		t.Fatal(err)
@@ -43,12 +53,12 @@ func plainBrokerServer(t *testing.T) (*mqtt.Server, string) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	if err := b.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr})); err != nil {
+	if err := b.AddListener(listen(addr)); err != nil {
 		t.Fatal(err)
 	}
 	go b.Serve()
 	t.Cleanup(func() { b.Close() })
-	return b, "mqtt://" + addr
+	return b, fmt.Sprintf(url, addr)
 }
 
 // allowAll lets every client connect and use every topic, like a broker
@@ -214,22 +224,9 @@ func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 func TestDirectModeOverWebSocket(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t)
-	b := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	if err := b.AddHook(new(allowAll), nil); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	if err := b.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})); err != nil {
-		t.Fatal(err)
-	}
-	go b.Serve()
-	t.Cleanup(func() { b.Close() })
-	broker := "ws://" + addr + "/mqtt"
+	_, broker := startPlainBroker(t, func(addr string) listeners.Listener {
+		return listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})
+	}, "ws://%s/mqtt")
 
 	dir := t.TempDir()
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pw"), ServerURL: srv.HTTPURL()}, "alice")

@@ -380,7 +380,7 @@ func DecodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("invalid payload: %s", jsonProblem(err))
+		return fmt.Errorf("invalid payload: %s", JSONProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the payload")
@@ -388,8 +388,9 @@ func DecodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// jsonProblem describes a decoding error without echoing the input.
-func jsonProblem(err error) string {
+// JSONProblem describes a JSON decoding error without echoing the input,
+// for an error message that goes back to whoever sent it.
+func JSONProblem(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {

@@ -120,29 +120,12 @@ func DecodeJSON(r *http.Request, max int64, v any) error {
 		if errors.As(err, &mbe) {
 			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body over %d bytes", max)
 		}
-		return Errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: %s", jsonProblem(err))
+		return Errorf(http.StatusBadRequest, "bad_request", "invalid JSON body: %s", proto.JSONProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return Errorf(http.StatusBadRequest, "bad_request", "trailing data after the JSON object")
 	}
 	return nil
-}
-
-// jsonProblem describes a decoding error without echoing the input.
-func jsonProblem(err error) string {
-	var se *json.SyntaxError
-	var te *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &se):
-		return fmt.Sprintf("syntax error at byte %d", se.Offset)
-	case errors.As(err, &te):
-		return fmt.Sprintf("field %q has the wrong type", te.Field)
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected end of body"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return err.Error()[len("json: "):]
-	}
-	return "malformed"
 }
 
 // Principal is an authenticated device.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/wsconn"
+
 	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/gorilla/websocket"
@@ -41,7 +43,7 @@ func (e *testEnv) dial(t testing.TB, ws bool) net.Conn {
 	if c.Subprotocol() != "mqtt" {
 		t.Fatalf("websocket subprotocol %q, want mqtt", c.Subprotocol())
 	}
-	return packets.NewThreadSafeConn(&wsConn{Conn: c.NetConn(), ws: c})
+	return packets.NewThreadSafeConn(wsconn.New(c))
 }
 
 // tryConnect5 sends CONNECT and returns the CONNACK (nil if none came).

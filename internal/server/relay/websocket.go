@@ -1,13 +1,11 @@
 package relay
 
 import (
-	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
-	"time"
+
+	"github.com/hush-chat/hush/internal/wsconn"
 
 	"github.com/gorilla/websocket"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -45,7 +43,7 @@ func (r *Relay) MQTTWebSocketHandlerWith(t ConnTimeouts) http.Handler {
 		// A WebSocket message holds one or more MQTT packets; the broker
 		// enforces the packet size limit, this bounds a single message.
 		ws.SetReadLimit(2 * int64(r.lim.MaxEnvelope+packetOverhead))
-		c := newTimedConn(&wsConn{Conn: ws.NetConn(), ws: ws}, t)
+		c := newTimedConn(wsconn.New(ws), t)
 		if err := r.broker.EstablishConnection(r.ws.id, c); err != nil {
 			r.log.Debug("relay: websocket client ended", "error", err)
 		}
@@ -77,55 +75,4 @@ func (l *wsListener) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
-}
-
-// wsConn is a net.Conn over a WebSocket: reads concatenate binary
-// messages, each write is one binary message. Read deadlines and Close act
-// on the underlying connection; write deadlines go through the WebSocket,
-// which sets its own before every frame it writes.
-type wsConn struct {
-	net.Conn
-	ws *websocket.Conn
-	r  io.Reader // the message being read, or nil
-}
-
-var errTextMessage = errors.New("relay: websocket text message (MQTT needs binary)")
-
-func (c *wsConn) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			typ, r, err := c.ws.NextReader()
-			if err != nil {
-				return 0, err
-			}
-			if typ != websocket.BinaryMessage {
-				return 0, errTextMessage
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			c.r = nil
-			if n == 0 {
-				continue
-			}
-			err = nil
-		}
-		return n, err
-	}
-}
-
-func (c *wsConn) Write(p []byte) (int, error) {
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// SetWriteDeadline sets the deadline of the WebSocket's writes: one set on
-// the underlying connection would be replaced at the next frame.
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
-
-func (c *wsConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.ws.SetReadDeadline(t), c.ws.SetWriteDeadline(t))
 }
