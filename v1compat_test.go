@@ -80,16 +80,20 @@ func v1ServerConfig(dataDir string) server.Config {
 func TestV1ConversationContinues(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	copyFixture(t, v1Fixture, dir)
+	v1CopyFixture(t, v1Fixture, dir)
 	srv, err := server.StartConfig(ctx, v1ServerConfig(filepath.Join(dir, "server")), nil)
 	if err != nil {
 		t.Fatalf("starting a server on the version-1 data directory: %v", err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	// The clients live more than a year after the fixture, whenever the
+	// test runs: the signed prekeys are due for rotation, the queued send
+	// is older than the outbox keeps retrying a failing one.
+	later := func() time.Time { return time.Now().Add(400 * 24 * time.Hour) }
 	cs := map[string]*hush.Client{}
 	for _, u := range v1Users {
 		// The profiles name the generator's server: point them at this one.
-		c, err := hush.Open(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: v1Passphrase(u), ServerURL: srv.HTTPURL()})
+		c, err := hush.Open(ctx, hush.Options{Home: filepath.Join(dir, u), Passphrase: v1Passphrase(u), ServerURL: srv.HTTPURL(), Now: later})
 		if err != nil {
 			t.Fatalf("opening %s's version-1 profile: %v", u, err)
 		}
@@ -262,9 +266,9 @@ func v1Texts(ms []hush.Message) []string {
 	return out
 }
 
-// copyFixture copies the fixture's directories into dir, owner-only as a
+// v1CopyFixture copies the fixture's directories into dir, owner-only as a
 // profile directory is (git keeps neither modes nor empty directories).
-func copyFixture(t *testing.T, from, dir string) {
+func v1CopyFixture(t *testing.T, from, dir string) {
 	t.Helper()
 	err := filepath.WalkDir(from, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
