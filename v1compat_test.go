@@ -195,6 +195,14 @@ func TestV1ConversationContinues(t *testing.T) {
 		}
 		groupIDs = ids
 	}
+	var hash string
+	for _, u := range v1Users {
+		info, err := cs[u].Group(v1Group).Info(ctx)
+		if err != nil || len(info.Members) != 3 || (hash != "" && info.StateHash != hash) {
+			t.Fatalf("%s's view of the group: %+v %v, want the three members and the state the others hold", u, info, err)
+		}
+		hash = info.StateHash
+	}
 }
 
 // v1Sync syncs c and checks that exactly want arrived, in that order.
