@@ -11,7 +11,9 @@ import (
 // it offered that peer, at most MaxEpochs, oldest first. The zero value
 // holds none. Methods never modify their receiver.
 type Receiver struct {
-	batches []batch
+	// batches are never modified once made: a new state shares the ones it
+	// does not change (copy on write).
+	batches []*batch
 }
 
 // batch is one offered epoch. A position whose envelope opened keeps its
@@ -40,8 +42,8 @@ func (b *batch) opened() int {
 }
 
 // newBatch derives the tags and keys of a batch from its seed (§14.3).
-func newBatch(epoch uint32, seed *[seedLen]byte) batch {
-	b := batch{epoch: epoch, seed: new([seedLen]byte)}
+func newBatch(epoch uint32, seed *[seedLen]byte) *batch {
+	b := &batch{epoch: epoch, seed: new([seedLen]byte)}
 	*b.seed = *seed
 	ck := firstChainKey(epoch, seed)
 	for i := range b.entries {
@@ -76,7 +78,7 @@ func (r *Receiver) PendingOffer() *Offer {
 	if len(r.batches) == 0 {
 		return nil
 	}
-	b := &r.batches[len(r.batches)-1]
+	b := r.batches[len(r.batches)-1]
 	if b.seed == nil {
 		return nil
 	}
@@ -91,7 +93,7 @@ func (r *Receiver) PendingOffer() *Offer {
 // the offer to the peer as ratchet plaintext (app message kind 0x07).
 func (r *Receiver) Offer() (*Receiver, *Offer, Delta, error) {
 	if o := r.PendingOffer(); o != nil {
-		return r.clone(), o, Delta{}, nil
+		return &Receiver{batches: append([]*batch(nil), r.batches...)}, o, Delta{}, nil
 	}
 	var seed [seedLen]byte
 	if _, err := rand.Read(seed[:]); err != nil {
@@ -109,7 +111,7 @@ func (r *Receiver) Offer() (*Receiver, *Offer, Delta, error) {
 }
 
 // withBatch appends b, dropping the oldest batch beyond MaxEpochs.
-func (r *Receiver) withBatch(b batch) (*Receiver, *Offer, Delta, error) {
+func (r *Receiver) withBatch(b *batch) (*Receiver, *Offer, Delta, error) {
 	var d Delta
 	keep := r.batches
 	if len(keep) == MaxEpochs {
@@ -118,32 +120,19 @@ func (r *Receiver) withBatch(b batch) (*Receiver, *Offer, Delta, error) {
 		}
 		keep = keep[1:]
 	}
-	n := &Receiver{batches: make([]batch, 0, len(keep)+1)}
-	for i := range keep {
-		n.batches = append(n.batches, keep[i].clone())
-	}
-	n.batches = append(n.batches, b)
+	n := &Receiver{batches: make([]*batch, 0, len(keep)+1)}
+	n.batches = append(append(n.batches, keep...), b)
 	for _, e := range b.entries {
 		d.Added = append(d.Added, e.tag)
 	}
 	return n, &Offer{Epoch: b.epoch, Seed: *b.seed}, d, nil
 }
 
-func (b *batch) clone() batch {
+// clone copies b without its seed (the copy is made to be used).
+func (b *batch) cloneUsed() *batch {
 	c := *b
-	if b.seed != nil {
-		c.seed = new([seedLen]byte)
-		*c.seed = *b.seed
-	}
-	return c
-}
-
-func (r *Receiver) clone() *Receiver {
-	n := &Receiver{batches: make([]batch, len(r.batches))}
-	for i := range r.batches {
-		n.batches[i] = r.batches[i].clone()
-	}
-	return n
+	c.seed = nil
+	return &c
 }
 
 // Tags returns every tag r holds, tombstones included: what a Table must
@@ -208,16 +197,15 @@ func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, 
 	if c.Recipient != self {
 		return nil, nil, ErrWrongRecipient
 	}
-	// Commit on a copy: the position becomes a tombstone; the first open of
-	// a batch deletes its seed.
-	n := r.clone()
-	ne := &n.batches[bi].entries[pi]
+	// Commit on a copy of the batch: the position becomes a tombstone;
+	// the first open of a batch deletes its seed (the old state, which the
+	// caller discards, still holds it: callers wipe states they drop).
+	n := &Receiver{batches: append([]*batch(nil), r.batches...)}
+	nb := r.batches[bi].cloneUsed()
+	n.batches[bi] = nb
+	ne := &nb.entries[pi]
 	ne.opened = true
 	clear(ne.key[:])
-	if s := n.batches[bi].seed; s != nil {
-		clear(s[:])
-		n.batches[bi].seed = nil
-	}
 	return n, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
 }
 
@@ -227,7 +215,7 @@ func (r *Receiver) MarshalBinary() ([]byte, error) {
 	w.U8(stateVersion)
 	w.U8(uint8(len(r.batches)))
 	for i := range r.batches {
-		b := &r.batches[i]
+		b := r.batches[i]
 		w.U32(b.epoch)
 		if b.seed != nil {
 			w.U8(1)
@@ -258,10 +246,11 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 	}
 	var n Receiver
 	if rd.Err() == nil {
-		n.batches = make([]batch, nb)
+		n.batches = make([]*batch, nb)
 	}
 	for i := 0; i < len(n.batches) && rd.Err() == nil; i++ {
-		b := &n.batches[i]
+		b := new(batch)
+		n.batches[i] = b
 		b.epoch = rd.U32("epoch")
 		if rd.Err() == nil && b.epoch == 0 {
 			rd.Fail("epoch", wire.ErrMalformed, "epoch 0")
