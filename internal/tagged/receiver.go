@@ -1,0 +1,303 @@
+package tagged
+
+import (
+	"crypto/rand"
+
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/wire"
+)
+
+// Receiver is one device's receiving side from one peer device: the batches
+// it offered that peer, at most MaxEpochs, oldest first. The zero value
+// holds none. Methods never modify their receiver.
+type Receiver struct {
+	// batches are never modified once made: a new state shares the ones it
+	// does not change (copy on write).
+	batches []*batch
+}
+
+// batch is one offered epoch. A position whose envelope opened keeps its
+// tag (a tombstone, to tell a replay from an unknown envelope) and loses
+// its key.
+type batch struct {
+	epoch   uint32
+	seed    *[seedLen]byte // kept while no position has opened: the offer may be re-sent
+	entries [Window]entry
+}
+
+type entry struct {
+	tag    Tag
+	opened bool
+	key    [keyLen]byte // zero once opened
+}
+
+func (b *batch) opened() int {
+	n := 0
+	for i := range b.entries {
+		if b.entries[i].opened {
+			n++
+		}
+	}
+	return n
+}
+
+// newBatch derives the tags and keys of a batch from its seed (§14.3).
+func newBatch(epoch uint32, seed *[seedLen]byte) *batch {
+	b := &batch{epoch: epoch, seed: new([seedLen]byte)}
+	*b.seed = *seed
+	ck := firstChainKey(epoch, seed)
+	for i := range b.entries {
+		next, tag, key := step(&ck)
+		b.entries[i] = entry{tag: tag, key: key}
+		ck = next
+	}
+	clear(ck[:])
+	return b
+}
+
+// Delta is how an Offer changes the set of tags a Receiver holds, for
+// keeping a Table in step. Open never changes the set.
+type Delta struct {
+	Added, Removed []Tag
+}
+
+// NeedsOffer reports whether the peer should get a new batch: none was
+// offered yet, or the newest has opened RefillMark positions. A pending
+// offer (the newest batch opened nothing yet) does not count: PendingOffer
+// returns it for re-sending.
+func (r *Receiver) NeedsOffer() bool {
+	if len(r.batches) == 0 {
+		return true
+	}
+	return r.batches[len(r.batches)-1].opened() >= RefillMark
+}
+
+// PendingOffer returns the newest batch's offer if no envelope opened under
+// it yet (the peer may not have it), else nil.
+func (r *Receiver) PendingOffer() *Offer {
+	if len(r.batches) == 0 {
+		return nil
+	}
+	b := r.batches[len(r.batches)-1]
+	if b.seed == nil {
+		return nil
+	}
+	return &Offer{Epoch: b.epoch, Seed: *b.seed}
+}
+
+// Offer returns the receiver state with a batch to offer the peer, the
+// offer, and the change in tags. While the newest batch has opened nothing
+// it returns that batch's offer again and an unchanged state; otherwise it
+// draws a fresh seed from crypto/rand and drops the oldest batch beyond
+// MaxEpochs. The caller stores the new state, updates its Table, and sends
+// the offer to the peer as ratchet plaintext (app message kind 0x08).
+func (r *Receiver) Offer() (*Receiver, *Offer, Delta, error) {
+	if o := r.PendingOffer(); o != nil {
+		return &Receiver{batches: append([]*batch(nil), r.batches...)}, o, Delta{}, nil
+	}
+	var seed [seedLen]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, nil, Delta{}, err
+	}
+	defer clear(seed[:])
+	epoch := uint32(1)
+	if len(r.batches) > 0 {
+		epoch = r.batches[len(r.batches)-1].epoch + 1
+		if epoch == 0 {
+			return nil, nil, Delta{}, errorf(ErrInvalid, "epochs used up")
+		}
+	}
+	return r.withBatch(newBatch(epoch, &seed))
+}
+
+// withBatch appends b, dropping the oldest batch beyond MaxEpochs.
+func (r *Receiver) withBatch(b *batch) (*Receiver, *Offer, Delta, error) {
+	var d Delta
+	keep := r.batches
+	if len(keep) == MaxEpochs {
+		for _, e := range keep[0].entries {
+			d.Removed = append(d.Removed, e.tag)
+		}
+		keep = keep[1:]
+	}
+	n := &Receiver{batches: make([]*batch, 0, len(keep)+1)}
+	n.batches = append(append(n.batches, keep...), b)
+	for _, e := range b.entries {
+		d.Added = append(d.Added, e.tag)
+	}
+	return n, &Offer{Epoch: b.epoch, Seed: *b.seed}, d, nil
+}
+
+// clone copies b without its seed (the copy is made to be used).
+func (b *batch) cloneUsed() *batch {
+	c := *b
+	c.seed = nil
+	return &c
+}
+
+// Tags returns every tag r holds, tombstones included: what a Table must
+// map to r's session.
+func (r *Receiver) Tags() []Tag {
+	out := make([]Tag, 0, len(r.batches)*Window)
+	for i := range r.batches {
+		for _, e := range r.batches[i].entries {
+			out = append(out, e.tag)
+		}
+	}
+	return out
+}
+
+// find returns the batch and position holding t, or -1, -1.
+func (r *Receiver) find(t *Tag) (int, int) {
+	for bi := range r.batches {
+		for pi := range r.batches[bi].entries {
+			if r.batches[bi].entries[pi].tag == *t { // tags are public: no need for constant time
+				return bi, pi
+			}
+		}
+	}
+	return -1, -1
+}
+
+// Opened is what Open returns besides the new state.
+type Opened struct {
+	Content  *envelope.Content
+	Epoch    uint32 // batch the envelope was sealed in
+	Position int    // its position in the batch
+}
+
+// Open opens a tagged envelope addressed to self (§14.5). On success it
+// returns the new receiver state, in which the envelope's position is a
+// tombstone; the caller stores it with the message. On any failure r is
+// unchanged and nothing is returned but the error: ErrUnknownTag,
+// ErrReplay, ErrAuth, ErrWrongRecipient or a *wire.Error.
+func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, error) {
+	tag, err := ParseTag(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	bi, pi := r.find(&tag)
+	if bi < 0 {
+		return nil, nil, ErrUnknownTag
+	}
+	e := &r.batches[bi].entries[pi]
+	if e.opened {
+		return nil, nil, ErrReplay
+	}
+	ct := env[1+TagLen:]
+	pt, err := aead(&e.key).Open(make([]byte, 0, len(ct)-gcmTagLen), zeroNonce[:], ct, env[:1+TagLen])
+	if err != nil {
+		return nil, nil, ErrAuth
+	}
+	defer clear(pt)
+	c, err := envelope.ParseContent(pt)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.Recipient != self {
+		return nil, nil, ErrWrongRecipient
+	}
+	// Commit on a copy of the batch: the position becomes a tombstone;
+	// the first open of a batch deletes its seed (the old state, which the
+	// caller discards, still holds it: callers wipe states they drop).
+	n := &Receiver{batches: append([]*batch(nil), r.batches...)}
+	nb := r.batches[bi].cloneUsed()
+	n.batches[bi] = nb
+	ne := &nb.entries[pi]
+	ne.opened = true
+	clear(ne.key[:])
+	return n, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
+}
+
+// MarshalBinary encodes r (§14.7). The encoding is secret.
+func (r *Receiver) MarshalBinary() ([]byte, error) {
+	w := wire.NewWriter(make([]byte, 0, 2+len(r.batches)*(5+seedLen+Window*(1+TagLen+keyLen))))
+	w.U8(stateVersion)
+	w.U8(uint8(len(r.batches)))
+	for i := range r.batches {
+		b := r.batches[i]
+		w.U32(b.epoch)
+		if b.seed != nil {
+			w.U8(1)
+			w.Fixed(b.seed[:])
+		} else {
+			w.U8(0)
+		}
+		for _, e := range b.entries {
+			w.Fixed(e.tag[:])
+			if e.opened {
+				w.U8(1)
+			} else {
+				w.U8(0)
+				w.Fixed(e.key[:])
+			}
+		}
+	}
+	return w.Bytes(), nil
+}
+
+// UnmarshalBinary decodes a receiver state strictly into r.
+func (r *Receiver) UnmarshalBinary(data []byte) error {
+	rd := wire.NewReader("tagged receiver", data)
+	rd.Version(stateVersion)
+	nb := int(rd.U8("batches"))
+	if rd.Err() == nil && nb > MaxEpochs { // before allocating
+		rd.Fail("batches", wire.ErrTooLarge, "more than 2")
+	}
+	var n Receiver
+	if rd.Err() == nil {
+		n.batches = make([]*batch, nb)
+	}
+	for i := 0; i < len(n.batches) && rd.Err() == nil; i++ {
+		b := new(batch)
+		n.batches[i] = b
+		b.epoch = rd.U32("epoch")
+		if rd.Err() == nil && b.epoch == 0 {
+			rd.Fail("epoch", wire.ErrMalformed, "epoch 0")
+		}
+		if rd.Err() == nil && i > 0 && b.epoch != n.batches[i-1].epoch+1 {
+			rd.Fail("epoch", wire.ErrMalformed, "batches not consecutive")
+		}
+		switch has := rd.U8("has seed"); {
+		case rd.Err() != nil:
+		case has > 1:
+			rd.Fail("has seed", wire.ErrMalformed, "not 0 or 1")
+		case has == 1:
+			b.seed = new([seedLen]byte)
+			copy(b.seed[:], rd.Fixed("seed", seedLen))
+		}
+		for j := 0; j < Window && rd.Err() == nil; j++ {
+			e := &b.entries[j]
+			copy(e.tag[:], rd.Fixed("tag", TagLen))
+			switch op := rd.U8("opened"); {
+			case rd.Err() != nil:
+			case op > 1:
+				rd.Fail("opened", wire.ErrMalformed, "not 0 or 1")
+			case op == 1:
+				e.opened = true
+			default:
+				copy(e.key[:], rd.Fixed("key", keyLen))
+			}
+		}
+		if rd.Err() != nil {
+			break
+		}
+		// A seed exists exactly while nothing opened (it is deleted at the
+		// first open), and only the newest batch may be unused (a new batch
+		// is made only once the newest was used).
+		used := b.opened() > 0
+		switch {
+		case used && b.seed != nil:
+			rd.Fail("seed", wire.ErrMalformed, "seed kept after use")
+		case !used && b.seed == nil:
+			rd.Fail("seed", wire.ErrMalformed, "unused batch without its seed")
+		case !used && i < nb-1:
+			rd.Fail("batches", wire.ErrMalformed, "older batch never used")
+		}
+	}
+	if err := rd.Done(); err != nil {
+		return err
+	}
+	*r = n
+	return nil
+}
