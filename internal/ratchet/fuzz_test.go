@@ -72,8 +72,20 @@ func FuzzUnmarshalState(f *testing.F) {
 			return
 		}
 		again, err := s.MarshalBinary()
-		if err != nil || !bytes.Equal(again, b) {
-			t.Fatalf("MarshalBinary(UnmarshalBinary(b)) != b (%v)", err)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A version 1 encoding becomes version 2; version 2 is exact.
+		if b[0] == stateV1 {
+			var s2 State
+			if err := s2.UnmarshalBinary(again); err != nil {
+				t.Fatalf("re-encoded version 1 state refused: %v", err)
+			}
+			b = again
+			again = marshal(t, &s2)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatal("MarshalBinary(UnmarshalBinary(b)) != b")
 		}
 	})
 }
@@ -106,10 +118,11 @@ func FuzzDecrypt(f *testing.F) {
 		if err := s.UnmarshalBinary(target); err != nil {
 			t.Fatal(err)
 		}
+		before := marshal(t, &s)
 		if _, err := s.Decrypt(b); err == nil {
 			return
 		}
-		if after := marshal(t, &s); !bytes.Equal(after, target) {
+		if after := marshal(t, &s); !bytes.Equal(after, before) {
 			t.Fatal("refused input changed the state")
 		}
 	})
