@@ -8,8 +8,8 @@ import (
 
 // Message encoding constants.
 const (
-	messageV1  = 0x01 // classical Double Ratchet message
-	messageV2  = 0x02 // with the post-quantum field (SPEC §5.12)
+	messageV1  = 0x01                // classical Double Ratchet message
+	messageV2  = 0x02                // with the post-quantum field (SPEC §5.12)
 	headerSize = 1 + keySize + 4 + 4 // v1: version || dh || u32 pn || u32 n
 
 	// headerV2Base is the v2 header without its optional parts: the v1

@@ -13,7 +13,7 @@ import (
 // message and every X25519 key pair, and delivers in order unless told
 // otherwise.
 type conv struct {
-	t       *testing.T
+	t       testing.TB
 	sk, ad  []byte
 	prekey  *ecdh.PrivateKey
 	parties map[string]*State
@@ -28,7 +28,7 @@ type sentMsg struct {
 	pt   string
 }
 
-func newConv(t *testing.T, v2 bool) *conv {
+func newConv(t testing.TB, v2 bool) *conv {
 	c := &conv{t: t, sk: make([]byte, 32), ad: []byte("hush pq test session"), keys: keyBook{}, seeds: map[uint32][]byte{}, parties: map[string]*State{}}
 	rand.Read(c.sk)
 	var err error
@@ -293,8 +293,7 @@ func TestPQTamperEveryByte(t *testing.T) {
 // bytes per message beyond a version 1 message of the same plaintext, and
 // the epochs completed.
 func overhead(t testing.TB, pattern func(i int) string) (float64, uint32) {
-	tt, _ := t.(*testing.T)
-	c := newConv(tt, true)
+	c := newConv(t, true)
 	var extra int
 	n := 0
 	queue := map[string][]int{}

@@ -100,7 +100,7 @@ func (w *refWalker) secret(e uint32) []byte {
 
 // next derives the key of the next message in send order, sent by side,
 // and reports whether it opens the message.
-func (w *refWalker) next(t *testing.T, side string, msg []byte) (mk []byte, opens bool) {
+func (w *refWalker) next(t testing.TB, side string, msg []byte) (mk []byte, opens bool) {
 	t.Helper()
 	h := parseRef(msg)
 	if !bytes.Equal(w.lastPub[side], h.dh) { // a sending DH ratchet step
