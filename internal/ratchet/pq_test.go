@@ -340,3 +340,43 @@ func TestPQBytesPerMessage(t *testing.T) {
 		}
 	}
 }
+
+// A version 1 session moves to version 2 when one party calls Upgrade (or
+// both do), its post-quantum exchanges then complete, and from then on a
+// version 1 DH step is refused as a downgrade with the state unchanged.
+func TestUpgradeFromVersion1(t *testing.T) {
+	for _, both := range []bool{false, true} {
+		c := newConv(t, false)
+		c.round(2)
+		if c.parties["alice"].Version() != 1 || c.parties["bob"].Version() != 1 {
+			t.Fatal("version 1 session reports version 2")
+		}
+		if m := c.sent[len(c.sent)-1].msg; m[0] != messageV1 {
+			t.Fatal("version 1 session sent a version 2 message")
+		}
+		c.parties["bob"].Upgrade()
+		if both {
+			c.parties["alice"].Upgrade()
+		}
+		for range 45 {
+			c.round(1)
+		}
+		a, b := c.parties["alice"], c.parties["bob"]
+		if a.Version() != 2 || b.Version() != 2 || a.PQEpoch() < 2 || b.PQEpoch() < 2 {
+			t.Fatalf("after upgrade (both %v): versions %d/%d, epochs %d/%d", both, a.Version(), b.Version(), a.PQEpoch(), b.PQEpoch())
+		}
+		c.truth()
+
+		// A forged downgrade: Alice's keys, a new chain, version 1 format.
+		down := a.Clone()
+		down.pq, down.sendV2, down.mixed, down.sending = nil, false, false, false
+		m, err := down.Encrypt([]byte("downgrade"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m[0] != messageV1 {
+			t.Fatal("downgrade test did not build a version 1 message")
+		}
+		refused(t, b, m, isAuth, "version 1 step after version 2")
+	}
+}

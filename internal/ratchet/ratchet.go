@@ -11,7 +11,11 @@
 //     messages it already opened;
 //   - post-compromise security: once a fresh X25519 ratchet key has been
 //     used in both directions after a theft, the stolen state no longer
-//     opens new messages;
+//     opens new messages; in a version 2 session (the default), also
+//     against an adversary who can break X25519, once an ML-KEM-768
+//     exchange made after the theft is mixed into the root key (the sparse
+//     post-quantum ratchet, SPEC §5.12: the key and ciphertext travel in
+//     64-byte chunks, one per message);
 //   - out-of-order delivery of up to MaxSkip messages per chain, with at most
 //     MaxStoredSkipped keys kept for late messages (oldest evicted first);
 //   - every message decrypts at most once (ErrReplay);
