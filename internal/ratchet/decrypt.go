@@ -24,11 +24,16 @@ type pending struct {
 	nr      uint32
 
 	skipped []skippedKey // keys for messages passed over, oldest first
+
+	mixed  bool     // the step mixed the post-quantum secret of s.pq
+	peerV2 bool     // the step was a version 2 message
+	pq     *pqState // the new post-quantum state; nil: unchanged
 }
 
 func (p *pending) wipe() {
 	clear(p.rk[:])
 	clear(p.ckr[:])
+	p.pq.wipe()
 	for i := range p.skipped {
 		clear(p.skipped[i].mk[:])
 	}
@@ -61,13 +66,14 @@ func (p *pending) keyAt(pub *[keySize]byte, n uint32) [keySize]byte {
 // plaintext. It fails with a *wire.Error for a bad encoding, ErrReplay,
 // ErrTooFarAhead, ErrAuth or ErrNotReady; on any failure the State is left
 // exactly as it was. Only after authentication does it delete the used key,
-// store the keys of skipped messages and, for a new remote ratchet key,
-// step the ratchet.
+// store the keys of skipped messages, for a new remote ratchet key step the
+// ratchet, and take in the message's post-quantum chunk (which may cost an
+// ML-KEM encapsulation or decapsulation).
 func (s *State) Decrypt(message []byte) ([]byte, error) {
-	if s.dhs == nil {
+	if !s.own {
 		return nil, ErrNotReady
 	}
-	m, err := parseMessage(message)
+	m, hlen, err := parseMessage(message)
 	if err != nil {
 		return nil, err
 	}
@@ -77,13 +83,42 @@ func (s *State) Decrypt(message []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	plaintext, err := open(s.extractor(), &mk, m.Ciphertext, s.additionalData(message[:headerSize]))
+	plaintext, err := open(s.extractor(), &mk, m.Ciphertext, s.additionalData(message[:hlen]))
 	clear(mk[:])
 	if err != nil {
 		return nil, ErrAuth
 	}
+	if err := s.receivePQ(&m.Header, &p); err != nil {
+		clear(plaintext)
+		return nil, err
+	}
 	s.commit(&p)
 	return plaintext, nil
+}
+
+// receivePQ computes into p the post-quantum state after an authenticated
+// message with header h.
+func (s *State) receivePQ(h *Header, p *pending) error {
+	if h.Version != messageV2 {
+		return nil
+	}
+	q := s.pq
+	// The first version 2 message of a version 1 State, or one that
+	// arrives before this party sent any of its own, makes it the side that
+	// answers the peer's first key.
+	if q == nil || (q.epoch == 1 && q.phase == pqNeedKey && !s.sendV2) {
+		p.pq = &pqState{epoch: 1, phase: pqCollectEK}
+		q = p.pq
+	}
+	n, err := q.receive(&h.PQ, p.mixed)
+	if err != nil {
+		return err
+	}
+	if n != nil {
+		p.pq.wipe()
+		p.pq = n
+	}
+	return nil
 }
 
 // receiveKey finds or derives the key for a message with header h,
@@ -130,11 +165,23 @@ func (s *State) receiveStep(h *Header, p *pending) ([keySize]byte, error) {
 	if s.receiving && h.PN > s.nr && h.PN-s.nr > MaxSkip {
 		return [keySize]byte{}, fmt.Errorf("%w: %d keys to skip in the previous chain, limit %d", ErrTooFarAhead, h.PN-s.nr, MaxSkip)
 	}
+	// Once the peer sent version 2, a version 1 chain is a downgrade.
+	if h.Version != messageV2 && s.peerV2 {
+		return [keySize]byte{}, fmt.Errorf("%w: version 1 ratchet step in a version 2 session", ErrAuth)
+	}
+	// A step can only mix a secret this State holds (it encapsulated).
+	if h.PQ.Mixed && (s.pq == nil || s.pq.phase != pqSendCT) {
+		return [keySize]byte{}, errPQ
+	}
 	dhr, err := ecdh.X25519().NewPublicKey(h.DH[:])
 	if err != nil {
 		return [keySize]byte{}, fmt.Errorf("%w: bad ratchet key", ErrAuth)
 	}
-	shared, err := s.dhs.ECDH(dhr)
+	own, err := s.ownKey()
+	if err != nil {
+		return [keySize]byte{}, err
+	}
+	shared, err := own.ECDH(dhr)
 	if err != nil {
 		// A low-order key would make the DH output public.
 		return [keySize]byte{}, fmt.Errorf("%w: low-order ratchet key", ErrAuth)
@@ -145,7 +192,13 @@ func (s *State) receiveStep(h *Header, p *pending) ([keySize]byte, error) {
 		p.retired = p.nr
 	}
 	p.step, p.dhr = true, dhr
-	p.rk, p.ckr = kdfRoot(&s.rk, shared)
+	p.peerV2 = h.Version == messageV2
+	if h.PQ.Mixed {
+		p.mixed = true
+		p.rk, p.ckr = kdfRootPQ(&s.rk, shared, &s.pq.ss)
+	} else {
+		p.rk, p.ckr = kdfRoot(&s.rk, shared)
+	}
 	clear(shared)
 	p.advance, p.nr = true, 0
 	return p.keyAt(&h.DH, h.N), nil
@@ -164,8 +217,15 @@ func (s *State) commit(p *pending) {
 		s.rk = p.rk
 		s.receiving = true
 		// The next Encrypt generates a new ratchet key pair.
-		s.sending = false
+		s.sending, s.sendV2, s.mixed = false, false, false
 		clear(s.cks[:])
+		if p.peerV2 {
+			s.peerV2 = true
+		}
+	}
+	if p.pq != nil {
+		s.pq.wipe()
+		s.pq, p.pq = p.pq, nil
 	}
 	if p.advance {
 		s.ckr, s.nr = p.ckr, p.nr

@@ -34,7 +34,7 @@ func TestParseMessageRoundTrip(t *testing.T) {
 
 func TestParseMessageRefuses(t *testing.T) {
 	valid := make([]byte, headerSize+tagSize)
-	valid[0] = messageVersion
+	valid[0] = messageV1
 	if _, err := ParseMessage(valid); err != nil {
 		t.Fatalf("minimal message: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestParseMessageRefuses(t *testing.T) {
 		{"header only", valid[:headerSize], wire.ErrTruncated},
 		{"short tag", valid[:len(valid)-1], wire.ErrTruncated},
 		{"version 0", append([]byte{0}, valid[1:]...), wire.ErrVersion},
-		{"version 2", append([]byte{2}, valid[1:]...), wire.ErrVersion},
+		{"version 3", append([]byte{3}, valid[1:]...), wire.ErrVersion},
 		{"reserved n", withN(reservedN), wire.ErrMalformed},
 		{"too large", append(bytes.Clone(valid), make([]byte, MaxMessageSize)...), wire.ErrTooLarge},
 	}

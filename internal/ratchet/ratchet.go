@@ -11,7 +11,11 @@
 //     messages it already opened;
 //   - post-compromise security: once a fresh X25519 ratchet key has been
 //     used in both directions after a theft, the stolen state no longer
-//     opens new messages;
+//     opens new messages; in a version 2 session (the default), also
+//     against an adversary who can break X25519, once an ML-KEM-768
+//     exchange made after the theft is mixed into the root key (the sparse
+//     post-quantum ratchet, SPEC §5.12: the key and ciphertext travel in
+//     64-byte chunks, one per message);
 //   - out-of-order delivery of up to MaxSkip messages per chain, with at most
 //     MaxStoredSkipped keys kept for late messages (oldest evicted first);
 //   - every message decrypts at most once (ErrReplay);
@@ -90,8 +94,10 @@ type State struct {
 	ad []byte // session associated data, at most MaxAD bytes
 
 	rk        [keySize]byte    // root key
-	dhs       *ecdh.PrivateKey // own current ratchet key
-	dhsPub    [keySize]byte    // its public part, cached for headers
+	own       bool             // dhsPriv is set (false only in the zero State)
+	dhsPriv   [keySize]byte    // own current ratchet private key
+	dhsPub    [keySize]byte    // its public part, stored so loading needs no scalar multiplication
+	dhs       *ecdh.PrivateKey // dhsPriv parsed; built when first needed, not state
 	dhr       *ecdh.PublicKey  // remote current ratchet key; nil until known
 	dhrPub    [keySize]byte    // its encoding
 	cks       [keySize]byte    // sending chain key, valid if sending
@@ -101,6 +107,11 @@ type State struct {
 	pn        uint32           // messages in the previous sending chain
 	sending   bool             // cks is valid; false means the next Encrypt ratchets
 	receiving bool             // ckr is valid
+
+	pq     *pqState // post-quantum ratchet; nil in a version 1 session
+	sendV2 bool     // the current sending chain writes version 2 messages
+	mixed  bool     // the step that started the sending chain mixed a PQ secret
+	peerV2 bool     // the peer sends version 2: a version 1 DH step is a downgrade
 
 	skipped skippedStore
 	past    pastChains
@@ -123,8 +134,24 @@ func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 }
 
 func (s *State) setOwn(k *ecdh.PrivateKey) {
+	s.own = true
 	s.dhs = k
+	copy(s.dhsPriv[:], k.Bytes())
 	copy(s.dhsPub[:], k.PublicKey().Bytes())
+}
+
+// ownKey returns the own ratchet private key, parsing it on first use after
+// a load. Parsing computes the public key again, so it is left to the DH
+// steps that need the private key rather than done on every load.
+func (s *State) ownKey() (*ecdh.PrivateKey, error) {
+	if s.dhs == nil {
+		k, err := ecdh.X25519().NewPrivateKey(s.dhsPriv[:])
+		if err != nil {
+			return nil, err
+		}
+		s.dhs = k
+	}
+	return s.dhs, nil
 }
 
 func (s *State) setRemote(k *ecdh.PublicKey) {
@@ -132,13 +159,34 @@ func (s *State) setRemote(k *ecdh.PublicKey) {
 	copy(s.dhrPub[:], k.Bytes())
 }
 
-// InitInitiator starts the session initiator's (Alice's) State. sk is the
+// InitInitiator starts the session initiator's (Alice's) State of a
+// version 2 session, with the post-quantum ratchet (SPEC §5.12). sk is the
 // 32-byte shared secret of session setup, ad the session associated data
 // (at most MaxAD bytes), remote the responder's signed prekey, which serves
 // as the responder's first ratchet key. It generates a fresh ratchet key
 // pair and performs the first sending DH ratchet step, so the initiator can
 // send at once. The caller should wipe sk afterwards.
+//
+// The responder's release must read version 2 messages; for a peer that
+// reads only version 1, use InitInitiatorV1.
 func InitInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
+	s, err := initInitiator(sk, ad, remote)
+	if err != nil {
+		return nil, err
+	}
+	s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	s.sendV2, s.peerV2 = true, true
+	return s, nil
+}
+
+// InitInitiatorV1 is InitInitiator for a version 1 session: classical
+// Double Ratchet messages that every release reads. Upgrade moves the
+// session to version 2 later.
+func InitInitiatorV1(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
+	return initInitiator(sk, ad, remote)
+}
+
+func initInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 	if remote == nil || remote.Curve() != ecdh.X25519() {
 		return nil, fmt.Errorf("%w: remote ratchet key must be X25519", ErrInvalidInput)
 	}
@@ -165,7 +213,8 @@ func InitInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 // InitResponder starts the responder's (Bob's) State. own is the signed
 // prekey pair whose public part the initiator used; it is Bob's first
 // ratchet key. The responder cannot send until it has decrypted a message
-// (ErrNotReady). The caller should wipe sk afterwards.
+// (ErrNotReady). The session takes the version of the initiator's first
+// message. The caller should wipe sk afterwards.
 func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 	if own == nil || own.Curve() != ecdh.X25519() {
 		return nil, fmt.Errorf("%w: own ratchet key must be X25519", ErrInvalidInput)
@@ -191,7 +240,8 @@ func (s *State) additionalData(header []byte) []byte {
 // Encrypt seals plaintext (at most MaxPlaintext bytes) as the next message
 // of the sending chain and returns its encoding. After the State received
 // a new remote ratchet key, Encrypt first generates a fresh ratchet key pair
-// (a sending DH ratchet step).
+// (a sending DH ratchet step). In a version 2 session the message carries
+// the next post-quantum chunk, and Encrypt may generate an ML-KEM key pair.
 func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
@@ -199,18 +249,29 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if s.dhr == nil {
 		return nil, ErrNotReady
 	}
+	if s.sending && s.ns == reservedN {
+		return nil, ErrExhausted
+	}
+	// The ML-KEM key is generated before anything changes, so a failure
+	// leaves the State as it was.
+	if s.pq != nil && s.pq.phase == pqNeedKey && (s.sendV2 || !s.sending) {
+		if err := s.pq.generate(); err != nil {
+			return nil, err
+		}
+	}
 	if !s.sending {
 		if err := s.stepSending(); err != nil {
 			return nil, err
 		}
 	}
-	if s.ns == reservedN {
-		return nil, ErrExhausted
-	}
 	mk, next := chainkey.Step(&s.cks)
-	h := Header{DH: s.dhsPub, PN: s.pn, N: s.ns}
-	out := make([]byte, headerSize, headerSize+len(plaintext)+tagSize)
-	putHeader(out, &h)
+	h := Header{Version: messageV1, DH: s.dhsPub, PN: s.pn, N: s.ns}
+	if s.sendV2 {
+		h.Version, h.PQ = messageV2, s.pq.outgoing()
+		h.PQ.Mixed = s.mixed
+	}
+	hlen := h.size()
+	out := appendHeader(make([]byte, 0, hlen+len(plaintext)+tagSize), &h)
 	out = seal(s.extractor(), &mk, out, plaintext, s.additionalData(out))
 	s.cks = next
 	s.ns++
@@ -220,7 +281,8 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 }
 
 // stepSending is the sending half of a DH ratchet step: a new ratchet key
-// pair, and a new root and sending chain from DH(new key, remote key).
+// pair, and a new root and sending chain from DH(new key, remote key), with
+// the post-quantum secret mixed in if the State holds one to mix.
 func (s *State) stepSending() error {
 	own, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
@@ -230,12 +292,51 @@ func (s *State) stepSending() error {
 	if err != nil {
 		return fmt.Errorf("%w: remote ratchet key is a low-order point", ErrAuth)
 	}
-	s.rk, s.cks = kdfRoot(&s.rk, shared)
+	s.mixed = false
+	if s.pq != nil && s.pq.phase == pqMix {
+		s.rk, s.cks = kdfRootPQ(&s.rk, shared, &s.pq.ss)
+		s.pq.enter(s.pq.epoch+1, pqCollectEK)
+		s.mixed = true
+	} else {
+		s.rk, s.cks = kdfRoot(&s.rk, shared)
+	}
 	clear(shared)
 	s.setOwn(own)
 	s.pn, s.ns = s.ns, 0
 	s.sending = true
+	s.sendV2 = s.pq != nil
 	return nil
+}
+
+// Upgrade moves a version 1 session to version 2: from its next sending DH
+// ratchet step on, the State writes version 2 messages and starts the
+// post-quantum ratchet as the party that sends the first encapsulation key.
+// The peer's release must read version 2 messages; its State upgrades when
+// it receives the first one. Upgrade does nothing to a version 2 session.
+func (s *State) Upgrade() {
+	if s.pq == nil {
+		s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	}
+}
+
+// Version is the session's protocol version: 1 for the classical Double
+// Ratchet, 2 once the post-quantum ratchet runs (or is set to start at the
+// next sending step).
+func (s *State) Version() int {
+	if s.pq == nil {
+		return 1
+	}
+	return 2
+}
+
+// PQEpoch is the State's post-quantum epoch (0 in a version 1 session):
+// epochs below it had their secret mixed into the root key. It changes
+// nothing.
+func (s *State) PQEpoch() uint32 {
+	if s.pq == nil {
+		return 0
+	}
+	return s.pq.epoch
 }
 
 // SkippedKeys is how many message keys the state holds for messages it
@@ -250,6 +351,7 @@ func (s *State) Clone() *State {
 	c.ad = bytes.Clone(s.ad)
 	c.skipped = s.skipped.clone()
 	c.past = slices.Clone(s.past)
+	c.pq = s.pq.clone()
 	c.adBuf, c.ext = nil, nil
 	return &c
 }

@@ -50,7 +50,7 @@ func TestLongOneDirectionRun(t *testing.T) {
 		decryptOK(t, alice, encrypt(t, bob, label("b", i)), label("b", i))
 	}
 	m := encrypt(t, alice, "after")
-	if h, _ := parseMessage(m); h.Header.PN != n {
+	if h, _, _ := parseMessage(m); h.Header.PN != n {
 		t.Fatalf("pn = %d, want %d", h.Header.PN, n)
 	}
 	decryptOK(t, bob, m, "after")
@@ -108,7 +108,7 @@ func TestPlaintextLimits(t *testing.T) {
 	big := make([]byte, MaxPlaintext)
 	big[len(big)-1] = 7
 	m, err := alice.Encrypt(big)
-	if err != nil || len(m) != MaxMessageSize {
+	if err != nil || len(m) != MaxMessageSize-headerV2Max+headerV2Base+4+ChunkSize {
 		t.Fatalf("MaxPlaintext: len %d, err %v", len(m), err)
 	}
 	if got, err := bob.Decrypt(m); err != nil || !bytes.Equal(got, big) {
@@ -133,7 +133,7 @@ func TestSendingChainExhausted(t *testing.T) {
 	alice, _ := newPair(t)
 	alice.ns = reservedN - 1
 	m := encrypt(t, alice, "last")
-	if h, _ := parseMessage(m); h.Header.N != reservedN-1 {
+	if h, _, _ := parseMessage(m); h.Header.N != reservedN-1 {
 		t.Fatalf("n = %d", h.Header.N)
 	}
 	if _, err := alice.Encrypt([]byte("one too many")); !errors.Is(err, ErrExhausted) {
@@ -210,7 +210,7 @@ func runInterleaving(t *testing.T, rng *mrand.Rand, steps int) {
 // isReplayOrRetired expects ErrReplay, or ErrAuth for a message whose chain
 // was retired longer ago than MaxPastChains remembers.
 func isReplayOrRetired(s *State, msg []byte) func(error) bool {
-	m, _ := parseMessage(msg)
+	m, _, _ := parseMessage(msg)
 	_, known := s.past.find(&m.Header.DH)
 	known = known || m.Header.DH == s.dhrPub
 	return func(err error) bool {

@@ -9,24 +9,36 @@ import (
 
 // State encoding constants.
 const (
-	stateVersion = 0x01
-	stateStruct  = "ratchet state"
+	stateV1     = 0x01 // read only: written by earlier releases
+	stateV2     = 0x02
+	stateStruct = "ratchet state"
 
 	flagSending   = 1 << 0 // cks present: the sending chain is ready
 	flagReceiving = 1 << 1 // ckr present: a receiving chain exists
 	flagRemote    = 1 << 2 // dhr present: the remote ratchet key is known
-	knownFlags    = flagSending | flagReceiving | flagRemote
+	knownFlagsV1  = flagSending | flagReceiving | flagRemote
+
+	// Version 2 only.
+	flagPQ     = 1 << 3 // the post-quantum block follows: a version 2 session
+	flagSendV2 = 1 << 4 // the sending chain writes version 2 messages
+	flagMixed  = 1 << 5 // the sending chain's step mixed a PQ secret
+	flagPeerV2 = 1 << 6 // the peer sent version 2
+	knownFlags = knownFlagsV1 | flagPQ | flagSendV2 | flagMixed | flagPeerV2
 )
 
 // MarshalBinary encodes the whole State (see the spec for the layout). The
 // encoding contains every secret of the session; store it accordingly. It
 // fails only for the zero State.
 func (s *State) MarshalBinary() ([]byte, error) {
-	if s.dhs == nil {
+	if !s.own {
 		return nil, fmt.Errorf("%w: State is not initialised", ErrInvalidInput)
 	}
-	w := wire.NewWriter(make([]byte, 0, 256+len(s.ad)+len(s.past)*36+s.skipped.len()*68))
-	w.U8(stateVersion)
+	size := 300 + len(s.ad) + len(s.past)*36 + s.skipped.len()*68
+	if s.pq != nil {
+		size += 8 + seedSize + ekSize
+	}
+	w := wire.NewWriter(make([]byte, 0, size))
+	w.U8(stateV2)
 	var flags uint8
 	if s.sending {
 		flags |= flagSending
@@ -37,9 +49,18 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.dhr != nil {
 		flags |= flagRemote
 	}
+	for _, f := range []struct {
+		on  bool
+		bit uint8
+	}{{s.pq != nil, flagPQ}, {s.sendV2, flagSendV2}, {s.mixed, flagMixed}, {s.peerV2, flagPeerV2}} {
+		if f.on {
+			flags |= f.bit
+		}
+	}
 	w.U8(flags)
 	w.Fixed(s.rk[:])
-	w.Fixed(s.dhs.Bytes())
+	w.Fixed(s.dhsPriv[:])
+	w.Fixed(s.dhsPub[:])
 	if s.dhr != nil {
 		w.Fixed(s.dhrPub[:])
 	}
@@ -64,6 +85,9 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		w.U32(id.n)
 		w.Fixed(mk[:])
 	})
+	if s.pq != nil {
+		s.pq.marshal(w)
+	}
 	return w.Bytes(), nil
 }
 
@@ -88,10 +112,19 @@ func fail(r *wire.Reader, field string, sentinel error, detail string) {
 func parseState(b []byte) (*State, error) {
 	r := wire.NewReader(stateStruct, b)
 	s := new(State)
-	r.Version(stateVersion)
+	v := r.U8("version")
+	// A version 1 state (earlier releases) is read and re-encoded as
+	// version 2; any other version is a format this code cannot read.
+	if r.Err() == nil && v != stateV1 && v != stateV2 {
+		fail(r, "version", wire.ErrVersion, "unsupported version")
+	}
 	flags := r.U8("flags")
 	// Unknown flags would be fields this version cannot read.
-	if flags&^knownFlags != 0 {
+	known := uint8(knownFlags)
+	if v == stateV1 {
+		known = knownFlagsV1
+	}
+	if flags&^known != 0 {
 		fail(r, "flags", wire.ErrMalformed, "unknown flag")
 	}
 	s.sending = flags&flagSending != 0
@@ -102,14 +135,24 @@ func parseState(b []byte) (*State, error) {
 	if remote != (s.sending || s.receiving) {
 		fail(r, "flags", wire.ErrMalformed, "inconsistent chains")
 	}
+	parseFlagsV2(r, s, flags)
 	copy(s.rk[:], r.Fixed("rk", keySize))
-	if priv := r.Fixed("dhs", keySize); r.Err() == nil {
+	priv := r.Fixed("dhs", keySize)
+	if v == stateV1 && r.Err() == nil {
+		// Version 1 did not store the public key: compute it once.
 		k, err := ecdh.X25519().NewPrivateKey(priv)
 		if err != nil {
 			fail(r, "dhs", wire.ErrMalformed, "bad X25519 private key")
 		} else {
 			s.setOwn(k)
 		}
+	} else if r.Err() == nil {
+		// Stored with its public key so that loading costs no scalar
+		// multiplication; the pair is as trustworthy as the store, which
+		// holds the secrets anyway.
+		s.own = true
+		copy(s.dhsPriv[:], priv)
+		copy(s.dhsPub[:], r.Fixed("dhs.public", keySize))
 	}
 	if remote {
 		if pub := r.Fixed("dhr", keySize); r.Err() == nil {
@@ -135,6 +178,9 @@ func parseState(b []byte) (*State, error) {
 	s.ad = append([]byte(nil), r.Bytes16("ad", MaxAD)...)
 	parsePast(r, s)
 	parseSkipped(r, s)
+	if s.pq != nil && r.Err() == nil {
+		s.pq = parsePQ(r)
+	}
 	if err := r.Done(); err != nil {
 		return nil, err
 	}
@@ -202,4 +248,26 @@ func checkSkipped(s *State, id *skipID) string {
 		return "reserved message number"
 	}
 	return ""
+}
+
+// parseFlagsV2 reads the version 2 flags into s, refusing combinations no
+// session reaches.
+func parseFlagsV2(r *wire.Reader, s *State, flags uint8) {
+	if flags&flagPQ != 0 {
+		s.pq = &pqState{} // filled by parsePQ
+	}
+	s.sendV2 = flags&flagSendV2 != 0
+	s.mixed = flags&flagMixed != 0
+	s.peerV2 = flags&flagPeerV2 != 0
+	// Version 2 chains exist only in a version 2 session, only while a
+	// sending chain exists; only a version 2 chain can have mixed.
+	if (s.sendV2 || s.peerV2) && s.pq == nil {
+		fail(r, "flags", wire.ErrMalformed, "version 2 chain without the post-quantum state")
+	}
+	if s.sendV2 && !s.sending {
+		fail(r, "flags", wire.ErrMalformed, "version 2 sending chain without a sending chain")
+	}
+	if s.mixed && !s.sendV2 {
+		fail(r, "flags", wire.ErrMalformed, "mixed step in a version 1 chain")
+	}
 }

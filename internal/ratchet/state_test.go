@@ -78,7 +78,7 @@ func TestUnmarshalRefusesTruncation(t *testing.T) {
 type stateOffsets struct{ ad, past, skipped int }
 
 func offsets(s *State) stateOffsets {
-	o := 2 + 2*keySize
+	o := 2 + 3*keySize // flags, rk, dhs and its public key
 	for _, present := range []bool{s.dhr != nil, s.sending, s.receiving} {
 		if present {
 			o += keySize
@@ -103,8 +103,8 @@ func TestUnmarshalRefusesMalformed(t *testing.T) {
 		b    []byte
 		want error
 	}{
-		{"version", mutate(func(b []byte) []byte { b[0] = 2; return b }), wire.ErrVersion},
-		{"unknown flag", mutate(func(b []byte) []byte { b[1] |= 0x08; return b }), wire.ErrMalformed},
+		{"version", mutate(func(b []byte) []byte { b[0] = 3; return b }), wire.ErrVersion},
+		{"unknown flag", mutate(func(b []byte) []byte { b[1] |= 0x80; return b }), wire.ErrMalformed},
 		{"chain without remote key", mutate(func(b []byte) []byte { b[1] &^= flagRemote; return b }), wire.ErrMalformed},
 		{"trailing byte", append(mutate(func(b []byte) []byte { return b }), 0), wire.ErrTrailing},
 		{"AD too long", mutate(func(b []byte) []byte {
@@ -142,7 +142,7 @@ func TestUnmarshalRefusesMalformed(t *testing.T) {
 	// A counter on a receiving chain that does not exist.
 	_, fresh := newPair(t)
 	b := marshal(t, fresh)
-	binary.BigEndian.PutUint32(b[2+2*keySize+4:], 1) // nr
+	binary.BigEndian.PutUint32(b[2+3*keySize+4:], 1) // nr
 	var s State
 	if err := s.UnmarshalBinary(b); !errors.Is(err, wire.ErrMalformed) {
 		t.Errorf("nr without receiving chain: %v", err)
