@@ -223,6 +223,10 @@ func (c *Client) encryptFor(tx *localstore.Tx, to string, d contactDevice, b *pq
 		if err := st.UnmarshalBinary(sess.State); err != nil {
 			return outgoing{}, err
 		}
+		// A session made by an earlier release moves to version 2 (the
+		// post-quantum ratchet, SPEC §5.12) from its next sending step;
+		// the peer's State follows when it reads the first such message.
+		st.Upgrade()
 		ct, err := st.Encrypt(pt)
 		if err != nil {
 			return outgoing{}, err
