@@ -29,6 +29,11 @@ import (
 // a run are kept in memory, and a message's new state replaces the old
 // one there only when the message is stored.
 //
+// Listen stays per message: the relay's MQTT listener delivers envelopes
+// one at a time, each acknowledged after its own commit, and a live
+// conversation has rarely more than one waiting. A direct-mode drain
+// (a plain broker) is per message too.
+//
 // A crash before a run's commit leaves the profile as it was before the
 // run and nothing of the page acknowledged; the relay delivers the page
 // again and it is processed from the committed state. Messages stored by
