@@ -9,8 +9,21 @@ import (
 
 // BenchmarkReceive measures how fast one device takes in messages: each
 // is fetched from the relay, opened (HPKE), decrypted (ratchet), stored
-// durably in the profile and acknowledged.
+// durably in the profile and acknowledged, a page per transaction
+// (receive_batch.go). The receiver never answers, so every message is a
+// prekey message; BenchmarkReceiveEstablished is the same on a session
+// both sides use.
 func BenchmarkReceive(b *testing.B) {
+	benchmarkReceive(b, false)
+}
+
+// BenchmarkReceiveEstablished is BenchmarkReceive on an established
+// session: the messages are plain ratchet messages.
+func BenchmarkReceiveEstablished(b *testing.B) {
+	benchmarkReceive(b, true)
+}
+
+func benchmarkReceive(b *testing.B, established bool) {
 	ctx := context.Background()
 	srv := startServerB(b)
 	dir := b.TempDir()
@@ -24,6 +37,20 @@ func BenchmarkReceive(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer bob.Close()
+	if established {
+		if _, err := alice.Send(ctx, "bob", "hello"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.Send(ctx, "alice", "hi"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := alice.Sync(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for i := range b.N {
 		if _, err := alice.Send(ctx, "bob", fmt.Sprint("message ", i)); err != nil {
 			b.Fatal(err)

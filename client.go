@@ -84,6 +84,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -131,6 +132,10 @@ type Client struct {
 	restored   bool          // Open found an older copy of the profile (generation.go)
 
 	limits limits // set at open; tests lower them
+
+	// contactsGen counts contact writes (contacts.go), so that a receive's
+	// cache of contact records (receive_batch.go) sees when one changed.
+	contactsGen atomic.Uint64
 }
 
 // limits bound what the profile keeps for others (held.go, group_held.go).

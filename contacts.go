@@ -82,6 +82,7 @@ func (c *Client) mergeContact(ctx context.Context, user string, u *proto.User) (
 			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
 		}
 		rec.UpdatedAt = c.now().Unix()
+		c.contactsGen.Add(1)
 		return tx.PutContact(user, encodeJSON(rec))
 	})
 	return &rec, err
@@ -263,6 +264,7 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)
 		}
 		r.IdentityKey, r.NewIdentityKey, r.Changed, r.Verified, r.Devices = r.NewIdentityKey, nil, false, false, nil
 		r.ServedPinnedAgain, r.KeptPinned = false, false
+		c.contactsGen.Add(1)
 		return tx.PutContact(user, encodeJSON(r))
 	})
 	if err != nil {
@@ -305,6 +307,7 @@ func (c *Client) editContact(ctx context.Context, user string, fn func(*contactR
 		if err := fn(r); err != nil {
 			return err
 		}
+		c.contactsGen.Add(1)
 		return tx.PutContact(user, encodeJSON(r))
 	})
 }

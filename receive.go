@@ -267,18 +267,33 @@ func setUpUnderPinnedKey(content *envelope.Content, rec *contactRecord) bool {
 // g receives what the ratchet could tell about order: whether the message
 // arrived after later ones, and how many earlier ones it shows missing.
 func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contactDevice, rec *contactRecord, g *gap) ([]byte, sessionRecord, *pqxdh.Keyring, error) {
-	sender := content.Sender.User
-	var sess sessionRecord
-	raw, err := tx.GetSession(sender, d.ID)
-	have := err == nil
-	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
+	sess, have, err := loadSession(tx, content.Sender.User, d.ID)
+	if err != nil {
 		return nil, sess, nil, err
 	}
-	if have {
-		if err := decodeJSON(raw, &sess, "session"); err != nil {
-			return nil, sess, nil, err
-		}
+	return c.decryptWith(tx, content, d, rec, sess, have, g)
+}
+
+// loadSession returns the stored session with device of sender, and
+// whether there is one.
+func loadSession(tx *localstore.Tx, sender string, device uint32) (sessionRecord, bool, error) {
+	var sess sessionRecord
+	raw, err := tx.GetSession(sender, device)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return sess, false, nil
 	}
+	if err != nil {
+		return sess, false, err
+	}
+	return sess, true, decodeJSON(raw, &sess, "session")
+}
+
+// decryptWith is decrypt on the session sess (have: there is one),
+// already loaded. It reads tx only for the keyring, when a prekey message
+// sets a new session up, and writes nothing; it may change the states
+// in sess.Archived in place.
+func (c *Client) decryptWith(tx *localstore.Tx, content *envelope.Content, d contactDevice, rec *contactRecord, sess sessionRecord, have bool, g *gap) ([]byte, sessionRecord, *pqxdh.Keyring, error) {
+	sender := content.Sender.User
 	switch content.Type {
 	case typePreKey:
 		pm, err := pqxdh.ParsePreKeyMessage(content.Payload)
@@ -616,15 +631,19 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	if err != nil {
 		return nil, serverErr(err)
 	}
-	err = tr.drain(ctx, func(env []byte) error {
-		return c.process(ctx, env, nil, func(e Event) {
-			if e.Message != nil {
-				out = append(out, *e.Message)
-			} else if fn != nil {
-				fn(e)
-			}
-		})
-	})
+	report := func(e Event) {
+		if e.Message != nil {
+			out = append(out, *e.Message)
+		} else if fn != nil {
+			fn(e)
+		}
+	}
+	if pd, ok := tr.(pageDrainer); ok { // a page per transaction: receive_batch.go
+		var rc recvCache
+		err = pd.drainPages(ctx, func(envs [][]byte) (int, error) { return c.processPage(ctx, envs, &rc, nil, report) })
+	} else {
+		err = tr.drain(ctx, func(env []byte) error { return c.process(ctx, env, nil, report) })
+	}
 	if err != nil {
 		return out, serverErr(err)
 	}

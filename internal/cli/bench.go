@@ -16,7 +16,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure hush on this machine",
 	}
-	c.AddCommand(newBenchCryptoCmd(), newBenchRelayCmd(), newBenchDirectoryCmd(), newBenchGroupCmd(), newBenchFilesCmd())
+	c.AddCommand(newBenchCryptoCmd(), newBenchRelayCmd(), newBenchDirectoryCmd(), newBenchGroupCmd(), newBenchFilesCmd(), newBenchReceiveCmd())
 	return c
 }
 
@@ -193,5 +193,47 @@ With --json, print one JSON object with send_ns, upload_bytes, deliveries_per_se
 	f.BoolVar(&asJSON, "json", false, "print one JSON object")
 	f.IntVar(&o.Members, "members", 1000, "member devices")
 	f.DurationVar(&o.Duration, "time", 3*time.Second, "how long to measure")
+	return c
+}
+
+func newBenchReceiveCmd() *cobra.Command {
+	var (
+		asJSON bool
+		o      bench.ReceiveOptions
+	)
+	c := &cobra.Command{
+		Use:   "receive",
+		Short: "Measure how fast a device drains a backlog of messages",
+		Long: `Measure how fast one device takes in a backlog: --senders users queue --messages
+1:1 messages to it on an in-process server (temporary SQLite database), then the device,
+with an encrypted SQLite profile, syncs until nothing is pending (fetch, open, decrypt,
+store durably, acknowledge). Only the drain is timed, and every message must be in the
+device's history exactly once.
+
+With --json, print one JSON object with messages_per_sec, seconds, messages, lost,
+duplicated and peak_rss_bytes: the peak resident memory of the whole process during the
+drain, which includes the in-process server (rss_scope says what was measured).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if !asJSON {
+				o.Progress = func(s string) { fmt.Fprintln(c.ErrOrStderr(), s+"…") }
+			}
+			r, err := bench.Receive(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(c.OutOrStdout()).Encode(r)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "%.0f messages/s received and stored durably (%d messages from %d senders in %.1f s, %d syncs)\n"+
+				"lost %d, duplicated %d; peak RSS %.1f MiB (%s)\n",
+				r.MessagesPerSec, r.Messages, r.Senders, r.Seconds, r.Syncs, r.Lost, r.Duplicated, float64(r.PeakRSSBytes)/(1<<20), r.RSSScope)
+			return nil
+		},
+	}
+	f := c.Flags()
+	f.BoolVar(&asJSON, "json", false, "print one JSON object")
+	f.IntVar(&o.Messages, "messages", 50_000, "messages queued for the receiving device")
+	f.IntVar(&o.Senders, "senders", 4, "users sending them")
 	return c
 }

@@ -100,6 +100,8 @@ type Backend struct {
 	w *sql.DB // one connection; every write transaction
 	r *sql.DB // read-only pool for View
 
+	ws, rs *statements // prepared on w and r
+
 	mu     sync.Mutex
 	closed bool
 }
@@ -258,7 +260,12 @@ func openPath(ctx context.Context, path string) (*Backend, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &Backend{w: w, r: r}, nil
+	// A database without the kv table (not a profile) has nothing to
+	// prepare against: its transactions run unprepared, and the layer
+	// above finds no meta record in it.
+	ws, _ := prepare(ctx, w, false)
+	rs, _ := prepare(ctx, r, true)
+	return &Backend{w: w, r: r, ws: ws, rs: rs}, nil
 }
 
 // Close closes the database, waiting for transactions in progress.
@@ -272,7 +279,7 @@ func (b *Backend) Close() error {
 	b.closed = true
 	// The writer closes last: the last connection to go checkpoints the
 	// WAL into the database file and removes it.
-	return errors.Join(b.r.Close(), b.w.Close())
+	return errors.Join(b.rs.close(), b.ws.close(), b.r.Close(), b.w.Close())
 }
 
 func (b *Backend) isClosed() bool {
@@ -295,9 +302,9 @@ func (b *Backend) run(ctx context.Context, readOnly bool, fn func(storage.Tx) er
 	if b.isClosed() {
 		return storage.ErrClosed
 	}
-	db := b.w
+	db, prepared := b.w, b.ws
 	if readOnly {
-		db = b.r
+		db, prepared = b.r, b.rs
 	}
 	stx, err := db.BeginTx(ctx, &sql.TxOptions{ReadOnly: readOnly})
 	if err != nil {
@@ -307,7 +314,7 @@ func (b *Backend) run(ctx context.Context, readOnly bool, fn func(storage.Tx) er
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
 	defer stx.Rollback() // after Commit, a no-op
-	t := &tx{ctx: ctx, tx: stx, readOnly: readOnly}
+	t := &tx{ctx: ctx, tx: stx, readOnly: readOnly, prepared: prepared}
 	err = fn(t)
 	t.done = true
 	if err != nil {

@@ -14,6 +14,42 @@ type tx struct {
 	tx       *sql.Tx
 	readOnly bool
 	done     bool
+
+	prepared *statements // the handle's; nil: statements are not prepared (create, upgrade)
+	bound    statements  // prepared statements bound to tx, on first use
+}
+
+// stmt returns statement i bound to the transaction, or nil when the
+// handle has no prepared statements.
+func (t *tx) stmt(i int) *sql.Stmt {
+	if t.bound[i] == nil && t.prepared != nil && t.prepared[i] != nil {
+		t.bound[i] = t.tx.StmtContext(t.ctx, t.prepared[i])
+	}
+	return t.bound[i]
+}
+
+func (t *tx) queryRow(i int, args ...any) *sql.Row {
+	if st := t.stmt(i); st != nil {
+		return st.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, stmtQuery(i), args...)
+}
+
+func (t *tx) exec(i int, args ...any) error {
+	var err error
+	if st := t.stmt(i); st != nil {
+		_, err = st.ExecContext(t.ctx, args...)
+	} else {
+		_, err = t.tx.ExecContext(t.ctx, stmtQuery(i), args...)
+	}
+	return err
+}
+
+func (t *tx) query(i int, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(i); st != nil {
+		return st.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, stmtQuery(i), args...)
 }
 
 func (t *tx) check(write bool) error {
@@ -31,7 +67,7 @@ func (t *tx) Get(table string, key []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	var v []byte
-	err := t.tx.QueryRowContext(t.ctx, `SELECT v FROM kv WHERE t = ? AND k = ?`, table, key).Scan(&v)
+	err := t.queryRow(stGet, table, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -51,8 +87,7 @@ func (t *tx) Put(table string, key, value []byte) error {
 	if value == nil {
 		value = []byte{} // NULL is not an empty value
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `INSERT INTO kv (t, k, v) VALUES (?, ?, ?)
-		ON CONFLICT (t, k) DO UPDATE SET v = excluded.v`, table, key, value); err != nil {
+	if err := t.exec(stPut, table, key, value); err != nil {
 		return fmt.Errorf("sqlitestore: write %s: %w", table, err)
 	}
 	return nil
@@ -62,7 +97,7 @@ func (t *tx) Delete(table string, key []byte) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
-	if _, err := t.tx.ExecContext(t.ctx, `DELETE FROM kv WHERE t = ? AND k = ?`, table, key); err != nil {
+	if err := t.exec(stDelete, table, key); err != nil {
 		return fmt.Errorf("sqlitestore: delete %s: %w", table, err)
 	}
 	return nil
@@ -101,24 +136,21 @@ func (t *tx) Scan(table string, from, to []byte, reverse bool, fn func(k, v []by
 }
 
 func (t *tx) batch(table string, from, to []byte, reverse bool) ([]kvRow, error) {
-	q := `SELECT k, v FROM kv WHERE t = ?`
+	variant := 0
 	args := []any{table}
 	if from != nil {
-		q += ` AND k >= ?`
+		variant |= 1
 		args = append(args, from)
 	}
 	if to != nil {
-		q += ` AND k < ?`
+		variant |= 2
 		args = append(args, to)
 	}
 	if reverse {
-		q += ` ORDER BY k DESC`
-	} else {
-		q += ` ORDER BY k`
+		variant |= 4
 	}
-	q += ` LIMIT ?`
 	args = append(args, scanBatch)
-	rows, err := t.tx.QueryContext(t.ctx, q, args...)
+	rows, err := t.query(stScan+variant, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestore: read %s: %w", table, err)
 	}

@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/hush-chat/hush"
+	"github.com/hush-chat/hush/internal/server"
+)
+
+// ReceiveOptions tunes `hush bench receive`.
+type ReceiveOptions struct {
+	Messages int // envelopes queued for the receiver (default 50,000)
+	Senders  int // users sending them, concurrently (default 4)
+	Progress func(string)
+}
+
+// ReceiveResult is the JSON object `hush bench receive --json` prints.
+//
+// PeakRSSBytes is the peak resident set of the whole benchmark process
+// while the receiver drains: the in-process server (its SQLite database
+// and caches) is part of it, the senders are not (they are closed, and
+// the high-water mark reset where the system allows, before the drain
+// starts). RSSScope says which it was.
+type ReceiveResult struct {
+	MessagesPerSec float64 `json:"messages_per_sec"`
+	Seconds        float64 `json:"seconds"`
+	Messages       int     `json:"messages"`
+	Senders        int     `json:"senders"`
+	Received       int     `json:"received"` // distinct messages in the receiver's history
+	Lost           int     `json:"lost"`
+	Duplicated     int     `json:"duplicated"`
+	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
+	RSSScope       string  `json:"rss_scope"`
+	Syncs          int     `json:"syncs"`
+	Cores          int     `json:"cores"`
+}
+
+// Receive measures how fast a device drains a backlog: Senders users
+// (in-memory profiles) queue Messages 1:1 messages to one receiving device
+// on an in-process server (SQLite in a temporary directory); then the
+// receiver, with an encrypted SQLite profile, runs Sync until nothing is
+// pending: fetch pages, open, decrypt, store durably, acknowledge. Only
+// the drain is timed. Every message must be in the receiver's history
+// exactly once; Lost and Duplicated count those that are not.
+func Receive(ctx context.Context, o ReceiveOptions) (*ReceiveResult, error) {
+	if o.Messages <= 0 {
+		o.Messages = 50_000
+	}
+	if o.Senders <= 0 {
+		o.Senders = 4
+	}
+	o.Senders = min(o.Senders, o.Messages)
+	if o.Progress == nil {
+		o.Progress = func(string) {}
+	}
+	dir, err := os.MkdirTemp("", "hush-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	o.Progress("starting a server")
+	cfg := server.Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", filepath.Join(dir, "server")
+	cfg.RegistrationsPerIPHour = -1
+	// The whole backlog waits in one mailbox, from a few senders sending
+	// as fast as they can: the default quotas would refuse most of it.
+	cfg.MailboxMaxCount, cfg.MailboxMaxBytes, cfg.MailboxSenderShare = int64(o.Messages)+1000, 1<<40, 1
+	cfg.AccountMaxCount, cfg.AccountMaxBytes = int64(o.Messages)+1000, 1<<40
+	cfg.SendRate, cfg.SendBurst = 1e9, 1<<30
+	cfg.AccountSendRate, cfg.AccountSendBurst = 1e9, 1<<30
+	srv, err := server.StartConfig(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Shutdown(context.WithoutCancel(ctx))
+
+	bob, err := hush.Create(ctx, hush.Options{Home: filepath.Join(dir, "receiver"), Passphrase: []byte("bench receiver"),
+		ServerURL: srv.HTTPURL()}, "receiver", "")
+	if err != nil {
+		return nil, err
+	}
+	defer bob.Close()
+	want, err := queueBacklog(ctx, srv.HTTPURL(), o)
+	if err != nil {
+		return nil, err
+	}
+
+	o.Progress(fmt.Sprintf("receiving %d messages", o.Messages))
+	runtime.GC()
+	debug.FreeOSMemory()
+	scope := resetPeakRSS()
+	start := time.Now()
+	syncs := 0
+	got := map[string]int{}
+	for {
+		ms, err := bob.Sync(ctx)
+		syncs++
+		if err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+		for _, m := range ms {
+			got[m.Text]++
+		}
+		if len(ms) == 0 {
+			break
+		}
+	}
+	elapsed := time.Since(start)
+	peak := peakRSS()
+
+	// What counts is what the receiver keeps: its history.
+	stored := map[string]int{}
+	for s := range o.Senders {
+		hist, err := bob.History(ctx, senderName(s), o.Messages+1)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range hist {
+			stored[m.Text]++
+		}
+	}
+	r := &ReceiveResult{Messages: o.Messages, Senders: o.Senders, Seconds: elapsed.Seconds(),
+		MessagesPerSec: float64(o.Messages) / elapsed.Seconds(), PeakRSSBytes: peak, RSSScope: scope,
+		Syncs: syncs, Cores: runtime.GOMAXPROCS(0)}
+	for text := range want {
+		n := stored[text]
+		switch {
+		case n == 0:
+			r.Lost++
+		case n > 1:
+			r.Duplicated += n - 1
+		}
+		if n > 0 {
+			r.Received++
+		}
+		if got[text] > 1 { // Sync returned it twice
+			r.Duplicated += got[text] - 1
+		}
+	}
+	for text, n := range stored {
+		if !want[text] {
+			r.Duplicated += n // not sent at all: counted as a duplicate of nothing
+		}
+	}
+	return r, nil
+}
+
+func senderName(i int) string { return fmt.Sprintf("sender%d", i) }
+
+// queueBacklog has o.Senders users, each with an in-memory profile, queue
+// their share of o.Messages to "receiver", concurrently, and returns the
+// texts sent. The senders are closed before it returns.
+func queueBacklog(ctx context.Context, url string, o ReceiveOptions) (map[string]bool, error) {
+	o.Progress(fmt.Sprintf("queueing %d messages from %d senders", o.Messages, o.Senders))
+	want := make(map[string]bool, o.Messages)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, o.Senders)
+	for s := range o.Senders {
+		n := o.Messages / o.Senders
+		if s < o.Messages%o.Senders {
+			n++
+		}
+		wg.Go(func() {
+			errs[s] = sendBacklog(ctx, url, senderName(s), n, func(text string) {
+				mu.Lock()
+				want[text] = true
+				mu.Unlock()
+			})
+		})
+	}
+	wg.Wait()
+	return want, errors.Join(errs...)
+}
+
+func sendBacklog(ctx context.Context, url, name string, n int, sent func(string)) error {
+	c, err := hush.Create(ctx, hush.Options{Storage: hush.MemoryStore(), Key: make([]byte, 32), ServerURL: url}, name, "")
+	if err != nil {
+		return fmt.Errorf("create %s: %w", name, err)
+	}
+	defer c.Close()
+	for i := range n {
+		text := fmt.Sprintf("%s message %d", name, i)
+		if _, err := c.Send(ctx, "receiver", text); err != nil {
+			return fmt.Errorf("%s: send: %w", name, err)
+		}
+		sent(text)
+	}
+	return nil
+}

@@ -1,0 +1,299 @@
+package hush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hush-chat/hush/internal/apiclient"
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/localstore"
+)
+
+// Batched receiving. Sync takes the relay's pending envelopes a page at a
+// time, and stores the common case, a 1:1 text or file message on a
+// session this device has (or one its prekey message sets up), for a whole
+// run of such envelopes in one local transaction: one commit, one fsync,
+// for up to a page, instead of one per message. The page is acknowledged
+// to the relay only after that commit.
+//
+// Every other envelope (a group message, a session reset, one that does
+// not open or decrypt, a sender whose key changed or who is not known yet,
+// a group control message, a kind the batch does not store) ends the run:
+// what the run stored is committed first, then that envelope goes through
+// the per-message path (handle, process) exactly as it would alone, so it
+// is refused, held, reported or applied as it always was and cannot
+// disturb the messages around it. Nothing an envelope does reaches the
+// transaction unless it authenticated and decoded: the session states of
+// a run are kept in memory, and a message's new state replaces the old
+// one there only when the message is stored.
+//
+// Listen stays per message: the relay's MQTT listener delivers envelopes
+// one at a time, each acknowledged after its own commit, and a live
+// conversation has rarely more than one waiting. A direct-mode drain
+// (a plain broker) is per message too.
+//
+// A crash before a run's commit leaves the profile as it was before the
+// run and nothing of the page acknowledged; the relay delivers the page
+// again and it is processed from the committed state. Messages stored by
+// a commit whose acknowledgement was lost come again and are recognised
+// as already stored (a ratchet replay of a stored message, or an id the
+// history has), so nothing shows twice.
+
+// pageDrainer is a transport that hands over pending envelopes a page at
+// a time. fn returns how many envelopes at the start of the page were
+// handled (stored, or refused for good) and may be acknowledged, and an
+// error if it stopped early for a local failure.
+type pageDrainer interface {
+	drainPages(ctx context.Context, fn func(envs [][]byte) (int, error)) error
+}
+
+// drainPageSize is how many envelopes Sync fetches, stores in one
+// transaction and acknowledges at once.
+const drainPageSize = 200
+
+func (t *relayTransport) drainPages(ctx context.Context, fn func([][]byte) (int, error)) error {
+	return t.withToken(ctx, func(s *apiclient.Session) error {
+		var after int64
+		for {
+			page, err := t.c.api.Fetch(ctx, s.Token, after, drainPageSize)
+			if err != nil || len(page) == 0 {
+				return err
+			}
+			envs := make([][]byte, len(page))
+			for i, e := range page {
+				envs[i] = e.Envelope
+			}
+			n, ferr := fn(envs)
+			done := make([]int64, n)
+			for i := range n {
+				done[i] = page[i].Seq
+			}
+			if n > 0 {
+				after = page[n-1].Seq
+			}
+			if ferr != nil {
+				t.ack(ctx, s, done)
+				return ferr
+			}
+			if err := t.ack(ctx, s, done); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// recvCache holds what one Sync reads once rather than per message.
+type recvCache struct {
+	contacts map[string]*contactRecord // decoded contact records by username
+	gen      uint64                    // Client.contactsGen when contacts was filled
+}
+
+// contact returns user's stored record, from the cache while no contact
+// has been written since it was read. It runs inside an Update, so a
+// write that bumped the counter has committed (writers are serialized).
+func (rc *recvCache) contact(c *Client, tx *localstore.Tx, user string) (*contactRecord, error) {
+	if g := c.contactsGen.Load(); rc.contacts == nil || g != rc.gen {
+		rc.contacts, rc.gen = map[string]*contactRecord{}, g
+	}
+	if r, ok := rc.contacts[user]; ok {
+		return r, nil
+	}
+	r, err := getContact(tx, user)
+	if errors.Is(err, localstore.ErrNotFound) {
+		r, err = nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rc.contacts[user] = r
+	return r, nil
+}
+
+// processPage receives a page of envelopes: runs of ordinary messages in
+// one transaction each, everything else one by one through process. It
+// returns how many envelopes at the start of envs it handled.
+func (c *Client) processPage(ctx context.Context, envs [][]byte, rc *recvCache, shows func(string) bool, fn func(Event)) (int, error) {
+	done := 0
+	for done < len(envs) {
+		n, err := c.receiveRun(ctx, envs[done:], rc, shows, fn)
+		if err != nil {
+			return done, err
+		}
+		done += n
+		if done == len(envs) {
+			break
+		}
+		if err := c.process(ctx, envs[done], shows, fn); err != nil {
+			return done, err
+		}
+		done++
+	}
+	return done, nil
+}
+
+// batched is one message of a run, stored or found already stored.
+type batched struct {
+	msg *messageRecord // nil: already in the history
+}
+
+// sessionKey names a session with one device of a contact.
+type sessionKey struct {
+	user   string
+	device uint32
+}
+
+// runSession is a session as a run sees it: loaded once, updated in
+// memory by each message stored, written once at commit.
+type runSession struct {
+	sess  sessionRecord
+	have  bool
+	dirty bool
+}
+
+// receiveRun stores the longest run at the start of envs that the batch
+// handles, in one transaction, and reports the run's messages through fn
+// after the commit. It returns the run's length: envs[n], if any, needs
+// the per-message path.
+func (c *Client) receiveRun(ctx context.Context, envs [][]byte, rc *recvCache, shows func(string) bool, fn func(Event)) (int, error) {
+	var out []batched
+	c.mu.Lock()
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		out = out[:0]
+		sessions := map[sessionKey]*runSession{}
+		now := c.now()
+		for _, env := range envs {
+			b, ok, err := c.receiveOne(tx, env, rc, sessions, now, shows)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				break
+			}
+			out = append(out, b)
+		}
+		for k, s := range sessions {
+			if s.dirty {
+				if err := tx.PutSession(k.user, k.device, encodeJSON(s.sess)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	if len(out) == 0 {
+		return 0, nil
+	}
+	c.tellLostJoins(ctx)
+	dup := false
+	for _, b := range out {
+		if b.msg == nil {
+			dup = true
+			continue
+		}
+		m := b.msg.public()
+		if m.Attachment != nil && m.Attachment.Memo {
+			c.fetchMemo(ctx, &m) // best effort, as in process
+		}
+		fn(Event{Message: &m})
+	}
+	if dup {
+		// As process does after an envelope that brought no message.
+		if err := c.retryGroupHeld(ctx, shows, fn); err != nil {
+			fn(Event{Err: fmt.Errorf("held group material: %w", err)})
+		}
+		c.announceRebased(ctx)
+		c.republishStale(ctx)
+		c.sendGroupControls(ctx, fn)
+	}
+	return len(out), nil
+}
+
+// receiveOne stores env in tx if it is an ordinary message the batch
+// handles. ok false (with a nil error) means env needs the per-message
+// path; tx then holds nothing of it. An error is a local failure.
+func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessions map[sessionKey]*runSession, now time.Time, shows func(string) bool) (b batched, ok bool, err error) {
+	if len(env) > 0 && env[0] == groupEnvelope {
+		return b, false, nil
+	}
+	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
+	content, err := envelope.Open(c.dev.EnvelopeKey(), self, env)
+	if err != nil || (content.Type != typeRatchet && content.Type != typePreKey) {
+		return b, false, nil
+	}
+	sender := content.Sender.User
+	rec, err := rc.contact(c, tx, sender)
+	if err != nil || rec == nil || rec.Changed {
+		return b, false, err
+	}
+	var d contactDevice
+	found := false
+	for _, cd := range rec.Devices {
+		if cd.ID == content.Sender.Device {
+			d, found = cd, true
+			break
+		}
+	}
+	// A prekey message set up under another identity key than the pinned
+	// one fails decryptWith's identity check, and the per-message path
+	// looks the sender up again (handle): no need to parse it twice here.
+	if !found {
+		return b, false, nil
+	}
+	key := sessionKey{sender, d.ID}
+	rs := sessions[key]
+	if rs == nil {
+		sess, have, err := loadSession(tx, sender, d.ID)
+		if err != nil {
+			return b, false, err
+		}
+		rs = &runSession{sess: sess, have: have}
+		sessions[key] = rs
+	}
+	var g gap
+	// decryptWith may change archived states in place: it gets a copy, so
+	// that a message the run does not store leaves rs as it was.
+	pt, sess, ring, err := c.decryptWith(tx, content, d, rec, rs.sess.clone(), rs.have, &g)
+	if err != nil {
+		return b, false, nil // refused, a replay, or a local failure: the per-message path tells which
+	}
+	kind, body, err := decodeApp(pt)
+	if err != nil || (kind != appKindText && kind != appKindFile) {
+		return b, false, nil
+	}
+	m := messageRecord{ID: messageIDString(content.MessageID), Peer: sender, From: sender,
+		FromDevice: content.Sender.Device, To: self.User, SentAt: content.Timestamp,
+		ReceivedAt: now.UnixMilli(), State: StateReceived, Late: g.late, Missing: g.missing, Chain: g.chain, N: g.n}
+	if kind == appKindFile {
+		if m.Attachment, err = decodeFile(body); err != nil {
+			return b, false, nil
+		}
+	} else {
+		m.Text = string(body)
+	}
+	fresh, err := tx.AddIncoming(sender, content.MessageID[:], now, encodeJSON(m), shows == nil || !shows(sender))
+	if err != nil {
+		return b, false, err
+	}
+	if ring != nil {
+		if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
+			return b, false, err
+		}
+	}
+	rs.sess, rs.have, rs.dirty = sess, true, true
+	if fresh {
+		b.msg = &m
+	}
+	return b, true, nil
+}
+
+// clone returns a copy of s that shares no archived states with it.
+func (s sessionRecord) clone() sessionRecord {
+	s.Archived = append([]archivedSession(nil), s.Archived...)
+	return s
+}

@@ -1,0 +1,279 @@
+package hush
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/ratchet"
+)
+
+// takeEnvelopes fetches what waits in c's mailbox and acknowledges it, so
+// that a test can hand the envelopes to c itself, in any order.
+func takeEnvelopes(t *testing.T, c *Client) [][]byte {
+	t.Helper()
+	ctx := context.Background()
+	tr, err := c.transport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := tr.(*relayTransport).token(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := c.api.Fetch(ctx, s.Token, 0, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var envs [][]byte
+	var seqs []int64
+	for _, e := range page {
+		envs = append(envs, e.Envelope)
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) > 0 {
+		if _, err := c.api.Ack(ctx, s.Token, seqs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return envs
+}
+
+// receivePage runs envs through c's batched receive path as Sync does and
+// returns the messages it reported and the other events.
+func receivePage(t *testing.T, c *Client, envs [][]byte) ([]Message, []Event) {
+	t.Helper()
+	var ms []Message
+	var other []Event
+	n, err := c.processPage(context.Background(), envs, &recvCache{}, nil, func(e Event) {
+		if e.Message != nil {
+			ms = append(ms, *e.Message)
+		} else {
+			other = append(other, e)
+		}
+	})
+	if err != nil || n != len(envs) {
+		t.Fatalf("processPage handled %d of %d: %v", n, len(envs), err)
+	}
+	return ms, other
+}
+
+// storedSession returns c's stored session with peer's device 1.
+func storedSession(t *testing.T, c *Client, peer string) sessionRecord {
+	t.Helper()
+	var s sessionRecord
+	var have bool
+	err := c.st.View(context.Background(), func(tx *localstore.Tx) (err error) {
+		s, have, err = loadSession(tx, peer, 1)
+		return err
+	})
+	if err != nil || !have {
+		t.Fatalf("no session of %s with %s: %v", c.Username(), peer, err)
+	}
+	return s
+}
+
+// countingStore counts the write transactions of a Store.
+type countingStore struct {
+	Store
+	updates atomic.Int64
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(StoreTx) error) error {
+	s.updates.Add(1)
+	return s.Store.Update(ctx, fn)
+}
+
+// Sync commits a page of ordinary messages in one transaction, not one
+// per message (each commit of a durable store is an fsync).
+func TestSyncStoresAPageInOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	st := &countingStore{Store: MemoryStore()}
+	bob := create(t, Options{Storage: st, Key: make([]byte, 32), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "hello")
+	mustSend(t, bob, "alice", "hi") // bob's relay token and alice's contact are stored now
+	syncErrs(t, alice)
+	const n = 40
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprint("message ", i))
+		mustSend(t, alice, "bob", want[i])
+	}
+	before := st.updates.Load()
+	ms, err := bob.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := texts(ms); !slices.Equal(got, append([]string{"hello"}, want...)) {
+		t.Fatalf("bob got %q", got)
+	}
+	if u := st.updates.Load() - before; u > 5 {
+		t.Fatalf("Sync of %d messages ran %d write transactions, want a handful", n+1, u)
+	}
+}
+
+// Security regression guard: a forged envelope in the middle of a page
+// (it opens, claims a real session, and fails the ratchet's
+// authentication) is refused and reported, changes no state, and the
+// messages around it are stored as if it had not been there.
+func TestBatchForgedEnvelopeInPageChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bo := Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}
+	bob := create(t, bo, "bob")
+	for _, m := range []string{"one", "two", "forged", "three"} {
+		mustSend(t, alice, "bob", m)
+	}
+	envs := takeEnvelopes(t, bob)
+	if len(envs) != 4 {
+		t.Fatalf("%d envelopes queued, want 4", len(envs))
+	}
+	content, err := envelope.Open(bob.dev.EnvelopeKey(), envelope.Address{User: "bob", Device: bob.DeviceID()}, envs[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	content.Payload[len(content.Payload)-1] ^= 1 // the ratchet message's tag
+	forged, err := envelope.Seal(bob.cert.Envelope, content)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A control copy of bob's profile receives the same page without the
+	// forged envelope.
+	bob.Close()
+	ctl := filepath.Join(dir, "control")
+	copyProfile(t, bo.Home, ctl)
+	bob, err = Open(ctx, bo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	control, err := Open(ctx, Options{Home: ctl, Passphrase: bo.Passphrase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer control.Close()
+
+	for _, e := range [][]byte{envs[0], envs[1], forged, envs[3]} {
+		sendRaw(t, alice, bob, e)
+	}
+	ms, err := bob.Sync(ctx)
+	if got := texts(ms); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Fatalf("bob got %q, want one, two, three", got)
+	}
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Reasons) != 1 || re.Err != nil || !errors.Is(re.Reasons[0], ratchet.ErrAuth) {
+		t.Fatalf("Sync error %v, want the forged envelope refused as unauthentic, alone", err)
+	}
+	cms, _ := receivePage(t, control, [][]byte{envs[0], envs[1], envs[3]})
+	if got := texts(cms); !slices.Equal(got, []string{"one", "two", "three"}) {
+		t.Fatalf("control got %q", got)
+	}
+	got, want := storedSession(t, bob, "alice"), storedSession(t, control, "alice")
+	if !slices.Equal(got.State, want.State) {
+		t.Fatal("the session after a page with a forged envelope differs from the one after the page without it")
+	}
+	// The conversation goes on.
+	mustSend(t, alice, "bob", "four")
+	if ms, err := bob.Sync(ctx); err != nil || !slices.Equal(texts(ms), []string{"four"}) {
+		t.Fatalf("after the forged envelope: %q %v", texts(ms), err)
+	}
+}
+
+// Two or three messages of one session in one page: each is decrypted
+// with the state the one before it left, in order and reversed (keys of
+// skipped messages), before and after the session is established; a page
+// delivered again, or an envelope twice in a page, stores nothing twice.
+func TestBatchOneSessionTwiceInAPage(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	i := 0
+	for _, established := range []bool{false, true} {
+		for _, reversed := range []bool{false, true} {
+			t.Run(fmt.Sprintf("established=%v,reversed=%v", established, reversed), func(t *testing.T) {
+				i++
+				an, bn := fmt.Sprint("alice", i), fmt.Sprint("bob", i)
+				alice := create(t, Options{Home: filepath.Join(dir, an), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, an)
+				defer alice.Close()
+				bob := create(t, Options{Home: filepath.Join(dir, bn), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, bn)
+				defer bob.Close()
+				var first []string
+				if established {
+					mustSend(t, alice, bn, "hello")
+					syncErrs(t, bob)
+					mustSend(t, bob, an, "hi")
+					syncErrs(t, alice)
+					first = []string{"hello", "hi"}
+				}
+				sent := []string{"m1", "m2", "m3"}
+				for _, m := range sent {
+					mustSend(t, alice, bn, m)
+				}
+				envs := takeEnvelopes(t, bob)
+				if len(envs) != 3 {
+					t.Fatalf("%d envelopes, want 3", len(envs))
+				}
+				wantType := uint8(typePreKey)
+				if established {
+					wantType = typeRatchet
+				}
+				c, err := envelope.Open(bob.dev.EnvelopeKey(), envelope.Address{User: bn, Device: bob.DeviceID()}, envs[0])
+				if err != nil || c.Type != wantType {
+					t.Fatalf("envelope type %d (%v), want %d", c.Type, err, wantType)
+				}
+				if reversed {
+					slices.Reverse(envs)
+				}
+				ms, other := receivePage(t, bob, append(envs, envs[0])) // the first one twice
+				if len(other) != 0 {
+					t.Fatalf("events besides messages: %+v", other)
+				}
+				got := texts(ms)
+				want := slices.Clone(sent)
+				if reversed {
+					slices.Reverse(want)
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("received %q, want %q", got, want)
+				}
+				for j, m := range ms {
+					late := reversed && j > 0
+					if m.Late != late {
+						t.Fatalf("%s: Late %v, want %v", m.Text, m.Late, late)
+					}
+				}
+				if reversed && ms[0].Missing != 2 {
+					t.Fatalf("%s shows %d missing, want 2", ms[0].Text, ms[0].Missing)
+				}
+				// Delivered again (an acknowledgement lost after the commit).
+				if again, other := receivePage(t, bob, envs); len(again) != 0 || len(other) != 0 {
+					t.Fatalf("the page again: %q %+v", texts(again), other)
+				}
+				hist, err := bob.History(ctx, an, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h := texts(hist); !slices.Equal(h, append(first, sent...)) {
+					t.Fatalf("history %q", h)
+				}
+				// The session goes on from the state the page left.
+				mustSend(t, alice, bn, "m4")
+				if ms, err := bob.Sync(ctx); err != nil || !slices.Equal(texts(ms), []string{"m4"}) {
+					t.Fatalf("after the page: %q %v", texts(ms), err)
+				}
+			})
+		}
+	}
+}
