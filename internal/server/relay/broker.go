@@ -47,7 +47,7 @@ func (r *Relay) startBroker() error {
 	if err := r.broker.AddHook(&hook{r: r}, nil); err != nil {
 		return fmt.Errorf("relay: broker hook: %w", err)
 	}
-	r.ws = &wsListener{id: "ws"}
+	r.ws = &wsListener{id: "ws", disconnect: r.disconnectListener}
 	if err := r.broker.AddListener(r.ws); err != nil {
 		return fmt.Errorf("relay: websocket listener: %w", err)
 	}

@@ -84,17 +84,3 @@ func (c *timedConn) Write(p []byte) (int, error) {
 	}
 	return c.Conn.Write(p)
 }
-
-// timedListener wraps every accepted connection in a timedConn.
-type timedListener struct {
-	net.Listener
-	t ConnTimeouts
-}
-
-func (l timedListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return newTimedConn(c, l.t), nil
-}

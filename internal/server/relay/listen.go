@@ -3,8 +3,6 @@ package relay
 import (
 	"fmt"
 	"net"
-
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
 // ServeMQTT accepts MQTT connections from ln (a TCP listener, possibly
@@ -19,7 +17,7 @@ func (r *Relay) ServeMQTT(ln net.Listener, t ConnTimeouts) (net.Addr, error) {
 		ln.Close()
 		return nil, ErrClosed
 	}
-	l := listeners.NewNet(fmt.Sprintf("tcp%d", r.listeners.Add(1)), timedListener{ln, t.withDefaults()})
+	l := &tcpListener{id: fmt.Sprintf("tcp%d", r.listeners.Add(1)), ln: ln, t: t.withDefaults(), log: r.log, disconnect: r.disconnectListener}
 	if err := r.broker.AddListener(l); err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("relay: listen: %w", err)

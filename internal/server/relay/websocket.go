@@ -3,7 +3,6 @@ package relay
 import (
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/hush-chat/hush/internal/wsconn"
 
@@ -32,7 +31,7 @@ func (r *Relay) MQTTWebSocketHandlerWith(t ConnTimeouts) http.Handler {
 		CheckOrigin:  func(*http.Request) bool { return true },
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if r.ws.isClosed() {
+		if r.ws.conns.isClosed() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
 			return
 		}
@@ -43,20 +42,16 @@ func (r *Relay) MQTTWebSocketHandlerWith(t ConnTimeouts) http.Handler {
 		// A WebSocket message holds one or more MQTT packets; the broker
 		// enforces the packet size limit, this bounds a single message.
 		ws.SetReadLimit(2 * int64(r.lim.MaxEnvelope+packetOverhead))
-		c := newTimedConn(wsconn.New(ws), t)
-		if err := r.broker.EstablishConnection(r.ws.id, c); err != nil {
-			r.log.Debug("relay: websocket client ended", "error", err)
-		}
-		_ = c.Close()
+		r.ws.conns.establish(r.ws.id, newTimedConn(wsconn.New(ws), t), r.broker.EstablishConnection, r.log)
 	})
 }
 
 // wsListener registers WebSocket clients with the broker under one
 // listener id, so the broker's Close disconnects them like TCP clients.
 type wsListener struct {
-	id     string
-	mu     sync.Mutex
-	closed bool
+	id         string
+	disconnect func(id string) // Relay.disconnectListener
+	conns      connSet
 }
 
 func (l *wsListener) Init(*slog.Logger) error     { return nil }
@@ -64,15 +59,7 @@ func (l *wsListener) Serve(listeners.EstablishFn) {}
 func (l *wsListener) ID() string                  { return l.id }
 func (l *wsListener) Address() string             { return "http-handler" }
 func (l *wsListener) Protocol() string            { return "ws" }
-func (l *wsListener) Close(closeClients listeners.CloseFn) {
-	l.mu.Lock()
-	l.closed = true
-	l.mu.Unlock()
-	closeClients(l.id)
-}
-
-func (l *wsListener) isClosed() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.closed
+func (l *wsListener) Close(listeners.CloseFn) {
+	l.disconnect(l.id)
+	l.conns.closeAll()
 }
