@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/hush-chat/hush/internal/apiclient"
+	"github.com/hush-chat/hush/internal/localstore"
 )
 
 var (
@@ -16,6 +17,8 @@ var (
 	// ErrEmptyPassphrase: Create or Open was given no passphrase; a
 	// profile is never protected by an empty one.
 	ErrEmptyPassphrase = errors.New("the passphrase is empty: choose one (it protects every key in the profile)")
+	// ErrClosed: the Client was closed; open the profile again to go on.
+	ErrClosed = localstore.ErrClosed
 	// ErrWrongPassphrase: the passphrase does not unlock the profile.
 	ErrWrongPassphrase = errors.New("wrong passphrase")
 	// ErrUnknownUser: the directory has no active user of that name.

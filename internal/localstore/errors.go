@@ -26,7 +26,7 @@ var (
 	// passphrase; this one holds the old keys and must be reopened.
 	ErrStale = errors.New("localstore: the profile's passphrase changed; reopen it")
 	// ErrClosed: the Store was closed.
-	ErrClosed = errors.New("localstore: store is closed")
+	ErrClosed = errors.New("the profile is closed (the Client was closed)")
 
 	// errReadOnly: a write inside View, a bug in the caller.
 	errReadOnly = errors.New("localstore: write in a read-only transaction")
