@@ -1,6 +1,7 @@
 package hush
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,4 +246,76 @@ func TestDirectModeOverWebSocket(t *testing.T) {
 	if len(got) != 2 || got[0].Text != "over" || got[1].Text != "websocket" {
 		t.Fatalf("bob got %v, want over, websocket", got)
 	}
+}
+
+// Publishes from several goroutines over a WebSocket reach the broker as
+// whole packets: paho writes each packet in pieces, and without a lock
+// around the packet one publish could land inside another.
+func TestConcurrentPublishesOverWebSocketStayWhole(t *testing.T) {
+	ctx := context.Background()
+	b, wsURL := startPlainBroker(t, func(addr string) listeners.Listener {
+		return listeners.NewWebsocket(listeners.Config{ID: "ws", Address: addr})
+	}, "ws://%s/mqtt")
+	tcp := listenTCP(t, b)
+
+	const writers, each = 8, 40
+	got := make(chan []byte, writers*each)
+	sub, err := dialMQTT(ctx, tcp, mqttLogin{clientID: "sub", clean: true}, func(pr paho.PublishReceived) (bool, error) {
+		got <- pr.Packet.Payload
+		return true, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Disconnect(&paho.Disconnect{})
+	if _, err := sub.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "t", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := dialMQTT(ctx, wsURL, mqttLogin{clientID: "pub", clean: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Disconnect(&paho.Disconnect{})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				p := bytes.Repeat([]byte{byte(w)}, 3000+i)
+				if _, err := pub.Publish(ctx, &paho.Publish{Topic: "t", QoS: 1, Payload: p}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for range writers * each {
+		select {
+		case p := <-got:
+			if len(p) < 3000 || !bytes.Equal(p, bytes.Repeat(p[:1], len(p))) {
+				t.Fatalf("a payload arrived mixed with another packet (%d bytes)", len(p))
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("not every publish arrived")
+		}
+	}
+}
+
+// listenTCP adds a plain TCP listener to broker b and returns its URL.
+func listenTCP(t *testing.T, b *mqtt.Server) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	l := listeners.NewTCP(listeners.Config{ID: "tcp-extra", Address: addr})
+	if err := b.AddListener(l); err != nil {
+		t.Fatal(err)
+	}
+	go l.Serve(b.EstablishConnection)
+	return "mqtt://" + addr
 }

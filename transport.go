@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/hush-chat/hush/internal/apiclient"
@@ -307,7 +308,11 @@ func dialMQTT(ctx context.Context, raw string, l mqttLogin, onMsg func(paho.Publ
 	if err != nil {
 		return nil, &UnreachableError{What: "MQTT broker", URL: raw, Err: err}
 	}
-	cfg := paho.ClientConfig{Conn: conn, EnableManualAcknowledgment: l.manualAck}
+	// paho writes a packet as several Writes (header, then its parts) and
+	// from several goroutines (publishes, pings, acks): it locks a Conn
+	// that is a sync.Locker around each packet. Without it, over TLS or a
+	// WebSocket, a ping could land inside a publish.
+	cfg := paho.ClientConfig{Conn: packets.NewThreadSafeConn(conn), EnableManualAcknowledgment: l.manualAck}
 	if onMsg != nil {
 		cfg.OnPublishReceived = []func(paho.PublishReceived) (bool, error){onMsg}
 	}
