@@ -60,6 +60,18 @@ func startPlainBroker(t *testing.T, listen func(addr string) listeners.Listener,
 	}
 	go b.Serve()
 	t.Cleanup(func() { b.Close() })
+	// Some listeners (WebSocket) start listening in Serve's goroutine.
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 1000 {
+			t.Fatalf("broker listener never came up: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	return b, fmt.Sprintf(url, addr)
 }
 
