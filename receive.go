@@ -17,8 +17,8 @@ import (
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/ratchet"
-	"github.com/hush-chat/hush/internal/session"
 	"github.com/hush-chat/hush/internal/sessbook"
+	"github.com/hush-chat/hush/internal/session"
 	"github.com/hush-chat/hush/internal/tagged"
 )
 

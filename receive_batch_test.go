@@ -11,8 +11,8 @@ import (
 
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/localstore"
-	"github.com/hush-chat/hush/internal/tagged"
 	"github.com/hush-chat/hush/internal/ratchet"
+	"github.com/hush-chat/hush/internal/tagged"
 )
 
 // takeEnvelopes fetches what waits in c's mailbox and acknowledges it, so

@@ -11,8 +11,8 @@ import (
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/session"
 	"github.com/hush-chat/hush/internal/sessbook"
+	"github.com/hush-chat/hush/internal/session"
 )
 
 // Envelope content types (doc/SPEC.md §6).
