@@ -156,14 +156,17 @@ func retireSession(tx *localstore.Tx, user string, device uint32) error {
 // offer would travel as a prekey message, and the peer's first answer
 // brings its own offer, which this device answers with one.
 func (c *Client) offerIfDue(tx *localstore.Tx, user string, d contactDevice, sess *sessionRecord, sealed bool) error {
-	if !sess.Has() || sess.PreKey != nil {
+	if !sess.Has() || sess.PreKey != nil || !sessbook.OfferDue(sess, sealed) {
 		return putSession(tx, user, d.ID, sess)
 	}
+	// OfferDue set by a refill (OpenRecord) asks for a fresh batch, which
+	// is what MakeOffer gives once the newest batch has opened something.
 	o, err := sessbook.MakeOffer(sess.TagRecv, sealed || sess.OfferDue)
 	if err != nil {
 		return err
 	}
 	if o == nil {
+		sess.OfferDue = false
 		return putSession(tx, user, d.ID, sess)
 	}
 	sess.TagRecv, sess.OfferDue = o.Recv, false

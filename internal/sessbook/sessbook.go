@@ -13,7 +13,6 @@
 package sessbook
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,8 +47,10 @@ type Record struct {
 	// it again) but never offers again, since the peer may have used its
 	// pending batch after the copy was made.
 	TagOld []byte
-	// OfferDue: a new session with the device started; the receiver
-	// offers it a batch (again, or a fresh one) at the next occasion.
+	// OfferDue: the receiver is to offer the peer a batch at the next
+	// occasion: a new session started (the pending batch again, or a
+	// fresh one), or the newest batch opened RefillMark positions
+	// (OpenRecord sets it), or the session predates tagged envelopes.
 	OfferDue bool
 }
 
@@ -133,14 +134,15 @@ type legacy struct {
 
 // Decode decodes a stored record strictly: the binary encoding, or the
 // JSON record of version 1 (first byte '{'), which has no tagged state.
-// Decoded fields are copies of b.
+// Decoded fields alias b, which the caller must not change afterwards.
 func Decode(b []byte) (Record, error) {
 	if len(b) > 0 && b[0] == '{' {
 		var l legacy
 		if err := json.Unmarshal(b, &l); err != nil {
 			return Record{}, fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
-		return Record{State: l.State, PreKey: l.PreKey, BaseKey: l.BaseKey, Archived: l.Archived}, nil
+		// A version 1 session holds no tagged state: its first offer is due.
+		return Record{State: l.State, PreKey: l.PreKey, BaseKey: l.BaseKey, Archived: l.Archived, OfferDue: true}, nil
 	}
 	rd := wire.NewReader("session record", b)
 	rd.Version(recordVersion)
@@ -175,5 +177,5 @@ func clone(b []byte) []byte {
 	if len(b) == 0 {
 		return nil
 	}
-	return bytes.Clone(b)
+	return b
 }

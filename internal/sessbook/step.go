@@ -134,24 +134,31 @@ var ErrNotFromPeer = errors.New("tagged envelope names another sender than its s
 // or one naming another sender, is refused (tagged's errors,
 // ErrNotFromPeer).
 func OpenTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, error) {
+	c, nb, _, err := openTagged(recv, self, peer, env)
+	return c, nb, err
+}
+
+// openTagged is OpenTagged, also saying whether the new receiver state
+// needs to offer the peer a batch.
+func openTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, bool, error) {
 	var r tagged.Receiver
 	if len(recv) > 0 {
 		if err := r.UnmarshalBinary(recv); err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
 	}
 	next, op, err := r.Open(self, env)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
 	if op.Content.Sender != peer {
-		return nil, nil, ErrNotFromPeer
+		return nil, nil, false, ErrNotFromPeer
 	}
 	nb, err := next.MarshalBinary()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	return op.Content, nb, nil
+	return op.Content, nb, next.NeedsOffer(), nil
 }
 
 // OpenRecord opens a tagged envelope with the receivers of r, the
@@ -159,9 +166,12 @@ func OpenTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope
 // else the retired one. It returns the content and r with the receiver
 // that opened it advanced; r itself is not changed.
 func OpenRecord(r Record, self, peer envelope.Address, env []byte) (*envelope.Content, Record, error) {
-	c, recv, err := OpenTagged(r.TagRecv, self, peer, env)
+	c, recv, due, err := openTagged(r.TagRecv, self, peer, env)
 	if err == nil {
 		r.TagRecv = recv
+		// Known here, where the receiver is decoded anyway: the caller
+		// then need not decode it again to learn that no offer is due.
+		r.OfferDue = r.OfferDue || due
 		return c, r, nil
 	}
 	if len(r.TagOld) == 0 || !errors.Is(err, tagged.ErrUnknownTag) {
@@ -230,6 +240,12 @@ type Offer struct {
 	Recv  []byte
 	Offer []byte
 	Delta tagged.Delta
+}
+
+// OfferDue reports whether r's receiver may have an offer to make, and
+// MakeOffer must look: without it, no offer is due.
+func OfferDue(r *Record, sealed bool) bool {
+	return sealed || r.OfferDue || len(r.TagRecv) == 0
 }
 
 // MakeOffer returns the offer the receiver recv should send now, or nil
