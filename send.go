@@ -198,11 +198,19 @@ func (c *Client) bundlesFor(ctx context.Context, rec *contactRecord) (map[uint32
 // §14.8), else sealed. When the device is due a batch of tagged envelope
 // keys, an offer is queued to it in tx as well (offerIfDue).
 func (c *Client) encryptFor(tx *localstore.Tx, to string, d contactDevice, b *pqxdh.Bundle, pt []byte, id [16]byte, ts int64) (outgoing, error) {
-	o, sess, err := c.sealFor(tx, to, d, b, pt, id, ts)
-	if err != nil {
+	// The offer first: its outbox entry precedes the caller's, so the
+	// peer reads the two in the order of the ratchet chain.
+	sess, err := getSession(tx, to, d.ID)
+	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
 		return outgoing{}, err
 	}
-	return o, c.offerIfDue(tx, to, d, &sess, false)
+	if err == nil && sessbook.OfferDue(&sess, false) {
+		if err := c.offerIfDue(tx, to, d, &sess, false); err != nil {
+			return outgoing{}, err
+		}
+	}
+	o, _, err := c.sealFor(tx, to, d, b, pt, id, ts)
+	return o, err
 }
 
 // sealFor is encryptFor without the offer: it returns the stored session.
