@@ -95,6 +95,7 @@ import (
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/proto"
+	"github.com/hush-chat/hush/internal/sessbook"
 )
 
 // Prekey stock a device keeps in the directory.
@@ -136,6 +137,13 @@ type Client struct {
 	// contactsGen counts contact writes (contacts.go), so that a receive's
 	// cache of contact records (receive_batch.go) sees when one changed.
 	contactsGen atomic.Uint64
+	// certs caches verified device certificates for sends (internal/sessbook).
+	certs sessbook.Certs
+	// tags maps the tags of the stored tagged receivers to their sessions (tags.go).
+	tags *tagTable
+	// offered: an offer of envelope keys was queued since the last Sync
+	// sent the outbox (tags.go).
+	offered atomic.Bool
 }
 
 // limits bound what the profile keeps for others (held.go, group_held.go).
@@ -171,7 +179,7 @@ func (o *Options) defaults() error {
 
 // newClient is the Client every constructor starts from.
 func newClient(o Options) *Client {
-	return &Client{home: o.Home, now: o.Now, log: o.Logger, http: o.HTTPClient, outboxKick: make(chan struct{}, 1),
+	return &Client{home: o.Home, now: o.Now, log: o.Logger, http: o.HTTPClient, outboxKick: make(chan struct{}, 1), tags: newTagTable(),
 		limits: limits{held: maxHeld, heldBytes: maxHeldBytes, groupHeld: maxGroupHeld, groupHeldBytes: maxGroupHeldBytes}}
 }
 
@@ -354,6 +362,10 @@ func Open(ctx context.Context, o Options) (*Client, error) {
 		return nil, err
 	}
 	if err := c.checkRestored(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := c.loadTags(ctx); err != nil {
 		st.Close()
 		return nil, err
 	}

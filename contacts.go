@@ -2,6 +2,7 @@ package hush
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,8 +105,8 @@ func (c *Client) contactForSend(ctx context.Context, user string) (*contactRecor
 			return err
 		}
 		for _, d := range r.Devices {
-			if _, err := tx.GetSession(user, d.ID); err != nil {
-				return err
+			if has, err := hasSession(tx, user, d.ID); err != nil || !has {
+				return cmp.Or(err, localstore.ErrNotFound)
 			}
 		}
 		stored = r
@@ -258,7 +259,9 @@ func (c *Client) AcceptIdentity(ctx context.Context, user string, fn func(Event)
 			return fmt.Errorf("%s's identity key has not changed", user)
 		}
 		for _, d := range r.Devices {
-			if err := tx.DeleteSession(user, d.ID); err != nil && !errors.Is(err, localstore.ErrNotFound) {
+			// The tagged envelope state goes with the session: the new
+			// identity's devices know none of its batches.
+			if err := dropSession(tx, c, user, d.ID); err != nil {
 				return err
 			}
 		}

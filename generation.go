@@ -127,7 +127,7 @@ func (c *Client) checkRestored(ctx context.Context) error {
 				return err
 			}
 			for _, d := range r.Devices {
-				if err := tx.DeleteSession(r.Username, d.ID); err != nil {
+				if err := retireSession(tx, r.Username, d.ID); err != nil {
 					return err
 				}
 			}

@@ -24,7 +24,7 @@ func commitSession(tx *localstore.Tx, user string, device uint32, sess sessionRe
 			return err
 		}
 	}
-	return tx.PutSession(user, device, encodeJSON(sess))
+	return putSession(tx, user, device, &sess)
 }
 
 // receiveGroupControl applies a group control message from a contact's

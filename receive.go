@@ -17,7 +17,9 @@ import (
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
 	"github.com/hush-chat/hush/internal/ratchet"
+	"github.com/hush-chat/hush/internal/sessbook"
 	"github.com/hush-chat/hush/internal/session"
+	"github.com/hush-chat/hush/internal/tagged"
 )
 
 // news are events about an envelope that was received and applied (a
@@ -69,9 +71,26 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		return c.handleGroupMessage(ctx, env[1:], shows)
 	}
 	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
-	content, err := envelope.Open(c.dev.EnvelopeKey(), self, env)
+	isTagged := len(env) > 0 && env[0] == tagged.Type
+	var content *envelope.Content
+	var err error
+	if isTagged {
+		// Opened here to learn the sender, and again in the transaction
+		// below from the receiver state it commits to.
+		err = c.st.View(ctx, func(tx *localstore.Tx) (err error) { content, _, err = c.openTagged(tx, env, self); return err })
+		if errors.Is(err, tagged.ErrReplay) {
+			// A position opens only in the transaction that stores what
+			// its envelope brought: this one is stored already. The relay
+			// sends a page again when an acknowledgement was lost; a
+			// replay is that, and as harmless.
+			c.log.Debug("dropped a tagged envelope received before", "reason", err)
+			return nil, nil
+		}
+	} else if content, err = envelope.Open(c.dev.EnvelopeKey(), self, env); err != nil {
+		err = drop("cannot open: %w", err)
+	}
 	if err != nil {
-		return nil, drop("cannot open: %w", err)
+		return nil, err
 	}
 	sender := content.Sender.User
 	d, rec, err := c.senderDevice(ctx, content.Sender)
@@ -108,10 +127,18 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	}
 	var g gap
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		var opened *sessionRecord // the tagged receivers after this envelope
+		if isTagged {
+			var err error
+			if _, opened, err = c.openTagged(tx, env, self); err != nil {
+				return err
+			}
+		}
 		pt, sess, ring, err := c.decrypt(tx, content, d, rec, &g)
 		if err != nil {
 			return err
 		}
+		sess = withTagged(sess, opened)
 		kind, body, err := decodeApp(pt)
 		if err != nil {
 			// Authentic, but of a kind this client does not know (a newer
@@ -119,6 +146,22 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			// that the next message does not count it missing, and a
 			// redelivery is known as such.
 			return refuseContent(tx, content, d.ID, sess, ring, &refused, drop("from %s: %w", sender, err))
+		}
+		if kind == appKindOffer { // a batch of envelope keys: kept, shown nothing
+			next, err := sessbook.AcceptOffer(sess.TagSend, body)
+			switch {
+			case errors.Is(err, tagged.ErrStaleOffer):
+				// An older offer overtaken by a newer one: nothing to do.
+				c.log.Debug("ignored a stale envelope key offer", "from", sender)
+			case err != nil:
+				return refuseContent(tx, content, d.ID, sess, ring, &refused, drop("from %s: %w", sender, err))
+			default:
+				sess.TagSend = next
+			}
+			if err := rememberControl(tx, sender, content.MessageID); err != nil {
+				return err
+			}
+			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 		}
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
 			if events, refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
@@ -154,12 +197,7 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 		if fresh {
 			msg = &m
 		}
-		if ring != nil {
-			if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
-				return err
-			}
-		}
-		return tx.PutSession(sender, d.ID, encodeJSON(sess))
+		return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 	})
 	var dr *dropped
 	if errors.As(err, &dr) && (content.Type == typeRatchet || content.Type == typePreKey) {
@@ -199,6 +237,18 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 	}
 	pm := msg.public()
 	return &pm, nil
+}
+
+// commitReceived stores the session (and the keyring a new session
+// consumed) after a received message, with an offer of envelope keys if
+// one is due (sealed: the message came in a sealed envelope).
+func (c *Client) commitReceived(tx *localstore.Tx, sender string, d contactDevice, sess *sessionRecord, ring *pqxdh.Keyring, sealed bool) error {
+	if ring != nil {
+		if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
+			return err
+		}
+	}
+	return c.offerIfDue(tx, sender, d, sess, sealed)
 }
 
 // refuseContent commits the session step of an authentic message whose
@@ -277,15 +327,14 @@ func (c *Client) decrypt(tx *localstore.Tx, content *envelope.Content, d contact
 // loadSession returns the stored session with device of sender, and
 // whether there is one.
 func loadSession(tx *localstore.Tx, sender string, device uint32) (sessionRecord, bool, error) {
-	var sess sessionRecord
-	raw, err := tx.GetSession(sender, device)
+	sess, err := getSession(tx, sender, device)
 	if errors.Is(err, localstore.ErrNotFound) {
-		return sess, false, nil
+		return sessionRecord{}, false, nil
 	}
 	if err != nil {
 		return sess, false, err
 	}
-	return sess, true, decodeJSON(raw, &sess, "session")
+	return sess, sess.Has(), nil
 }
 
 // decryptWith is decrypt on the session sess (have: there is one),
@@ -321,6 +370,11 @@ func (c *Client) decryptWith(tx *localstore.Tx, content *envelope.Content, d con
 		pt, accepted, ring, err := c.accept(tx, content, pm)
 		if err == nil {
 			g.setupOrder(pm.Message, accepted.State)
+			// A new session: the peer started afresh and may hold none of
+			// this device's batches, nor offer the ones this device was
+			// sealing to again. The receiver stays (envelopes sealed to
+			// it may be on their way) and offers the peer a batch.
+			accepted.TagRecv, accepted.TagOld, accepted.OfferDue = sess.TagRecv, sess.TagOld, true
 		}
 		if err != nil || !have {
 			return pt, accepted, ring, err
@@ -330,22 +384,24 @@ func (c *Client) decryptWith(tx *localstore.Tx, content *envelope.Content, d con
 		// one carries what follows; the other is kept to read what was
 		// already sent on it.
 		if sess.PreKey != nil && c.winsTie(content.Sender) {
-			sess.archive(accepted.State, accepted.BaseKey)
+			sess.Archive(accepted.State, accepted.BaseKey)
 			return pt, sess, ring, nil
 		}
 		accepted.Archived = sess.Archived
-		accepted.archive(sess.State, sess.BaseKey)
+		accepted.Archive(sess.State, sess.BaseKey)
 		return pt, accepted, ring, nil
 	case typeRatchet:
-		if !have {
-			return nil, sess, nil, drop("from %s device %d: %w", sender, d.ID, errNoSession)
+		err := drop("from %s device %d: %w", sender, d.ID, errNoSession)
+		if have {
+			var pt, state []byte
+			pt, state, err = openWith(sess.State, content.Payload, sender, g)
+			if err == nil {
+				sess.State = state
+				sess.PreKey = nil // the peer answered: the session is established
+				return pt, sess, nil, nil
+			}
 		}
-		pt, state, err := openWith(sess.State, content.Payload, sender, g)
-		if err == nil {
-			sess.State = state
-			sess.PreKey = nil // the peer answered: the session is established
-			return pt, sess, nil, nil
-		}
+		// Archived sessions (a reset honoured archives the one it ends).
 		for i := range sess.Archived {
 			if apt, astate, aerr := openWith(sess.Archived[i].State, content.Payload, sender, g); aerr == nil {
 				sess.Archived[i].State = astate
@@ -384,29 +440,22 @@ func (g *gap) setupOrder(msg, state []byte) {
 // openWith decrypts a ratchet message with a stored state and returns the
 // plaintext and the advanced state (the old one on failure).
 func openWith(state, msg []byte, sender string, g *gap) ([]byte, []byte, error) {
-	var st ratchet.State
-	if err := st.UnmarshalBinary(state); err != nil {
+	dec, err := sessbook.Decrypt(state, msg)
+	if errors.Is(err, sessbook.ErrCorrupt) {
 		return nil, state, err
 	}
-	before := st.SkippedKeys()
-	pt, err := st.Decrypt(msg)
 	if err != nil {
 		return nil, state, drop("from %s: %w", sender, err)
 	}
 	// Opening with a stored key deletes exactly it and stores nothing;
 	// every other path only adds keys (evicting as many as it adds at
 	// most), so the count tells which happened.
-	after := st.SkippedKeys()
-	g.late = after == before-1
-	g.missing = max(0, after-before)
+	g.late = dec.After == dec.Before-1
+	g.missing = max(0, dec.After-dec.Before)
 	if m, err := ratchet.ParseMessage(msg); err == nil {
 		g.chain, g.n = hex.EncodeToString(m.Header.DH[:8]), m.Header.N
 	}
-	next, err := st.MarshalBinary()
-	if err != nil {
-		return nil, state, err
-	}
-	return pt, next, nil
+	return dec.Plaintext, dec.State, nil
 }
 
 // winsTie decides, identically on both sides, whose session survives when
@@ -652,6 +701,13 @@ func (c *Client) SyncEvents(ctx context.Context, fn func(Event)) ([]Message, err
 	// numbers (a plain broker may resend a queue out of order). The
 	// sender's clock is not used: it may go back.
 	orderByCounters(out)
+	if c.offered.Swap(false) {
+		// Offers of envelope keys made while receiving go out now, so the
+		// peers' next messages are tagged; what fails stays queued.
+		if _, err := c.flushOutbox(ctx, flushOpts{}); err != nil {
+			return out, err
+		}
+	}
 	c.confirmJoins(ctx) // a public-room join lost where no member could tell
 	if err := c.maintain(ctx, fn); err != nil {
 		return out, fmt.Errorf("prekey maintenance: %w", err)

@@ -9,6 +9,8 @@ import (
 	"github.com/hush-chat/hush/internal/apiclient"
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/sessbook"
+	"github.com/hush-chat/hush/internal/tagged"
 )
 
 // Batched receiving. Sync takes the relay's pending envelopes a page at a
@@ -135,7 +137,8 @@ func (c *Client) processPage(ctx context.Context, envs [][]byte, rc *recvCache, 
 
 // batched is one message of a run, stored or found already stored.
 type batched struct {
-	msg *messageRecord // nil: already in the history
+	msg     *messageRecord // nil: already in the history, or an offer
+	control bool           // an offer of envelope keys: nothing to show
 }
 
 // sessionKey names a session with one device of a contact.
@@ -147,9 +150,11 @@ type sessionKey struct {
 // runSession is a session as a run sees it: loaded once, updated in
 // memory by each message stored, written once at commit.
 type runSession struct {
-	sess  sessionRecord
-	have  bool
-	dirty bool
+	sess   sessionRecord
+	have   bool
+	dirty  bool
+	d      contactDevice
+	sealed bool // a sealed envelope from the device was stored: offer again
 }
 
 // receiveRun stores the longest run at the start of envs that the batch
@@ -175,7 +180,7 @@ func (c *Client) receiveRun(ctx context.Context, envs [][]byte, rc *recvCache, s
 		}
 		for k, s := range sessions {
 			if s.dirty {
-				if err := tx.PutSession(k.user, k.device, encodeJSON(s.sess)); err != nil {
+				if err := c.offerIfDue(tx, k.user, s.d, &s.sess, s.sealed); err != nil {
 					return err
 				}
 			}
@@ -192,6 +197,9 @@ func (c *Client) receiveRun(ctx context.Context, envs [][]byte, rc *recvCache, s
 	c.tellLostJoins(ctx)
 	dup := false
 	for _, b := range out {
+		if b.control {
+			continue
+		}
 		if b.msg == nil {
 			dup = true
 			continue
@@ -222,8 +230,32 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessio
 		return b, false, nil
 	}
 	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
-	content, err := envelope.Open(c.dev.EnvelopeKey(), self, env)
-	if err != nil || (content.Type != typeRatchet && content.Type != typePreKey) {
+	isTagged := len(env) > 0 && env[0] == tagged.Type
+	var content *envelope.Content
+	var opened *sessionRecord // the tagged receivers after env
+	var rs *runSession
+	if isTagged {
+		g, err := tagged.ParseTag(env)
+		if err != nil {
+			return b, false, nil
+		}
+		k, found := c.tags.lookup(g)
+		if !found {
+			return b, false, nil
+		}
+		if rs, err = runSessionOf(tx, sessions, k); err != nil {
+			return b, false, err
+		}
+		// The run's receiver, with what it opened so far.
+		var next sessionRecord
+		if content, next, err = sessbook.OpenRecord(rs.sess, self, envelope.Address{User: k.user, Device: k.device}, env); err != nil {
+			return b, false, nil
+		}
+		opened = &next
+	} else if content, err = envelope.Open(c.dev.EnvelopeKey(), self, env); err != nil {
+		return b, false, nil
+	}
+	if content.Type != typeRatchet && content.Type != typePreKey {
 		return b, false, nil
 	}
 	sender := content.Sender.User
@@ -245,36 +277,58 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessio
 	if !found {
 		return b, false, nil
 	}
-	key := sessionKey{sender, d.ID}
-	rs := sessions[key]
 	if rs == nil {
-		sess, have, err := loadSession(tx, sender, d.ID)
-		if err != nil {
+		if rs, err = runSessionOf(tx, sessions, sessionKey{sender, d.ID}); err != nil {
 			return b, false, err
 		}
-		rs = &runSession{sess: sess, have: have}
-		sessions[key] = rs
 	}
 	var g gap
 	// decryptWith may change archived states in place: it gets a copy, so
 	// that a message the run does not store leaves rs as it was.
-	pt, sess, ring, err := c.decryptWith(tx, content, d, rec, rs.sess.clone(), rs.have, &g)
+	pt, sess, ring, err := c.decryptWith(tx, content, d, rec, rs.sess.Clone(), rs.have, &g)
 	if err != nil {
 		return b, false, nil // refused, a replay, or a local failure: the per-message path tells which
 	}
+	sess = withTagged(sess, opened)
 	kind, body, err := decodeApp(pt)
-	if err != nil || (kind != appKindText && kind != appKindFile) {
+	if err != nil {
 		return b, false, nil
 	}
 	m := messageRecord{ID: messageIDString(content.MessageID), Peer: sender, From: sender,
 		FromDevice: content.Sender.Device, To: self.User, SentAt: content.Timestamp,
 		ReceivedAt: now.UnixMilli(), State: StateReceived, Late: g.late, Missing: g.missing, Chain: g.chain, N: g.n}
-	if kind == appKindFile {
+	switch kind {
+	case appKindText:
+		m.Text = string(body)
+	case appKindFile:
 		if m.Attachment, err = decodeFile(body); err != nil {
 			return b, false, nil
 		}
-	} else {
-		m.Text = string(body)
+	case appKindData:
+		if m.Data, err = decodeData(body); err != nil {
+			return b, false, nil
+		}
+	case appKindOffer:
+		next, err := sessbook.AcceptOffer(sess.TagSend, body)
+		if errors.Is(err, tagged.ErrStaleOffer) {
+			next, err = sess.TagSend, nil // overtaken by a newer offer
+		}
+		if err != nil {
+			return b, false, nil // refused and reported by the per-message path
+		}
+		if err := rememberControl(tx, sender, content.MessageID); err != nil {
+			return b, false, err
+		}
+		sess.TagSend = next
+		rs.commit(sess, d, !isTagged)
+		if ring != nil {
+			if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
+				return b, false, err
+			}
+		}
+		return batched{control: true}, true, nil
+	default:
+		return b, false, nil
 	}
 	fresh, err := tx.AddIncoming(sender, content.MessageID[:], now, encodeJSON(m), shows == nil || !shows(sender))
 	if err != nil {
@@ -285,15 +339,29 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessio
 			return b, false, err
 		}
 	}
-	rs.sess, rs.have, rs.dirty = sess, true, true
+	rs.commit(sess, d, !isTagged)
 	if fresh {
 		b.msg = &m
 	}
 	return b, true, nil
 }
 
-// clone returns a copy of s that shares no archived states with it.
-func (s sessionRecord) clone() sessionRecord {
-	s.Archived = append([]archivedSession(nil), s.Archived...)
-	return s
+// runSessionOf returns the run's copy of session k, loading it at first use.
+func runSessionOf(tx *localstore.Tx, sessions map[sessionKey]*runSession, k sessionKey) (*runSession, error) {
+	if rs := sessions[k]; rs != nil {
+		return rs, nil
+	}
+	sess, have, err := loadSession(tx, k.user, k.device)
+	if err != nil {
+		return nil, err
+	}
+	rs := &runSession{sess: sess, have: have}
+	sessions[k] = rs
+	return rs, nil
+}
+
+// commit makes sess the run's state of the session after a stored message.
+func (rs *runSession) commit(sess sessionRecord, d contactDevice, sealed bool) {
+	rs.sess, rs.have, rs.dirty, rs.d = sess, true, true, d
+	rs.sealed = rs.sealed || sealed
 }

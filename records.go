@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/sessbook"
 	"github.com/hush-chat/hush/internal/stream"
 	"github.com/hush-chat/hush/internal/wire"
 )
@@ -73,40 +75,29 @@ func (r *contactRecord) public() Contact {
 	return c
 }
 
-// sessionRecord is a stored session with one peer device.
-type sessionRecord struct {
-	State []byte `json:"state"` // ratchet.State.MarshalBinary
-	// PreKey is the initiator's first prekey message (header and first
-	// ratchet message). Until the peer answers, every message goes out as a
-	// prekey message with this header, so the peer can set the session up
-	// from whichever message reaches it first.
-	PreKey []byte `json:"prekey,omitempty"`
-	// BaseKey is, on the responder side, the initiator's base key: later
-	// prekey messages with the same base key belong to this session.
-	BaseKey []byte `json:"base_key,omitempty"`
-	// Archived are earlier sessions with the same device, kept (at most
-	// maxArchived, newest last) to read what the peer sent on them: when
-	// both sides start a session at once, one of the two becomes current
-	// and the other is archived.
-	Archived []archivedSession `json:"archived,omitempty"`
-}
+// sessionRecord is a stored session with one peer device: the ratchet
+// state, the tagged envelope sender and receiver (doc/SPEC.md §14.8) and
+// archived sessions, in the binary encoding of internal/sessbook (old
+// records, JSON, still decode).
+type sessionRecord = sessbook.Record
 
-// archivedSession is a session that is no longer used for sending.
-type archivedSession struct {
-	State   []byte `json:"state"`
-	BaseKey []byte `json:"base_key,omitempty"`
-}
-
-// maxArchived bounds the archived sessions per peer device.
-const maxArchived = 3
-
-// archive keeps a session for reading only, dropping the oldest beyond
-// maxArchived.
-func (s *sessionRecord) archive(state, baseKey []byte) {
-	s.Archived = append(s.Archived, archivedSession{State: state, BaseKey: baseKey})
-	if len(s.Archived) > maxArchived {
-		s.Archived = s.Archived[len(s.Archived)-maxArchived:]
+// getSession returns the stored record of the session with device of
+// user (ErrNotFound when there is none).
+func getSession(tx *localstore.Tx, user string, device uint32) (sessionRecord, error) {
+	raw, err := tx.GetSession(user, device)
+	if err != nil {
+		return sessionRecord{}, err
 	}
+	s, err := sessbook.Decode(raw)
+	if err != nil {
+		return sessionRecord{}, fmt.Errorf("client: %w with %s device %d", err, user, device)
+	}
+	return s, nil
+}
+
+// putSession stores the session record with device of user.
+func putSession(tx *localstore.Tx, user string, device uint32, s *sessionRecord) error {
+	return tx.PutSession(user, device, s.Encode())
 }
 
 // messageRecord is a stored message.
@@ -192,6 +183,7 @@ const (
 	appKindJoinRequest = 0x05 // a request to join a group (group.JoinRequest)
 	appKindResend      = 0x06 // a request for the changes after a version (group_resend.go)
 	appKindData        = 0x07 // opaque application bytes (SendData)
+	appKindOffer       = 0x08 // a batch of tagged envelope keys (doc/SPEC.md §14.4), shown nothing
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -233,7 +225,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind < appKindText || kind > appKindData { // group kinds: groups.go
+	if kind < appKindText || kind > appKindOffer { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil

@@ -204,8 +204,24 @@ func (c *Client) honourReset(tx *localstore.Tx, content *envelope.Content, rec *
 	if err := tx.PutSecret(resetName(from.User, from.Device), encodeJSON(st)); err != nil {
 		return nil, err
 	}
-	if err := tx.DeleteSession(from.User, from.Device); err != nil {
+	// The session no longer sends (the re-sends start a new one) and the
+	// tagged sender goes with it; the session is archived, to read what
+	// the peer sent on it before it sees the new one (an offer of envelope
+	// keys, say), and the tagged receiver stays, so envelopes the peer
+	// sealed to it still open.
+	s, err := getSession(tx, from.User, from.Device)
+	switch {
+	case errors.Is(err, localstore.ErrNotFound):
+	case err != nil:
 		return nil, err
+	default:
+		next := sessionRecord{TagRecv: s.TagRecv, TagOld: s.TagOld, Archived: s.Archived}
+		if s.Has() {
+			next.Archive(s.State, s.BaseKey)
+		}
+		if err := putSession(tx, from.User, from.Device, &next); err != nil {
+			return nil, err
+		}
 	}
 	return &resetRequested{from: from, failed: failed}, nil
 }

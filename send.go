@@ -9,17 +9,16 @@ import (
 	"strings"
 
 	"github.com/hush-chat/hush/internal/envelope"
-	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/ratchet"
+	"github.com/hush-chat/hush/internal/sessbook"
 	"github.com/hush-chat/hush/internal/session"
 )
 
 // Envelope content types (doc/SPEC.md §6).
 const (
-	typeRatchet = 1
-	typePreKey  = 2
+	typeRatchet = sessbook.TypeRatchet
+	typePreKey  = sessbook.TypePreKey
 )
 
 // outgoing is one sealed envelope for one recipient device.
@@ -167,10 +166,10 @@ func (c *Client) bundlesFor(ctx context.Context, rec *contactRecord) (map[uint32
 	var need []contactDevice
 	err := c.st.View(ctx, func(tx *localstore.Tx) error {
 		for _, d := range rec.Devices {
-			if _, err := tx.GetSession(rec.Username, d.ID); errors.Is(err, localstore.ErrNotFound) {
-				need = append(need, d)
-			} else if err != nil {
+			if has, err := hasSession(tx, rec.Username, d.ID); err != nil {
 				return err
+			} else if !has {
+				need = append(need, d)
 			}
 		}
 		return nil
@@ -194,70 +193,66 @@ func (c *Client) bundlesFor(ctx context.Context, rec *contactRecord) (map[uint32
 }
 
 // encryptFor advances (or starts) the session with one device, stores it in
-// tx, and seals the resulting message in an envelope for that device.
+// tx, and seals the resulting message in an envelope for that device:
+// tagged when the session's sender state holds an unused position (doc/SPEC.md
+// §14.8), else sealed. When the device is due a batch of tagged envelope
+// keys, an offer is queued to it in tx as well (offerIfDue).
 func (c *Client) encryptFor(tx *localstore.Tx, to string, d contactDevice, b *pqxdh.Bundle, pt []byte, id [16]byte, ts int64) (outgoing, error) {
-	var sess sessionRecord
-	var payload []byte
-	typ := uint8(typeRatchet)
-	raw, err := tx.GetSession(to, d.ID)
-	switch {
-	case errors.Is(err, localstore.ErrNotFound):
+	// The offer first: its outbox entry precedes the caller's, so the
+	// peer reads the two in the order of the ratchet chain.
+	sess, err := getSession(tx, to, d.ID)
+	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
+		return outgoing{}, err
+	}
+	if err == nil && sessbook.OfferDue(&sess, false) {
+		if err := c.offerIfDue(tx, to, d, &sess, false); err != nil {
+			return outgoing{}, err
+		}
+	}
+	o, _, err := c.sealFor(tx, to, d, b, pt, id, ts)
+	return o, err
+}
+
+// sealFor is encryptFor without the offer: it returns the stored session.
+func (c *Client) sealFor(tx *localstore.Tx, to string, d contactDevice, b *pqxdh.Bundle, pt []byte, id [16]byte, ts int64) (outgoing, sessionRecord, error) {
+	sess, err := getSession(tx, to, d.ID)
+	if err != nil && !errors.Is(err, localstore.ErrNotFound) {
+		return outgoing{}, sess, err
+	}
+	cert, err := c.certs.Get(c.contactsGen.Load(), d.Cert)
+	if err != nil {
+		return outgoing{}, sess, err
+	}
+	content := envelope.Content{
+		Sender:    envelope.Address{User: c.prof.Username, Device: c.dev.ID()},
+		Recipient: envelope.Address{User: to, Device: d.ID},
+		MessageID: id, Timestamp: ts}
+	var env []byte
+	if !sess.Has() {
 		if b == nil {
-			return outgoing{}, fmt.Errorf("no session with %s device %d and no bundle", to, d.ID)
+			return outgoing{}, sess, fmt.Errorf("no session with %s device %d and no bundle", to, d.ID)
 		}
 		st, pm, err := session.Start(c.dev, c.cert, b, pt)
 		if err != nil {
-			return outgoing{}, err
+			return outgoing{}, sess, err
 		}
-		if sess.State, err = st.MarshalBinary(); err != nil {
-			return outgoing{}, err
-		}
-		sess.PreKey, payload, typ = pm, pm, typePreKey
-	case err != nil:
-		return outgoing{}, err
-	default:
-		if err := decodeJSON(raw, &sess, "session"); err != nil {
-			return outgoing{}, err
-		}
-		var st ratchet.State
-		if err := st.UnmarshalBinary(sess.State); err != nil {
-			return outgoing{}, err
-		}
-		// A session made by an earlier release moves to version 2 (the
-		// post-quantum ratchet, SPEC §5.12) from its next sending step;
-		// the peer's State follows when it reads the first such message.
-		st.Upgrade()
-		ct, err := st.Encrypt(pt)
+		// A new session: the peer may have started afresh (a restored
+		// profile, a reset) and hold none of the batches this device was
+		// sealing to, so the sender state goes; the receiver offers again.
+		state, err := st.MarshalBinary()
 		if err != nil {
-			return outgoing{}, err
+			return outgoing{}, sess, err
 		}
-		if sess.State, err = st.MarshalBinary(); err != nil {
-			return outgoing{}, err
+		sess = sessionRecord{State: state, PreKey: pm, TagRecv: sess.TagRecv, TagOld: sess.TagOld, Archived: sess.Archived, OfferDue: true}
+		content.Type, content.Payload = typePreKey, pm
+		if env, err = envelope.Seal(cert.Envelope, &content); err != nil {
+			return outgoing{}, sess, err
 		}
-		payload = ct
-		if sess.PreKey != nil {
-			// Until the peer answers, keep sending the setup header.
-			pm, err := pqxdh.ParsePreKeyMessage(sess.PreKey)
-			if err != nil {
-				return outgoing{}, err
-			}
-			pm.Message = ct
-			payload, typ = pm.Marshal(), typePreKey
-		}
+	} else if env, err = sessbook.SealMessage(&sess, cert, content, pt); err != nil {
+		return outgoing{}, sess, err
 	}
-	if err := tx.PutSession(to, d.ID, encodeJSON(sess)); err != nil {
-		return outgoing{}, err
+	if err := putSession(tx, to, d.ID, &sess); err != nil {
+		return outgoing{}, sess, err
 	}
-	cert, err := identity.ParseDeviceCert(d.Cert)
-	if err != nil {
-		return outgoing{}, err
-	}
-	env, err := envelope.Seal(cert.Envelope, &envelope.Content{
-		Sender:    envelope.Address{User: c.prof.Username, Device: c.dev.ID()},
-		Recipient: envelope.Address{User: to, Device: d.ID},
-		MessageID: id, Timestamp: ts, Type: typ, Payload: payload})
-	if err != nil {
-		return outgoing{}, err
-	}
-	return outgoing{mailbox: d.Mailbox, env: env}, nil
+	return outgoing{mailbox: d.Mailbox, env: env}, sess, nil
 }

@@ -157,18 +157,26 @@ func (s *Store) run(ctx context.Context, readOnly bool, fn func(tx *Tx) error) e
 	if s.k == nil {
 		return ErrClosed
 	}
+	var after []func()
 	body := func(btx storage.Tx) error {
+		after = after[:0] // a backend may run body again
 		if err := checkFresh(btx, s.k); err != nil {
 			return err
 		}
-		tx := &Tx{tx: btx, k: s.k, keepSeen: s.keepSeen, readOnly: readOnly}
+		tx := &Tx{tx: btx, k: s.k, keepSeen: s.keepSeen, readOnly: readOnly, after: &after}
 		defer func() { tx.done = true }()
 		return fn(tx)
 	}
 	if readOnly {
 		return s.b.View(ctx, body)
 	}
-	return s.b.Update(ctx, body)
+	if err := s.b.Update(ctx, body); err != nil {
+		return err
+	}
+	for _, f := range after {
+		f()
+	}
+	return nil
 }
 
 // checkFresh refuses a transaction if the stored verifier is no longer the

@@ -31,6 +31,17 @@ type Tx struct {
 	keepSeen int
 	readOnly bool
 	done     bool
+	after    *[]func() // run after a successful commit (AfterCommit)
+}
+
+// AfterCommit arranges for f to run once the transaction has committed,
+// after Update's fn returned nil and the writes are durable; never if it
+// rolls back. It keeps in-memory indexes of stored state in step with
+// what is stored. f runs on Update's goroutine, outside the transaction.
+func (tx *Tx) AfterCommit(f func()) {
+	if tx.after != nil {
+		*tx.after = append(*tx.after, f)
+	}
 }
 
 func (tx *Tx) usable() error {

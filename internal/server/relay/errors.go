@@ -15,8 +15,9 @@ var (
 	// ErrTooLarge: the envelope is over Limits.MaxEnvelope.
 	ErrTooLarge = errors.New("relay: envelope too large")
 	// ErrBadEnvelope: empty, or its first byte is not 0x01 (sealed
-	// envelope), 0x02 (delivery) or 0x03 (group message).
-	ErrBadEnvelope = errors.New("relay: not a sealed envelope, delivery or group message")
+	// envelope), 0x02 (delivery), 0x03 (group message) or 0x05 (tagged
+	// envelope).
+	ErrBadEnvelope = errors.New("relay: not a sealed envelope, delivery, group message or tagged envelope")
 	// ErrUnknownMailbox: no device owns the mailbox.
 	ErrUnknownMailbox = errors.New("relay: unknown mailbox")
 	// ErrMailboxFull: storing the envelope would exceed the mailbox's
@@ -61,7 +62,7 @@ const (
 
 var (
 	rejTooLarge      = rejection{proto.CodeEnvelopeTooLarge, http.StatusRequestEntityTooLarge, reasonTooLarge, "envelope too large"}
-	rejBadEnvelope   = rejection{proto.CodeBadEnvelope, http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02) or group message (0x03)"}
+	rejBadEnvelope   = rejection{proto.CodeBadEnvelope, http.StatusBadRequest, reasonPayloadFormat, "not a sealed envelope (0x01), delivery (0x02), group message (0x03) or tagged envelope (0x05)"}
 	rejUnknown       = rejection{proto.CodeUnknownMailbox, http.StatusNotFound, reasonTopicInvalid, "unknown mailbox"}
 	rejFull          = rejection{proto.CodeMailboxFull, http.StatusTooManyRequests, reasonQuotaExceeded, "recipient mailbox full"}
 	rejShareFull     = rejection{proto.CodeMailboxShareFull, http.StatusTooManyRequests, reasonQuotaExceeded, "the recipient's mailbox holds as much from this account as it may until the recipient catches up"}

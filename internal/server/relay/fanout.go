@@ -24,6 +24,9 @@ const (
 	// groupEnvelope is the first byte of a group message, opaque to the
 	// relay like the others.
 	groupEnvelope = 0x03
+	// taggedEnvelope is the first byte of a tagged envelope (doc/SPEC.md
+	// §14), opaque to the relay like the others.
+	taggedEnvelope = 0x05
 )
 
 // FanoutResult is one recipient's outcome.
@@ -69,7 +72,7 @@ func (r *Relay) SubmitMany(ctx context.Context, sender string, mailboxes []strin
 	switch {
 	case len(env) > r.lim.MaxEnvelope:
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
-	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
+	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope && env[0] != taggedEnvelope):
 		return nil, ErrBadEnvelope
 	case len(mailboxes) == 0 || len(mailboxes) > proto.MaxFanout:
 		return nil, fmt.Errorf("%w: %d recipients", ErrBadEnvelope, len(mailboxes))

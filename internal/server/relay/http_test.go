@@ -138,7 +138,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"too large", alice, "/v1/messages", "application/json", jsonBody(bob.mailbox, sealed(4097)), 413, "envelope_too_large"},
 		{"too large body", alice, "/v1/messages", "application/json", huge, 413, "envelope_too_large"},
 		{"too large raw", alice, "/v1/mailboxes/" + bob.mailbox + "/envelopes", "application/octet-stream", bytes.NewReader(sealed(4097)), 413, "envelope_too_large"},
-		{"bad envelope", alice, "/v1/messages", "application/json", jsonBody(bob.mailbox, []byte{0x05, 1, 2}), 400, "bad_envelope"},
+		{"bad envelope", alice, "/v1/messages", "application/json", jsonBody(bob.mailbox, []byte{0x06, 1, 2}), 400, "bad_envelope"},
 		{"empty envelope", alice, "/v1/mailboxes/" + bob.mailbox + "/envelopes", "application/octet-stream", bytes.NewReader(nil), 400, "bad_envelope"},
 		{"unknown mailbox", alice, "/v1/messages", "application/json", jsonBody(randHex(16), sealed(300)), 404, "unknown_mailbox"},
 		{"malformed mailbox", alice, "/v1/mailboxes/x/envelopes", "application/octet-stream", bytes.NewReader(sealed(300)), 404, "unknown_mailbox"},

@@ -280,7 +280,7 @@ func (r *Relay) submit(ctx context.Context, sender, mailbox string, env []byte) 
 	switch {
 	case len(env) > r.lim.MaxEnvelope:
 		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(env), r.lim.MaxEnvelope)
-	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope):
+	case len(env) == 0 || (env[0] != sealedEnvelope && env[0] != deliveryEnvelope && env[0] != groupEnvelope && env[0] != taggedEnvelope):
 		return 0, ErrBadEnvelope
 	case !proto.ValidMailbox(mailbox):
 		return 0, ErrUnknownMailbox

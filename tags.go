@@ -1,0 +1,240 @@
+package hush
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/localstore"
+	"github.com/hush-chat/hush/internal/sessbook"
+	"github.com/hush-chat/hush/internal/tagged"
+)
+
+// Tagged envelopes (doc/SPEC.md §14.8). Each session record holds a
+// tagged sender (the batch the peer offered this device) and receiver (the
+// batches this device offered the peer), stored with the ratchet state in
+// the transaction that uses them, so a position is never used twice. The
+// tag table maps every tag the stored receivers hold to its session; it is
+// built at Open and follows each offer and each dropped session after the
+// transaction that stored it commits (Tx.AfterCommit).
+//
+// A device offers a batch to every peer device it has a session with:
+// when its receiver holds none, when the newest batch has opened half its
+// positions, when a new session starts with the device, and (the pending
+// batch again, or a fresh one) when a sealed message arrives from it: a
+// peer that seals means it holds no usable batch. The offer is an
+// application message of kind 0x08 queued in the outbox in the same
+// transaction as the receiver state that made it.
+
+// tagTable is the Client's tag table, safe for concurrent use.
+type tagTable struct {
+	mu sync.Mutex
+	t  *tagged.Table[sessionKey]
+}
+
+func newTagTable() *tagTable { return &tagTable{t: tagged.NewTable[sessionKey]()} }
+
+func (t *tagTable) lookup(g tagged.Tag) (sessionKey, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t.Lookup(g)
+}
+
+func (t *tagTable) apply(k sessionKey, d tagged.Delta) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.t.Apply(k, d)
+}
+
+func (t *tagTable) add(k sessionKey, tags []tagged.Tag) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.t.Add(k, tags)
+}
+
+func (t *tagTable) remove(k sessionKey, tags []tagged.Tag) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.t.Remove(k, tags)
+}
+
+// loadTags builds the tag table from the stored receivers of every
+// contact's devices.
+func (c *Client) loadTags(ctx context.Context) error {
+	return c.st.View(ctx, func(tx *localstore.Tx) error {
+		recs, err := tx.ListContacts()
+		if err != nil {
+			return err
+		}
+		for _, b := range recs {
+			var r contactRecord
+			if err := decodeJSON(b, &r, "contact"); err != nil {
+				return err
+			}
+			for _, d := range r.Devices {
+				s, err := getSession(tx, r.Username, d.ID)
+				if errors.Is(err, localstore.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				tags, err := sessbook.RecordTags(&s)
+				if err != nil {
+					return fmt.Errorf("client: session with %s device %d: %w", r.Username, d.ID, err)
+				}
+				c.tags.add(sessionKey{r.Username, d.ID}, tags)
+			}
+		}
+		return nil
+	})
+}
+
+// hasSession reports whether a ratchet session with device of user is
+// stored (a record may hold only a tagged receiver, after a reset).
+func hasSession(tx *localstore.Tx, user string, device uint32) (bool, error) {
+	s, err := getSession(tx, user, device)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return false, nil
+	}
+	return s.Has(), err
+}
+
+// dropSession deletes the session with device of user, tagged state
+// included, and unmaps its tags once tx commits.
+func dropSession(tx *localstore.Tx, c *Client, user string, device uint32) error {
+	s, err := getSession(tx, user, device)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sessbook.ErrCorrupt) {
+		return err
+	}
+	if tags, terr := sessbook.RecordTags(&s); terr == nil && len(tags) > 0 {
+		k := sessionKey{user, device}
+		tx.AfterCommit(func() { c.tags.remove(k, tags) })
+	}
+	return tx.DeleteSession(user, device)
+}
+
+// retireSession drops the session with device of user in a profile found
+// restored from an older copy: the ratchet state goes (session recovery
+// starts a new one), the tagged sender too (it would seal at positions
+// already used), and the receiver is retired (sessbook.Record.TagOld): it
+// still opens and attributes what the peer seals to it, so session
+// recovery can ask for those messages, but never offers again, since the
+// peer may have used its pending batch after the copy was made. The next
+// offer is a fresh batch.
+func retireSession(tx *localstore.Tx, user string, device uint32) error {
+	s, err := getSession(tx, user, device)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sessbook.ErrCorrupt) {
+		return err
+	}
+	old := s.TagRecv
+	if len(old) == 0 {
+		old = s.TagOld
+	}
+	if len(old) == 0 {
+		return tx.DeleteSession(user, device)
+	}
+	return putSession(tx, user, device, &sessionRecord{TagOld: old})
+}
+
+// offerIfDue stores sess (the session with device d of user, as it stands
+// after a send or receive step) and, when the device is due a batch of
+// tagged envelope keys, makes the offer, stores the receiver with it and
+// queues the offer in the outbox, all in tx. sealed says a sealed message
+// just arrived from the device: it gets the pending batch again, or a
+// fresh one. Nothing is offered on a record without a ratchet session,
+// nor while the peer has not answered a session this device started: the
+// offer would travel as a prekey message, and the peer's first answer
+// brings its own offer, which this device answers with one.
+func (c *Client) offerIfDue(tx *localstore.Tx, user string, d contactDevice, sess *sessionRecord, sealed bool) error {
+	if !sess.Has() || sess.PreKey != nil || !sessbook.OfferDue(sess, sealed) {
+		return putSession(tx, user, d.ID, sess)
+	}
+	// OfferDue set by a refill (OpenRecord) asks for a fresh batch, which
+	// is what MakeOffer gives once the newest batch has opened something.
+	o, err := sessbook.MakeOffer(sess.TagRecv, sealed || sess.OfferDue)
+	if err != nil {
+		return err
+	}
+	if o == nil {
+		sess.OfferDue = false
+		return putSession(tx, user, d.ID, sess)
+	}
+	sess.TagRecv, sess.OfferDue = o.Recv, false
+	if err := putSession(tx, user, d.ID, sess); err != nil {
+		return err
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return err
+	}
+	now := c.now().UnixMilli()
+	out, next, err := c.sealFor(tx, user, d, nil, encodeOffer(o.Offer), id, now)
+	if err != nil {
+		return err
+	}
+	*sess = next
+	if _, err := enqueue(tx, &outboxRecord{What: "envelope keys for " + user, Created: now,
+		Sends: []outboxSend{{Mailboxes: []string{out.mailbox}, Users: []string{user}, Env: out.env}}}); err != nil {
+		return err
+	}
+	k, delta := sessionKey{user, d.ID}, o.Delta
+	tx.AfterCommit(func() {
+		c.tags.apply(k, delta)
+		c.offered.Store(true)
+		c.kickOutbox() // a running Listen sends it now
+	})
+	return nil
+}
+
+func encodeOffer(offer []byte) []byte {
+	b := make([]byte, 0, 2+len(offer))
+	return append(append(b, appVersion, appKindOffer), offer...)
+}
+
+// openTagged opens a tagged envelope (type 0x05): the tag names the
+// session, whose stored receiver opens it. It returns the content, the
+// session's peer device and the receiver state to store with what the
+// message does. An envelope no session expects, a replay, a forgery, or
+// one naming another sender than its session's peer is refused (a
+// *dropped error); nothing is stored.
+func (c *Client) openTagged(tx *localstore.Tx, env []byte, self envelope.Address) (*envelope.Content, *sessionRecord, error) {
+	g, err := tagged.ParseTag(env)
+	if err != nil {
+		return nil, nil, drop("cannot open: %w", err)
+	}
+	k, ok := c.tags.lookup(g)
+	if !ok {
+		return nil, nil, drop("cannot open: %w", tagged.ErrUnknownTag)
+	}
+	s, err := getSession(tx, k.user, k.device)
+	if errors.Is(err, localstore.ErrNotFound) {
+		return nil, nil, drop("cannot open: %w", tagged.ErrUnknownTag)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	content, next, err := sessbook.OpenRecord(s, self, envelope.Address{User: k.user, Device: k.device}, env)
+	if err != nil {
+		return nil, nil, drop("cannot open a tagged envelope from %s device %d: %w", k.user, k.device, err)
+	}
+	return content, &next, nil
+}
+
+// withTagged returns sess with the tagged receivers of opened, the record
+// as it stands after a tagged envelope opened.
+func withTagged(sess sessionRecord, opened *sessionRecord) sessionRecord {
+	if opened != nil {
+		sess.TagRecv, sess.TagOld = opened.TagRecv, opened.TagOld
+	}
+	return sess
+}
