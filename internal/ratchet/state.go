@@ -2,6 +2,7 @@ package ratchet
 
 import (
 	"crypto/ecdh"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/hush-chat/hush/internal/wire"
@@ -198,15 +199,32 @@ func parsePast(r *wire.Reader, s *State) {
 	if count > 0 && !s.receiving {
 		fail(r, "past.count", wire.ErrMalformed, "retired chains without a receiving chain")
 	}
+	if count > 0 && r.Err() == nil {
+		s.past = make(pastChains, 0, min(count, MaxPastChains))
+	}
+	// The first 8 bytes of each key, for the duplicate check: comparing
+	// them first keeps the check cheap (it runs on every load) without a
+	// map; only equal prefixes compare whole keys.
+	var prefix [MaxPastChains]uint64
 	for i := 0; i < count && r.Err() == nil; i++ {
 		var c pastChain
 		copy(c.pub[:], r.Fixed("past.pub", keySize))
 		c.end = r.U32("past.end")
+		if r.Err() != nil {
+			break
+		}
 		// Duplicates would make lookups ambiguous; the current key is not
 		// retired.
-		if _, dup := s.past.find(&c.pub); dup || (s.dhr != nil && c.pub == s.dhrPub) {
-			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
+		p := binary.LittleEndian.Uint64(c.pub[:8])
+		dup := s.dhr != nil && c.pub == s.dhrPub
+		for j := 0; j < i && !dup; j++ {
+			dup = prefix[j] == p && s.past[j].pub == c.pub
 		}
+		if dup {
+			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
+			break
+		}
+		prefix[i] = p
 		s.past = append(s.past, c)
 	}
 }
