@@ -172,30 +172,9 @@ type Opened struct {
 // unchanged and nothing is returned but the error: ErrUnknownTag,
 // ErrReplay, ErrAuth, ErrWrongRecipient or a *wire.Error.
 func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, error) {
-	tag, err := ParseTag(env)
+	bi, pi, op, err := r.open(self, env)
 	if err != nil {
 		return nil, nil, err
-	}
-	bi, pi := r.find(&tag)
-	if bi < 0 {
-		return nil, nil, ErrUnknownTag
-	}
-	e := &r.batches[bi].entries[pi]
-	if e.opened {
-		return nil, nil, ErrReplay
-	}
-	ct := env[1+TagLen:]
-	pt, err := aead(&e.key).Open(make([]byte, 0, len(ct)-gcmTagLen), zeroNonce[:], ct, env[:1+TagLen])
-	if err != nil {
-		return nil, nil, ErrAuth
-	}
-	defer clear(pt)
-	c, err := envelope.ParseContent(pt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.Recipient != self {
-		return nil, nil, ErrWrongRecipient
 	}
 	// Commit on a copy of the batch: the position becomes a tombstone;
 	// the first open of a batch deletes its seed (the old state, which the
@@ -206,7 +185,84 @@ func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, 
 	ne := &nb.entries[pi]
 	ne.opened = true
 	clear(ne.key[:])
-	return n, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
+	return n, op, nil
+}
+
+// open finds and opens env under r: the batch and position it used and
+// what it held. It changes nothing.
+func (r *Receiver) open(self envelope.Address, env []byte) (int, int, *Opened, error) {
+	tag, err := ParseTag(env)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	bi, pi := r.find(&tag)
+	if bi < 0 {
+		return 0, 0, nil, ErrUnknownTag
+	}
+	e := &r.batches[bi].entries[pi]
+	if e.opened {
+		return 0, 0, nil, ErrReplay
+	}
+	ct := env[1+TagLen:]
+	pt, err := aead(&e.key).Open(make([]byte, 0, len(ct)-gcmTagLen), zeroNonce[:], ct, env[:1+TagLen])
+	if err != nil {
+		return 0, 0, nil, ErrAuth
+	}
+	defer clear(pt)
+	c, err := envelope.ParseContent(pt)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if c.Recipient != self {
+		return 0, 0, nil, ErrWrongRecipient
+	}
+	return bi, pi, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
+}
+
+// OpenEncoded is Open on an encoded receiver state (empty for the zero
+// Receiver), for a caller that stores states encoded: it returns the
+// encoding of the new state and whether that state NeedsOffer. It costs
+// less than decoding, Open and MarshalBinary, since the decoded state is
+// its own and changes in place. state itself is never changed; on any
+// failure nothing but the error is returned.
+func OpenEncoded(state []byte, self envelope.Address, env []byte) ([]byte, *Opened, bool, error) {
+	var r Receiver
+	if len(state) > 0 {
+		if err := r.UnmarshalBinary(state); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	defer r.wipe()
+	bi, pi, op, err := r.open(self, env)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	b := r.batches[bi]
+	if b.seed != nil {
+		clear(b.seed[:])
+		b.seed = nil
+	}
+	e := &b.entries[pi]
+	e.opened = true
+	clear(e.key[:])
+	next, err := r.MarshalBinary()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return next, op, r.NeedsOffer(), nil
+}
+
+// wipe clears the keys and seeds of r's batches; only for a Receiver that
+// shares no batch.
+func (r *Receiver) wipe() {
+	for _, b := range r.batches {
+		if b.seed != nil {
+			clear(b.seed[:])
+		}
+		for i := range b.entries {
+			clear(b.entries[i].key[:])
+		}
+	}
 }
 
 // MarshalBinary encodes r (§14.7). The encoding is secret.
@@ -245,11 +301,13 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 		rd.Fail("batches", wire.ErrTooLarge, "more than 2")
 	}
 	var n Receiver
+	var block []batch
 	if rd.Err() == nil {
-		n.batches = make([]*batch, nb)
+		// One allocation for all batches: a state is decoded per message.
+		n.batches, block = make([]*batch, nb), make([]batch, nb)
 	}
 	for i := 0; i < len(n.batches) && rd.Err() == nil; i++ {
-		b := new(batch)
+		b := &block[i]
 		n.batches[i] = b
 		b.epoch = rd.U32("epoch")
 		if rd.Err() == nil && b.epoch == 0 {
