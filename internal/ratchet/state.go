@@ -180,7 +180,7 @@ func parseState(b []byte) (*State, error) {
 	parsePast(r, s)
 	parseSkipped(r, s)
 	if s.pq != nil && r.Err() == nil {
-		s.pq = parsePQ(r)
+		s.pq = parsePQ(r, s.pq) // the zero pqState parseFlagsV2 made
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
