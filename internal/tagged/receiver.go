@@ -2,6 +2,7 @@ package tagged
 
 import (
 	"crypto/rand"
+	"sync"
 
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/wire"
@@ -226,13 +227,17 @@ func (r *Receiver) open(self envelope.Address, env []byte) (int, int, *Opened, e
 // its own and changes in place. state itself is never changed; on any
 // failure nothing but the error is returned.
 func OpenEncoded(state []byte, self envelope.Address, env []byte) ([]byte, *Opened, bool, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		*sc = scratch{} // keys, seeds and tags
+		scratchPool.Put(sc)
+	}()
 	var r Receiver
 	if len(state) > 0 {
-		if err := r.UnmarshalBinary(state); err != nil {
+		if err := r.unmarshal(state, sc); err != nil {
 			return nil, nil, false, err
 		}
 	}
-	defer r.wipe()
 	bi, pi, op, err := r.open(self, env)
 	if err != nil {
 		return nil, nil, false, err
@@ -250,19 +255,6 @@ func OpenEncoded(state []byte, self envelope.Address, env []byte) ([]byte, *Open
 		return nil, nil, false, err
 	}
 	return next, op, r.NeedsOffer(), nil
-}
-
-// wipe clears the keys and seeds of r's batches; only for a Receiver that
-// shares no batch.
-func (r *Receiver) wipe() {
-	for _, b := range r.batches {
-		if b.seed != nil {
-			clear(b.seed[:])
-		}
-		for i := range b.entries {
-			clear(b.entries[i].key[:])
-		}
-	}
 }
 
 // MarshalBinary encodes r (§14.7). The encoding is secret.
@@ -294,6 +286,23 @@ func (r *Receiver) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes a receiver state strictly into r.
 func (r *Receiver) UnmarshalBinary(data []byte) error {
+	return r.unmarshal(data, nil)
+}
+
+// scratch is the memory of a decoded Receiver that does not outlive the
+// call decoding it (OpenEncoded): reused through scratchPool, wiped
+// before it goes back.
+type scratch struct {
+	ptrs    [MaxEpochs]*batch
+	batches [MaxEpochs]batch
+	seeds   [MaxEpochs][seedLen]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// unmarshal is UnmarshalBinary, decoding into sc when it is not nil (r
+// then points into sc), else into fresh memory.
+func (r *Receiver) unmarshal(data []byte, sc *scratch) error {
 	rd := wire.NewReader("tagged receiver", data)
 	rd.Version(stateVersion)
 	nb := int(rd.U8("batches"))
@@ -302,7 +311,11 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 	}
 	var n Receiver
 	var block []batch
-	if rd.Err() == nil {
+	switch {
+	case rd.Err() != nil:
+	case sc != nil:
+		n.batches, block = sc.ptrs[:nb], sc.batches[:nb]
+	default:
 		// One allocation for all batches: a state is decoded per message.
 		n.batches, block = make([]*batch, nb), make([]batch, nb)
 	}
@@ -320,6 +333,9 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 		case rd.Err() != nil:
 		case has > 1:
 			rd.Fail("has seed", wire.ErrMalformed, "not 0 or 1")
+		case has == 1 && sc != nil:
+			b.seed = &sc.seeds[i]
+			copy(b.seed[:], rd.Fixed("seed", seedLen))
 		case has == 1:
 			b.seed = new([seedLen]byte)
 			copy(b.seed[:], rd.Fixed("seed", seedLen))
