@@ -13,6 +13,7 @@ const (
 	stateV1     = 0x01 // read only: written by earlier releases
 	stateV2     = 0x02
 	stateStruct = "ratchet state"
+	pastLen     = keySize + 4 // a retired chain: pub || u32(end)
 
 	flagSending   = 1 << 0 // cks present: the sending chain is ready
 	flagReceiving = 1 << 1 // ckr present: a receiving chain exists
@@ -199,33 +200,35 @@ func parsePast(r *wire.Reader, s *State) {
 	if count > 0 && !s.receiving {
 		fail(r, "past.count", wire.ErrMalformed, "retired chains without a receiving chain")
 	}
-	if count > 0 && r.Err() == nil {
-		s.past = make(pastChains, 0, min(count, MaxPastChains))
+	raw := r.Fixed("past", count*pastLen)
+	if r.Err() != nil {
+		return
 	}
-	// The first 8 bytes of each key, for the duplicate check: comparing
-	// them first keeps the check cheap (it runs on every load) without a
-	// map; only equal prefixes compare whole keys.
-	var prefix [MaxPastChains]uint64
-	for i := 0; i < count && r.Err() == nil; i++ {
-		var c pastChain
-		copy(c.pub[:], r.Fixed("past.pub", keySize))
-		c.end = r.U32("past.end")
-		if r.Err() != nil {
-			break
-		}
-		// Duplicates would make lookups ambiguous; the current key is not
-		// retired.
-		p := binary.LittleEndian.Uint64(c.pub[:8])
+	if count > 0 {
+		s.past = make(pastChains, count)
+	}
+	// Duplicates would make lookups ambiguous; the current key is not
+	// retired. The check runs on every load: an open-addressed set of the
+	// keys' first 8 bytes on the stack, whole keys compared only when
+	// those match, instead of comparing every pair.
+	var set [2 * MaxPastChains]uint8 // index+1 into s.past, 0 empty
+	for i := range count {
+		c := &s.past[i]
+		copy(c.pub[:], raw[i*pastLen:])
+		c.end = binary.BigEndian.Uint32(raw[i*pastLen+keySize:])
 		dup := s.dhr != nil && c.pub == s.dhrPub
-		for j := 0; j < i && !dup; j++ {
-			dup = prefix[j] == p && s.past[j].pub == c.pub
+		h := binary.LittleEndian.Uint64(c.pub[:8])
+		for slot := h % uint64(len(set)); !dup; slot = (slot + 1) % uint64(len(set)) {
+			if set[slot] == 0 {
+				set[slot] = uint8(i + 1)
+				break
+			}
+			dup = s.past[set[slot]-1].pub == c.pub
 		}
 		if dup {
 			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
-			break
+			return
 		}
-		prefix[i] = p
-		s.past = append(s.past, c)
 	}
 }
 
