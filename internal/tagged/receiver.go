@@ -2,6 +2,7 @@ package tagged
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"sync"
 
 	"github.com/hush-chat/hush/internal/envelope"
@@ -259,29 +260,46 @@ func OpenEncoded(state []byte, self envelope.Address, env []byte) ([]byte, *Open
 
 // MarshalBinary encodes r (§14.7). The encoding is secret.
 func (r *Receiver) MarshalBinary() ([]byte, error) {
-	w := wire.NewWriter(make([]byte, 0, 2+len(r.batches)*(5+seedLen+Window*(1+TagLen+keyLen))))
-	w.U8(stateVersion)
-	w.U8(uint8(len(r.batches)))
-	for i := range r.batches {
-		b := r.batches[i]
-		w.U32(b.epoch)
+	n := 2
+	for _, b := range r.batches {
+		n += 5
 		if b.seed != nil {
-			w.U8(1)
-			w.Fixed(b.seed[:])
-		} else {
-			w.U8(0)
+			n += seedLen
 		}
-		for _, e := range b.entries {
-			w.Fixed(e.tag[:])
-			if e.opened {
-				w.U8(1)
-			} else {
-				w.U8(0)
-				w.Fixed(e.key[:])
+		for i := range b.entries {
+			n += TagLen + 1
+			if !b.entries[i].opened {
+				n += keyLen
 			}
 		}
 	}
-	return w.Bytes(), nil
+	// Written into a buffer of the exact size: a state is encoded per
+	// message, and appends field by field cost more than the copying.
+	out := make([]byte, n)
+	out[0], out[1] = stateVersion, uint8(len(r.batches))
+	o := 2
+	for _, b := range r.batches {
+		binary.BigEndian.PutUint32(out[o:], b.epoch)
+		o += 4
+		if b.seed != nil {
+			out[o] = 1
+			o += 1 + copy(out[o+1:], b.seed[:])
+		} else {
+			o++ // 0
+		}
+		for i := range b.entries {
+			e := &b.entries[i]
+			o += copy(out[o:], e.tag[:])
+			if e.opened {
+				out[o] = 1
+				o++
+			} else {
+				o++ // 0
+				o += copy(out[o:], e.key[:])
+			}
+		}
+	}
+	return out, nil
 }
 
 // UnmarshalBinary decodes a receiver state strictly into r.
