@@ -51,13 +51,17 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.dhr != nil {
 		flags |= flagRemote
 	}
-	for _, f := range []struct {
-		on  bool
-		bit uint8
-	}{{s.pq != nil, flagPQ}, {s.sendV2, flagSendV2}, {s.mixed, flagMixed}, {s.peerV2, flagPeerV2}} {
-		if f.on {
-			flags |= f.bit
-		}
+	if s.pq != nil {
+		flags |= flagPQ
+	}
+	if s.sendV2 {
+		flags |= flagSendV2
+	}
+	if s.mixed {
+		flags |= flagMixed
+	}
+	if s.peerV2 {
+		flags |= flagPeerV2
 	}
 	w.U8(flags)
 	w.Fixed(s.rk[:])
@@ -77,9 +81,11 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w.U32(s.pn)
 	w.Bytes16(s.ad)
 	w.U16(uint16(len(s.past)))
-	for _, c := range s.past {
-		w.Fixed(c.pub[:])
-		w.U32(c.end)
+	var c [pastLen]byte
+	for i := range s.past {
+		copy(c[:], s.past[i].pub[:])
+		binary.BigEndian.PutUint32(c[keySize:], s.past[i].end)
+		w.Fixed(c[:])
 	}
 	w.U16(uint16(s.skipped.len()))
 	s.skipped.each(func(id skipID, mk *[keySize]byte) {
