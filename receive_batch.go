@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hush-chat/hush/internal/apiclient"
@@ -117,9 +120,10 @@ func (rc *recvCache) contact(c *Client, tx *localstore.Tx, user string) (*contac
 // one transaction each, everything else one by one through process. It
 // returns how many envelopes at the start of envs it handled.
 func (c *Client) processPage(ctx context.Context, envs [][]byte, rc *recvCache, shows func(string) bool, fn func(Event)) (int, error) {
+	pre := c.openSealed(envs)
 	done := 0
 	for done < len(envs) {
-		n, err := c.receiveRun(ctx, envs[done:], rc, shows, fn)
+		n, err := c.receiveRun(ctx, envs[done:], pre[done:], rc, shows, fn)
 		if err != nil {
 			return done, err
 		}
@@ -133,6 +137,35 @@ func (c *Client) processPage(ctx context.Context, envs [][]byte, rc *recvCache, 
 		done++
 	}
 	return done, nil
+}
+
+// openSealed opens the sealed envelopes of a page (HPKE, the largest CPU
+// cost of a backlog once the peer's tagged positions ran out) on all
+// cores, before the page's transactions, which then only look the
+// results up. An entry is nil for an envelope that is not sealed or did
+// not open: the per-message path takes it. Opening changes no state, so
+// doing it early and in parallel changes nothing the run does.
+func (c *Client) openSealed(envs [][]byte) []*envelope.Content {
+	pre := make([]*envelope.Content, len(envs))
+	self := envelope.Address{User: c.prof.Username, Device: c.dev.ID()}
+	key := c.dev.EnvelopeKey()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(envs)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(envs); i = int(next.Add(1)) - 1 {
+				env := envs[i]
+				if len(env) == 0 || env[0] == groupEnvelope || env[0] == tagged.Type {
+					continue
+				}
+				if content, err := envelope.Open(key, self, env); err == nil {
+					pre[i] = content
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return pre
 }
 
 // batched is one message of a run, stored or found already stored.
@@ -161,15 +194,15 @@ type runSession struct {
 // handles, in one transaction, and reports the run's messages through fn
 // after the commit. It returns the run's length: envs[n], if any, needs
 // the per-message path.
-func (c *Client) receiveRun(ctx context.Context, envs [][]byte, rc *recvCache, shows func(string) bool, fn func(Event)) (int, error) {
+func (c *Client) receiveRun(ctx context.Context, envs [][]byte, pre []*envelope.Content, rc *recvCache, shows func(string) bool, fn func(Event)) (int, error) {
 	var out []batched
 	c.mu.Lock()
 	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
 		out = out[:0]
 		sessions := map[sessionKey]*runSession{}
 		now := c.now()
-		for _, env := range envs {
-			b, ok, err := c.receiveOne(tx, env, rc, sessions, now, shows)
+		for i, env := range envs {
+			b, ok, err := c.receiveOne(tx, env, pre[i], rc, sessions, now, shows)
 			if err != nil {
 				return err
 			}
@@ -225,7 +258,7 @@ func (c *Client) receiveRun(ctx context.Context, envs [][]byte, rc *recvCache, s
 // receiveOne stores env in tx if it is an ordinary message the batch
 // handles. ok false (with a nil error) means env needs the per-message
 // path; tx then holds nothing of it. An error is a local failure.
-func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessions map[sessionKey]*runSession, now time.Time, shows func(string) bool) (b batched, ok bool, err error) {
+func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content, rc *recvCache, sessions map[sessionKey]*runSession, now time.Time, shows func(string) bool) (b batched, ok bool, err error) {
 	if len(env) > 0 && env[0] == groupEnvelope {
 		return b, false, nil
 	}
@@ -252,8 +285,10 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, rc *recvCache, sessio
 			return b, false, nil
 		}
 		opened = &next
-	} else if content, err = envelope.Open(c.dev.EnvelopeKey(), self, env); err != nil {
-		return b, false, nil
+	} else if pre == nil {
+		return b, false, nil // not a sealed envelope that opened: the per-message path tells why
+	} else {
+		content = pre
 	}
 	if content.Type != typeRatchet && content.Type != typePreKey {
 		return b, false, nil

@@ -31,6 +31,9 @@ type side struct {
 	peerCert   []byte
 	certs      sessbook.Certs
 	tags       *tagged.Table[envelope.Address]
+	// sealed: a sealed envelope arrived from the peer since this side's
+	// last offer (the client's offerIfDue then offers again).
+	sealed bool
 }
 
 // Conversation is two clients with an established session whose offers
@@ -114,26 +117,41 @@ func (c *Conversation) Send(fromAlice bool, text string) error {
 }
 
 // deliverOffers sends from's offer of envelope keys, if one is due, to
-// to, which accepts it.
+// to, which accepts it; then to, having received a message, makes its
+// own offer if one is due, as the client's offerIfDue does after every
+// message it receives.
 func (c *Conversation) deliverOffers(from, to *side) error {
+	for range 4 { // an offer answers an offer at most every RefillMark messages
+		sent, err := c.deliverOffer(from, to)
+		if err != nil || !sent {
+			return err
+		}
+		from, to = to, from
+	}
+	return nil
+}
+
+// deliverOffer sends from's offer, if one is due, and reports whether it
+// did.
+func (c *Conversation) deliverOffer(from, to *side) (bool, error) {
 	rec := from.last // as the client's offerIfDue, on the record it just stored
-	if rec.State == nil || rec.PreKey != nil || !sessbook.OfferDue(&rec, false) {
-		return nil
+	if rec.State == nil || rec.PreKey != nil || !sessbook.OfferDue(&rec, from.sealed) {
+		return false, nil
 	}
-	o, err := sessbook.MakeOffer(rec.TagRecv, rec.OfferDue)
+	o, err := sessbook.MakeOffer(rec.TagRecv, rec.OfferDue || from.sealed)
 	if err != nil || o == nil {
-		return err
+		return false, err
 	}
-	rec.TagRecv, rec.OfferDue = o.Recv, false
+	rec.TagRecv, rec.OfferDue, from.sealed = o.Recv, false, false
 	from.rec, from.last = rec.Encode(), rec
 	from.tags.Apply(from.peer, o.Delta)
 	env, err := from.seal(append([]byte{0x01, 0x08}, o.Offer...))
 	if err != nil {
-		return err
+		return false, err
 	}
 	c.WireBytes += len(env)
 	_, err = to.receive(env)
-	return err
+	return true, err
 }
 
 // seal is the send step of package hush's sealFor on an established
@@ -200,6 +218,7 @@ func (s *side) receiveSealed(env []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.sealed = true
 	return s.finish(rec, content)
 }
 

@@ -31,6 +31,30 @@ func TestConversationUsesTaggedEnvelopes(t *testing.T) {
 	}
 }
 
+// In a one-way conversation, as message_e2e_ns runs it, the receiver's
+// offers (carried the other way) stay on tagged envelopes too: the sender
+// of a text refills the receiver's positions as the client's offerIfDue
+// does after every message it receives, offers included. Without that,
+// after 2 × 64 / RefillMark × 32 texts every offer went out as a sealed
+// envelope, a public-key operation per 32 texts the client does not make.
+func TestOneWayConversationStaysTagged(t *testing.T) {
+	c, err := NewConversation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 {
+		w := c.WireBytes
+		if err := c.Send(true, text100); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		// A text with an offer after it, both tagged, stays below one
+		// sealed envelope's overhead (1,137 bytes).
+		if n := c.WireBytes - w; n >= 1137 {
+			t.Fatalf("message %d: %d bytes on the wire, a sealed envelope", i, n)
+		}
+	}
+}
+
 // BenchmarkMessageE2E is message_e2e_ns: one 100-byte text on an
 // established session, both clients' CPU along the client's path.
 func BenchmarkMessageE2E(b *testing.B) {

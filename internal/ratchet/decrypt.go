@@ -83,7 +83,9 @@ func (s *State) Decrypt(message []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	plaintext, err := open(s.extractor(), &mk, m.Ciphertext, s.additionalData(message[:hlen]))
+	e := expanders.Get().(*chainkey.Expander)
+	plaintext, err := open(e, &mk, m.Ciphertext, s.additionalData(message[:hlen]))
+	expanders.Put(e)
 	clear(mk[:])
 	if err != nil {
 		return nil, ErrAuth

@@ -321,10 +321,9 @@ func (q *pqState) marshal(w *wire.Writer) {
 	}
 }
 
-// parsePQ reads the post-quantum block, refusing any state no session
+// parsePQ reads the post-quantum block into q (zero), refusing any state no session
 // reaches, so that every accepted encoding re-encodes to itself.
-func parsePQ(r *wire.Reader) *pqState {
-	q := new(pqState)
+func parsePQ(r *wire.Reader, q *pqState) *pqState {
 	q.phase = pqPhase(r.U8("pq.phase"))
 	q.epoch = r.U32("pq.epoch")
 	if r.Err() != nil {

@@ -37,6 +37,7 @@ import (
 	"fmt"
 	"github.com/hush-chat/hush/internal/chainkey"
 	"slices"
+	"sync"
 )
 
 // Limits of the protocol.
@@ -116,8 +117,7 @@ type State struct {
 	skipped skippedStore
 	past    pastChains
 
-	adBuf []byte             // scratch for ad || header; not part of the state
-	ext   *chainkey.Expander // message-key expansion; built on first use
+	adBuf []byte // scratch for ad || header; not part of the state
 }
 
 func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
@@ -222,14 +222,11 @@ func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 	return newState(sk, ad, own)
 }
 
-// extractor returns the State's HKDF-Extract HMAC (keyed with a public
-// constant, so it holds no secret between uses).
-func (s *State) extractor() *chainkey.Expander {
-	if s.ext == nil {
-		s.ext = chainkey.NewExpander(labelMessage)
-	}
-	return s.ext
-}
+// expanders holds message-key expanders, shared by all States: an
+// Expander's HMAC is keyed with a public constant and reset after each
+// use, so it holds no secret between uses, and a State loaded per message
+// would otherwise build one (four allocations) per message.
+var expanders = sync.Pool{New: func() any { return chainkey.NewExpander(labelMessage) }}
 
 // additionalData returns ad || header in a scratch buffer.
 func (s *State) additionalData(header []byte) []byte {
@@ -272,7 +269,9 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	}
 	hlen := h.size()
 	out := appendHeader(make([]byte, 0, hlen+len(plaintext)+tagSize), &h)
-	out = seal(s.extractor(), &mk, out, plaintext, s.additionalData(out))
+	e := expanders.Get().(*chainkey.Expander)
+	out = seal(e, &mk, out, plaintext, s.additionalData(out))
+	expanders.Put(e)
 	s.cks = next
 	s.ns++
 	clear(mk[:])
@@ -352,6 +351,6 @@ func (s *State) Clone() *State {
 	c.skipped = s.skipped.clone()
 	c.past = slices.Clone(s.past)
 	c.pq = s.pq.clone()
-	c.adBuf, c.ext = nil, nil
+	c.adBuf = nil
 	return &c
 }

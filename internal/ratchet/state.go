@@ -2,6 +2,7 @@ package ratchet
 
 import (
 	"crypto/ecdh"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/hush-chat/hush/internal/wire"
@@ -12,6 +13,7 @@ const (
 	stateV1     = 0x01 // read only: written by earlier releases
 	stateV2     = 0x02
 	stateStruct = "ratchet state"
+	pastLen     = keySize + 4 // a retired chain: pub || u32(end)
 
 	flagSending   = 1 << 0 // cks present: the sending chain is ready
 	flagReceiving = 1 << 1 // ckr present: a receiving chain exists
@@ -49,13 +51,17 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.dhr != nil {
 		flags |= flagRemote
 	}
-	for _, f := range []struct {
-		on  bool
-		bit uint8
-	}{{s.pq != nil, flagPQ}, {s.sendV2, flagSendV2}, {s.mixed, flagMixed}, {s.peerV2, flagPeerV2}} {
-		if f.on {
-			flags |= f.bit
-		}
+	if s.pq != nil {
+		flags |= flagPQ
+	}
+	if s.sendV2 {
+		flags |= flagSendV2
+	}
+	if s.mixed {
+		flags |= flagMixed
+	}
+	if s.peerV2 {
+		flags |= flagPeerV2
 	}
 	w.U8(flags)
 	w.Fixed(s.rk[:])
@@ -75,9 +81,11 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w.U32(s.pn)
 	w.Bytes16(s.ad)
 	w.U16(uint16(len(s.past)))
-	for _, c := range s.past {
-		w.Fixed(c.pub[:])
-		w.U32(c.end)
+	var c [pastLen]byte
+	for i := range s.past {
+		copy(c[:], s.past[i].pub[:])
+		binary.BigEndian.PutUint32(c[keySize:], s.past[i].end)
+		w.Fixed(c[:])
 	}
 	w.U16(uint16(s.skipped.len()))
 	s.skipped.each(func(id skipID, mk *[keySize]byte) {
@@ -179,7 +187,7 @@ func parseState(b []byte) (*State, error) {
 	parsePast(r, s)
 	parseSkipped(r, s)
 	if s.pq != nil && r.Err() == nil {
-		s.pq = parsePQ(r)
+		s.pq = parsePQ(r, s.pq) // the zero pqState parseFlagsV2 made
 	}
 	if err := r.Done(); err != nil {
 		return nil, err
@@ -198,16 +206,35 @@ func parsePast(r *wire.Reader, s *State) {
 	if count > 0 && !s.receiving {
 		fail(r, "past.count", wire.ErrMalformed, "retired chains without a receiving chain")
 	}
-	for i := 0; i < count && r.Err() == nil; i++ {
-		var c pastChain
-		copy(c.pub[:], r.Fixed("past.pub", keySize))
-		c.end = r.U32("past.end")
-		// Duplicates would make lookups ambiguous; the current key is not
-		// retired.
-		if _, dup := s.past.find(&c.pub); dup || (s.dhr != nil && c.pub == s.dhrPub) {
-			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
+	raw := r.Fixed("past", count*pastLen)
+	if r.Err() != nil {
+		return
+	}
+	if count > 0 {
+		s.past = make(pastChains, count)
+	}
+	// Duplicates would make lookups ambiguous; the current key is not
+	// retired. The check runs on every load: an open-addressed set of the
+	// keys' first 8 bytes on the stack, whole keys compared only when
+	// those match, instead of comparing every pair.
+	var set [2 * MaxPastChains]uint8 // index+1 into s.past, 0 empty
+	for i := range count {
+		c := &s.past[i]
+		copy(c.pub[:], raw[i*pastLen:])
+		c.end = binary.BigEndian.Uint32(raw[i*pastLen+keySize:])
+		dup := s.dhr != nil && c.pub == s.dhrPub
+		h := binary.LittleEndian.Uint64(c.pub[:8])
+		for slot := h % uint64(len(set)); !dup; slot = (slot + 1) % uint64(len(set)) {
+			if set[slot] == 0 {
+				set[slot] = uint8(i + 1)
+				break
+			}
+			dup = s.past[set[slot]-1].pub == c.pub
 		}
-		s.past = append(s.past, c)
+		if dup {
+			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
+			return
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package ratchet
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -158,4 +159,47 @@ func TestCloneIsIndependent(t *testing.T) {
 		t.Fatal("Decrypt on the original changed the clone")
 	}
 	decryptOK(t, c, toBob[0], "a0")
+}
+
+// Loading checks the retired chains for duplicates by a set of key
+// prefixes: a full list loads and re-encodes to itself, keys that share
+// their first 8 bytes are still told apart, and a duplicate anywhere in
+// the list (first and last, neighbours, one pair among prefix twins) is
+// refused.
+func TestPastChainsDuplicateCheck(t *testing.T) {
+	_, bob, _, _ := midConversation(t)
+	full := func(edit func(p pastChains)) []byte {
+		s := bob.Clone()
+		s.past = make(pastChains, MaxPastChains)
+		for i := range s.past {
+			rand.Read(s.past[i].pub[:])
+			s.past[i].end = uint32(i)
+		}
+		// Prefix twins: keys 10 to 19 share their first 8 bytes.
+		for i := 11; i < 20; i++ {
+			copy(s.past[i].pub[:8], s.past[10].pub[:8])
+		}
+		if edit != nil {
+			edit(s.past)
+		}
+		return marshal(t, s)
+	}
+	ok := full(nil)
+	var s State
+	if err := s.UnmarshalBinary(ok); err != nil {
+		t.Fatalf("64 distinct retired chains: %v", err)
+	}
+	if !bytes.Equal(marshal(t, &s), ok) {
+		t.Fatal("retired chains do not re-encode to themselves")
+	}
+	for _, c := range []struct {
+		name string
+		i, j int
+	}{{"first and last", 0, MaxPastChains - 1}, {"neighbours", 30, 31}, {"prefix twins", 12, 17}} {
+		b := full(func(p pastChains) { p[c.j].pub = p[c.i].pub })
+		var s State
+		if err := s.UnmarshalBinary(b); !errors.Is(err, wire.ErrMalformed) {
+			t.Errorf("%s duplicated: %v, want ErrMalformed", c.name, err)
+		}
+	}
 }

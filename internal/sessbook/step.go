@@ -141,24 +141,14 @@ func OpenTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope
 // openTagged is OpenTagged, also saying whether the new receiver state
 // needs to offer the peer a batch.
 func openTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, bool, error) {
-	var r tagged.Receiver
-	if len(recv) > 0 {
-		if err := r.UnmarshalBinary(recv); err != nil {
-			return nil, nil, false, err
-		}
-	}
-	next, op, err := r.Open(self, env)
+	nb, op, due, err := tagged.OpenEncoded(recv, self, env)
 	if err != nil {
 		return nil, nil, false, err
 	}
 	if op.Content.Sender != peer {
 		return nil, nil, false, ErrNotFromPeer
 	}
-	nb, err := next.MarshalBinary()
-	if err != nil {
-		return nil, nil, false, err
-	}
-	return op.Content, nb, next.NeedsOffer(), nil
+	return op.Content, nb, due, nil
 }
 
 // OpenRecord opens a tagged envelope with the receivers of r, the

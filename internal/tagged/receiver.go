@@ -2,6 +2,8 @@ package tagged
 
 import (
 	"crypto/rand"
+	"encoding/binary"
+	"sync"
 
 	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/wire"
@@ -172,30 +174,9 @@ type Opened struct {
 // unchanged and nothing is returned but the error: ErrUnknownTag,
 // ErrReplay, ErrAuth, ErrWrongRecipient or a *wire.Error.
 func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, error) {
-	tag, err := ParseTag(env)
+	bi, pi, op, err := r.open(self, env)
 	if err != nil {
 		return nil, nil, err
-	}
-	bi, pi := r.find(&tag)
-	if bi < 0 {
-		return nil, nil, ErrUnknownTag
-	}
-	e := &r.batches[bi].entries[pi]
-	if e.opened {
-		return nil, nil, ErrReplay
-	}
-	ct := env[1+TagLen:]
-	pt, err := aead(&e.key).Open(make([]byte, 0, len(ct)-gcmTagLen), zeroNonce[:], ct, env[:1+TagLen])
-	if err != nil {
-		return nil, nil, ErrAuth
-	}
-	defer clear(pt)
-	c, err := envelope.ParseContent(pt)
-	if err != nil {
-		return nil, nil, err
-	}
-	if c.Recipient != self {
-		return nil, nil, ErrWrongRecipient
 	}
 	// Commit on a copy of the batch: the position becomes a tombstone;
 	// the first open of a batch deletes its seed (the old state, which the
@@ -206,38 +187,140 @@ func (r *Receiver) Open(self envelope.Address, env []byte) (*Receiver, *Opened, 
 	ne := &nb.entries[pi]
 	ne.opened = true
 	clear(ne.key[:])
-	return n, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
+	return n, op, nil
+}
+
+// open finds and opens env under r: the batch and position it used and
+// what it held. It changes nothing.
+func (r *Receiver) open(self envelope.Address, env []byte) (int, int, *Opened, error) {
+	tag, err := ParseTag(env)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	bi, pi := r.find(&tag)
+	if bi < 0 {
+		return 0, 0, nil, ErrUnknownTag
+	}
+	e := &r.batches[bi].entries[pi]
+	if e.opened {
+		return 0, 0, nil, ErrReplay
+	}
+	ct := env[1+TagLen:]
+	pt, err := aead(&e.key).Open(make([]byte, 0, len(ct)-gcmTagLen), zeroNonce[:], ct, env[:1+TagLen])
+	if err != nil {
+		return 0, 0, nil, ErrAuth
+	}
+	defer clear(pt)
+	c, err := envelope.ParseContent(pt)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if c.Recipient != self {
+		return 0, 0, nil, ErrWrongRecipient
+	}
+	return bi, pi, &Opened{Content: c, Epoch: r.batches[bi].epoch, Position: pi}, nil
+}
+
+// OpenEncoded is Open on an encoded receiver state (empty for the zero
+// Receiver), for a caller that stores states encoded: it returns the
+// encoding of the new state and whether that state NeedsOffer. It costs
+// less than decoding, Open and MarshalBinary, since the decoded state is
+// its own and changes in place. state itself is never changed; on any
+// failure nothing but the error is returned.
+func OpenEncoded(state []byte, self envelope.Address, env []byte) ([]byte, *Opened, bool, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer func() {
+		*sc = scratch{} // keys, seeds and tags
+		scratchPool.Put(sc)
+	}()
+	var r Receiver
+	if len(state) > 0 {
+		if err := r.unmarshal(state, sc); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	bi, pi, op, err := r.open(self, env)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	b := r.batches[bi]
+	if b.seed != nil {
+		clear(b.seed[:])
+		b.seed = nil
+	}
+	e := &b.entries[pi]
+	e.opened = true
+	clear(e.key[:])
+	next, err := r.MarshalBinary()
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return next, op, r.NeedsOffer(), nil
 }
 
 // MarshalBinary encodes r (§14.7). The encoding is secret.
 func (r *Receiver) MarshalBinary() ([]byte, error) {
-	w := wire.NewWriter(make([]byte, 0, 2+len(r.batches)*(5+seedLen+Window*(1+TagLen+keyLen))))
-	w.U8(stateVersion)
-	w.U8(uint8(len(r.batches)))
-	for i := range r.batches {
-		b := r.batches[i]
-		w.U32(b.epoch)
+	n := 2
+	for _, b := range r.batches {
+		n += 5
 		if b.seed != nil {
-			w.U8(1)
-			w.Fixed(b.seed[:])
-		} else {
-			w.U8(0)
+			n += seedLen
 		}
-		for _, e := range b.entries {
-			w.Fixed(e.tag[:])
-			if e.opened {
-				w.U8(1)
-			} else {
-				w.U8(0)
-				w.Fixed(e.key[:])
+		for i := range b.entries {
+			n += TagLen + 1
+			if !b.entries[i].opened {
+				n += keyLen
 			}
 		}
 	}
-	return w.Bytes(), nil
+	// Written into a buffer of the exact size: a state is encoded per
+	// message, and appends field by field cost more than the copying.
+	out := make([]byte, n)
+	out[0], out[1] = stateVersion, uint8(len(r.batches))
+	o := 2
+	for _, b := range r.batches {
+		binary.BigEndian.PutUint32(out[o:], b.epoch)
+		o += 4
+		if b.seed != nil {
+			out[o] = 1
+			o += 1 + copy(out[o+1:], b.seed[:])
+		} else {
+			o++ // 0
+		}
+		for i := range b.entries {
+			e := &b.entries[i]
+			o += copy(out[o:], e.tag[:])
+			if e.opened {
+				out[o] = 1
+				o++
+			} else {
+				o++ // 0
+				o += copy(out[o:], e.key[:])
+			}
+		}
+	}
+	return out, nil
 }
 
 // UnmarshalBinary decodes a receiver state strictly into r.
 func (r *Receiver) UnmarshalBinary(data []byte) error {
+	return r.unmarshal(data, nil)
+}
+
+// scratch is the memory of a decoded Receiver that does not outlive the
+// call decoding it (OpenEncoded): reused through scratchPool, wiped
+// before it goes back.
+type scratch struct {
+	ptrs    [MaxEpochs]*batch
+	batches [MaxEpochs]batch
+	seeds   [MaxEpochs][seedLen]byte
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// unmarshal is UnmarshalBinary, decoding into sc when it is not nil (r
+// then points into sc), else into fresh memory.
+func (r *Receiver) unmarshal(data []byte, sc *scratch) error {
 	rd := wire.NewReader("tagged receiver", data)
 	rd.Version(stateVersion)
 	nb := int(rd.U8("batches"))
@@ -245,11 +328,17 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 		rd.Fail("batches", wire.ErrTooLarge, "more than 2")
 	}
 	var n Receiver
-	if rd.Err() == nil {
-		n.batches = make([]*batch, nb)
+	var block []batch
+	switch {
+	case rd.Err() != nil:
+	case sc != nil:
+		n.batches, block = sc.ptrs[:nb], sc.batches[:nb]
+	default:
+		// One allocation for all batches: a state is decoded per message.
+		n.batches, block = make([]*batch, nb), make([]batch, nb)
 	}
 	for i := 0; i < len(n.batches) && rd.Err() == nil; i++ {
-		b := new(batch)
+		b := &block[i]
 		n.batches[i] = b
 		b.epoch = rd.U32("epoch")
 		if rd.Err() == nil && b.epoch == 0 {
@@ -262,6 +351,9 @@ func (r *Receiver) UnmarshalBinary(data []byte) error {
 		case rd.Err() != nil:
 		case has > 1:
 			rd.Fail("has seed", wire.ErrMalformed, "not 0 or 1")
+		case has == 1 && sc != nil:
+			b.seed = &sc.seeds[i]
+			copy(b.seed[:], rd.Fixed("seed", seedLen))
 		case has == 1:
 			b.seed = new([seedLen]byte)
 			copy(b.seed[:], rd.Fixed("seed", seedLen))

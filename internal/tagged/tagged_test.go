@@ -533,3 +533,54 @@ func TestTable(t *testing.T) {
 		t.Fatalf("%d tags after removing alice", tab.Len())
 	}
 }
+
+// OpenEncoded must do exactly what decoding, Open and MarshalBinary do:
+// the same content and new encoding for every envelope of a batch (the
+// seed goes at the first open, NeedsOffer turns at RefillMark), and for a
+// replayed, flipped or unknown envelope the same error and no state.
+func TestOpenEncodedMatchesOpen(t *testing.T) {
+	r, s := pair(t)
+	_, envs := seal(t, s, Window)
+	state := marshal(t, r)
+	for i, env := range envs {
+		want, wop, err := r.Open(bob, env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := bytes.Clone(state)
+		got, op, due, err := OpenEncoded(state, bob, env)
+		if err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+		if !bytes.Equal(state, before) {
+			t.Fatalf("envelope %d: OpenEncoded changed its input", i)
+		}
+		if !bytes.Equal(got, marshal(t, want)) {
+			t.Fatalf("envelope %d: new state differs from Open's", i)
+		}
+		if !equalContent(op.Content, wop.Content) || op.Epoch != wop.Epoch || op.Position != wop.Position {
+			t.Fatalf("envelope %d: opened %+v, Open gave %+v", i, op, wop)
+		}
+		if due != want.NeedsOffer() || due != (i+1 >= RefillMark) {
+			t.Fatalf("envelope %d: needs offer %v", i, due)
+		}
+		// The envelope just opened is a replay under the new state.
+		if n, _, _, err := OpenEncoded(got, bob, env); !errors.Is(err, ErrReplay) || n != nil {
+			t.Fatalf("envelope %d replayed: %v", i, err)
+		}
+		flipped := bytes.Clone(env)
+		flipped[len(flipped)-1] ^= 1
+		if n, _, _, err := OpenEncoded(state, bob, flipped); !errors.Is(err, ErrAuth) || n != nil {
+			t.Fatalf("envelope %d flipped: opened", i)
+		}
+		r, state = want, got
+	}
+	_, os := pair(t)
+	_, stray := seal(t, os, 1)
+	if n, _, _, err := OpenEncoded(state, bob, stray[0]); !errors.Is(err, ErrUnknownTag) || n != nil {
+		t.Fatalf("unknown tag: %v", err)
+	}
+	if n, _, _, err := OpenEncoded(nil, bob, envs[0]); !errors.Is(err, ErrUnknownTag) || n != nil {
+		t.Fatalf("empty state: %v", err)
+	}
+}
