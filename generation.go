@@ -117,20 +117,11 @@ func (c *Client) checkRestored(ctx context.Context) error {
 			return err
 		}
 		c.restored = true
-		recs, err := tx.ListContacts()
+		err = forEachContactDevice(tx, func(user string, device uint32) error {
+			return retireSession(tx, user, device)
+		})
 		if err != nil {
 			return err
-		}
-		for _, b := range recs {
-			var r contactRecord
-			if err := decodeJSON(b, &r, "contact"); err != nil {
-				return err
-			}
-			for _, d := range r.Devices {
-				if err := retireSession(tx, r.Username, d.ID); err != nil {
-					return err
-				}
-			}
 		}
 		groups, err := loadGroups(tx)
 		if err != nil {

@@ -65,32 +65,42 @@ func (t *tagTable) remove(k sessionKey, tags []tagged.Tag) {
 // contact's devices.
 func (c *Client) loadTags(ctx context.Context) error {
 	return c.st.View(ctx, func(tx *localstore.Tx) error {
-		recs, err := tx.ListContacts()
-		if err != nil {
-			return err
-		}
-		for _, b := range recs {
-			var r contactRecord
-			if err := decodeJSON(b, &r, "contact"); err != nil {
+		return forEachContactDevice(tx, func(user string, device uint32) error {
+			s, err := getSession(tx, user, device)
+			if errors.Is(err, localstore.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
-			for _, d := range r.Devices {
-				s, err := getSession(tx, r.Username, d.ID)
-				if errors.Is(err, localstore.ErrNotFound) {
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				tags, err := sessbook.RecordTags(&s)
-				if err != nil {
-					return fmt.Errorf("client: session with %s device %d: %w", r.Username, d.ID, err)
-				}
-				c.tags.add(sessionKey{r.Username, d.ID}, tags)
+			tags, err := sessbook.RecordTags(&s)
+			if err != nil {
+				return fmt.Errorf("client: session with %s device %d: %w", user, device, err)
+			}
+			c.tags.add(sessionKey{user, device}, tags)
+			return nil
+		})
+	})
+}
+
+// forEachContactDevice calls fn for every device of every stored contact.
+func forEachContactDevice(tx *localstore.Tx, fn func(user string, device uint32) error) error {
+	recs, err := tx.ListContacts()
+	if err != nil {
+		return err
+	}
+	for _, b := range recs {
+		var r contactRecord
+		if err := decodeJSON(b, &r, "contact"); err != nil {
+			return err
+		}
+		for _, d := range r.Devices {
+			if err := fn(r.Username, d.ID); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // hasSession reports whether a ratchet session with device of user is
