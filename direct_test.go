@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,8 +61,10 @@ func startPlainBroker(t *testing.T, listen func(addr string) listeners.Listener,
 	}
 	go b.Serve()
 	t.Cleanup(func() { b.Close() })
-	// Some listeners (WebSocket) start listening in Serve's goroutine.
-	for i := 0; ; i++ {
+	// The WebSocket listener starts listening in Serve's goroutine (a TCP
+	// one listens at AddListener, and a probe would only hand the broker a
+	// connection to tear down).
+	for i := 0; strings.HasPrefix(url, "ws"); i++ {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
@@ -226,10 +229,18 @@ func TestDirectDrainWaitsForSlowProcessing(t *testing.T) {
 	if err != nil || !slices.Equal(got, want) {
 		t.Fatalf("drain read %q (%v), want %q", got, err, want)
 	}
-	// Every message was acknowledged: nothing comes again.
+	// QoS 1 is at least once: a broker may send again what was
+	// acknowledged as the session closed (paho sends acknowledgements
+	// from a timer), and the client's dedupe keeps it from being shown
+	// twice. What comes again is only ever one of the three.
 	got = nil
-	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil || len(got) != 0 {
-		t.Fatalf("second drain read %q (%v)", got, err)
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil {
+		t.Fatalf("second drain: %v", err)
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			t.Fatalf("second drain read %q, which was never sent", g)
+		}
 	}
 }
 
