@@ -3,12 +3,12 @@ package envelope
 import (
 	"bytes"
 	"crypto/hpke"
-	"encoding/hex"
 	"encoding/json"
-	"github.com/hush-chat/hush/internal/testkit"
 	"strings"
 	"testing"
 	"testing/cryptotest"
+
+	"github.com/hush-chat/hush/internal/testkit"
 )
 
 const (
@@ -17,14 +17,7 @@ const (
 )
 
 // hexBytes is a byte string written as hex in JSON.
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+type hexBytes = testkit.Hex
 
 type vecAddress struct {
 	User   string `json:"user"`

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/hpke"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,14 +18,8 @@ import (
 
 const vectorsPath = "testdata/vectors.json"
 
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+// hexBytes is a byte string written as hex in JSON.
+type hexBytes = testkit.Hex
 
 // vector is one sealed blob with everything needed to open and check it.
 type vector struct {

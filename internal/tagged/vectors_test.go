@@ -5,7 +5,6 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"testing"
 	"testing/cryptotest"
@@ -19,14 +18,8 @@ const (
 	vectorsSeed = 0x6875736820746167 // "hush tag"
 )
 
-type hexBytes []byte
-
-func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
-func (h *hexBytes) UnmarshalText(b []byte) error {
-	v, err := hex.DecodeString(string(b))
-	*h = v
-	return err
-}
+// hexBytes is a byte string written as hex in JSON.
+type hexBytes = testkit.Hex
 
 type vecPosition struct {
 	Position int      `json:"position"`

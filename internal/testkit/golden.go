@@ -4,6 +4,7 @@ package testkit
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -86,4 +87,15 @@ func GoldenBytes(t testing.TB, path string, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Hex is a byte string written as hex in JSON (known-answer vectors).
+type Hex []byte
+
+func (h Hex) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+
+func (h *Hex) UnmarshalText(b []byte) error {
+	v, err := hex.DecodeString(string(b))
+	*h = v
+	return err
 }
