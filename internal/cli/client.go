@@ -55,19 +55,35 @@ func (p *profileFlags) homeDir() string {
 // passphrase returns the passphrase from the file, the environment or a
 // prompt on the terminal (asked twice when confirm is set).
 func (p *profileFlags) passphrase(c *cobra.Command, confirm bool) ([]byte, error) {
-	if p.passphraseFile != "" {
-		b, err := os.ReadFile(p.passphraseFile)
+	return readSecret(secretSource{file: p.passphraseFile, flag: "--passphrase-file", env: "HUSH_PASSPHRASE", prompt: "passphrase: "}, confirm)
+}
+
+// secretSource says where a passphrase may come from: a file named by a
+// flag, an environment variable, or a prompt on the terminal.
+type secretSource struct {
+	file, flag, env, prompt string
+}
+
+// readSecret reads a passphrase from src: the file if one is named, else
+// the environment variable if set, else the terminal (asked twice when
+// confirm is set). An empty passphrase is refused.
+func readSecret(src secretSource, confirm bool) ([]byte, error) {
+	if src.file != "" {
+		b, err := os.ReadFile(src.file)
 		if err != nil {
 			return nil, fmt.Errorf("passphrase file: %w", err)
 		}
-		return bytes.TrimRight(b, "\r\n"), nil
+		if b = bytes.TrimRight(b, "\r\n"); len(b) == 0 {
+			return nil, fmt.Errorf("the file %s is empty: put the passphrase in it", src.file)
+		}
+		return b, nil
 	}
-	if v := os.Getenv("HUSH_PASSPHRASE"); v != "" {
+	if v := os.Getenv(src.env); v != "" {
 		return []byte(v), nil
 	}
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return nil, errors.New("no passphrase: set HUSH_PASSPHRASE, use --passphrase-file, or run in a terminal")
+		return nil, fmt.Errorf("no passphrase: set %s, use %s, or run in a terminal", src.env, src.flag)
 	}
 	defer tty.Close()
 	ask := func(prompt string) ([]byte, error) {
@@ -76,7 +92,7 @@ func (p *profileFlags) passphrase(c *cobra.Command, confirm bool) ([]byte, error
 		fmt.Fprintln(tty)
 		return b, err
 	}
-	pw, err := ask("passphrase: ")
+	pw, err := ask(src.prompt)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +182,7 @@ func addClientCommands(root *cobra.Command) {
 	pf.register(root)
 	root.AddCommand(newInitCmd(&pf), newWhoamiCmd(&pf), newSendCmd(&pf), newListenCmd(&pf), newSyncCmd(&pf),
 		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd(),
-		newDeleteAccountCmd(&pf), newOutboxCmd(&pf))
+		newDeleteAccountCmd(&pf), newOutboxCmd(&pf), newPasswdCmd(&pf))
 	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
 	root.AddCommand(newExportCmd(&pf))
 	root.AddCommand(newGroupCmd(&pf)) // groups.go
