@@ -55,6 +55,10 @@ type UserRecord struct {
 	KeyVersion  int                `json:"key_version"`
 	Devices     []DeviceRecord     `json:"devices"`
 	KeyHistory  []KeyHistoryRecord `json:"key_history"`
+	// DeviceList is the account's signed device list (doc/SPEC.md §3.6),
+	// present only when the request asked for it (?device_lists=1) and
+	// the account published one.
+	DeviceList []byte `json:"device_list,omitempty"`
 }
 
 // DeviceRecord is one device of a UserRecord.
@@ -123,6 +127,10 @@ type User struct {
 	KeyVersion  int
 	Devices     []Device // empty unless active
 	KeyHistory  []KeyHistoryEntry
+	// DeviceList is the user's signed device list, verified under
+	// IdentityKey; nil when the answer carried none. Which served devices
+	// to use is the client's decision (it holds the newest list it saw).
+	DeviceList *identity.DeviceList
 }
 
 // Device is one device of a user; its certificate has been verified to be
@@ -280,6 +288,19 @@ func verifyUser(u *UserRecord) (*User, error) {
 		return nil, bad("devices listed for a %s account", u.State)
 	}
 	out := &User{Username: u.Username, State: u.State, IdentityKey: idk, KeyVersion: u.KeyVersion}
+	if len(u.DeviceList) > 0 {
+		if u.State != StateActive {
+			return nil, bad("device list for a %s account", u.State)
+		}
+		l, err := identity.ParseDeviceList(u.DeviceList, idk)
+		if err != nil {
+			return nil, bad("device list: %v", err)
+		}
+		if l.Username != u.Username {
+			return nil, bad("device list names %q", l.Username)
+		}
+		out.DeviceList = l
+	}
 	seen := map[uint32]bool{}
 	for _, dj := range u.Devices {
 		cert, err := identity.ParseDeviceCert(dj.Cert)

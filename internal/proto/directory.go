@@ -32,6 +32,8 @@ const (
 	OpSetDelivery = "set_delivery"
 	// OpCreateInvite is the op of POST /v1/invites.
 	OpCreateInvite = "create_invite"
+	// OpSetDeviceList is the op of POST /v1/devices/list.
+	OpSetDeviceList = "set_device_list"
 )
 
 // MaxClockSkew is how far a request's timestamp may be from the server
@@ -97,16 +99,30 @@ type PreKeysRequest struct {
 	KEMOneTimePreKeys   [][]byte `json:"kem_one_time_prekeys,omitempty"`
 }
 
-// AddDeviceRequest adds a device (op "add_device").
+// AddDeviceRequest adds a device (op "add_device"). DeviceList is the
+// signed device list (doc/SPEC.md §3.6) that names the account's devices
+// with this one, at a version above the published one; it is required once
+// the account has published a list.
 type AddDeviceRequest struct {
 	RequestHeader
 	DeviceUpload
+	DeviceList []byte `json:"device_list,omitempty"`
 }
 
-// DeleteDeviceRequest removes a device (op "delete_device").
+// DeleteDeviceRequest removes a device (op "delete_device"), with the
+// signed device list without it once the account publishes lists.
 type DeleteDeviceRequest struct {
 	RequestHeader
-	DeviceID uint32 `json:"device_id"`
+	DeviceID   uint32 `json:"device_id"`
+	DeviceList []byte `json:"device_list,omitempty"`
+}
+
+// SetDeviceListRequest publishes a device list naming exactly the
+// account's current devices (op "set_device_list"): an account's first
+// list, or a repeat at a higher version.
+type SetDeviceListRequest struct {
+	RequestHeader
+	DeviceList []byte `json:"device_list"`
 }
 
 // DeleteAccountRequest deletes the account, leaving a tombstone that keeps

@@ -34,9 +34,14 @@ func (d *Directory) writeSigned(w http.ResponseWriter, status int, payload any) 
 	return nil
 }
 
+// wantLists reports whether the request asks for device lists
+// (?device_lists=1). Answers carry them only then: a client of a release
+// before device lists decodes answers strictly and would refuse the field.
+func wantLists(r *http.Request) bool { return r.URL.Query().Get("device_lists") == "1" }
+
 // usersAnswer builds the answer for query (valid, distinct usernames), in
-// query order.
-func (d *Directory) usersAnswer(ctx context.Context, query []string) (*proto.UsersPayload, error) {
+// query order, with each account's device list if lists is set.
+func (d *Directory) usersAnswer(ctx context.Context, query []string, lists bool) (*proto.UsersPayload, error) {
 	accts, err := d.st.GetAccounts(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("getting accounts: %w", err)
@@ -53,7 +58,7 @@ func (d *Directory) usersAnswer(ctx context.Context, query []string) (*proto.Use
 			ans.Missing = append(ans.Missing, name)
 			continue
 		}
-		u, err := d.userRecord(ctx, a)
+		u, err := d.userRecord(ctx, a, lists)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +68,7 @@ func (d *Directory) usersAnswer(ctx context.Context, query []string) (*proto.Use
 }
 
 // userRecord describes one account; only an active one lists devices.
-func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*proto.UserRecord, error) {
+func (d *Directory) userRecord(ctx context.Context, a *store.Account, lists bool) (*proto.UserRecord, error) {
 	u := &proto.UserRecord{Username: a.Username, State: stateName(a.State), IdentityKey: a.IdentityKey,
 		KeyVersion: a.KeyVersion, Devices: []proto.DeviceRecord{}, KeyHistory: []proto.KeyHistoryRecord{}}
 	if a.State == store.StateActive {
@@ -75,6 +80,15 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*proto.Us
 			dj := proto.DeviceRecord{DeviceID: dv.DeviceID, Cert: dv.Cert, Mailbox: dv.Mailbox}
 			dj.Delivery, dj.Broker = deliveryFields(dv.Broker)
 			u.Devices = append(u.Devices, dj)
+		}
+		if lists {
+			l, err := d.st.GetDeviceList(ctx, a.Username)
+			switch {
+			case err == nil:
+				u.DeviceList = l.Raw
+			case !errors.Is(err, store.ErrNotFound):
+				return nil, fmt.Errorf("reading device list: %w", err)
+			}
 		}
 	}
 	hist, err := d.st.KeyHistory(ctx, a.Username)
@@ -92,9 +106,9 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account) (*proto.Us
 }
 
 // writeAccount answers a mutation with the signed record of username.
-func (d *Directory) writeAccount(ctx context.Context, w http.ResponseWriter, status int, username string,
+func (d *Directory) writeAccount(r *http.Request, w http.ResponseWriter, status int, username string,
 	decorate func(*proto.UsersPayload)) error {
-	ans, err := d.usersAnswer(ctx, []string{username})
+	ans, err := d.usersAnswer(r.Context(), []string{username}, wantLists(r))
 	if err != nil {
 		return err
 	}

@@ -56,5 +56,5 @@ func (d *Directory) handleSetDelivery(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return fmt.Errorf("setting delivery: %w", err)
 	}
-	return d.writeAccount(ctx, w, http.StatusOK, acct.Username, nil)
+	return d.writeAccount(r, w, http.StatusOK, acct.Username, nil)
 }

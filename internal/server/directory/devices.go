@@ -180,25 +180,35 @@ func (d *Directory) handleAddDevice(w http.ResponseWriter, r *http.Request) erro
 	if len(devs) >= MaxDevices {
 		return httpapi.Errorf(http.StatusConflict, "too_many_devices", "an account has at most %d devices", MaxDevices)
 	}
+	var list *identity.DeviceList
+	if len(req.DeviceList) > 0 {
+		if list, err = parseList(req.DeviceList, idk, acct.Username); err != nil {
+			return err
+		}
+	}
 	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
 		return err
 	}
-	err = d.st.AddDevice(ctx, k.storeDevice(acct.Username), *k.signed, *k.lastResort)
+	if list != nil {
+		err = d.st.AddListedDevice(ctx, k.storeDevice(acct.Username), *k.signed, *k.lastResort, storeList(list))
+	} else {
+		err = d.st.AddDevice(ctx, k.storeDevice(acct.Username), *k.signed, *k.lastResort)
+	}
 	if errors.Is(err, store.ErrExists) {
 		return httpapi.Errorf(http.StatusConflict, "device_exists", "device %d already exists", k.device)
 	}
 	if err != nil {
-		return fmt.Errorf("adding device: %w", err)
+		return listErr(fmt.Errorf("adding device: %w", err))
 	}
 	if err := d.addOneTimes(ctx, acct.Username, k); err != nil {
 		return err
 	}
-	return d.writeAccount(ctx, w, http.StatusCreated, acct.Username, nil)
+	return d.writeAccount(r, w, http.StatusCreated, acct.Username, nil)
 }
 
 // handleDeleteDevice serves POST /v1/devices/delete (op "delete_device").
 func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) error {
-	req, env, acct, _, err := activeMutation[proto.DeleteDeviceRequest](d, r, MaxSmallBody, proto.OpDeleteDevice)
+	req, env, acct, idk, err := activeMutation[proto.DeleteDeviceRequest](d, r, MaxSmallBody, proto.OpDeleteDevice)
 	if err != nil {
 		return err
 	}
@@ -206,17 +216,27 @@ func (d *Directory) handleDeleteDevice(w http.ResponseWriter, r *http.Request) e
 	if err := d.requireDevice(ctx, acct.Username, req.DeviceID); err != nil {
 		return err
 	}
+	var list *identity.DeviceList
+	if len(req.DeviceList) > 0 {
+		if list, err = parseList(req.DeviceList, idk, acct.Username); err != nil {
+			return err
+		}
+	}
 	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
 		return err
 	}
-	err = d.st.DeleteDevice(ctx, acct.Username, req.DeviceID)
+	if list != nil {
+		err = d.st.DeleteListedDevice(ctx, acct.Username, req.DeviceID, storeList(list))
+	} else {
+		err = d.st.DeleteDevice(ctx, acct.Username, req.DeviceID)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return errUnknownDevice()
 	}
 	if err != nil {
-		return fmt.Errorf("deleting device: %w", err)
+		return listErr(fmt.Errorf("deleting device: %w", err))
 	}
-	return d.writeAccount(ctx, w, http.StatusOK, acct.Username, nil)
+	return d.writeAccount(r, w, http.StatusOK, acct.Username, nil)
 }
 
 // activeMutation reads a signed request of type T for op, verifies it with

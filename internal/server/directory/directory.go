@@ -197,6 +197,7 @@ func (d *Directory) Handler() http.Handler {
 	route("POST /v1/prekeys", proto.OpPreKeys, d.handlePreKeys)
 	route("POST /v1/devices", proto.OpAddDevice, d.handleAddDevice)
 	route("POST /v1/devices/delete", proto.OpDeleteDevice, d.handleDeleteDevice)
+	route("POST /v1/devices/list", proto.OpSetDeviceList, d.handleSetDeviceList)
 	route("POST /v1/devices/delivery", proto.OpSetDelivery, d.handleSetDelivery)
 	route("GET /v1/server-key", "server_key", d.handleServerKey)
 	route("GET /v1/activate/{token}", "activate_page", d.linkPage(purposeActivate))

@@ -107,7 +107,7 @@ func (d *Directory) register(w http.ResponseWriter, r *http.Request, at *attempt
 		d.log.Info("directory: account registered", "username", req.Username, "state", stateName(state))
 	}
 	emailIgnored := req.Email != "" && d.mailer == nil
-	return d.writeAccount(ctx, w, http.StatusCreated, req.Username, func(p *proto.UsersPayload) {
+	return d.writeAccount(r, w, http.StatusCreated, req.Username, func(p *proto.UsersPayload) {
 		p.EmailIgnored, p.Notice = emailIgnored, notice
 	})
 }
@@ -209,7 +209,7 @@ func (d *Directory) handleGetUser(w http.ResponseWriter, r *http.Request) error 
 	if !proto.ValidUsername(name) {
 		return errInvalidUsername()
 	}
-	return d.writeAccount(r.Context(), w, http.StatusOK, name, nil)
+	return d.writeAccount(r, w, http.StatusOK, name, nil)
 }
 
 // handleLookup serves POST /v1/users/lookup.
@@ -222,7 +222,7 @@ func (d *Directory) handleLookup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ans, err := d.usersAnswer(r.Context(), query)
+	ans, err := d.usersAnswer(r.Context(), query, wantLists(r))
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,7 @@ func (d *Directory) handleDeleteAccount(w http.ResponseWriter, r *http.Request) 
 		return fmt.Errorf("deleting account: %w", err)
 	}
 	d.log.Info("directory: account deleted", "username", acct.Username)
-	return d.writeAccount(ctx, w, http.StatusOK, acct.Username, nil)
+	return d.writeAccount(r, w, http.StatusOK, acct.Username, nil)
 }
 
 // handleRotate serves POST /v1/users/rotate (op "rotate_identity").
@@ -373,7 +373,7 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	d.log.Info("directory: identity rotated", "username", acct.Username, "key_version", acct.KeyVersion+1)
-	return d.writeAccount(ctx, w, http.StatusOK, acct.Username, nil)
+	return d.writeAccount(r, w, http.StatusOK, acct.Username, nil)
 }
 
 // parseDevices checks the devices of a rotation: 1..MaxDevices, distinct

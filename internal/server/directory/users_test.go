@@ -109,7 +109,7 @@ func TestSecurityAnswerForAnotherUserRefused(t *testing.T) {
 	// A signed answer whose users do not match its query is refused even
 	// before the caller asks: the server key cannot vouch for a record it
 	// was not asked about.
-	p, _ := e.dir.usersAnswer(t.Context(), []string{"mallory"})
+	p, _ := e.dir.usersAnswer(t.Context(), []string{"mallory"}, false)
 	p.Query = []string{"alice"}
 	if _, err := proto.VerifyAnswer(e.server, signForTest(t, e, p), time.Minute, e.clock.Now()); !errors.Is(err, proto.ErrMalformedAnswer) {
 		t.Fatalf("inconsistent answer: %v", err)

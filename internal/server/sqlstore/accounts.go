@@ -172,6 +172,7 @@ func (db *DB) DeleteAccount(ctx context.Context, username string) error {
 		for _, q := range []string{
 			"DELETE FROM devices WHERE username = ?",
 			"DELETE FROM tokens WHERE username = ?",
+			"DELETE FROM device_lists WHERE username = ?",
 		} {
 			if _, err := t.exec(ctx, q, username); err != nil {
 				return err
@@ -262,6 +263,11 @@ func (db *DB) RotateIdentity(ctx context.Context, username string, newKey []byte
 		// envelopes: mailbox ids derive from the identity key, so the old
 		// mailboxes have no future.
 		if _, err := t.exec(ctx, "DELETE FROM devices WHERE username = ?", username); err != nil {
+			return err
+		}
+		// A device list names the identity key that signed it: the new
+		// key publishes its own.
+		if _, err := t.exec(ctx, "DELETE FROM device_lists WHERE username = ?", username); err != nil {
 			return err
 		}
 		for _, d := range devs {

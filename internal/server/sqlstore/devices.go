@@ -86,6 +86,9 @@ func (db *DB) AddDevice(ctx context.Context, d store.Device, signed, lastResort 
 		if err := db.lockAccount(ctx, t, d.Username); err != nil {
 			return err
 		}
+		if err := requireNoList(ctx, t, d.Username); err != nil {
+			return err
+		}
 		return db.insertDevice(ctx, t, d, &signed, &lastResort)
 	})
 	return dbErr("add device", err)
@@ -142,6 +145,9 @@ func (db *DB) SetDeviceBroker(ctx context.Context, username string, deviceID uin
 // envelopes (all by cascade).
 func (db *DB) DeleteDevice(ctx context.Context, username string, deviceID uint32) error {
 	err := db.write(ctx, func(t tx) error {
+		if err := requireNoList(ctx, t, username); err != nil {
+			return err
+		}
 		res, err := t.exec(ctx, "DELETE FROM devices WHERE username = ? AND device_id = ?", username, deviceID)
 		return affected(res, err)
 	})

@@ -21,6 +21,7 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"RotateIdentity", testRotateIdentity},
 		{"Devices", testDevices},
 		{"DeviceBroker", testDeviceBroker},
+		{"DeviceLists", testDeviceLists},
 		{"PreKeys", testPreKeys},
 		{"OneTimePreKeys", testOneTimePreKeys},
 		{"OneTimePreKeysConcurrent", testOneTimePreKeysConcurrent},

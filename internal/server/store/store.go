@@ -31,8 +31,12 @@ var (
 	// hold across all mailboxes (MailboxLimits.AccountMaxCount,
 	// AccountMaxBytes).
 	ErrAccountFull = errors.New("sender's storage budget used up")
-	// ErrStale: a public room listing is not newer than the stored one.
+	// ErrStale: a public room listing or a device list is not newer than
+	// the stored one.
 	ErrStale = errors.New("stale version")
+	// ErrListRequired: the account publishes device lists, and a change of
+	// its devices came without one.
+	ErrListRequired = errors.New("device list required")
 	// ErrLimit: recording would exceed a bound the caller set (signed
 	// requests remembered for one account).
 	ErrLimit = errors.New("limit reached")
@@ -68,6 +72,17 @@ type KeyHistory struct {
 	IdentityKey []byte
 	ValidFrom   time.Time
 	ValidUntil  time.Time // zero for the current key
+}
+
+// DeviceList is an account's signed device list (doc/SPEC.md §3.6) as the
+// store keeps it. Match, when set, is called inside the transaction that
+// stores the list with the account's devices as they are once the change
+// is made; an error from it aborts the change. Store methods refuse a
+// list whose Version is not above the stored one with ErrStale.
+type DeviceList struct {
+	Version uint64
+	Raw     []byte
+	Match   func([]Device) error
 }
 
 // Device is one device of an account.
@@ -246,6 +261,20 @@ type Directory interface {
 	SetDeviceBroker(ctx context.Context, username string, deviceID uint32, broker string) error
 	// DeleteDevice removes a device with its prekeys, sessions and mailbox.
 	DeleteDevice(ctx context.Context, username string, deviceID uint32) error
+
+	// Device lists (doc/SPEC.md §3.6). An account that has published a
+	// list changes its devices only with a newer one: AddDevice and
+	// DeleteDevice refuse such an account with ErrListRequired.
+
+	// GetDeviceList returns the account's newest device list, or
+	// ErrNotFound when it never published one.
+	GetDeviceList(ctx context.Context, username string) (*DeviceList, error)
+	// SetDeviceList publishes a list for the account's current devices.
+	SetDeviceList(ctx context.Context, username string, l DeviceList) error
+	// AddListedDevice is AddDevice with the list that names the device.
+	AddListedDevice(ctx context.Context, d Device, signed, lastResort PreKey, l DeviceList) error
+	// DeleteListedDevice is DeleteDevice with the list that leaves it out.
+	DeleteListedDevice(ctx context.Context, username string, deviceID uint32, l DeviceList) error
 
 	// SetPreKey replaces the device's signed or last-resort prekey.
 	SetPreKey(ctx context.Context, username string, deviceID uint32, kind PreKeyKind, k PreKey) error
