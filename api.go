@@ -170,6 +170,8 @@ type Event struct {
 	// another member was applied) or someone asks to join a request room
 	// this user administers.
 	Group *GroupEvent
+	// Devices is set when a contact's devices changed (EventDevicesChanged).
+	Devices *DeviceChange
 }
 
 // Errors callers branch on (errors.Is): ErrNoProfile, ErrProfileExists,

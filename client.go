@@ -137,6 +137,9 @@ type Client struct {
 	// contactsGen counts contact writes (contacts.go), so that a receive's
 	// cache of contact records (receive_batch.go) sees when one changed.
 	contactsGen atomic.Uint64
+	// listChecked: this run found the account's device list published
+	// (or decided not to publish one): maintainDeviceList is done.
+	listChecked atomic.Bool
 	// certs caches verified device certificates for sends (internal/sessbook).
 	certs sessbook.Certs
 	// tags maps the tags of the stored tagged receivers to their sessions (tags.go).
@@ -308,6 +311,13 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 			return nil, fmt.Errorf("%w: %s", ErrUsernameTaken, username)
 		}
 		return nil, registrationErr(err)
+	}
+	// The first device list (doc/SPEC.md §3.6). A failure here is retried
+	// by the next receive's maintenance.
+	if err := c.publishFirstList(ctx); err == nil || errors.Is(err, apiclient.ErrNoDeviceLists) {
+		c.listChecked.Store(true)
+	} else {
+		c.log.Warn("device list not published yet", "err", err)
 	}
 	if o.BrokerURL != "" {
 		// A plain broker queues messages only for a session that exists:

@@ -73,20 +73,44 @@ func (c *Client) mergeContact(ctx context.Context, user string, u *proto.User) (
 			// The user kept the pinned key and the directory serves it
 			// again: the change is over.
 			rec.Changed, rec.NewIdentityKey, rec.ServedPinnedAgain, rec.KeptPinned = false, nil, false, false
-			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
+			if err := c.takeDevices(tx, &rec, u, old != nil); err != nil {
+				return err
+			}
 		case rec.Changed:
 			// The pinned key is back, but only the user ends a change: a
 			// directory that swapped the key once and swaps it back must
 			// not erase the warning.
 			rec.ServedPinnedAgain = true
 		default:
-			rec.Devices = verifiedDevices(rec.IdentityKey, u.Devices)
+			if err := c.takeDevices(tx, &rec, u, old != nil); err != nil {
+				return err
+			}
 		}
 		rec.UpdatedAt = c.now().Unix()
 		c.contactsGen.Add(1)
 		return tx.PutContact(user, encodeJSON(rec))
 	})
 	return &rec, err
+}
+
+// takeDevices sets rec's devices and device list from u (listedDevices)
+// and, for a contact already known (known), queues a DeviceChange when the
+// set changed or the directory served something not taken.
+func (c *Client) takeDevices(tx *localstore.Tx, rec *contactRecord, u *proto.User, known bool) error {
+	devs, list, note := listedDevices(rec, u)
+	added, removed := deviceDiff(rec.Devices, devs)
+	newNote := note != "" && note != rec.ListNote
+	rec.Devices, rec.DeviceList, rec.ListNote = devs, list, note
+	if !newNote {
+		note = ""
+	}
+	if !known || rec.Username == c.prof.Username || (len(added) == 0 && len(removed) == 0 && note == "") {
+		return nil
+	}
+	if note != "" {
+		c.log.Warn("device list", "user", rec.Username, "note", note)
+	}
+	return noteDevices(tx, DeviceChange{User: rec.Username, Added: added, Removed: removed, Note: note})
 }
 
 // contactForSend is the contact to encrypt to: refreshed from the

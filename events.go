@@ -50,12 +50,15 @@ const (
 	// that differs from the pinned one (ErrGroupKeyDiffers), prekeys
 	// fetched too fast (ErrPreKeysDraining), a retry that failed.
 	EventWarning
+	// EventDevicesChanged: a contact linked or removed a device, or the
+	// directory served a device list the client did not take (Devices).
+	EventDevicesChanged
 )
 
 var eventKindNames = [...]string{EventMessage: "message", EventFileOffered: "file offered", EventDelivery: "delivery",
 	EventGroupChanged: "group changed", EventMemberJoined: "member joined", EventMemberLeft: "member left",
 	EventJoinRequest: "join request", EventIdentityChanged: "identity changed", EventRefused: "refused",
-	EventSessionReset: "session reset", EventWarning: "warning"}
+	EventSessionReset: "session reset", EventWarning: "warning", EventDevicesChanged: "devices changed"}
 
 func (k EventKind) String() string {
 	if k > 0 && int(k) < len(eventKindNames) {
@@ -76,6 +79,8 @@ func (e *Event) kind() EventKind {
 		return EventDelivery
 	case e.Held != nil:
 		return EventIdentityChanged
+	case e.Devices != nil:
+		return EventDevicesChanged
 	case e.Group != nil:
 		switch e.Group.Kind {
 		case GroupAdded, GroupApproved, GroupJoined:

@@ -20,7 +20,8 @@ func (c *Client) maintain(ctx context.Context, report func(Event)) error {
 	if c.prof.BrokerURL != "" && c.prof.ServerURL == "" {
 		return nil
 	}
-	return errors.Join(c.maintainPreKeys(ctx, report), c.maintainDelivery(ctx))
+	return errors.Join(c.maintainPreKeys(ctx, report), c.maintainDelivery(ctx), c.maintainDeviceList(ctx, report),
+		c.reportDeviceChanges(ctx, report))
 }
 
 // maintainPreKeys refills the directory's one-time prekeys when they run

@@ -52,7 +52,14 @@ type contactRecord struct {
 	// the change clears once the directory serves the pinned key again.
 	KeptPinned bool            `json:"kept_pinned,omitempty"`
 	Devices    []contactDevice `json:"devices"`
-	UpdatedAt  int64           `json:"updated_at"`
+	// DeviceList is the newest signed device list of the contact verified
+	// under IdentityKey (doc/SPEC.md §3.6), empty while the contact has
+	// published none.
+	DeviceList []byte `json:"device_list,omitempty"`
+	// ListNote is the last note about what the directory served that was
+	// not taken (DeviceChange.Note), so that it is reported once.
+	ListNote  string `json:"list_note,omitempty"`
+	UpdatedAt int64  `json:"updated_at"`
 }
 
 type contactDevice struct {

@@ -234,7 +234,7 @@ func (c *Client) Lookup(ctx context.Context, usernames ...string) (*proto.Answer
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.do(ctx, "POST", "/v1/users/lookup", "", b, "application/json", nil)
+	raw, err := c.do(ctx, "POST", "/v1/users/lookup?device_lists=1", "", b, "application/json", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -99,6 +99,8 @@ func newChatBackend(ctx context.Context, cl *hush.Client, peer string) *chatBack
 				b.events <- tui.Event{Message: &m}
 			case e.Held != nil:
 				b.events <- tui.Event{Warning: heldNotice(e.Held)}
+			case e.Devices != nil:
+				b.events <- tui.Event{Warning: e.Devices.String()}
 			case e.Group != nil:
 				b.events <- tui.Event{Warning: e.Group.String()}
 			case e.Err != nil:

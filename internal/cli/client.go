@@ -515,6 +515,8 @@ func newListenCmd(pf *profileFlags) *cobra.Command {
 					fmt.Fprintf(c.ErrOrStderr(), "hush: queued message %s to %s is sent\n", shortID(e.Sent.ID), e.Sent.Peer)
 				case e.Held != nil:
 					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(heldNotice(e.Held)))
+				case e.Devices != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Devices.String()))
 				case e.Group != nil:
 					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
 				case e.Err != nil:
@@ -546,6 +548,8 @@ func newSyncCmd(pf *profileFlags) *cobra.Command {
 						order = append(order, e.Held.From)
 					}
 					held[e.Held.From] = e.Held
+				case e.Devices != nil:
+					fmt.Fprintln(c.ErrOrStderr(), "hush:", textsafe.Line(e.Devices.String()))
 				case e.Group != nil:
 					fmt.Fprintln(c.ErrOrStderr(), textsafe.Line(e.Group.String()))
 				case errors.Is(e.Err, hush.ErrRefused):
