@@ -27,10 +27,14 @@ func ServerKey(secret []byte, username string) ([]byte, error) {
 	if err := checkUsername(username); err != nil {
 		return nil, err
 	}
-	info := append([]byte(oprfInfoLabel+"\x00"), username...)
-	k, err := oprf.DeriveKey(suite, oprf.BaseMode, secret, info)
+	return deriveKeyPair(secret, append([]byte(oprfInfoLabel+"\x00"), username...))
+}
+
+// deriveKeyPair is RFC 9497 DeriveKeyPair in OPRF mode, returning skS.
+func deriveKeyPair(seed, info []byte) ([]byte, error) {
+	k, err := oprf.DeriveKey(suite, oprf.BaseMode, seed, info)
 	if err != nil {
-		// Only on a 2^-252 event (255 zero scalars in a row).
+		// Only on a 2^-2040 event (256 zero scalars in a row).
 		return nil, fmt.Errorf("%w: OPRF key derivation failed", ErrInvalid)
 	}
 	return k.MarshalBinary()
