@@ -169,8 +169,9 @@ func decodeScalar(what string, b []byte) (group.Scalar, error) {
 }
 
 // decodeElement parses a ristretto255 element: exactly 32 bytes, a valid
-// and canonical encoding (re-encoding gives the same bytes, so no element
-// has two wire forms), not the identity (RFC 9497 §3.3: the identity would
+// and canonical encoding (RFC 9496 §4.3.1; circl's decoder refuses
+// non-canonical ones, and re-encoding keeps the promise that no element has
+// two wire forms should it change), not the identity (RFC 9497 §3.3: the identity would
 // make the evaluation independent of the key and of the passphrase).
 func decodeElement(what string, b []byte) (group.Element, error) {
 	if len(b) != ElementSize {
