@@ -34,7 +34,7 @@ func ServerKey(secret []byte, username string) ([]byte, error) {
 func deriveKeyPair(seed, info []byte) ([]byte, error) {
 	k, err := oprf.DeriveKey(suite, oprf.BaseMode, seed, info)
 	if err != nil {
-		// Only on a 2^-2040 event (256 zero scalars in a row).
+		// Never in practice: 256 hashes in a row would have to be zero.
 		return nil, fmt.Errorf("%w: OPRF key derivation failed", ErrInvalid)
 	}
 	return k.MarshalBinary()
