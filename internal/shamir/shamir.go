@@ -147,7 +147,7 @@ func Combine(set *Set, shares []Share) ([]byte, error) {
 		return nil, errors.New("recovery: no recovery set was given: fetch the signed set first")
 	}
 	cerr := &CombineError{Threshold: set.k}
-	seen := make(map[uint8]bool, len(shares))
+	var seen [MaxShares + 1]bool // by x, which is public
 	use := make([]*Share, 0, set.k)
 	for i := range shares {
 		s := &shares[i]
