@@ -3,23 +3,9 @@ package shamir
 // Arithmetic in GF(2^8) with the AES reduction polynomial
 // x^8 + x^4 + x^3 + x + 1 (0x11b). Addition and subtraction are XOR.
 //
-// What is constant-time, and what is not:
-//
-//   - gfMul and gfInv run the same instructions, with the same memory
-//     accesses, whatever their operands: no table is indexed by a value, no
-//     branch or loop bound depends on an operand bit (a product is eight
-//     rounds of shift and masked XOR; an inverse is the fixed addition chain
-//     for a^254). Secret bytes — the secret, the polynomial coefficients,
-//     the share values y — only ever go through these and through XOR.
-//   - Share x-coordinates, K and N are public (they are written in the clear
-//     in every share and in the set): loops over shares, the duplicate
-//     check and the Lagrange coefficients branch on them freely. The
-//     coefficients are computed with the same constant-time gfMul and gfInv
-//     all the same, because nothing is gained by a second, faster path.
-//   - Go gives no guarantee about the machine code its compiler emits; the
-//     code is written so that the natural translation (and the one the gc
-//     compiler produces today for amd64 and arm64) has no secret-dependent
-//     branch. Lengths (32-byte secrets, K, N) are public.
+// Both functions are constant-time in their operands (package doc,
+// "Constant time"): they are the only operations secret bytes go through
+// besides XOR.
 
 // gfMul returns a·b. The loop count is fixed; each round adds a to the
 // product under a mask made from one bit of b, then multiplies a by x,
