@@ -252,8 +252,9 @@ func TestDuplicateRefused(t *testing.T) {
 }
 
 // Verify checks K, N and x against the set, not only the set id and hash:
-// a share of the same set id whose K or x differ (forged by hand, as the
-// parser would refuse none of them) is refused, and the zero Share too.
+// a share of the same set id whose K, N or x differ (changed in memory,
+// some of them past what the parser lets through) is refused, and the
+// zero Share too.
 func TestVerifyChecksParameters(t *testing.T) {
 	set, shares := mustSplit(t, randomSecret(t), 3, 4)
 	for name, mut := range map[string]func(s *Share){
@@ -261,6 +262,8 @@ func TestVerifyChecksParameters(t *testing.T) {
 		"N":          func(s *Share) { s.n = 5 },
 		"x=0":        func(s *Share) { s.x = 0 },
 		"x>N":        func(s *Share) { s.x, s.n = 5, 5 },
+		"x>N only":   func(s *Share) { s.x = 5 }, // no parsed share is so; Verify must not index past the set
+		"x=255":      func(s *Share) { s.x = 255 },
 		"x of other": func(s *Share) { s.x = 2 },
 	} {
 		s := shares[0]
