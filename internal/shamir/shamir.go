@@ -170,9 +170,10 @@ func Combine(set *Set, shares []Share) ([]byte, error) {
 	if set == nil {
 		return nil, errors.New("recovery: no recovery set was given: fetch the signed set first")
 	}
-	cerr := &CombineError{Threshold: set.k}
+	var bad []*ShareError
 	var seen [MaxShares + 1]bool // by x, which is public
 	use := make([]*Share, 0, set.k)
+	valid := 0
 	for i := range shares {
 		s := &shares[i]
 		if err := set.Verify(s); err != nil {
@@ -180,21 +181,21 @@ func Combine(set *Set, shares []Share) ([]byte, error) {
 			if !errors.As(err, &se) {
 				se = &ShareError{Index: int(s.x), Err: err}
 			}
-			cerr.Bad = append(cerr.Bad, se)
+			bad = append(bad, se)
 			continue
 		}
 		if seen[s.x] {
-			cerr.Bad = append(cerr.Bad, &ShareError{Index: int(s.x), Err: ErrDuplicate})
+			bad = append(bad, &ShareError{Index: int(s.x), Err: ErrDuplicate})
 			continue
 		}
 		seen[s.x] = true
-		cerr.Valid++
+		valid++
 		if len(use) < set.k {
 			use = append(use, s)
 		}
 	}
-	if len(cerr.Bad) > 0 || cerr.Valid < set.k {
-		return nil, cerr
+	if len(bad) > 0 || valid < set.k {
+		return nil, &CombineError{Bad: bad, Valid: valid, Threshold: set.k}
 	}
 	return interpolate(use), nil
 }
