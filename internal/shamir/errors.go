@@ -6,19 +6,20 @@ import (
 	"strings"
 )
 
-// Sentinel errors; every error this package returns wraps one of them (or
-// carries ErrSetSignature as is), so callers branch with errors.Is.
+// Sentinel errors. What Verify, Combine and the decoders refuse wraps one
+// of them (ErrSetSignature is returned as is), so callers branch with
+// errors.Is; the messages users see come from the typed errors below.
 var (
 	// ErrOtherSet: the share belongs to another Split (an older recovery
 	// setup, or another user's).
-	ErrOtherSet = errors.New("is from a different recovery setup (an older one?): ask its holder for the share of the current setup")
+	ErrOtherSet = errors.New("recovery: share of another recovery setup")
 	// ErrMismatch: the share does not match its commitment in the set (or
 	// its K, N or x are not the set's): it was altered or damaged.
-	ErrMismatch = errors.New("does not match the recovery set (altered or damaged): ask its holder to send it again")
+	ErrMismatch = errors.New("recovery: share does not match the recovery set")
 	// ErrDuplicate: a second share with the same index.
-	ErrDuplicate = errors.New("was given more than once: give each share once")
+	ErrDuplicate = errors.New("recovery: share given more than once")
 	// ErrNotEnough: fewer than K distinct valid shares.
-	ErrNotEnough = errors.New("not enough shares")
+	ErrNotEnough = errors.New("recovery: not enough shares")
 	// ErrSetSignature: the set's signature does not verify under the
 	// user's identity key.
 	ErrSetSignature = errors.New("recovery: the recovery set is not signed by this user's identity key: fetch it again, or set up recovery again")
@@ -39,7 +40,22 @@ type ShareError struct {
 
 func (e *ShareError) Error() string { return "recovery: " + e.describe() }
 
-func (e *ShareError) describe() string { return fmt.Sprintf("share %d %v", e.Index, e.Err) }
+// describe says what is wrong with the share and what to do, without the
+// "recovery: " prefix.
+func (e *ShareError) describe() string {
+	var what string
+	switch {
+	case errors.Is(e.Err, ErrOtherSet):
+		what = "is from a different recovery setup (an older one?): ask its holder for the share of the current setup"
+	case errors.Is(e.Err, ErrMismatch):
+		what = "does not match the recovery set (altered or damaged): ask its holder to send it again"
+	case errors.Is(e.Err, ErrDuplicate):
+		what = "was given more than once: give each share once"
+	default:
+		what = "cannot be used: ask its holder to send it again"
+	}
+	return fmt.Sprintf("share %d %s", e.Index, what)
+}
 
 func (e *ShareError) Unwrap() error { return e.Err }
 

@@ -249,6 +249,9 @@ func TestDuplicateRefused(t *testing.T) {
 	if !errors.As(err, &ce) || len(ce.Bad) != 1 || ce.Bad[0].Index != 3 || !errors.Is(err, ErrDuplicate) || ce.Valid != 2 {
 		t.Fatalf("%v", err)
 	}
+	if err.Error() != "recovery: share 3 was given more than once: give each share once" {
+		t.Fatalf("message %q", err)
+	}
 }
 
 // Verify checks K, N and x against the set, not only the set id and hash:
