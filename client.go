@@ -74,6 +74,7 @@
 package hush
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -94,6 +95,7 @@ import (
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
+	"github.com/hush-chat/hush/internal/provision"
 	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/sessbook"
 )
@@ -240,14 +242,17 @@ func Create(ctx context.Context, o Options, username, email string) (*Client, er
 	// Create made it (and it is empty again).
 	_, statErr := os.Stat(o.Home)
 	madeHome := o.Home != "" && errors.Is(statErr, fs.ErrNotExist)
-	c, err := createProfile(ctx, o, username, email)
+	c, err := createProfile(ctx, o, username, email, nil)
 	if err != nil && madeHome {
 		os.Remove(o.Home)
 	}
 	return c, err
 }
 
-func createProfile(ctx context.Context, o Options, username, email string) (*Client, error) {
+// createProfile makes the profile of a new account (join nil), or of a
+// new device of an existing one (join: what the approving device handed
+// over, link.go).
+func createProfile(ctx context.Context, o Options, username, email string, join *provision.Message) (*Client, error) {
 	c := newClient(o)
 	serverKey, err := c.newAPI(o.ServerURL, nil).ServerKey(ctx)
 	if err != nil {
@@ -263,16 +268,27 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 		}
 	}
 	now := o.Now()
-	id, err := identity.GenerateIdentity()
+	devID := uint32(1)
+	var id *identity.IdentityPrivateKey
+	if join != nil {
+		if !bytes.Equal(join.ServerKey, serverKey.Bytes()) {
+			return nil, fmt.Errorf("%w: the approving device trusts another server key (%s) than this server's (%s): link through the same server",
+				ErrServerKeyMismatch, keyFingerprint(join.ServerKey), identity.Fingerprint(serverKey))
+		}
+		id, err = identity.NewIdentityPrivateKey(join.IdentitySeed)
+		devID = join.DeviceID
+	} else {
+		id, err = identity.GenerateIdentity()
+	}
 	if err != nil {
 		return nil, err
 	}
-	dev, err := identity.GenerateDevice(1)
+	dev, err := identity.GenerateDevice(devID)
 	if err != nil {
 		return nil, err
 	}
 	cert := identity.Certify(id, dev, now.Unix())
-	ring, err := pqxdh.NewKeyring(id, 1, now.Unix())
+	ring, err := pqxdh.NewKeyring(id, devID, now.Unix())
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +301,7 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 		return nil, err
 	}
 	c.id, c.dev, c.cert = id, dev, cert
-	c.prof = profile{Username: username, DeviceID: 1, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}
+	c.prof = profile{Username: username, DeviceID: devID, ServerURL: o.ServerURL, BrokerURL: o.BrokerURL, ServerKey: serverKey.Bytes()}
 	// The profile is written before registering: a registered identity
 	// whose keys were never stored would be lost for good.
 	if c.st, err = createStore(ctx, o); err != nil {
@@ -299,7 +315,10 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 			tx.PutSecret(secretDevice, dev.Marshal()), tx.PutSecret(secretCert, cert.Marshal()),
 			tx.PutSecret(secretKeyring, ring.Marshal()))
 	})
-	if err == nil {
+	if err == nil && join != nil {
+		c.api = c.newAPI(o.ServerURL, serverKey)
+		err = c.joinAccount(ctx, join, ring, apiclient.PreKeyUpload{OneTime: otp, KEMOne: kem}, published)
+	} else if err == nil {
 		c.api = c.newAPI(o.ServerURL, serverKey)
 		err = c.api.Register(ctx, apiclient.Registration{Username: username, Identity: id, Cert: cert,
 			Keyring: ring, OneTime: otp, KEMOne: kem, Email: email, Broker: published, Invite: o.Invite})
@@ -313,8 +332,11 @@ func createProfile(ctx context.Context, o Options, username, email string) (*Cli
 		return nil, registrationErr(err)
 	}
 	// The first device list (doc/SPEC.md §3.6). A failure here is retried
-	// by the next receive's maintenance.
-	if err := c.publishFirstList(ctx); err == nil || errors.Is(err, apiclient.ErrNoDeviceLists) {
+	// by the next receive's maintenance. A joining device published its
+	// account's next list with itself.
+	if join != nil {
+		c.listChecked.Store(true)
+	} else if err := c.publishFirstList(ctx); err == nil || errors.Is(err, apiclient.ErrNoDeviceLists) {
 		c.listChecked.Store(true)
 	} else {
 		c.log.Warn("device list not published yet", "err", err)

@@ -40,6 +40,10 @@ var (
 	// server; the local history stays readable, nothing can be sent or
 	// received. The error is an *AccountDeletedError.
 	ErrAccountDeleted = errors.New("account deleted from the server")
+	// ErrDeviceRemoved: this device was removed from its account (Client.
+	// RemoveDevice, from this or another device): it receives nothing more.
+	// The local history stays readable.
+	ErrDeviceRemoved = errors.New("this device was removed from its account: it receives nothing more (hush device link in a new home makes it a device again)")
 	// ErrEmptyMessage: Send was given no text.
 	ErrEmptyMessage = errors.New("empty message")
 	// ErrIdentityChanged: the contact's identity key changed; nothing is

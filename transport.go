@@ -361,5 +361,8 @@ func (c *Client) ownAccountErr(ctx context.Context, err error) error {
 	if errors.Is(uerr, proto.ErrNoSuchUser) || (uerr == nil && u.State == proto.StateDeleted) {
 		return &AccountDeletedError{Username: c.prof.Username}
 	}
+	if uerr == nil && apiclient.IsCode(err, "unknown_device") {
+		return ErrDeviceRemoved
+	}
 	return err
 }

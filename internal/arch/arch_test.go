@@ -14,7 +14,7 @@ const module = "github.com/hush-chat/hush/"
 
 // corePackages are pure: no network, disk or wall clock. Tests of these
 // packages may use anything; their non-test files may not.
-var corePackages = []string{"wire", "chainkey", "identity", "pqxdh", "ratchet", "session", "envelope", "stream", "group", "sealed", "tagged", "backup", "shamir"}
+var corePackages = []string{"wire", "chainkey", "identity", "pqxdh", "ratchet", "session", "envelope", "stream", "group", "sealed", "tagged", "backup", "shamir", "provision"}
 
 // forbidden lists standard packages a core package must not import, with
 // the reason.

@@ -47,6 +47,8 @@ func TestScripts(t *testing.T) {
 			"plainbroker": cmdPlainBroker,
 			"writeq":      cmdWriteQuoted,
 			"grabinvite":  cmdGrabInvite,
+			"grablink":    cmdGrabLink,
+			"waitmatch":   cmdWaitMatch,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HUSH_PASSPHRASE", "")
@@ -221,6 +223,38 @@ func cmdGrabInvite(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no invite code in the last output")
 	}
 	ts.Setenv(args[0], m[1])
+}
+
+// waitmatch FILE REGEXP waits (up to 60 s) until FILE has a line matching
+// REGEXP.
+func cmdWaitMatch(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: waitmatch file regexp")
+	}
+	waitMatch(ts, args[0], regexp.MustCompile("(?m)"+args[1]))
+}
+
+func waitMatch(ts *testscript.TestScript, file string, re *regexp.Regexp) []string {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(ts.MkAbs(file))
+		if m := re.FindStringSubmatch(string(b)); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s has no line matching %s after 60 s:\n%s", file, re, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// grablink VAR FILE waits for the link code a spawned hush device link
+// writes to FILE ("link code: HUSH-LINK-…") and sets $VAR to it.
+func cmdGrabLink(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: grablink var file")
+	}
+	ts.Setenv(args[0], waitMatch(ts, args[1], regexp.MustCompile(`(?m)^link code: (HUSH-LINK-\S+)`))[1])
 }
 
 // kill9 NAME kills a spawned process with SIGKILL and waits for it.

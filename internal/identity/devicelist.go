@@ -318,3 +318,45 @@ func ParseRotation(b []byte) (*Rotation, error) {
 	}
 	return &Rotation{Username: string(user), Old: old, New: next, Created: int64(created), raw: append([]byte(nil), b...)}, nil
 }
+
+// Successor returns the next version of l: the same devices, plus add
+// (when not nil) and minus device remove (when not 0), dated created. It
+// is unsigned: Sign it.
+func (l *DeviceList) Successor(created int64, add *DeviceCert, remove uint32) (*DeviceList, error) {
+	next := &DeviceList{Username: l.Username, Identity: l.Identity, Version: l.Version + 1, Created: created}
+	for _, d := range l.Devices {
+		if d.ID != remove && (add == nil || d.ID != add.Device) {
+			next.Devices = append(next.Devices, d)
+		}
+	}
+	if add != nil {
+		if !add.Identity.Equal(l.Identity) {
+			return nil, errors.New("hush: device list: certificate of another identity")
+		}
+		next.Devices = append(next.Devices, ListedDevice{ID: add.Device, CertHash: CertHash(add.raw)})
+		sortDevices(next.Devices)
+	}
+	if remove != 0 && len(next.Devices) == len(l.Devices) {
+		return nil, fmt.Errorf("hush: device list: device %d is not listed", remove)
+	}
+	if err := next.check(); err != nil {
+		return nil, err
+	}
+	return next, nil
+}
+
+// NextID returns the lowest device id above every listed one.
+func (l *DeviceList) NextID() uint32 {
+	var max uint32
+	for _, d := range l.Devices {
+		max = maxU32(max, d.ID)
+	}
+	return max + 1
+}
+
+func maxU32(a, b uint32) uint32 {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -259,3 +259,29 @@ func FuzzParseRotation(f *testing.F) {
 		}
 	})
 }
+
+func TestDeviceListSuccessor(t *testing.T) {
+	id := mustIdentity(t)
+	c1, c3 := certOf(t, id, 1), certOf(t, id, 3)
+	l, _ := NewDeviceList("alice", 4, 1, c3)
+	next, err := l.Successor(9, c1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next.Version != 5 || next.Created != 9 || len(next.Devices) != 2 || next.Devices[0].ID != 1 || !next.Has(3) || next.NextID() != 4 {
+		t.Fatalf("successor %+v", next)
+	}
+	gone, err := next.Successor(10, nil, 3)
+	if err != nil || gone.Version != 6 || gone.Has(3) || !gone.Has(1) {
+		t.Fatalf("removal: %+v, %v", gone, err)
+	}
+	if _, err := gone.Successor(11, nil, 3); err == nil {
+		t.Fatal("removed a device that is not listed")
+	}
+	if _, err := gone.Successor(11, nil, 1); err == nil {
+		t.Fatal("a list without devices")
+	}
+	if _, err := gone.Successor(11, certOf(t, mustIdentity(t), 2), 0); err == nil {
+		t.Fatal("added a device of another identity")
+	}
+}

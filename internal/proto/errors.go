@@ -56,6 +56,8 @@ const (
 	CodeDeviceListMismatch = "device_list_mismatch"
 	CodeDeviceListRequired = "device_list_required"
 	CodeStaleDeviceList    = "stale_device_list"
+	CodeUnknownLink        = "unknown_link"
+	CodeLinkAnswered       = "link_answered"
 	CodeNotActive          = "not_active"
 	CodeNotAdmin           = "not_admin"
 	CodeNotAuthorized      = "not_authorized"

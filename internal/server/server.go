@@ -28,6 +28,7 @@ import (
 	"github.com/hush-chat/hush/internal/server/blobs"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/httpapi"
+	"github.com/hush-chat/hush/internal/server/links"
 	"github.com/hush-chat/hush/internal/server/relay"
 	"github.com/hush-chat/hush/internal/server/rooms"
 	"github.com/hush-chat/hush/internal/server/sqlstore"
@@ -50,6 +51,7 @@ type Server struct {
 	relay *relay.Relay
 	blobs *blobs.Service
 	rooms *rooms.Service
+	links *links.Service
 	reg   *prometheus.Registry
 
 	health *storeHealth
@@ -148,6 +150,7 @@ func (s *Server) build() error {
 	if s.rooms, err = rooms.New(rooms.Config{Store: s.store, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
+	s.links = links.New(s.auth, s.now, s.log)
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.conns.refused)
 	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
@@ -175,6 +178,9 @@ func (s *Server) routes() http.Handler {
 	rm := s.rooms.Handler()
 	mux.Handle("/v1/rooms", rm)
 	mux.Handle("/v1/rooms/", rm)
+	lk := s.links.Handler()
+	mux.Handle("/v1/links", lk)
+	mux.Handle("/v1/links/", lk)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)
@@ -254,6 +260,7 @@ func (s *Server) sweep() {
 			"dir records":      s.dir.ExpireRecords,
 			"envelopes":        s.relay.ExpireOld,
 			"blobs":            s.blobs.ExpireOld,
+			"link slots":       func(context.Context) error { s.links.Sweep(); return nil },
 			"tokens": func(ctx context.Context) error {
 				_, err := s.store.ExpireTokens(ctx, s.now())
 				return err
