@@ -95,8 +95,8 @@ import (
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/pqxdh"
-	"github.com/hush-chat/hush/internal/provision"
 	"github.com/hush-chat/hush/internal/proto"
+	"github.com/hush-chat/hush/internal/provision"
 	"github.com/hush-chat/hush/internal/sessbook"
 )
 

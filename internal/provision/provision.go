@@ -24,7 +24,7 @@ const (
 	// CodePrefix starts every link code.
 	CodePrefix = "HUSH-LINK-"
 	// SlotIDSize is the size of a link slot id (the server's, random).
-	SlotIDSize = 10
+	SlotIDSize  = 10
 	keyHashSize = 15
 	version     = 0x01
 	// MaxContacts bounds the contacts blob of a provisioning message.

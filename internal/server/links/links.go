@@ -211,4 +211,3 @@ func (s *Service) fetch(w http.ResponseWriter, r *http.Request) error {
 	httpapi.WriteJSON(w, http.StatusOK, proto.LinkAnswer{Ciphertext: ans})
 	return nil
 }
-
