@@ -64,6 +64,24 @@ func (c *Client) mergeContact(ctx context.Context, user string, u *proto.User) (
 			rec = *old
 		}
 		switch {
+		case old != nil && !rec.Changed && rotatedTo(rec.IdentityKey, u):
+			// The pinned key signed over to the served one (§3.7): no
+			// warning; verification carries over; sessions start anew.
+			for _, d := range rec.Devices {
+				if err := dropSession(tx, c, user, d.ID); err != nil {
+					return err
+				}
+			}
+			rec.IdentityKey, rec.Devices, rec.DeviceList, rec.ListNote = key, nil, nil, ""
+			if err := c.takeDevices(tx, &rec, u, false); err != nil {
+				return err
+			}
+			if user != c.prof.Username {
+				if err := noteDevices(tx, DeviceChange{User: user, Rotated: true,
+					Note: "rotated their identity key; the old key signed the new one (the safety number changed)"}); err != nil {
+					return err
+				}
+			}
 		case !bytes.Equal(rec.IdentityKey, key):
 			if !bytes.Equal(rec.NewIdentityKey, key) {
 				rec.KeptPinned = false // a key the user has not decided on

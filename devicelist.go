@@ -25,6 +25,10 @@ type DeviceChange struct {
 	Added   []uint32
 	Removed []uint32
 	Note    string
+	// Rotated: the user replaced their identity key with one the old key
+	// signed over to (doc/SPEC.md §3.7); the contact moved to it without
+	// an identity-change warning.
+	Rotated bool
 }
 
 func (d *DeviceChange) String() string {

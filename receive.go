@@ -101,6 +101,9 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			err = errSenderKeyChanged
 		} else if errors.Is(err, ErrUnknownUser) {
 			err = drop("claims to be from unknown user %q", sender)
+		} else if err == nil {
+			// A signed rotation was adopted: the device is the new key's.
+			d, err = deviceOf(rec, content.Sender.Device)
 		}
 	}
 	if errors.Is(err, errSenderKeyChanged) {
@@ -298,6 +301,16 @@ func (c *Client) senderDevice(ctx context.Context, from envelope.Address) (conta
 		return contactDevice{}, nil, errSenderKeyChanged
 	}
 	return contactDevice{}, nil, drop("from %s device %d, which the directory does not list", from.User, from.Device)
+}
+
+// deviceOf returns device id of rec.
+func deviceOf(rec *contactRecord, id uint32) (contactDevice, error) {
+	for _, d := range rec.Devices {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return contactDevice{}, drop("from %s device %d, which the directory does not list", rec.Username, id)
 }
 
 // setUpUnderPinnedKey reports whether content is not a prekey message, or

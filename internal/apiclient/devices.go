@@ -75,3 +75,27 @@ func (c *Client) DeleteDevice(ctx context.Context, username string, id *identity
 	_, err = c.do(ctx, "POST", "/v1/devices/delete", "", body, "application/json", nil)
 	return err
 }
+
+// Rotate replaces the account's identity key (doc/API.md §2.14): signed by
+// the current key and the next one, with the devices of the new key, the
+// rotation statement and the new key's first device list.
+func (c *Client) Rotate(ctx context.Context, username string, current, next *identity.IdentityPrivateKey, devs []NewDevice, rotation, list []byte) error {
+	req := &proto.RotateRequest{
+		RequestHeader:  proto.RequestHeader{Op: proto.OpRotateIdentity, Username: username, Timestamp: c.now().Unix()},
+		NewIdentityKey: next.Public().Bytes(), Rotation: rotation, DeviceList: list,
+	}
+	for _, d := range devs {
+		spk, lr := d.Keyring.SignedPreKey(), d.Keyring.LastResort()
+		up := proto.DeviceUpload{DeviceCert: d.Cert.Marshal(), SignedPreKey: spk.Marshal(), LastResortKEMPreKey: lr.Marshal()}
+		if d.Broker != "" {
+			up.Delivery, up.Broker = proto.DeliveryDirect, d.Broker
+		}
+		req.Devices = append(req.Devices, up)
+	}
+	body, err := proto.SignRotation(current, next, req)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, "POST", "/v1/users/rotate", "", body, "application/json", nil)
+	return err
+}

@@ -173,3 +173,29 @@ func newDeviceRemoveCmd(pf *profileFlags) *cobra.Command {
 	c.Flags().BoolVar(&yes, "yes", false, "confirm removing the device in use")
 	return c
 }
+
+func newRotateIdentityCmd(pf *profileFlags) *cobra.Command {
+	var yes bool
+	c := &cobra.Command{
+		Use:   "rotate-identity",
+		Short: "Replace your identity key with a new one your old key signs over to",
+		Long: `Replace your identity key. The old key signs the new one, so contacts move to it
+without an identity-change warning (and keep you verified); your safety numbers
+change. History and files stay readable. Other devices of the account are signed out
+by a rotation: remove them first (hush device remove) and link them again after.`,
+		Args: cobra.NoArgs,
+		RunE: pf.with(func(c *cobra.Command, cl *hush.Client, _ []string) error {
+			if !yes {
+				return usageError{errors.New("this replaces your identity key (your safety numbers change): run again with --yes")}
+			}
+			old := cl.Fingerprint()
+			if err := cl.RotateIdentity(c.Context()); err != nil {
+				return explain(err)
+			}
+			fmt.Fprintf(c.OutOrStdout(), "identity key rotated\nold fingerprint %s\nnew fingerprint %s\n", old, cl.Fingerprint())
+			return nil
+		}),
+	}
+	c.Flags().BoolVar(&yes, "yes", false, "confirm the rotation")
+	return c
+}

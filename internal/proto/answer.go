@@ -78,6 +78,10 @@ type KeyHistoryRecord struct {
 	IdentityKey []byte `json:"identity_key"`
 	ValidFrom   int64  `json:"valid_from"`
 	ValidUntil  int64  `json:"valid_until"` // 0 for the current key
+	// Rotation is the statement (doc/SPEC.md §3.7) by which the previous
+	// key handed over to this one; present only when the request asked
+	// for device lists (?device_lists=1) and the rotation was signed.
+	Rotation []byte `json:"rotation,omitempty"`
 }
 
 // BundlePayload is the signed payload of GET
@@ -150,6 +154,9 @@ type KeyHistoryEntry struct {
 	IdentityKey *identity.IdentityKey
 	ValidFrom   time.Time
 	ValidUntil  time.Time // zero for the current key
+	// Rotation is the verified statement by which the previous key handed
+	// over to this one (its New is IdentityKey); nil when there was none.
+	Rotation *identity.Rotation
 }
 
 // User returns the record of name, ErrNoSuchUser when the answer says it
@@ -327,6 +334,16 @@ func verifyUser(u *UserRecord) (*User, error) {
 			return nil, bad("key history version %d: invalid key", h.Version)
 		}
 		e := KeyHistoryEntry{Version: h.Version, IdentityKey: hk, ValidFrom: time.Unix(h.ValidFrom, 0)}
+		if len(h.Rotation) > 0 {
+			rot, err := identity.ParseRotation(h.Rotation)
+			if err != nil {
+				return nil, bad("key history version %d: rotation: %v", h.Version, err)
+			}
+			if !rot.New.Equal(hk) || rot.Username != u.Username {
+				return nil, bad("key history version %d: the rotation statement names another key or user", h.Version)
+			}
+			e.Rotation = rot
+		}
 		if h.ValidUntil != 0 {
 			e.ValidUntil = time.Unix(h.ValidUntil, 0)
 		}

@@ -138,6 +138,12 @@ type RotateRequest struct {
 	RequestHeader
 	NewIdentityKey []byte         `json:"new_identity_key"`
 	Devices        []DeviceUpload `json:"devices"`
+	// Rotation is the statement signed by the current key handing over to
+	// the new one (doc/SPEC.md §3.7): contacts then move to the new key
+	// without a warning. DeviceList is the new key's first device list,
+	// naming exactly Devices.
+	Rotation   []byte `json:"rotation,omitempty"`
+	DeviceList []byte `json:"device_list,omitempty"`
 }
 
 // SetDeliveryRequest changes how a device receives (op "set_delivery"):

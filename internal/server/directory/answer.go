@@ -100,6 +100,9 @@ func (d *Directory) userRecord(ctx context.Context, a *store.Account, lists bool
 		if !h.ValidUntil.IsZero() {
 			e.ValidUntil = h.ValidUntil.Unix()
 		}
+		if lists {
+			e.Rotation = h.Rotation
+		}
 		u.KeyHistory = append(u.KeyHistory, e)
 	}
 	return u, nil

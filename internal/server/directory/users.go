@@ -358,11 +358,29 @@ func (d *Directory) handleRotate(w http.ResponseWriter, r *http.Request) error {
 	for i, k := range devs {
 		stored[i] = k.storeDevice(acct.Username)
 	}
+	if len(req.Rotation) > 0 {
+		rot, err := identity.ParseRotation(req.Rotation)
+		if err != nil {
+			return httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "rotation: %v", err)
+		}
+		if !rot.Old.Equal(cur) || !rot.New.Equal(next) || rot.Username != acct.Username {
+			return httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "the rotation statement names other keys or another user")
+		}
+	}
+	var list *store.DeviceList
+	if len(req.DeviceList) > 0 {
+		l, err := parseList(req.DeviceList, next, acct.Username)
+		if err != nil {
+			return err
+		}
+		sl := storeList(l)
+		list = &sl
+	}
 	if err := d.claimRequest(ctx, env, &req.RequestHeader); err != nil {
 		return err
 	}
-	if err := d.st.RotateIdentity(ctx, acct.Username, next.Bytes(), stored, d.now()); err != nil {
-		return fmt.Errorf("rotating identity: %w", err)
+	if err := d.st.RotateIdentitySigned(ctx, acct.Username, next.Bytes(), stored, d.now(), req.Rotation, list); err != nil {
+		return listErr(fmt.Errorf("rotating identity: %w", err))
 	}
 	for _, k := range devs {
 		if err := d.setPreKeys(ctx, acct.Username, k); err != nil {

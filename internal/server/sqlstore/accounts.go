@@ -233,6 +233,14 @@ func (db *DB) ExpirePending(ctx context.Context, cutoff time.Time) ([]string, er
 // store.Directory. A tombstone cannot rotate (ErrNotFound). The new
 // devices get no prekeys: the caller sets them with SetPreKey.
 func (db *DB) RotateIdentity(ctx context.Context, username string, newKey []byte, devs []store.Device, now time.Time) error {
+	return db.RotateIdentitySigned(ctx, username, newKey, devs, now, nil, nil)
+}
+
+// RotateIdentitySigned is RotateIdentity that also keeps the rotation
+// statement with the new key's history entry and, when list is not nil,
+// publishes the new key's first device list, in the same transaction.
+func (db *DB) RotateIdentitySigned(ctx context.Context, username string, newKey []byte, devs []store.Device, now time.Time,
+	statement []byte, list *store.DeviceList) error {
 	if len(newKey) == 0 {
 		return fmt.Errorf("%w: empty identity key", ErrInvalid)
 	}
@@ -251,8 +259,8 @@ func (db *DB) RotateIdentity(ctx context.Context, username string, newKey []byte
 		if _, err := t.exec(ctx, "UPDATE key_history SET valid_until = ? WHERE username = ? AND valid_until = 0", at, username); err != nil {
 			return err
 		}
-		if _, err := t.exec(ctx, "INSERT INTO key_history (username, version, identity_key, valid_from, valid_until) VALUES (?, ?, ?, ?, 0)",
-			username, version+1, newKey, at); err != nil {
+		if _, err := t.exec(ctx, "INSERT INTO key_history (username, version, identity_key, valid_from, valid_until, rotation) VALUES (?, ?, ?, ?, 0, ?)",
+			username, version+1, newKey, at, nilIfEmpty(statement)); err != nil {
 			return err
 		}
 		if _, err := t.exec(ctx, "UPDATE accounts SET identity_key = ?, key_version = ?, updated_at = ? WHERE username = ?",
@@ -279,14 +287,25 @@ func (db *DB) RotateIdentity(ctx context.Context, username string, newKey []byte
 				return err
 			}
 		}
+		if list != nil {
+			return db.putList(ctx, t, username, *list)
+		}
 		return nil
 	})
 	return dbErr("rotate identity", err)
 }
 
+// nilIfEmpty stores an empty byte string as NULL.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // KeyHistory returns the account's identity keys, oldest first.
 func (db *DB) KeyHistory(ctx context.Context, username string) ([]store.KeyHistory, error) {
-	rows, err := db.query(ctx, "SELECT version, identity_key, valid_from, valid_until FROM key_history WHERE username = ? ORDER BY version", username)
+	rows, err := db.query(ctx, "SELECT version, identity_key, valid_from, valid_until, rotation FROM key_history WHERE username = ? ORDER BY version", username)
 	if err != nil {
 		return nil, dbErr("key history", err)
 	}
@@ -295,7 +314,7 @@ func (db *DB) KeyHistory(ctx context.Context, username string) ([]store.KeyHisto
 	for rows.Next() {
 		var h store.KeyHistory
 		var from, until int64
-		if err := rows.Scan(&h.Version, &h.IdentityKey, &from, &until); err != nil {
+		if err := rows.Scan(&h.Version, &h.IdentityKey, &from, &until, &h.Rotation); err != nil {
 			return nil, dbErr("key history", err)
 		}
 		h.ValidFrom, h.ValidUntil = fromMS(from), fromMS(until)

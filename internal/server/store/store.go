@@ -72,6 +72,9 @@ type KeyHistory struct {
 	IdentityKey []byte
 	ValidFrom   time.Time
 	ValidUntil  time.Time // zero for the current key
+	// Rotation is the statement, signed by the previous key, that
+	// introduced this one; nil for a first key or an unsigned rotation.
+	Rotation []byte
 }
 
 // DeviceList is an account's signed device list (doc/SPEC.md §3.6) as the
@@ -249,6 +252,10 @@ type Directory interface {
 	// current history entry at now and opens a new one, replaces all
 	// devices with devs and deletes all prekeys and sessions of the account.
 	RotateIdentity(ctx context.Context, username string, newKey []byte, devs []Device, now time.Time) error
+	// RotateIdentitySigned is RotateIdentity keeping the rotation
+	// statement (doc/SPEC.md §3.7) with the new key's history entry and,
+	// when list is not nil, publishing the new key's device list.
+	RotateIdentitySigned(ctx context.Context, username string, newKey []byte, devs []Device, now time.Time, statement []byte, list *DeviceList) error
 	KeyHistory(ctx context.Context, username string) ([]KeyHistory, error)
 
 	AddDevice(ctx context.Context, d Device, signed, lastResort PreKey) error
