@@ -218,6 +218,9 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 			if err := decodeJSON(b, &r, "contact"); err != nil {
 				return err
 			}
+			if r.Username == c.prof.Username {
+				continue // the own account's devices (transcript.go)
+			}
 			pc := r.public()
 			if pc.Held, err = heldCount(tx, r.Username); err != nil {
 				return err

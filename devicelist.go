@@ -157,7 +157,7 @@ func (c *Client) reportDeviceChanges(ctx context.Context, report func(Event)) er
 		return nil
 	}
 	var list []DeviceChange
-	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+	read := func(tx *localstore.Tx) error {
 		b, err := tx.GetSecret(secretDeviceNotices)
 		if errors.Is(err, localstore.ErrNotFound) {
 			return nil
@@ -165,11 +165,16 @@ func (c *Client) reportDeviceChanges(ctx context.Context, report func(Event)) er
 		if err != nil {
 			return err
 		}
-		if err := decodeJSON(b, &list, "device notices"); err != nil {
+		return decodeJSON(b, &list, "device notices")
+	}
+	// Read first: most receives have nothing to report and write nothing.
+	if err := c.st.View(ctx, read); err != nil || len(list) == 0 {
+		return err
+	}
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		list = nil
+		if err := read(tx); err != nil || len(list) == 0 {
 			return err
-		}
-		if len(list) == 0 {
-			return nil
 		}
 		return tx.PutSecret(secretDeviceNotices, encodeJSON([]DeviceChange{}))
 	})

@@ -92,6 +92,9 @@ func TestLinkDevice(t *testing.T) {
 	if _, err := phone.Send(ctx, "bob", "from the phone"); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := alice.Sync(ctx); err != nil { // the phone's transcript
+		t.Fatal(err)
+	}
 	var changes []DeviceChange
 	var identity int
 	got, err := bob.SyncEvents(ctx, func(e Event) {
@@ -132,4 +135,76 @@ func TestLinkDevice(t *testing.T) {
 	if err := alice.RemoveDevice(ctx, 1); err == nil {
 		t.Fatal("removed the account's last device")
 	}
+}
+
+// What one device of an account sends shows in the history of the others
+// (sent transcripts), under the same message id; a transcript from another
+// account is refused.
+func TestSentTranscripts(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	phone := linkDevice(t, ctx, alice, filepath.Join(dir, "a2"), srv.HTTPURL())
+
+	sent, err := alice.Send(ctx, "bob", "from the laptop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := phone.History(ctx, "bob", 0)
+	if err != nil || len(h) != 1 || h[0].Text != "from the laptop" || !h[0].Outgoing || h[0].ID != sent.ID || h[0].FromDevice != 1 {
+		t.Fatalf("phone's history %+v, %v", h, err)
+	}
+	if _, err := phone.Send(ctx, "bob", "from the phone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err = alice.History(ctx, "bob", 0)
+	if err != nil || len(h) != 2 || h[1].Text != "from the phone" || !h[1].Outgoing {
+		t.Fatalf("laptop's history %+v, %v", h, err)
+	}
+	got, err := bob.Sync(ctx)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("bob got %q, %v", texts(got), err)
+	}
+	// The own account is not listed among the contacts.
+	cs, err := alice.Contacts(ctx)
+	if err != nil || len(cs) != 1 || cs[0].Username != "bob" {
+		t.Fatalf("contacts %+v, %v", cs, err)
+	}
+}
+
+// linkDevice links a new device at home to c's account and returns it.
+func linkDevice(t *testing.T, ctx context.Context, c *Client, home, server string) *Client {
+	t.Helper()
+	link, err := StartLink(ctx, Options{Home: home, Passphrase: []byte("linked"), ServerURL: server})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var nc *Client
+	go func() {
+		var err error
+		nc, err = link.Wait(ctx)
+		done <- err
+	}()
+	req, err := c.InspectLink(ctx, link.Code())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ApproveLink(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return nc
 }

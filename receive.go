@@ -166,6 +166,17 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			}
 			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 		}
+		if kind == appKindTranscript { // what this user sent from another device (transcript.go)
+			m, err := c.storeTranscript(tx, content, body)
+			if err != nil {
+				return refuseContent(tx, content, d.ID, sess, ring, &refused, err)
+			}
+			if err := rememberControl(tx, sender, content.MessageID); err != nil {
+				return err
+			}
+			_ = m
+			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
+		}
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages
 			if events, refused, err = c.receiveGroupControl(tx, content.Sender, kind, body); err != nil {
 				return err

@@ -191,6 +191,7 @@ const (
 	appKindResend      = 0x06 // a request for the changes after a version (group_resend.go)
 	appKindData        = 0x07 // opaque application bytes (SendData)
 	appKindOffer       = 0x08 // a batch of tagged envelope keys (doc/SPEC.md §14.4), shown nothing
+	appKindTranscript  = 0x09 // a message this user sent from another device (transcript.go)
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -232,7 +233,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind < appKindText || kind > appKindOffer { // group kinds: groups.go
+	if kind < appKindText || kind > appKindTranscript { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil

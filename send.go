@@ -124,6 +124,16 @@ func (c *Client) sendApp(ctx context.Context, to string, body messageRecord) (*M
 	if err != nil {
 		return nil, err
 	}
+	// The account's other devices get a transcript (transcript.go); one
+	// that cannot be reached for a bundle now is left out, not the message.
+	selfRec, own := c.ownDevices(ctx)
+	var ownBundles map[uint32]*pqxdh.Bundle
+	if len(own) > 0 {
+		if ownBundles, err = c.bundlesFor(ctx, &contactRecord{Username: selfRec.Username, IdentityKey: selfRec.IdentityKey, Devices: own}); err != nil {
+			c.log.Warn("sent transcript to own devices left out", "err", err)
+			own = nil
+		}
+	}
 	var id [16]byte
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, err
@@ -142,6 +152,16 @@ func (c *Client) sendApp(ctx context.Context, to string, body messageRecord) (*M
 				return err
 			}
 			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{to}, Env: o.env})
+		}
+		if len(own) > 0 {
+			tpt := encodeTranscript(to, pt)
+			for _, d := range own {
+				o, err := c.encryptFor(tx, c.prof.Username, d, ownBundles[d.ID], tpt, id, now.UnixMilli())
+				if err != nil {
+					return err
+				}
+				ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{c.prof.Username}, Env: o.env})
+			}
 		}
 		if _, err := tx.AddMessage(to, id[:], now, encodeJSON(m)); err != nil {
 			return err
