@@ -57,6 +57,7 @@ const (
 	CodeDeviceListRequired = "device_list_required"
 	CodeStaleDeviceList    = "stale_device_list"
 	CodeUnknownLink        = "unknown_link"
+	CodeUnknownRecovery    = "unknown_recovery"
 	CodeLinkAnswered       = "link_answered"
 	CodeNotActive          = "not_active"
 	CodeNotAdmin           = "not_admin"

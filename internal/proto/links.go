@@ -26,3 +26,22 @@ type LinkKeyAnswer struct {
 type LinkAnswer struct {
 	Ciphertext []byte `json:"ciphertext"`
 }
+
+// RecoveryOpenRequest is the body of POST /v1/recovery: the user being
+// recovered and the one-time key shares are sealed to.
+type RecoveryOpenRequest struct {
+	Username  string `json:"username"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// RecoveryKeyAnswer is the answer of GET /v1/recovery/{id}.
+type RecoveryKeyAnswer struct {
+	Username  string `json:"username"`
+	PublicKey []byte `json:"public_key"`
+}
+
+// RecoveryAnswers is the answer of GET /v1/recovery/{id}/answers: every
+// share posted so far, each sealed to the request's key.
+type RecoveryAnswers struct {
+	Ciphertexts [][]byte `json:"ciphertexts"`
+}

@@ -181,6 +181,8 @@ func (s *Server) routes() http.Handler {
 	lk := s.links.Handler()
 	mux.Handle("/v1/links", lk)
 	mux.Handle("/v1/links/", lk)
+	mux.Handle("/v1/recovery", lk)
+	mux.Handle("/v1/recovery/", lk)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)

@@ -15,8 +15,10 @@ package links
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +46,19 @@ type slot struct {
 	answer   []byte
 	answered chan struct{} // closed when answer is set
 	expires  time.Time
+
+	// A recovery slot (multi) collects up to MaxShares answers, one per
+	// answering account, and its owner fetches them as they come; woken is
+	// closed and replaced at each new answer.
+	multi    bool
+	username string
+	answers  map[string][]byte
+	woken    chan struct{}
 }
+
+// MaxShares bounds the answers of one recovery slot (Shamir shares: at
+// most 255 holders).
+const MaxShares = 255
 
 // Service serves /v1/links.
 type Service struct {
@@ -74,6 +88,10 @@ func (s *Service) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/links/{id}", s.wrap(s.key))
 	mux.Handle("POST /v1/links/{id}/answer", httpapi.RequireAuth(s.tokens, http.HandlerFunc(s.wrap(s.answer))))
 	mux.HandleFunc("GET /v1/links/{id}/answer", s.wrap(s.fetch))
+	mux.HandleFunc("POST /v1/recovery", s.wrap(s.openRecovery))
+	mux.HandleFunc("GET /v1/recovery/{id}", s.wrap(s.recoveryKey))
+	mux.Handle("POST /v1/recovery/{id}/answer", httpapi.RequireAuth(s.tokens, http.HandlerFunc(s.wrap(s.answerRecovery))))
+	mux.HandleFunc("GET /v1/recovery/{id}/answers", s.wrap(s.fetchRecovery))
 	return mux
 }
 
@@ -97,6 +115,13 @@ func (s *Service) Sweep() {
 	}
 }
 
+// errNoSlotSentinel is getAny's miss, answered as the route's own 404.
+var errNoSlotSentinel = errors.New("no slot")
+
+func errNoRecovery() error {
+	return httpapi.Errorf(http.StatusNotFound, proto.CodeUnknownRecovery, "no such recovery request (it expired after %s): start again with hush recovery start", SlotTTL)
+}
+
 func errNoSlot() error {
 	return httpapi.Errorf(http.StatusNotFound, proto.CodeUnknownLink, "no such link request (it expired after %s or was used): start again with hush device link", SlotTTL)
 }
@@ -110,31 +135,36 @@ func (s *Service) open(w http.ResponseWriter, r *http.Request) error {
 	if len(req.PublicKey) != proto.LinkKeySize {
 		return httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "public_key must be %d bytes (an X-Wing public key)", proto.LinkKeySize)
 	}
-	var raw [idLen]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	id, exp, err := s.add(&slot{key: append([]byte(nil), req.PublicKey...), answered: make(chan struct{})}, w)
+	if err != nil {
 		return err
 	}
-	id := idEncoding.EncodeToString(raw[:])
-	exp := s.now().Add(SlotTTL)
-	s.mu.Lock()
-	if len(s.slots) >= MaxSlots {
-		s.mu.Unlock()
-		s.Sweep()
-		s.mu.Lock()
-	}
-	if len(s.slots) >= MaxSlots {
-		s.mu.Unlock()
-		w.Header().Set("Retry-After", "60")
-		return httpapi.Errorf(http.StatusServiceUnavailable, proto.CodeTooManyRequests, "too many devices are being linked right now: try again in a minute")
-	}
-	s.slots[id] = &slot{key: append([]byte(nil), req.PublicKey...), answered: make(chan struct{}), expires: exp}
-	s.mu.Unlock()
 	httpapi.WriteJSON(w, http.StatusCreated, proto.LinkOpenAnswer{ID: id, ExpiresAt: exp.Unix()})
 	return nil
 }
 
-// get returns the live slot id names.
+// get returns the live link slot id names.
 func (s *Service) get(r *http.Request) (string, *slot, error) {
+	id, sl, err := s.getAny(r)
+	if errors.Is(err, errNoSlotSentinel) || (err == nil && sl.multi) {
+		return "", nil, errNoSlot()
+	}
+	return id, sl, err
+}
+
+// getRecovery returns the live recovery slot id names.
+func (s *Service) getRecovery(r *http.Request) (string, *slot, error) {
+	id, sl, err := s.getAny(r)
+	if err == nil && !sl.multi {
+		return "", nil, errNoRecovery()
+	}
+	if err != nil && errors.Is(err, errNoSlotSentinel) {
+		return "", nil, errNoRecovery()
+	}
+	return id, sl, err
+}
+
+func (s *Service) getAny(r *http.Request) (string, *slot, error) {
 	id := strings.ToUpper(r.PathValue("id"))
 	if b, err := idEncoding.DecodeString(id); err != nil || len(b) != idLen {
 		return "", nil, httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "malformed link id")
@@ -143,7 +173,7 @@ func (s *Service) get(r *http.Request) (string, *slot, error) {
 	defer s.mu.Unlock()
 	sl := s.slots[id]
 	if sl == nil || s.now().After(sl.expires) {
-		return "", nil, errNoSlot()
+		return "", nil, errNoSlotSentinel
 	}
 	return id, sl, nil
 }
@@ -197,12 +227,16 @@ func (s *Service) fetch(w http.ResponseWriter, r *http.Request) error {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-sl.answered:
-	case <-t.C:
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	case <-r.Context().Done():
-		return nil
+	case <-sl.answered: // answered already: never lose the race to a zero wait
+	default:
+		select {
+		case <-sl.answered:
+		case <-t.C:
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case <-r.Context().Done():
+			return nil
+		}
 	}
 	s.mu.Lock()
 	ans := sl.answer
@@ -210,4 +244,125 @@ func (s *Service) fetch(w http.ResponseWriter, r *http.Request) error {
 	s.mu.Unlock()
 	httpapi.WriteJSON(w, http.StatusOK, proto.LinkAnswer{Ciphertext: ans})
 	return nil
+}
+
+// openRecovery serves POST /v1/recovery: {username, public_key} → {id,
+// expires_at}. No account: the person recovering has none on this device.
+func (s *Service) openRecovery(w http.ResponseWriter, r *http.Request) error {
+	var req proto.RecoveryOpenRequest
+	if err := httpapi.DecodeJSON(r, 8<<10, &req); err != nil {
+		return err
+	}
+	if len(req.PublicKey) != proto.LinkKeySize {
+		return httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "public_key must be %d bytes (an X-Wing public key)", proto.LinkKeySize)
+	}
+	if !proto.ValidUsername(req.Username) {
+		return httpapi.Errorf(http.StatusBadRequest, proto.CodeInvalidUsername, "invalid username")
+	}
+	id, exp, err := s.add(&slot{key: append([]byte(nil), req.PublicKey...), answered: make(chan struct{}),
+		multi: true, username: req.Username, answers: map[string][]byte{}, woken: make(chan struct{})}, w)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusCreated, proto.LinkOpenAnswer{ID: id, ExpiresAt: exp.Unix()})
+	return nil
+}
+
+// add stores a new slot under a fresh id.
+func (s *Service) add(sl *slot, w http.ResponseWriter) (string, time.Time, error) {
+	var raw [idLen]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", time.Time{}, err
+	}
+	id := idEncoding.EncodeToString(raw[:])
+	sl.expires = s.now().Add(SlotTTL)
+	s.Sweep()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.slots) >= MaxSlots {
+		w.Header().Set("Retry-After", "60")
+		return "", time.Time{}, httpapi.Errorf(http.StatusServiceUnavailable, proto.CodeTooManyRequests, "too many requests are open right now: try again in a minute")
+	}
+	s.slots[id] = sl
+	return id, sl.expires, nil
+}
+
+// recoveryKey serves GET /v1/recovery/{id}: whose recovery it is, and the
+// key to seal a share to.
+func (s *Service) recoveryKey(w http.ResponseWriter, r *http.Request) error {
+	_, sl, err := s.getRecovery(r)
+	if err != nil {
+		return err
+	}
+	httpapi.WriteJSON(w, http.StatusOK, proto.RecoveryKeyAnswer{Username: sl.username, PublicKey: sl.key})
+	return nil
+}
+
+// answerRecovery serves POST /v1/recovery/{id}/answer: one share per
+// answering account (a second answer from the same account replaces its
+// first), at most MaxShares.
+func (s *Service) answerRecovery(w http.ResponseWriter, r *http.Request) error {
+	var req proto.LinkAnswer
+	if err := httpapi.DecodeJSON(r, 64<<10, &req); err != nil {
+		return err
+	}
+	if len(req.Ciphertext) == 0 {
+		return httpapi.Errorf(http.StatusBadRequest, proto.CodeBadRequest, "ciphertext is empty")
+	}
+	p, ok := httpapi.PrincipalFrom(r.Context())
+	if !ok {
+		return httpapi.Errorf(http.StatusUnauthorized, proto.CodeUnauthorized, "log in first")
+	}
+	_, sl, err := s.getRecovery(r)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, again := sl.answers[p.Username]; !again && len(sl.answers) >= MaxShares {
+		return httpapi.Errorf(http.StatusConflict, proto.CodeTooManyRequests, "this recovery request has all the answers it can take")
+	}
+	sl.answers[p.Username] = append([]byte(nil), req.Ciphertext...)
+	close(sl.woken)
+	sl.woken = make(chan struct{})
+	s.log.Info("recovery share posted", "holder", p.Username, "for", sl.username)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// fetchRecovery serves GET /v1/recovery/{id}/answers?have=N&wait=S: the
+// answers once there are more than N (waiting up to S seconds), else 204.
+func (s *Service) fetchRecovery(w http.ResponseWriter, r *http.Request) error {
+	_, sl, err := s.getRecovery(r)
+	if err != nil {
+		return err
+	}
+	have, _ := strconv.Atoi(r.URL.Query().Get("have"))
+	wait, _ := time.ParseDuration(r.URL.Query().Get("wait") + "s")
+	wait = min(max(wait, 0), maxWait)
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n, woken := len(sl.answers), sl.woken
+		var out [][]byte
+		if n > have {
+			for _, a := range sl.answers {
+				out = append(out, a)
+			}
+		}
+		s.mu.Unlock()
+		if out != nil {
+			httpapi.WriteJSON(w, http.StatusOK, proto.RecoveryAnswers{Ciphertexts: out})
+			return nil
+		}
+		select {
+		case <-woken:
+		case <-t.C:
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		case <-r.Context().Done():
+			return nil
+		}
+	}
 }
