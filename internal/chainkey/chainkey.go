@@ -93,7 +93,10 @@ func NewExpander(label string) *Expander {
 
 // AEAD returns the AES-256-GCM instance and nonce of message key mk.
 func (e *Expander) AEAD(mk *[Size]byte) (cipher.AEAD, []byte) {
-	e.ext.Write(mk[:])
+	// Copied first: passed through the hash interface, mk itself would
+	// escape, and its caller's copy with it.
+	copy(e.prk[:], mk[:])
+	e.ext.Write(e.prk[:])
 	e.ext.Sum(e.prk[:0])
 	e.ext.Reset() // restores the salt-only state, overwriting mk in its buffers
 	e.expand()
