@@ -140,10 +140,14 @@ func (s *State) setOwn(k *ecdh.PrivateKey) {
 	copy(s.dhsPub[:], k.PublicKey().Bytes())
 }
 
-// ownKey returns the own ratchet private key, parsing it on first use after
-// a load. Parsing computes the public key again, so it is left to the DH
-// steps that need the private key rather than done on every load.
+// ownKey returns the own ratchet private key, on first use after a load
+// the one this process generated (ownKeys), else parsed. Parsing computes
+// the public key again, so it is left to the DH steps that need the
+// private key rather than done on every load.
 func (s *State) ownKey() (*ecdh.PrivateKey, error) {
+	if s.dhs == nil {
+		s.dhs = s.cachedOwnKey()
+	}
 	if s.dhs == nil {
 		k, err := ecdh.X25519().NewPrivateKey(s.dhsPriv[:])
 		if err != nil {
@@ -198,6 +202,7 @@ func initInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	ownKeys.put(&s.dhsPub, own)
 	shared, err := own.ECDH(remote)
 	if err != nil {
 		// A low-order remote key would give an all-zero, public DH output.
@@ -300,7 +305,11 @@ func (s *State) stepSending() error {
 		s.rk, s.cks = kdfRoot(&s.rk, shared)
 	}
 	clear(shared)
+	// The old key pair is no longer this State's: the process keeps no
+	// copy of it (forward secrecy); the new one awaits the receiving step.
+	ownKeys.remove(&s.dhsPub)
 	s.setOwn(own)
+	ownKeys.put(&s.dhsPub, own)
 	s.pn, s.ns = s.ns, 0
 	s.sending = true
 	s.sendV2 = s.pq != nil
