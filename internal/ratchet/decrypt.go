@@ -213,7 +213,7 @@ func (s *State) commit(p *pending) {
 	}
 	if p.step {
 		if s.receiving {
-			s.past.push(pastChain{pub: s.dhrPub, end: p.retired})
+			s.past = s.past.push(pastChain{pub: s.dhrPub, end: p.retired})
 		}
 		s.setRemote(p.dhr)
 		s.rk = p.rk

@@ -32,7 +32,7 @@ func TestPingPong(t *testing.T) {
 			decryptOK(t, alice, encrypt(t, bob, label("b", i)), label("b", i))
 		}
 	}
-	if len(alice.past) == 0 || len(bob.past) == 0 {
+	if alice.past.len() == 0 || bob.past.len() == 0 {
 		t.Fatal("no DH ratchet step happened")
 	}
 }
