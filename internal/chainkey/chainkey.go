@@ -33,15 +33,19 @@ func Step(ck *[Size]byte) (mk, next [Size]byte) {
 	return mk, next
 }
 
-// stepper holds Step's scratch, so that the MAC's inputs and outputs,
-// passed through an interface, need no allocation each.
+// stepper holds Step's scratch, so that the MAC's key, inputs and
+// outputs, passed through interfaces, need no allocation each and leave
+// the caller's keys on its stack.
 type stepper struct {
+	key [Size]byte
 	in  [1]byte
 	out [sha256.Size]byte
 }
 
 func (st *stepper) step(ck, mk, next *[Size]byte) {
-	h := newMAC(ck[:])
+	copy(st.key[:], ck[:])
+	h := newMAC(st.key[:])
+	clear(st.key[:]) // the HMAC keeps its own padded copies
 	st.in[0] = MessageByte
 	h.Write(st.in[:])
 	copy(mk[:], h.Sum(st.out[:0]))

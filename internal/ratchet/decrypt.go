@@ -84,7 +84,10 @@ func (s *State) Decrypt(message []byte) ([]byte, error) {
 		return nil, err
 	}
 	e := expanders.Get().(*chainkey.Expander)
-	plaintext, err := open(e, &mk, m.Ciphertext, s.additionalData(message[:hlen]))
+	n := max(0, len(m.Ciphertext)-tagSize)
+	buf := make([]byte, n+len(s.ad)+hlen)
+	ad := s.additionalData(buf[n:], message[:hlen])
+	plaintext, err := open(e, &mk, buf[:0:n], m.Ciphertext, ad)
 	expanders.Put(e)
 	clear(mk[:])
 	if err != nil {

@@ -38,8 +38,8 @@ func seal(ext *chainkey.Expander, mk *[keySize]byte, dst, plaintext, ad []byte) 
 	return aead.Seal(dst, nonce, plaintext, ad)
 }
 
-// open authenticates and decrypts ciphertext into a new slice.
-func open(ext *chainkey.Expander, mk *[keySize]byte, ciphertext, ad []byte) ([]byte, error) {
+// open authenticates and decrypts ciphertext, appending to dst.
+func open(ext *chainkey.Expander, mk *[keySize]byte, dst, ciphertext, ad []byte) ([]byte, error) {
 	aead, nonce := ext.AEAD(mk)
-	return aead.Open(nil, nonce, ciphertext, ad)
+	return aead.Open(dst, nonce, ciphertext, ad)
 }

@@ -116,8 +116,6 @@ type State struct {
 
 	skipped skippedStore
 	past    pastChains
-
-	adBuf []byte // scratch for ad || header; not part of the state
 }
 
 func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
@@ -233,10 +231,12 @@ func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 // would otherwise build one (four allocations) per message.
 var expanders = sync.Pool{New: func() any { return chainkey.NewExpander(labelMessage) }}
 
-// additionalData returns ad || header in a scratch buffer.
-func (s *State) additionalData(header []byte) []byte {
-	s.adBuf = append(append(s.adBuf[:0], s.ad...), header...)
-	return s.adBuf
+// additionalData writes ad || header to dst, len(s.ad)+len(header)
+// bytes, and returns it. Callers place it after the message or plaintext
+// in one allocation with it, beyond the capacity they return.
+func (s *State) additionalData(dst, header []byte) []byte {
+	copy(dst[copy(dst, s.ad):], header)
+	return dst
 }
 
 // Encrypt seals plaintext (at most MaxPlaintext bytes) as the next message
@@ -272,10 +272,12 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 		h.Version, h.PQ = messageV2, s.pq.outgoing()
 		h.PQ.Mixed = s.mixed
 	}
-	hlen := h.size()
-	out := appendHeader(make([]byte, 0, hlen+len(plaintext)+tagSize), &h)
+	n := h.size() + len(plaintext) + tagSize
+	buf := make([]byte, n+len(s.ad)+h.size())
+	out := appendHeader(buf[:0:n], &h)
+	ad := s.additionalData(buf[n:], out)
 	e := expanders.Get().(*chainkey.Expander)
-	out = seal(e, &mk, out, plaintext, s.additionalData(out))
+	out = seal(e, &mk, out, plaintext, ad)
 	expanders.Put(e)
 	s.cks = next
 	s.ns++
@@ -360,6 +362,5 @@ func (s *State) Clone() *State {
 	c.skipped = s.skipped.clone()
 	c.past = slices.Clone(s.past)
 	c.pq = s.pq.clone()
-	c.adBuf = nil
 	return &c
 }
