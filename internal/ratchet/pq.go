@@ -321,6 +321,24 @@ func (q *pqState) marshal(w *wire.Writer) {
 	}
 }
 
+// size is the length of q's block in a state encoding (marshal).
+func (q *pqState) size() int {
+	n := 1 + 4
+	switch q.phase {
+	case pqSendKey:
+		n += seedSize + ekSize + 2
+	case pqCollectCT:
+		n += seedSize + 4 + ctSize
+	case pqMix:
+		n += ssSize
+	case pqCollectEK:
+		n += 4 + ekSize
+	case pqSendCT:
+		n += ssSize + ctSize + 2
+	}
+	return n
+}
+
 // parsePQ reads the post-quantum block into q (zero), refusing any state no session
 // reaches, so that every accepted encoding re-encodes to itself.
 func parsePQ(r *wire.Reader, q *pqState) *pqState {

@@ -36,11 +36,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if !s.own {
 		return nil, fmt.Errorf("%w: State is not initialised", ErrInvalidInput)
 	}
-	size := 300 + len(s.ad) + len(s.past) + s.skipped.len()*68
-	if s.pq != nil {
-		size += 8 + seedSize + ekSize
-	}
-	w := wire.NewWriter(make([]byte, 0, size))
+	w := wire.NewWriter(make([]byte, 0, s.size()))
 	w.U8(stateV2)
 	var flags uint8
 	if s.sending {
@@ -93,6 +89,21 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		s.pq.marshal(w)
 	}
 	return w.Bytes(), nil
+}
+
+// size is the length of s's encoding, so MarshalBinary allocates it once
+// and no more.
+func (s *State) size() int {
+	n := 2 + 3*keySize + 3*4 + 2 + len(s.ad) + 2 + len(s.past) + 2 + s.skipped.len()*(keySize+4+keySize)
+	for _, chain := range []bool{s.dhr != nil, s.sending, s.receiving} {
+		if chain {
+			n += keySize
+		}
+	}
+	if s.pq != nil {
+		n += s.pq.size()
+	}
+	return n
 }
 
 // UnmarshalBinary replaces s with the State encoded in b. It refuses any

@@ -249,3 +249,32 @@ func TestUnmarshalSharedLeavesEncoding(t *testing.T) {
 		t.Fatal("UnmarshalShared and UnmarshalBinary States diverged")
 	}
 }
+
+// MarshalBinary allocates exactly its encoding, whatever the phase of
+// the post-quantum ratchet and the keys held, so that a State stored per
+// message costs one allocation of its size.
+func TestMarshalBinaryExactSize(t *testing.T) {
+	alice, bob := newPair(t)
+	phases := map[pqPhase]bool{}
+	for i := range 80 {
+		for _, s := range []*State{alice, bob} {
+			b := marshal(t, s)
+			if len(b) != cap(b) || len(b) != s.size() {
+				t.Fatalf("round %d, version %d: %d bytes in a buffer of %d (size %d)", i, s.Version(), len(b), cap(b), s.size())
+			}
+			if s.pq != nil {
+				phases[s.pq.phase] = true
+			}
+		}
+		m := encrypt(t, alice, "x")
+		if i%7 != 3 { // some lost: bob holds skipped keys
+			decryptOK(t, bob, m, "x")
+		}
+		if i%3 == 0 {
+			decryptOK(t, alice, encrypt(t, bob, "y"), "y")
+		}
+	}
+	if len(phases) < 5 {
+		t.Fatalf("phases covered: %v", phases)
+	}
+}
