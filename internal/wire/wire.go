@@ -88,17 +88,26 @@ func (r *Reader) Fail(field string, sentinel error, detail string) {
 }
 
 func (r *Reader) take(field string, n int) []byte {
+	return r.takeField(field, "", n)
+}
+
+// takeField is take for the field named field + suffix, a name built
+// only for an error: concatenating it for every read would allocate.
+func (r *Reader) takeField(field, suffix string, n int) []byte {
 	if r.err != nil {
 		return nil
 	}
 	if n < 0 || n > len(r.buf) {
-		r.Fail(field, ErrTruncated, fmt.Sprintf("need %d bytes, have %d", n, len(r.buf)))
+		r.Fail(field+suffix, ErrTruncated, fmt.Sprintf("need %d bytes, have %d", n, len(r.buf)))
 		return nil
 	}
 	b := r.buf[:n:n]
 	r.buf = r.buf[n:]
 	return b
 }
+
+// lengthSuffix names the length prefix of a byte string field.
+const lengthSuffix = ".len"
 
 // U8 reads one byte.
 func (r *Reader) U8(field string) uint8 {
@@ -142,21 +151,31 @@ func (r *Reader) Fixed(field string, n int) []byte { return r.take(field, n) }
 // Bytes8 reads a byte string prefixed by a uint8 length, refusing lengths
 // above max.
 func (r *Reader) Bytes8(field string, max int) []byte {
-	n := int(r.U8(field + ".len"))
-	return r.bounded(field, n, max)
+	b := r.takeField(field, lengthSuffix, 1)
+	if b == nil {
+		return nil
+	}
+	return r.bounded(field, int(b[0]), max)
 }
 
 // Bytes16 reads a byte string prefixed by a big-endian uint16 length,
 // refusing lengths above max.
 func (r *Reader) Bytes16(field string, max int) []byte {
-	n := int(r.U16(field + ".len"))
-	return r.bounded(field, n, max)
+	b := r.takeField(field, lengthSuffix, 2)
+	if b == nil {
+		return nil
+	}
+	return r.bounded(field, int(binary.BigEndian.Uint16(b)), max)
 }
 
 // Bytes32 reads a byte string prefixed by a big-endian uint32 length,
 // refusing lengths above max.
 func (r *Reader) Bytes32(field string, max int) []byte {
-	n := r.U32(field + ".len")
+	b := r.takeField(field, lengthSuffix, 4)
+	if b == nil {
+		return nil
+	}
+	n := binary.BigEndian.Uint32(b)
 	if uint64(n) > uint64(max) {
 		r.Fail(field, ErrTooLarge, fmt.Sprintf("length %d, limit %d", n, max))
 		return nil
