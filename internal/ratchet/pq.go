@@ -125,8 +125,10 @@ func (q *pqState) enter(e uint32, p pqPhase) {
 func kdfRootPQ(rk *[keySize]byte, dhOut []byte, ss *[ssSize]byte) (newRK, ck [keySize]byte) {
 	ikm := make([]byte, 0, len(dhOut)+ssSize)
 	ikm = append(append(ikm, dhOut...), ss[:]...)
-	out, err := hkdf.Key(sha256.New, ikm, rk[:], labelRootPQ, 2*keySize)
+	salt := saltOf(rk)
+	out, err := hkdf.Key(sha256.New, ikm, salt, labelRootPQ, 2*keySize)
 	clear(ikm)
+	clear(salt)
 	if err != nil {
 		panic("ratchet: HKDF failed: " + err.Error())
 	}
