@@ -107,7 +107,7 @@ func (s *State) receivePQ(h *Header, p *pending) error {
 	if h.Version != messageV2 {
 		return nil
 	}
-	q := s.pq
+	q := s.pqs()
 	// The first version 2 message of a version 1 State, or one that
 	// arrives before this party sent any of its own, makes it the side that
 	// answers the peer's first key.
@@ -175,7 +175,7 @@ func (s *State) receiveStep(h *Header, p *pending) ([keySize]byte, error) {
 		return [keySize]byte{}, fmt.Errorf("%w: version 1 ratchet step in a version 2 session", ErrAuth)
 	}
 	// A step can only mix a secret this State holds (it encapsulated).
-	if h.PQ.Mixed && (s.pq == nil || s.pq.phase != pqSendCT) {
+	if h.PQ.Mixed && (!s.v2 || s.pq.phase != pqSendCT) {
 		return [keySize]byte{}, errPQ
 	}
 	dhr, err := ecdh.X25519().NewPublicKey(h.DH[:])
@@ -230,7 +230,7 @@ func (s *State) commit(p *pending) {
 	}
 	if p.pq != nil {
 		s.pq.wipe()
-		s.pq, p.pq = p.pq, nil
+		s.pq, s.v2 = *p.pq, true // p.pq is wiped with p
 	}
 	if p.advance {
 		s.ckr, s.nr = p.ckr, p.nr

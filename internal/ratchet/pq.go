@@ -101,6 +101,14 @@ func chunkLen(kind, idx uint8) int {
 
 func fullMask(kind uint8) uint32 { return 1<<chunkCount(kind) - 1 }
 
+// pqs returns s's post-quantum ratchet, nil in a version 1 session.
+func (s *State) pqs() *pqState {
+	if !s.v2 {
+		return nil
+	}
+	return &s.pq
+}
+
 func (q *pqState) clone() *pqState {
 	if q == nil {
 		return nil
@@ -343,11 +351,11 @@ func (q *pqState) size() int {
 
 // parsePQ reads the post-quantum block into q (zero), refusing any state no session
 // reaches, so that every accepted encoding re-encodes to itself.
-func parsePQ(r *wire.Reader, q *pqState) *pqState {
+func parsePQ(r *wire.Reader, q *pqState) {
 	q.phase = pqPhase(r.U8("pq.phase"))
 	q.epoch = r.U32("pq.epoch")
 	if r.Err() != nil {
-		return nil
+		return
 	}
 	if q.epoch == 0 {
 		fail(r, "pq.epoch", wire.ErrMalformed, "epoch 0")
@@ -374,7 +382,6 @@ func parsePQ(r *wire.Reader, q *pqState) *pqState {
 	default:
 		fail(r, "pq.phase", wire.ErrMalformed, "unknown phase")
 	}
-	return q
 }
 
 func parseCursor(r *wire.Reader, q *pqState, chunks int, maxPause uint8) {

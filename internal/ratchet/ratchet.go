@@ -109,10 +109,14 @@ type State struct {
 	sending   bool             // cks is valid; false means the next Encrypt ratchets
 	receiving bool             // ckr is valid
 
-	pq     *pqState // post-quantum ratchet; nil in a version 1 session
-	sendV2 bool     // the current sending chain writes version 2 messages
-	mixed  bool     // the step that started the sending chain mixed a PQ secret
-	peerV2 bool     // the peer sends version 2: a version 1 DH step is a downgrade
+	// The post-quantum ratchet (pqs), held in the State rather than
+	// behind a pointer: a State loaded per message then costs no
+	// allocation for it.
+	pq     pqState
+	v2     bool // pq is in use: a version 2 session
+	sendV2 bool // the current sending chain writes version 2 messages
+	mixed  bool // the step that started the sending chain mixed a PQ secret
+	peerV2 bool // the peer sends version 2: a version 1 DH step is a downgrade
 
 	skipped skippedStore
 	past    pastChains
@@ -176,7 +180,7 @@ func InitInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	s.pq, s.v2 = pqState{epoch: 1, phase: pqNeedKey}, true
 	s.sendV2, s.peerV2 = true, true
 	return s, nil
 }
@@ -256,7 +260,7 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	}
 	// The ML-KEM key is generated before anything changes, so a failure
 	// leaves the State as it was.
-	if s.pq != nil && s.pq.phase == pqNeedKey && (s.sendV2 || !s.sending) {
+	if s.v2 && s.pq.phase == pqNeedKey && (s.sendV2 || !s.sending) {
 		if err := s.pq.generate(); err != nil {
 			return nil, err
 		}
@@ -299,7 +303,7 @@ func (s *State) stepSending() error {
 		return fmt.Errorf("%w: remote ratchet key is a low-order point", ErrAuth)
 	}
 	s.mixed = false
-	if s.pq != nil && s.pq.phase == pqMix {
+	if s.v2 && s.pq.phase == pqMix {
 		s.rk, s.cks = kdfRootPQ(&s.rk, shared, &s.pq.ss)
 		s.pq.enter(s.pq.epoch+1, pqCollectEK)
 		s.mixed = true
@@ -314,7 +318,7 @@ func (s *State) stepSending() error {
 	ownKeys.put(&s.dhsPub, own)
 	s.pn, s.ns = s.ns, 0
 	s.sending = true
-	s.sendV2 = s.pq != nil
+	s.sendV2 = s.v2
 	return nil
 }
 
@@ -324,8 +328,8 @@ func (s *State) stepSending() error {
 // The peer's release must read version 2 messages; its State upgrades when
 // it receives the first one. Upgrade does nothing to a version 2 session.
 func (s *State) Upgrade() {
-	if s.pq == nil {
-		s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	if !s.v2 {
+		s.pq, s.v2 = pqState{epoch: 1, phase: pqNeedKey}, true
 	}
 }
 
@@ -333,7 +337,7 @@ func (s *State) Upgrade() {
 // Ratchet, 2 once the post-quantum ratchet runs (or is set to start at the
 // next sending step).
 func (s *State) Version() int {
-	if s.pq == nil {
+	if !s.v2 {
 		return 1
 	}
 	return 2
@@ -343,7 +347,7 @@ func (s *State) Version() int {
 // epochs below it had their secret mixed into the root key. It changes
 // nothing.
 func (s *State) PQEpoch() uint32 {
-	if s.pq == nil {
+	if !s.v2 {
 		return 0
 	}
 	return s.pq.epoch
@@ -361,6 +365,5 @@ func (s *State) Clone() *State {
 	c.ad = bytes.Clone(s.ad)
 	c.skipped = s.skipped.clone()
 	c.past = slices.Clone(s.past)
-	c.pq = s.pq.clone()
 	return &c
 }

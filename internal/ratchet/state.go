@@ -48,7 +48,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.dhr != nil {
 		flags |= flagRemote
 	}
-	if s.pq != nil {
+	if s.v2 {
 		flags |= flagPQ
 	}
 	if s.sendV2 {
@@ -85,7 +85,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 		w.U32(id.n)
 		w.Fixed(mk[:])
 	})
-	if s.pq != nil {
+	if s.v2 {
 		s.pq.marshal(w)
 	}
 	return w.Bytes(), nil
@@ -100,7 +100,7 @@ func (s *State) size() int {
 			n += keySize
 		}
 	}
-	if s.pq != nil {
+	if s.v2 {
 		n += s.pq.size()
 	}
 	return n
@@ -209,8 +209,8 @@ func parseState(s *State, b []byte, shared bool) error {
 		s.ad, s.past = bytes.Clone(s.ad), bytes.Clone(s.past)
 	}
 	parseSkipped(r, s)
-	if s.pq != nil && r.Err() == nil {
-		s.pq = parsePQ(r, s.pq) // the zero pqState parseFlagsV2 made
+	if s.v2 && r.Err() == nil {
+		parsePQ(r, &s.pq)
 	}
 	return r.Done()
 }
@@ -299,14 +299,14 @@ func checkSkipped(s *State, id *skipID) string {
 // session reaches.
 func parseFlagsV2(r *wire.Reader, s *State, flags uint8) {
 	if flags&flagPQ != 0 {
-		s.pq = &pqState{} // filled by parsePQ
+		s.v2 = true // s.pq filled by parsePQ
 	}
 	s.sendV2 = flags&flagSendV2 != 0
 	s.mixed = flags&flagMixed != 0
 	s.peerV2 = flags&flagPeerV2 != 0
 	// Version 2 chains exist only in a version 2 session, only while a
 	// sending chain exists; only a version 2 chain can have mixed.
-	if (s.sendV2 || s.peerV2) && s.pq == nil {
+	if (s.sendV2 || s.peerV2) && !s.v2 {
 		fail(r, "flags", wire.ErrMalformed, "version 2 chain without the post-quantum state")
 	}
 	if s.sendV2 && !s.sending {

@@ -262,7 +262,7 @@ func TestMarshalBinaryExactSize(t *testing.T) {
 			if len(b) != cap(b) || len(b) != s.size() {
 				t.Fatalf("round %d, version %d: %d bytes in a buffer of %d (size %d)", i, s.Version(), len(b), cap(b), s.size())
 			}
-			if s.pq != nil {
+			if s.v2 {
 				phases[s.pq.phase] = true
 			}
 		}
