@@ -204,12 +204,12 @@ func initInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	ownKeys.put(&s.dhsPub, own)
 	shared, err := own.ECDH(remote)
 	if err != nil {
 		// A low-order remote key would give an all-zero, public DH output.
 		return nil, fmt.Errorf("%w: remote ratchet key is a low-order point", ErrInvalidInput)
 	}
+	ownKeys.put(&s.dhsPub, own)
 	s.setRemote(remote)
 	s.rk, s.cks = kdfRoot(&s.rk, shared)
 	clear(shared)
