@@ -27,6 +27,10 @@
 // from memory the Go runtime copied: wiping here is best effort.
 //
 // The package is pure: no I/O, no clock. Randomness comes from crypto/rand.
+// Its one process-wide state is a bounded cache of the ratchet key pairs
+// it generated (ownkeys.go), each dropped when its State replaces it, so
+// that a State stored and loaded around every message does not recompute
+// its public key; it is safe for concurrent use.
 package ratchet
 
 import (
