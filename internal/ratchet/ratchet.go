@@ -103,8 +103,9 @@ type State struct {
 	dhsPriv   [keySize]byte    // own current ratchet private key
 	dhsPub    [keySize]byte    // its public part, stored so loading needs no scalar multiplication
 	dhs       *ecdh.PrivateKey // dhsPriv parsed; built when first needed, not state
-	dhr       *ecdh.PublicKey  // remote current ratchet key; nil until known
-	dhrPub    [keySize]byte    // its encoding
+	remote    bool             // dhrPub is set: the remote ratchet key is known
+	dhrPub    [keySize]byte    // remote current ratchet key
+	dhr       *ecdh.PublicKey  // dhrPub parsed; built when first needed, not state
 	cks       [keySize]byte    // sending chain key, valid if sending
 	ckr       [keySize]byte    // receiving chain key, valid if receiving
 	ns        uint32           // messages sent in the sending chain
@@ -165,8 +166,21 @@ func (s *State) ownKey() (*ecdh.PrivateKey, error) {
 }
 
 func (s *State) setRemote(k *ecdh.PublicKey) {
-	s.dhr = k
+	s.remote, s.dhr = true, k
 	copy(s.dhrPub[:], k.Bytes())
+}
+
+// remoteKey returns the remote ratchet key, parsing it on first use after
+// a load: only a sending DH step needs it, so a load does not allocate it.
+func (s *State) remoteKey() (*ecdh.PublicKey, error) {
+	if s.dhr == nil {
+		k, err := ecdh.X25519().NewPublicKey(s.dhrPub[:])
+		if err != nil {
+			return nil, err
+		}
+		s.dhr = k
+	}
+	return s.dhr, nil
 }
 
 // InitInitiator starts the session initiator's (Alice's) State of a
@@ -256,7 +270,7 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
 	}
-	if s.dhr == nil {
+	if !s.remote {
 		return nil, ErrNotReady
 	}
 	if s.sending && s.ns == reservedN {
@@ -302,7 +316,11 @@ func (s *State) stepSending() error {
 	if err != nil {
 		return err
 	}
-	shared, err := own.ECDH(s.dhr)
+	remote, err := s.remoteKey()
+	if err != nil {
+		return err
+	}
+	shared, err := own.ECDH(remote)
 	if err != nil {
 		return fmt.Errorf("%w: remote ratchet key is a low-order point", ErrAuth)
 	}

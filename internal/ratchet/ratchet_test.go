@@ -167,7 +167,7 @@ func runInterleaving(t *testing.T, rng *mrand.Rand, steps int) {
 	a, b := &party{s: alice}, &party{s: bob}
 	count := 0
 	send := func(from, to *party) {
-		if from == b && b.s.dhr == nil {
+		if from == b && !b.s.remote {
 			return // the responder cannot send first
 		}
 		count++

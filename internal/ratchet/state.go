@@ -45,7 +45,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.receiving {
 		flags |= flagReceiving
 	}
-	if s.dhr != nil {
+	if s.remote {
 		flags |= flagRemote
 	}
 	if s.v2 {
@@ -64,7 +64,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w.Fixed(s.rk[:])
 	w.Fixed(s.dhsPriv[:])
 	w.Fixed(s.dhsPub[:])
-	if s.dhr != nil {
+	if s.remote {
 		w.Fixed(s.dhrPub[:])
 	}
 	if s.sending {
@@ -95,7 +95,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // and no more.
 func (s *State) size() int {
 	n := 2 + 3*keySize + 3*4 + 2 + len(s.ad) + 2 + len(s.past) + 2 + s.skipped.len()*(keySize+4+keySize)
-	for _, chain := range []bool{s.dhr != nil, s.sending, s.receiving} {
+	for _, chain := range []bool{s.remote, s.sending, s.receiving} {
 		if chain {
 			n += keySize
 		}
@@ -183,13 +183,11 @@ func parseState(s *State, b []byte, shared bool) error {
 		copy(s.dhsPub[:], r.Fixed("dhs.public", keySize))
 	}
 	if remote {
+		// Any 32 bytes are an X25519 public key (crypto/ecdh checks only
+		// the length), so parsing it waits for the step that needs it.
 		if pub := r.Fixed("dhr", keySize); r.Err() == nil {
-			k, err := ecdh.X25519().NewPublicKey(pub)
-			if err != nil {
-				fail(r, "dhr", wire.ErrMalformed, "bad X25519 public key")
-			} else {
-				s.setRemote(k)
-			}
+			s.remote = true
+			copy(s.dhrPub[:], pub)
 		}
 	}
 	if s.sending {
@@ -237,7 +235,7 @@ func parsePast(r *wire.Reader, s *State) {
 	var set [2 * MaxPastChains]uint8 // index+1 into raw, 0 empty
 	for i := range count {
 		pub := raw.pub(i)
-		dup := s.dhr != nil && *pub == s.dhrPub
+		dup := s.remote && *pub == s.dhrPub
 		h := binary.LittleEndian.Uint64(pub[:8])
 		for slot := h % uint64(len(set)); !dup; slot = (slot + 1) % uint64(len(set)) {
 			if set[slot] == 0 {

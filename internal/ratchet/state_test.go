@@ -80,7 +80,7 @@ type stateOffsets struct{ ad, past, skipped int }
 
 func offsets(s *State) stateOffsets {
 	o := 2 + 3*keySize // flags, rk, dhs and its public key
-	for _, present := range []bool{s.dhr != nil, s.sending, s.receiving} {
+	for _, present := range []bool{s.remote, s.sending, s.receiving} {
 		if present {
 			o += keySize
 		}
@@ -276,5 +276,29 @@ func TestMarshalBinaryExactSize(t *testing.T) {
 	}
 	if len(phases) < 5 {
 		t.Fatalf("phases covered: %v", phases)
+	}
+}
+
+// Loading a State that holds no skipped keys with UnmarshalShared, as a
+// client does for every message, allocates nothing: no copy of the
+// retired chains or associated data, no post-quantum block on the heap,
+// no parsed ratchet keys (each waits for the DH step that needs it).
+func TestUnmarshalSharedAllocatesNothing(t *testing.T) {
+	alice, bob := newPair(t)
+	for i := range 4 {
+		decryptOK(t, bob, encrypt(t, alice, label("alice", i)), label("alice", i))
+		decryptOK(t, alice, encrypt(t, bob, label("bob", i)), label("bob", i))
+	}
+	enc := marshal(t, bob)
+	if bob.past.len() == 0 || bob.Version() != 2 || bob.SkippedKeys() != 0 {
+		t.Fatal("setup: want retired chains, version 2, no skipped keys")
+	}
+	var s State
+	if n := testing.AllocsPerRun(50, func() {
+		if err := s.UnmarshalShared(enc); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per load", n)
 	}
 }
