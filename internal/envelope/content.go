@@ -155,8 +155,8 @@ func parseContent(b []byte) (*Content, error) {
 	r := wire.NewReader(name, b)
 	r.Version(contentVersion)
 	c := new(Content)
-	c.Sender = readAddress(r, "sender")
-	c.Recipient = readAddress(r, "recipient")
+	c.Sender = readAddress(r, "sender.user", "sender.device")
+	c.Recipient = readAddress(r, "recipient.user", "recipient.device")
 	copy(c.MessageID[:], r.Fixed("message_id", 16))
 	c.Timestamp = int64(r.U64("timestamp"))
 	c.Type = r.U8("type")
@@ -194,11 +194,13 @@ func parseContent(b []byte) (*Content, error) {
 	return c, nil
 }
 
-func readAddress(r *wire.Reader, field string) Address {
-	user := r.Bytes8(field+".user", MaxUserLen)
-	dev := r.U32(field + ".device")
+// readAddress reads an Address whose fields are named userField and
+// deviceField (constants: a name built per read would allocate).
+func readAddress(r *wire.Reader, userField, deviceField string) Address {
+	user := r.Bytes8(userField, MaxUserLen)
+	dev := r.U32(deviceField)
 	if r.Err() == nil && !utf8.Valid(user) {
-		r.Fail(field+".user", wire.ErrMalformed, "not UTF-8")
+		r.Fail(userField, wire.ErrMalformed, "not UTF-8")
 	}
 	return Address{User: string(user), Device: dev}
 }

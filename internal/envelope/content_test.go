@@ -120,3 +120,21 @@ func TestParseContentRefuses(t *testing.T) {
 		}
 	}
 }
+
+// Parsing a content allocates only what it returns: the Content, the two
+// user names and the payload.
+func TestParseContentAllocations(t *testing.T) {
+	c := Content{Sender: Address{User: "alice", Device: 1}, Recipient: Address{User: "bob", Device: 2},
+		Type: 1, Payload: []byte("hello")}
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if _, err := ParseContent(b); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 4 {
+		t.Fatalf("%v allocations per parse, want at most 4", n)
+	}
+}

@@ -217,3 +217,26 @@ func BenchmarkBytesPerMessage(b *testing.B) {
 		b.ReportMetric(avg, "extra-bytes/msg")
 	}
 }
+
+// BenchmarkLoadStateShared: UnmarshalShared of the state of
+// BenchmarkLoadState after 64 DH steps each way (every retired chain a
+// State keeps), as a client loads it from a session record.
+func BenchmarkLoadStateShared(b *testing.B) {
+	alice, bob := newPair(b)
+	for range MaxPastChains {
+		if _, err := bob.Decrypt(encrypt(b, alice, "x")); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := alice.Decrypt(encrypt(b, bob, "y")); err != nil {
+			b.Fatal(err)
+		}
+	}
+	enc := marshal(b, bob)
+	b.ReportAllocs()
+	for b.Loop() {
+		var s State
+		if err := s.UnmarshalShared(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -84,7 +84,10 @@ func (s *State) Decrypt(message []byte) ([]byte, error) {
 		return nil, err
 	}
 	e := expanders.Get().(*chainkey.Expander)
-	plaintext, err := open(e, &mk, m.Ciphertext, s.additionalData(message[:hlen]))
+	n := max(0, len(m.Ciphertext)-tagSize)
+	buf := make([]byte, n+len(s.ad)+hlen)
+	ad := s.additionalData(buf[n:], message[:hlen])
+	plaintext, err := open(e, &mk, buf[:0:n], m.Ciphertext, ad)
 	expanders.Put(e)
 	clear(mk[:])
 	if err != nil {
@@ -104,7 +107,7 @@ func (s *State) receivePQ(h *Header, p *pending) error {
 	if h.Version != messageV2 {
 		return nil
 	}
-	q := s.pq
+	q := s.pqs()
 	// The first version 2 message of a version 1 State, or one that
 	// arrives before this party sent any of its own, makes it the side that
 	// answers the peer's first key.
@@ -172,7 +175,7 @@ func (s *State) receiveStep(h *Header, p *pending) ([keySize]byte, error) {
 		return [keySize]byte{}, fmt.Errorf("%w: version 1 ratchet step in a version 2 session", ErrAuth)
 	}
 	// A step can only mix a secret this State holds (it encapsulated).
-	if h.PQ.Mixed && (s.pq == nil || s.pq.phase != pqSendCT) {
+	if h.PQ.Mixed && (!s.v2 || s.pq.phase != pqSendCT) {
 		return [keySize]byte{}, errPQ
 	}
 	dhr, err := ecdh.X25519().NewPublicKey(h.DH[:])
@@ -213,7 +216,7 @@ func (s *State) commit(p *pending) {
 	}
 	if p.step {
 		if s.receiving {
-			s.past.push(pastChain{pub: s.dhrPub, end: p.retired})
+			s.past = s.past.push(pastChain{pub: s.dhrPub, end: p.retired})
 		}
 		s.setRemote(p.dhr)
 		s.rk = p.rk
@@ -227,7 +230,7 @@ func (s *State) commit(p *pending) {
 	}
 	if p.pq != nil {
 		s.pq.wipe()
-		s.pq, p.pq = p.pq, nil
+		s.pq, s.v2 = *p.pq, true // p.pq is wiped with p
 	}
 	if p.advance {
 		s.ckr, s.nr = p.ckr, p.nr

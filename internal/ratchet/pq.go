@@ -101,6 +101,14 @@ func chunkLen(kind, idx uint8) int {
 
 func fullMask(kind uint8) uint32 { return 1<<chunkCount(kind) - 1 }
 
+// pqs returns s's post-quantum ratchet, nil in a version 1 session.
+func (s *State) pqs() *pqState {
+	if !s.v2 {
+		return nil
+	}
+	return &s.pq
+}
+
 func (q *pqState) clone() *pqState {
 	if q == nil {
 		return nil
@@ -125,8 +133,10 @@ func (q *pqState) enter(e uint32, p pqPhase) {
 func kdfRootPQ(rk *[keySize]byte, dhOut []byte, ss *[ssSize]byte) (newRK, ck [keySize]byte) {
 	ikm := make([]byte, 0, len(dhOut)+ssSize)
 	ikm = append(append(ikm, dhOut...), ss[:]...)
-	out, err := hkdf.Key(sha256.New, ikm, rk[:], labelRootPQ, 2*keySize)
+	salt := saltOf(rk)
+	out, err := hkdf.Key(sha256.New, ikm, salt, labelRootPQ, 2*keySize)
 	clear(ikm)
+	clear(salt)
 	if err != nil {
 		panic("ratchet: HKDF failed: " + err.Error())
 	}
@@ -321,13 +331,31 @@ func (q *pqState) marshal(w *wire.Writer) {
 	}
 }
 
+// size is the length of q's block in a state encoding (marshal).
+func (q *pqState) size() int {
+	n := 1 + 4
+	switch q.phase {
+	case pqSendKey:
+		n += seedSize + ekSize + 2
+	case pqCollectCT:
+		n += seedSize + 4 + ctSize
+	case pqMix:
+		n += ssSize
+	case pqCollectEK:
+		n += 4 + ekSize
+	case pqSendCT:
+		n += ssSize + ctSize + 2
+	}
+	return n
+}
+
 // parsePQ reads the post-quantum block into q (zero), refusing any state no session
 // reaches, so that every accepted encoding re-encodes to itself.
-func parsePQ(r *wire.Reader, q *pqState) *pqState {
+func parsePQ(r *wire.Reader, q *pqState) {
 	q.phase = pqPhase(r.U8("pq.phase"))
 	q.epoch = r.U32("pq.epoch")
 	if r.Err() != nil {
-		return nil
+		return
 	}
 	if q.epoch == 0 {
 		fail(r, "pq.epoch", wire.ErrMalformed, "epoch 0")
@@ -354,7 +382,6 @@ func parsePQ(r *wire.Reader, q *pqState) *pqState {
 	default:
 		fail(r, "pq.phase", wire.ErrMalformed, "unknown phase")
 	}
-	return q
 }
 
 func parseCursor(r *wire.Reader, q *pqState, chunks int, maxPause uint8) {

@@ -64,7 +64,7 @@ func (c *conv) send(side string, n int) []int {
 }
 
 func (c *conv) noteSeed(s *State) {
-	if q := s.pq; q != nil && (q.phase == pqSendKey || q.phase == pqCollectCT) {
+	if q := s.pqs(); q != nil && (q.phase == pqSendKey || q.phase == pqCollectCT) {
 		c.seeds[q.epoch] = bytes.Clone(q.seed[:])
 	}
 }
@@ -111,7 +111,7 @@ func attacker(c *conv, side string, st *State) *refWalker {
 	if st.receiving {
 		w.chains[other2(side)] = &refChain{ck: bytes.Clone(st.ckr[:]), n: st.nr}
 	}
-	if q := st.pq; q != nil {
+	if q := st.pqs(); q != nil {
 		w.mixes = q.epoch - 1
 		switch q.phase {
 		case pqSendKey, pqCollectCT:
@@ -369,7 +369,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 
 		// A forged downgrade: Alice's keys, a new chain, version 1 format.
 		down := a.Clone()
-		down.pq, down.sendV2, down.mixed, down.sending = nil, false, false, false
+		down.pq, down.v2, down.sendV2, down.mixed, down.sending = pqState{}, false, false, false, false
 		m, err := down.Encrypt([]byte("downgrade"))
 		if err != nil {
 			t.Fatal(err)

@@ -27,6 +27,10 @@
 // from memory the Go runtime copied: wiping here is best effort.
 //
 // The package is pure: no I/O, no clock. Randomness comes from crypto/rand.
+// Its one process-wide state is a bounded cache of the ratchet key pairs
+// it generated (ownkeys.go), each dropped when its State replaces it, so
+// that a State stored and loaded around every message does not recompute
+// its public key; it is safe for concurrent use.
 package ratchet
 
 import (
@@ -99,8 +103,9 @@ type State struct {
 	dhsPriv   [keySize]byte    // own current ratchet private key
 	dhsPub    [keySize]byte    // its public part, stored so loading needs no scalar multiplication
 	dhs       *ecdh.PrivateKey // dhsPriv parsed; built when first needed, not state
-	dhr       *ecdh.PublicKey  // remote current ratchet key; nil until known
-	dhrPub    [keySize]byte    // its encoding
+	remote    bool             // dhrPub is set: the remote ratchet key is known
+	dhrPub    [keySize]byte    // remote current ratchet key
+	dhr       *ecdh.PublicKey  // dhrPub parsed; built when first needed, not state
 	cks       [keySize]byte    // sending chain key, valid if sending
 	ckr       [keySize]byte    // receiving chain key, valid if receiving
 	ns        uint32           // messages sent in the sending chain
@@ -109,15 +114,17 @@ type State struct {
 	sending   bool             // cks is valid; false means the next Encrypt ratchets
 	receiving bool             // ckr is valid
 
-	pq     *pqState // post-quantum ratchet; nil in a version 1 session
-	sendV2 bool     // the current sending chain writes version 2 messages
-	mixed  bool     // the step that started the sending chain mixed a PQ secret
-	peerV2 bool     // the peer sends version 2: a version 1 DH step is a downgrade
+	// The post-quantum ratchet (pqs), held in the State rather than
+	// behind a pointer: a State loaded per message then costs no
+	// allocation for it.
+	pq     pqState
+	v2     bool // pq is in use: a version 2 session
+	sendV2 bool // the current sending chain writes version 2 messages
+	mixed  bool // the step that started the sending chain mixed a PQ secret
+	peerV2 bool // the peer sends version 2: a version 1 DH step is a downgrade
 
 	skipped skippedStore
 	past    pastChains
-
-	adBuf []byte // scratch for ad || header; not part of the state
 }
 
 func newState(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
@@ -140,10 +147,14 @@ func (s *State) setOwn(k *ecdh.PrivateKey) {
 	copy(s.dhsPub[:], k.PublicKey().Bytes())
 }
 
-// ownKey returns the own ratchet private key, parsing it on first use after
-// a load. Parsing computes the public key again, so it is left to the DH
-// steps that need the private key rather than done on every load.
+// ownKey returns the own ratchet private key, on first use after a load
+// the one this process generated (ownKeys), else parsed. Parsing computes
+// the public key again, so it is left to the DH steps that need the
+// private key rather than done on every load.
 func (s *State) ownKey() (*ecdh.PrivateKey, error) {
+	if s.dhs == nil {
+		s.dhs = s.cachedOwnKey()
+	}
 	if s.dhs == nil {
 		k, err := ecdh.X25519().NewPrivateKey(s.dhsPriv[:])
 		if err != nil {
@@ -155,8 +166,21 @@ func (s *State) ownKey() (*ecdh.PrivateKey, error) {
 }
 
 func (s *State) setRemote(k *ecdh.PublicKey) {
-	s.dhr = k
+	s.remote, s.dhr = true, k
 	copy(s.dhrPub[:], k.Bytes())
+}
+
+// remoteKey returns the remote ratchet key, parsing it on first use after
+// a load: only a sending DH step needs it, so a load does not allocate it.
+func (s *State) remoteKey() (*ecdh.PublicKey, error) {
+	if s.dhr == nil {
+		k, err := ecdh.X25519().NewPublicKey(s.dhrPub[:])
+		if err != nil {
+			return nil, err
+		}
+		s.dhr = k
+	}
+	return s.dhr, nil
 }
 
 // InitInitiator starts the session initiator's (Alice's) State of a
@@ -174,7 +198,7 @@ func InitInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	s.pq, s.v2 = pqState{epoch: 1, phase: pqNeedKey}, true
 	s.sendV2, s.peerV2 = true, true
 	return s, nil
 }
@@ -203,6 +227,7 @@ func initInitiator(sk, ad []byte, remote *ecdh.PublicKey) (*State, error) {
 		// A low-order remote key would give an all-zero, public DH output.
 		return nil, fmt.Errorf("%w: remote ratchet key is a low-order point", ErrInvalidInput)
 	}
+	ownKeys.put(&s.dhsPub, own)
 	s.setRemote(remote)
 	s.rk, s.cks = kdfRoot(&s.rk, shared)
 	clear(shared)
@@ -228,10 +253,12 @@ func InitResponder(sk, ad []byte, own *ecdh.PrivateKey) (*State, error) {
 // would otherwise build one (four allocations) per message.
 var expanders = sync.Pool{New: func() any { return chainkey.NewExpander(labelMessage) }}
 
-// additionalData returns ad || header in a scratch buffer.
-func (s *State) additionalData(header []byte) []byte {
-	s.adBuf = append(append(s.adBuf[:0], s.ad...), header...)
-	return s.adBuf
+// additionalData writes ad || header to dst, len(s.ad)+len(header)
+// bytes, and returns it. Callers place it after the message or plaintext
+// in one allocation with it, beyond the capacity they return.
+func (s *State) additionalData(dst, header []byte) []byte {
+	copy(dst[copy(dst, s.ad):], header)
+	return dst
 }
 
 // Encrypt seals plaintext (at most MaxPlaintext bytes) as the next message
@@ -243,7 +270,7 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	if len(plaintext) > MaxPlaintext {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintext)
 	}
-	if s.dhr == nil {
+	if !s.remote {
 		return nil, ErrNotReady
 	}
 	if s.sending && s.ns == reservedN {
@@ -251,7 +278,7 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 	}
 	// The ML-KEM key is generated before anything changes, so a failure
 	// leaves the State as it was.
-	if s.pq != nil && s.pq.phase == pqNeedKey && (s.sendV2 || !s.sending) {
+	if s.v2 && s.pq.phase == pqNeedKey && (s.sendV2 || !s.sending) {
 		if err := s.pq.generate(); err != nil {
 			return nil, err
 		}
@@ -267,10 +294,12 @@ func (s *State) Encrypt(plaintext []byte) ([]byte, error) {
 		h.Version, h.PQ = messageV2, s.pq.outgoing()
 		h.PQ.Mixed = s.mixed
 	}
-	hlen := h.size()
-	out := appendHeader(make([]byte, 0, hlen+len(plaintext)+tagSize), &h)
+	n := h.size() + len(plaintext) + tagSize
+	buf := make([]byte, n+len(s.ad)+h.size())
+	out := appendHeader(buf[:0:n], &h)
+	ad := s.additionalData(buf[n:], out)
 	e := expanders.Get().(*chainkey.Expander)
-	out = seal(e, &mk, out, plaintext, s.additionalData(out))
+	out = seal(e, &mk, out, plaintext, ad)
 	expanders.Put(e)
 	s.cks = next
 	s.ns++
@@ -287,12 +316,16 @@ func (s *State) stepSending() error {
 	if err != nil {
 		return err
 	}
-	shared, err := own.ECDH(s.dhr)
+	remote, err := s.remoteKey()
+	if err != nil {
+		return err
+	}
+	shared, err := own.ECDH(remote)
 	if err != nil {
 		return fmt.Errorf("%w: remote ratchet key is a low-order point", ErrAuth)
 	}
 	s.mixed = false
-	if s.pq != nil && s.pq.phase == pqMix {
+	if s.v2 && s.pq.phase == pqMix {
 		s.rk, s.cks = kdfRootPQ(&s.rk, shared, &s.pq.ss)
 		s.pq.enter(s.pq.epoch+1, pqCollectEK)
 		s.mixed = true
@@ -300,10 +333,14 @@ func (s *State) stepSending() error {
 		s.rk, s.cks = kdfRoot(&s.rk, shared)
 	}
 	clear(shared)
+	// The old key pair is no longer this State's: the process keeps no
+	// copy of it (forward secrecy); the new one awaits the receiving step.
+	ownKeys.remove(&s.dhsPub)
 	s.setOwn(own)
+	ownKeys.put(&s.dhsPub, own)
 	s.pn, s.ns = s.ns, 0
 	s.sending = true
-	s.sendV2 = s.pq != nil
+	s.sendV2 = s.v2
 	return nil
 }
 
@@ -313,8 +350,8 @@ func (s *State) stepSending() error {
 // The peer's release must read version 2 messages; its State upgrades when
 // it receives the first one. Upgrade does nothing to a version 2 session.
 func (s *State) Upgrade() {
-	if s.pq == nil {
-		s.pq = &pqState{epoch: 1, phase: pqNeedKey}
+	if !s.v2 {
+		s.pq, s.v2 = pqState{epoch: 1, phase: pqNeedKey}, true
 	}
 }
 
@@ -322,7 +359,7 @@ func (s *State) Upgrade() {
 // Ratchet, 2 once the post-quantum ratchet runs (or is set to start at the
 // next sending step).
 func (s *State) Version() int {
-	if s.pq == nil {
+	if !s.v2 {
 		return 1
 	}
 	return 2
@@ -332,7 +369,7 @@ func (s *State) Version() int {
 // epochs below it had their secret mixed into the root key. It changes
 // nothing.
 func (s *State) PQEpoch() uint32 {
-	if s.pq == nil {
+	if !s.v2 {
 		return 0
 	}
 	return s.pq.epoch
@@ -350,7 +387,5 @@ func (s *State) Clone() *State {
 	c.ad = bytes.Clone(s.ad)
 	c.skipped = s.skipped.clone()
 	c.past = slices.Clone(s.past)
-	c.pq = s.pq.clone()
-	c.adBuf = nil
 	return &c
 }

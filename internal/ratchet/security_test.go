@@ -208,8 +208,8 @@ func TestPastChainsBounded(t *testing.T) {
 		toBob = append(toBob, m)
 		decryptOK(t, alice, encrypt(t, bob, "ack"), "ack")
 	}
-	if len(bob.past) != MaxPastChains {
-		t.Fatalf("past chains = %d, want %d", len(bob.past), MaxPastChains)
+	if bob.past.len() != MaxPastChains {
+		t.Fatalf("past chains = %d, want %d", bob.past.len(), MaxPastChains)
 	}
 	refused(t, bob, toBob[0], isAuth, "replay from a forgotten chain")
 	refused(t, bob, toBob[len(toBob)-2], isReplay, "replay from a remembered chain")

@@ -1,6 +1,9 @@
 package ratchet
 
-import "slices"
+import (
+	"encoding/binary"
+	"slices"
+)
 
 // skipID names a skipped message key: the sender's ratchet public key and
 // the message number in that key's chain.
@@ -133,21 +136,41 @@ type pastChain struct {
 }
 
 // pastChains lists the last MaxPastChains retired receiving chains, oldest
-// first. It lets Decrypt answer ErrReplay, rather than attempting a DH step,
-// for an old message whose key is gone.
-type pastChains []pastChain
+// first, in their stored encoding (pub || u32(end) each, SPEC §5.9): a
+// State loads and stores them with one copy, not one per chain. It lets
+// Decrypt answer ErrReplay, rather than attempting a DH step, for an old
+// message whose key is gone. A pastChains is never written in place (push
+// builds a new one), so a loaded State may share it with its encoding.
+type pastChains []byte
 
-func (p *pastChains) push(c pastChain) {
-	*p = append(*p, c)
-	if len(*p) > MaxPastChains {
-		*p = slices.Delete(*p, 0, len(*p)-MaxPastChains)
-	}
+func (p pastChains) len() int { return len(p) / pastLen }
+
+func (p pastChains) at(i int) pastChain {
+	e := p[i*pastLen : (i+1)*pastLen]
+	return pastChain{pub: [keySize]byte(e), end: binary.BigEndian.Uint32(e[keySize:])}
+}
+
+// pub returns the key of chain i, in place.
+func (p pastChains) pub(i int) *[keySize]byte {
+	return (*[keySize]byte)(p[i*pastLen:])
+}
+
+// push returns the list with c appended, the oldest dropped beyond
+// MaxPastChains.
+func (p pastChains) push(c pastChain) pastChains {
+	keep := p[max(0, len(p)-(MaxPastChains-1)*pastLen):]
+	n := make(pastChains, len(keep)+pastLen)
+	copy(n, keep)
+	e := n[len(keep):]
+	copy(e, c.pub[:])
+	binary.BigEndian.PutUint32(e[keySize:], c.end)
+	return n
 }
 
 func (p pastChains) find(pub *[keySize]byte) (pastChain, bool) {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i].pub == *pub {
-			return p[i], true
+	for i := p.len() - 1; i >= 0; i-- {
+		if *p.pub(i) == *pub {
+			return p.at(i), true
 		}
 	}
 	return pastChain{}, false

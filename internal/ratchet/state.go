@@ -1,6 +1,7 @@
 package ratchet
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"encoding/binary"
 	"fmt"
@@ -35,11 +36,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if !s.own {
 		return nil, fmt.Errorf("%w: State is not initialised", ErrInvalidInput)
 	}
-	size := 300 + len(s.ad) + len(s.past)*36 + s.skipped.len()*68
-	if s.pq != nil {
-		size += 8 + seedSize + ekSize
-	}
-	w := wire.NewWriter(make([]byte, 0, size))
+	w := wire.NewWriter(make([]byte, 0, s.size()))
 	w.U8(stateV2)
 	var flags uint8
 	if s.sending {
@@ -48,10 +45,10 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	if s.receiving {
 		flags |= flagReceiving
 	}
-	if s.dhr != nil {
+	if s.remote {
 		flags |= flagRemote
 	}
-	if s.pq != nil {
+	if s.v2 {
 		flags |= flagPQ
 	}
 	if s.sendV2 {
@@ -67,7 +64,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w.Fixed(s.rk[:])
 	w.Fixed(s.dhsPriv[:])
 	w.Fixed(s.dhsPub[:])
-	if s.dhr != nil {
+	if s.remote {
 		w.Fixed(s.dhrPub[:])
 	}
 	if s.sending {
@@ -80,34 +77,57 @@ func (s *State) MarshalBinary() ([]byte, error) {
 	w.U32(s.nr)
 	w.U32(s.pn)
 	w.Bytes16(s.ad)
-	w.U16(uint16(len(s.past)))
-	var c [pastLen]byte
-	for i := range s.past {
-		copy(c[:], s.past[i].pub[:])
-		binary.BigEndian.PutUint32(c[keySize:], s.past[i].end)
-		w.Fixed(c[:])
-	}
+	w.U16(uint16(s.past.len()))
+	w.Fixed(s.past)
 	w.U16(uint16(s.skipped.len()))
 	s.skipped.each(func(id skipID, mk *[keySize]byte) {
 		w.Fixed(id.pub[:])
 		w.U32(id.n)
 		w.Fixed(mk[:])
 	})
-	if s.pq != nil {
+	if s.v2 {
 		s.pq.marshal(w)
 	}
 	return w.Bytes(), nil
+}
+
+// size is the length of s's encoding, so MarshalBinary allocates it once
+// and no more.
+func (s *State) size() int {
+	n := 2 + 3*keySize + 3*4 + 2 + len(s.ad) + 2 + len(s.past) + 2 + s.skipped.len()*(keySize+4+keySize)
+	for _, chain := range []bool{s.remote, s.sending, s.receiving} {
+		if chain {
+			n += keySize
+		}
+	}
+	if s.v2 {
+		n += s.pq.size()
+	}
+	return n
 }
 
 // UnmarshalBinary replaces s with the State encoded in b. It refuses any
 // encoding MarshalBinary could not have produced, and leaves s unchanged
 // when it does.
 func (s *State) UnmarshalBinary(b []byte) error {
-	n, err := parseState(b)
-	if err != nil {
+	return s.unmarshal(b, false)
+}
+
+// UnmarshalShared is UnmarshalBinary for a caller that keeps b unchanged
+// while s is in use, as a client does with a stored session record for
+// one message: s may share b's memory (the session associated data and
+// the retired chains, most of a State's bytes) instead of copying it. s
+// never writes into b.
+func (s *State) UnmarshalShared(b []byte) error {
+	return s.unmarshal(b, true)
+}
+
+func (s *State) unmarshal(b []byte, shared bool) error {
+	var n State
+	if err := parseState(&n, b, shared); err != nil {
 		return err
 	}
-	*s = *n
+	*s = n
 	return nil
 }
 
@@ -117,9 +137,9 @@ func fail(r *wire.Reader, field string, sentinel error, detail string) {
 	}
 }
 
-func parseState(b []byte) (*State, error) {
+// parseState decodes b into s, zero.
+func parseState(s *State, b []byte, shared bool) error {
 	r := wire.NewReader(stateStruct, b)
-	s := new(State)
 	v := r.U8("version")
 	// A version 1 state (earlier releases) is read and re-encoded as
 	// version 2; any other version is a format this code cannot read.
@@ -163,13 +183,11 @@ func parseState(b []byte) (*State, error) {
 		copy(s.dhsPub[:], r.Fixed("dhs.public", keySize))
 	}
 	if remote {
+		// Any 32 bytes are an X25519 public key (crypto/ecdh checks only
+		// the length), so parsing it waits for the step that needs it.
 		if pub := r.Fixed("dhr", keySize); r.Err() == nil {
-			k, err := ecdh.X25519().NewPublicKey(pub)
-			if err != nil {
-				fail(r, "dhr", wire.ErrMalformed, "bad X25519 public key")
-			} else {
-				s.setRemote(k)
-			}
+			s.remote = true
+			copy(s.dhrPub[:], pub)
 		}
 	}
 	if s.sending {
@@ -183,16 +201,16 @@ func parseState(b []byte) (*State, error) {
 	if !s.receiving && s.nr != 0 {
 		fail(r, "nr", wire.ErrMalformed, "counter without a receiving chain")
 	}
-	s.ad = append([]byte(nil), r.Bytes16("ad", MaxAD)...)
+	s.ad = r.Bytes16("ad", MaxAD)
 	parsePast(r, s)
+	if !shared {
+		s.ad, s.past = bytes.Clone(s.ad), bytes.Clone(s.past)
+	}
 	parseSkipped(r, s)
-	if s.pq != nil && r.Err() == nil {
-		s.pq = parsePQ(r, s.pq) // the zero pqState parseFlagsV2 made
+	if s.v2 && r.Err() == nil {
+		parsePQ(r, &s.pq)
 	}
-	if err := r.Done(); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return r.Done()
 }
 
 // parsePast reads the retired receiving chains, oldest first.
@@ -206,35 +224,33 @@ func parsePast(r *wire.Reader, s *State) {
 	if count > 0 && !s.receiving {
 		fail(r, "past.count", wire.ErrMalformed, "retired chains without a receiving chain")
 	}
-	raw := r.Fixed("past", count*pastLen)
+	raw := pastChains(r.Fixed("past", count*pastLen))
 	if r.Err() != nil {
 		return
-	}
-	if count > 0 {
-		s.past = make(pastChains, count)
 	}
 	// Duplicates would make lookups ambiguous; the current key is not
 	// retired. The check runs on every load: an open-addressed set of the
 	// keys' first 8 bytes on the stack, whole keys compared only when
 	// those match, instead of comparing every pair.
-	var set [2 * MaxPastChains]uint8 // index+1 into s.past, 0 empty
+	var set [2 * MaxPastChains]uint8 // index+1 into raw, 0 empty
 	for i := range count {
-		c := &s.past[i]
-		copy(c.pub[:], raw[i*pastLen:])
-		c.end = binary.BigEndian.Uint32(raw[i*pastLen+keySize:])
-		dup := s.dhr != nil && c.pub == s.dhrPub
-		h := binary.LittleEndian.Uint64(c.pub[:8])
+		pub := raw.pub(i)
+		dup := s.remote && *pub == s.dhrPub
+		h := binary.LittleEndian.Uint64(pub[:8])
 		for slot := h % uint64(len(set)); !dup; slot = (slot + 1) % uint64(len(set)) {
 			if set[slot] == 0 {
 				set[slot] = uint8(i + 1)
 				break
 			}
-			dup = s.past[set[slot]-1].pub == c.pub
+			dup = *raw.pub(int(set[slot]) - 1) == *pub
 		}
 		if dup {
 			fail(r, "past.pub", wire.ErrMalformed, "duplicate ratchet key")
 			return
 		}
+	}
+	if count > 0 {
+		s.past = raw
 	}
 }
 
@@ -281,14 +297,14 @@ func checkSkipped(s *State, id *skipID) string {
 // session reaches.
 func parseFlagsV2(r *wire.Reader, s *State, flags uint8) {
 	if flags&flagPQ != 0 {
-		s.pq = &pqState{} // filled by parsePQ
+		s.v2 = true // s.pq filled by parsePQ
 	}
 	s.sendV2 = flags&flagSendV2 != 0
 	s.mixed = flags&flagMixed != 0
 	s.peerV2 = flags&flagPeerV2 != 0
 	// Version 2 chains exist only in a version 2 session, only while a
 	// sending chain exists; only a version 2 chain can have mixed.
-	if (s.sendV2 || s.peerV2) && s.pq == nil {
+	if (s.sendV2 || s.peerV2) && !s.v2 {
 		fail(r, "flags", wire.ErrMalformed, "version 2 chain without the post-quantum state")
 	}
 	if s.sendV2 && !s.sending {

@@ -25,8 +25,8 @@ func midConversation(t *testing.T) (alice, bob *State, toBob, toAlice [][]byte) 
 
 func TestStateRoundTripMidConversation(t *testing.T) {
 	alice, bob, toBob, toAlice := midConversation(t)
-	if bob.skipped.len() != 2 || alice.skipped.len() != 1 || len(bob.past) != 1 {
-		t.Fatalf("setup: bob skipped %d past %d, alice skipped %d", bob.skipped.len(), len(bob.past), alice.skipped.len())
+	if bob.skipped.len() != 2 || alice.skipped.len() != 1 || bob.past.len() != 1 {
+		t.Fatalf("setup: bob skipped %d past %d, alice skipped %d", bob.skipped.len(), bob.past.len(), alice.skipped.len())
 	}
 	restore := func(s *State) *State {
 		enc := marshal(t, s)
@@ -80,14 +80,14 @@ type stateOffsets struct{ ad, past, skipped int }
 
 func offsets(s *State) stateOffsets {
 	o := 2 + 3*keySize // flags, rk, dhs and its public key
-	for _, present := range []bool{s.dhr != nil, s.sending, s.receiving} {
+	for _, present := range []bool{s.remote, s.sending, s.receiving} {
 		if present {
 			o += keySize
 		}
 	}
 	o += 12
 	past := o + 2 + len(s.ad)
-	return stateOffsets{ad: o, past: past, skipped: past + 2 + len(s.past)*(keySize+4)}
+	return stateOffsets{ad: o, past: past, skipped: past + 2 + len(s.past)}
 }
 
 func TestUnmarshalRefusesMalformed(t *testing.T) {
@@ -168,19 +168,23 @@ func TestCloneIsIndependent(t *testing.T) {
 // refused.
 func TestPastChainsDuplicateCheck(t *testing.T) {
 	_, bob, _, _ := midConversation(t)
-	full := func(edit func(p pastChains)) []byte {
+	full := func(edit func(p []pastChain)) []byte {
 		s := bob.Clone()
-		s.past = make(pastChains, MaxPastChains)
-		for i := range s.past {
-			rand.Read(s.past[i].pub[:])
-			s.past[i].end = uint32(i)
+		p := make([]pastChain, MaxPastChains)
+		for i := range p {
+			rand.Read(p[i].pub[:])
+			p[i].end = uint32(i)
 		}
 		// Prefix twins: keys 10 to 19 share their first 8 bytes.
 		for i := 11; i < 20; i++ {
-			copy(s.past[i].pub[:8], s.past[10].pub[:8])
+			copy(p[i].pub[:8], p[10].pub[:8])
 		}
 		if edit != nil {
-			edit(s.past)
+			edit(p)
+		}
+		s.past = nil
+		for _, c := range p {
+			s.past = s.past.push(c)
 		}
 		return marshal(t, s)
 	}
@@ -196,10 +200,105 @@ func TestPastChainsDuplicateCheck(t *testing.T) {
 		name string
 		i, j int
 	}{{"first and last", 0, MaxPastChains - 1}, {"neighbours", 30, 31}, {"prefix twins", 12, 17}} {
-		b := full(func(p pastChains) { p[c.j].pub = p[c.i].pub })
+		b := full(func(p []pastChain) { p[c.j].pub = p[c.i].pub })
 		var s State
 		if err := s.UnmarshalBinary(b); !errors.Is(err, wire.ErrMalformed) {
 			t.Errorf("%s duplicated: %v, want ErrMalformed", c.name, err)
 		}
+	}
+}
+
+// A State loaded with UnmarshalShared never writes into the encoding it
+// shares: a DH step that retires a chain, sending, and a refused message
+// leave it as it was, and the State stores what UnmarshalBinary's would.
+func TestUnmarshalSharedLeavesEncoding(t *testing.T) {
+	alice, bob := newPair(t)
+	for i := range 4 { // both sides retire chains
+		decryptOK(t, bob, encrypt(t, alice, label("alice", i)), label("alice", i))
+		decryptOK(t, alice, encrypt(t, bob, label("bob", i)), label("bob", i))
+	}
+	enc := marshal(t, bob)
+	if bob.past.len() == 0 {
+		t.Fatal("setup: no retired chains")
+	}
+	orig := bytes.Clone(enc)
+	var shared, copied State
+	if err := shared.UnmarshalShared(enc); err != nil {
+		t.Fatal(err)
+	}
+	if err := copied.UnmarshalBinary(enc); err != nil {
+		t.Fatal(err)
+	}
+	m := encrypt(t, alice, "a DH step for bob")
+	forged := bytes.Clone(m)
+	forged[len(forged)-1] ^= 1
+	if _, err := shared.Decrypt(forged); err == nil {
+		t.Fatal("forged message accepted")
+	}
+	decryptOK(t, &shared, m, "a DH step for bob")
+	decryptOK(t, &copied, m, "a DH step for bob")
+	encrypt(t, &shared, "reply")
+	encrypt(t, &copied, "reply")
+	if !bytes.Equal(enc, orig) {
+		t.Fatal("a State loaded with UnmarshalShared wrote into its encoding")
+	}
+	a, b := marshal(t, &shared), marshal(t, &copied)
+	// The replies' ratchet keys differ (fresh key pairs); compare the
+	// retired chains, which both must have advanced alike.
+	if shared.past.len() != copied.past.len() || !bytes.Equal(shared.past, copied.past) || len(a) != len(b) {
+		t.Fatal("UnmarshalShared and UnmarshalBinary States diverged")
+	}
+}
+
+// MarshalBinary allocates exactly its encoding, whatever the phase of
+// the post-quantum ratchet and the keys held, so that a State stored per
+// message costs one allocation of its size.
+func TestMarshalBinaryExactSize(t *testing.T) {
+	alice, bob := newPair(t)
+	phases := map[pqPhase]bool{}
+	for i := range 80 {
+		for _, s := range []*State{alice, bob} {
+			b := marshal(t, s)
+			if len(b) != cap(b) || len(b) != s.size() {
+				t.Fatalf("round %d, version %d: %d bytes in a buffer of %d (size %d)", i, s.Version(), len(b), cap(b), s.size())
+			}
+			if s.v2 {
+				phases[s.pq.phase] = true
+			}
+		}
+		m := encrypt(t, alice, "x")
+		if i%7 != 3 { // some lost: bob holds skipped keys
+			decryptOK(t, bob, m, "x")
+		}
+		if i%3 == 0 {
+			decryptOK(t, alice, encrypt(t, bob, "y"), "y")
+		}
+	}
+	if len(phases) < 5 {
+		t.Fatalf("phases covered: %v", phases)
+	}
+}
+
+// Loading a State that holds no skipped keys with UnmarshalShared, as a
+// client does for every message, allocates nothing: no copy of the
+// retired chains or associated data, no post-quantum block on the heap,
+// no parsed ratchet keys (each waits for the DH step that needs it).
+func TestUnmarshalSharedAllocatesNothing(t *testing.T) {
+	alice, bob := newPair(t)
+	for i := range 4 {
+		decryptOK(t, bob, encrypt(t, alice, label("alice", i)), label("alice", i))
+		decryptOK(t, alice, encrypt(t, bob, label("bob", i)), label("bob", i))
+	}
+	enc := marshal(t, bob)
+	if bob.past.len() == 0 || bob.Version() != 2 || bob.SkippedKeys() != 0 {
+		t.Fatal("setup: want retired chains, version 2, no skipped keys")
+	}
+	var s State
+	if n := testing.AllocsPerRun(50, func() {
+		if err := s.UnmarshalShared(enc); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per load", n)
 	}
 }

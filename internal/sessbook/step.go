@@ -65,7 +65,7 @@ func (c *Certs) Get(gen uint64, raw []byte) (*identity.DeviceCert, error) {
 // unchanged.
 func SealMessage(r *Record, to *identity.DeviceCert, c envelope.Content, pt []byte) ([]byte, error) {
 	var st ratchet.State
-	if err := st.UnmarshalBinary(r.State); err != nil {
+	if err := st.UnmarshalShared(r.State); err != nil {
 		return nil, err
 	}
 	// A session made by an earlier release moves to version 2 (the
@@ -188,7 +188,7 @@ type Decrypted struct {
 // returns the ratchet's error and state is unchanged.
 func Decrypt(state, msg []byte) (*Decrypted, error) {
 	var st ratchet.State
-	if err := st.UnmarshalBinary(state); err != nil {
+	if err := st.UnmarshalShared(state); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	before := st.SkippedKeys()

@@ -65,8 +65,11 @@ func Errorf(structName, field string, sentinel error, format string, args ...any
 // a decoder can read a whole structure and check once.
 type Reader struct {
 	name string
-	buf  []byte
-	err  error
+	// buf is the input, never resliced: reads move off, an integer, so a
+	// Reader on the heap costs no GC write barrier per field.
+	buf []byte
+	off int // bytes read
+	err error
 }
 
 // NewReader returns a Reader over b for the structure called name (used in
@@ -77,28 +80,37 @@ func NewReader(name string, b []byte) *Reader { return &Reader{name: name, buf: 
 func (r *Reader) Err() error { return r.err }
 
 // Len returns the number of unread bytes.
-func (r *Reader) Len() int { return len(r.buf) }
+func (r *Reader) Len() int { return len(r.buf) - r.off }
 
 // Fail records err (if no error was recorded yet) for field.
 func (r *Reader) Fail(field string, sentinel error, detail string) {
 	if r.err == nil {
 		r.err = &Error{Struct: r.name, Field: field, Err: sentinel, Detail: detail}
 	}
-	r.buf = nil
+	r.off = len(r.buf)
 }
 
 func (r *Reader) take(field string, n int) []byte {
+	return r.takeField(field, "", n)
+}
+
+// takeField is take for the field named field + suffix, a name built
+// only for an error: concatenating it for every read would allocate.
+func (r *Reader) takeField(field, suffix string, n int) []byte {
 	if r.err != nil {
 		return nil
 	}
-	if n < 0 || n > len(r.buf) {
-		r.Fail(field, ErrTruncated, fmt.Sprintf("need %d bytes, have %d", n, len(r.buf)))
+	if n < 0 || n > r.Len() {
+		r.Fail(field+suffix, ErrTruncated, fmt.Sprintf("need %d bytes, have %d", n, r.Len()))
 		return nil
 	}
-	b := r.buf[:n:n]
-	r.buf = r.buf[n:]
+	b := r.buf[r.off : r.off+n : r.off+n]
+	r.off += n
 	return b
 }
+
+// lengthSuffix names the length prefix of a byte string field.
+const lengthSuffix = ".len"
 
 // U8 reads one byte.
 func (r *Reader) U8(field string) uint8 {
@@ -142,21 +154,31 @@ func (r *Reader) Fixed(field string, n int) []byte { return r.take(field, n) }
 // Bytes8 reads a byte string prefixed by a uint8 length, refusing lengths
 // above max.
 func (r *Reader) Bytes8(field string, max int) []byte {
-	n := int(r.U8(field + ".len"))
-	return r.bounded(field, n, max)
+	b := r.takeField(field, lengthSuffix, 1)
+	if b == nil {
+		return nil
+	}
+	return r.bounded(field, int(b[0]), max)
 }
 
 // Bytes16 reads a byte string prefixed by a big-endian uint16 length,
 // refusing lengths above max.
 func (r *Reader) Bytes16(field string, max int) []byte {
-	n := int(r.U16(field + ".len"))
-	return r.bounded(field, n, max)
+	b := r.takeField(field, lengthSuffix, 2)
+	if b == nil {
+		return nil
+	}
+	return r.bounded(field, int(binary.BigEndian.Uint16(b)), max)
 }
 
 // Bytes32 reads a byte string prefixed by a big-endian uint32 length,
 // refusing lengths above max.
 func (r *Reader) Bytes32(field string, max int) []byte {
-	n := r.U32(field + ".len")
+	b := r.takeField(field, lengthSuffix, 4)
+	if b == nil {
+		return nil
+	}
+	n := binary.BigEndian.Uint32(b)
 	if uint64(n) > uint64(max) {
 		r.Fail(field, ErrTooLarge, fmt.Sprintf("length %d, limit %d", n, max))
 		return nil
@@ -180,8 +202,8 @@ func (r *Reader) Rest() []byte {
 	if r.err != nil {
 		return nil
 	}
-	b := r.buf
-	r.buf = nil
+	b := r.buf[r.off:]
+	r.off = len(r.buf)
 	return b
 }
 
@@ -200,8 +222,8 @@ func (r *Reader) Done() error {
 	if r.err != nil {
 		return r.err
 	}
-	if len(r.buf) != 0 {
-		r.err = &Error{Struct: r.name, Err: ErrTrailing, Detail: fmt.Sprintf("%d bytes", len(r.buf))}
+	if r.Len() != 0 {
+		r.err = &Error{Struct: r.name, Err: ErrTrailing, Detail: fmt.Sprintf("%d bytes", r.Len())}
 		return r.err
 	}
 	return nil

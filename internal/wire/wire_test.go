@@ -98,3 +98,41 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// Reading length-prefixed fields allocates nothing: a decoder runs them
+// for every field of every stored record and message. The field name of
+// the length (field + ".len") is built only for an error.
+func TestReaderAllocatesNothing(t *testing.T) {
+	w := NewWriter(nil)
+	w.Bytes8([]byte("a"))
+	w.Bytes16([]byte("bc"))
+	w.Bytes32([]byte("def"))
+	b := w.Bytes()
+	field := "field"
+	if n := testing.AllocsPerRun(100, func() {
+		r := NewReader("test", b)
+		r.Bytes8(field, 1)
+		r.Bytes16(field, 2)
+		r.Bytes32(field, 3)
+		if r.Done() != nil {
+			t.Fatal("round trip")
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations per read", n)
+	}
+	for _, c := range []struct {
+		in   []byte
+		read func(*Reader)
+	}{
+		{nil, func(r *Reader) { r.Bytes8("f", 1) }},
+		{[]byte{0}, func(r *Reader) { r.Bytes16("f", 1) }},
+		{[]byte{0, 0}, func(r *Reader) { r.Bytes32("f", 1) }},
+	} {
+		r := NewReader("s", c.in)
+		c.read(r)
+		var we *Error
+		if !errors.As(r.Err(), &we) || we.Field != "f.len" || !errors.Is(we, ErrTruncated) {
+			t.Fatalf("truncated length: %v, want field f.len", r.Err())
+		}
+	}
+}
