@@ -42,8 +42,16 @@ func TestContinuableStrictStateDecoding(t *testing.T) {
 	const c0 = 3 // offset of the first continuable epoch
 	hiAt, countAt, goneAt := c0+4+1+32, c0+4+1+32+4+32, c0+4+1+32+4+32+1
 	set := func(b []byte, i int, v byte) []byte { b = bytes.Clone(b); b[i] = v; return b }
-	setU32 := func(b []byte, i int, v uint32) []byte { b = bytes.Clone(b); binary.BigEndian.PutUint32(b[i:], v); return b }
-	setU64 := func(b []byte, i int, v uint64) []byte { b = bytes.Clone(b); binary.BigEndian.PutUint64(b[i:], v); return b }
+	setU32 := func(b []byte, i int, v uint32) []byte {
+		b = bytes.Clone(b)
+		binary.BigEndian.PutUint32(b[i:], v)
+		return b
+	}
+	setU64 := func(b []byte, i int, v uint64) []byte {
+		b = bytes.Clone(b)
+		binary.BigEndian.PutUint64(b[i:], v)
+		return b
+	}
 	gone := binary.BigEndian.Uint64(used[goneAt:])
 	for name, b := range map[string][]byte{
 		"version 3":          set(used, 0, 3),
