@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/envelope"
+	"github.com/hush-chat/hush/internal/localstore"
 	"github.com/hush-chat/hush/internal/tagged"
 )
 
@@ -100,5 +102,62 @@ func TestBacklogStaysTaggedAcrossGaps(t *testing.T) {
 	}
 	if len(all) != 40+50 {
 		t.Fatalf("bob's history holds %d of alice's backlog, want 90", len(all))
+	}
+}
+
+// A gap beyond tagged.MaxGap (the relay lost that many envelopes): the
+// next envelope of the peer's epoch is refused as too far ahead, with a
+// report, and the device offers a fresh epoch, on which the conversation
+// goes on tagged.
+func TestGapBeyondMaxGapOffersFreshEpoch(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	establish(t, alice, bob)
+	mustSend(t, alice, "bob", "before")
+	if got, errs := syncErrs(t, bob); !slices.Equal(got, []string{"before"}) || len(errs) != 0 {
+		t.Fatalf("bob: %q %v", got, errs)
+	}
+	// Alice's sender moves past MaxGap positions whose envelopes never
+	// reach bob.
+	err := alice.st.Update(ctx, func(tx *localstore.Tx) error {
+		sess, err := getSession(tx, "bob", 1)
+		if err != nil {
+			return err
+		}
+		var s tagged.Sender
+		if err := s.UnmarshalBinary(sess.TagSend); err != nil {
+			return err
+		}
+		c := &envelope.Content{Sender: envelope.Address{User: "alice", Device: alice.dev.ID()}, Recipient: envelope.Address{User: "bob", Device: 1}, Type: 1, Payload: []byte{1}}
+		sp := &s
+		for range tagged.MaxGap + 1 {
+			if sp, _, err = sp.Seal(c); err != nil {
+				return err
+			}
+		}
+		if sess.TagSend, err = sp.MarshalBinary(); err != nil {
+			return err
+		}
+		return putSession(tx, "bob", 1, &sess)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, alice, "bob", "beyond the gap")
+	got, errs := syncErrs(t, bob)
+	if len(got) != 0 || len(errs) != 1 || !errors.Is(errs[0], tagged.ErrTooFarAhead) {
+		t.Fatalf("bob after the gap: %q %v", got, errs)
+	}
+	syncErrs(t, alice) // takes bob's fresh epoch
+	mustSend(t, alice, "bob", "on the fresh epoch")
+	envs := takeEnvelopes(t, bob)
+	if len(envs) != 1 || envs[0][0] != tagged.Type {
+		t.Fatalf("%d envelopes after the fresh offer", len(envs))
+	}
+	if ms, other := receivePage(t, bob, envs); !slices.Equal(texts(ms), []string{"on the fresh epoch"}) || len(other) != 0 {
+		t.Fatalf("bob on the fresh epoch: %q %+v", texts(ms), other)
 	}
 }

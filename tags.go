@@ -258,3 +258,43 @@ func withTagged(sess sessionRecord, opened *sessionRecord) sessionRecord {
 	}
 	return sess
 }
+
+// offerAfterGap answers a tagged envelope refused as too far ahead (the
+// peer's epoch moved more than tagged.MaxGap positions past what this
+// device opened: the relay lost or expired that many envelopes): every
+// later envelope of that epoch would be refused too, so the device offers
+// the peer a fresh epoch, queued as any offer. Only one: while that offer
+// is pending, another refusal offers nothing more. Best effort: a failure
+// is logged, the refusal is reported anyway.
+func (c *Client) offerAfterGap(ctx context.Context, env []byte) {
+	g, err := tagged.ParseTag(env)
+	if err != nil {
+		return
+	}
+	k, ok := c.tags.lookup(g)
+	if !ok {
+		return
+	}
+	d, _, err := c.senderDevice(ctx, envelope.Address{User: k.user, Device: k.device})
+	if err != nil {
+		c.log.Debug("no offer after a gap", "reason", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		sess, err := getSession(tx, k.user, k.device)
+		if err != nil {
+			return err
+		}
+		inUse, err := sessbook.InUse(sess.TagRecv)
+		if err != nil || !inUse || !sess.Has() {
+			return err
+		}
+		sess.OfferDue = true // a fresh epoch, since the newest is in use
+		return c.offerIfDue(tx, k.user, d, &sess, false)
+	})
+	if err != nil {
+		c.log.Debug("no offer after a gap", "reason", err)
+	}
+}

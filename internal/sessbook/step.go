@@ -265,6 +265,20 @@ func MakeOffer(recv []byte, again bool) (*Offer, error) {
 	return &Offer{Recv: nb, Offer: o.Marshal(), Delta: d}, nil
 }
 
+// InUse reports whether the newest epoch of the receiver recv has opened
+// an envelope (no offer of it is pending), so that MakeOffer with again
+// makes a fresh epoch rather than repeating one.
+func InUse(recv []byte) (bool, error) {
+	if len(recv) == 0 {
+		return false, nil
+	}
+	var r tagged.Receiver
+	if err := r.UnmarshalBinary(recv); err != nil {
+		return false, err
+	}
+	return r.PendingOffer() == nil, nil
+}
+
 // RecordTags returns every tag r's receivers hold.
 func RecordTags(r *Record) ([]tagged.Tag, error) {
 	a, err := Tags(r.TagRecv)

@@ -60,7 +60,7 @@ func (c *chain) appendTags(dst []Tag, lo, up uint32) []Tag {
 	return dst
 }
 
-func (c *chain) mark() Mark { return Mark{Epoch: c.epoch, Hi: c.hi, tk: c.tk} }
+func (c *chain) mark() Mark { return Mark{Epoch: c.epoch, tk: c.tk} }
 
 // chainOpen is what opening one position of a chain commits.
 type chainOpen struct {
@@ -150,7 +150,7 @@ func (c *chain) delta(n *chain) Delta {
 	}
 	lo, up := window(c.hi)
 	nlo, nup := window(n.hi)
-	d := Delta{Marks: []Mark{n.mark()}}
+	var d Delta
 	d.Removed = c.appendTags(nil, lo, min(up, nlo))
 	d.Added = c.appendTags(nil, max(up, nlo), nup)
 	return d

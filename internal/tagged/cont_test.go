@@ -236,7 +236,7 @@ func TestJunkTagDerivesNothing(t *testing.T) {
 	// trial, never for this one.
 	for i, env := range stray[100:] {
 		g, _ := ParseTag(env)
-		if k, ok := tab.Lookup(g); ok != (100+i < MaxGap) || ok && k != 2 {
+		if k, ok := tab.Lookup(g); !ok || k != 2 {
 			t.Fatalf("other session's tag %d: %d %v", 100+i, k, ok)
 		}
 		if _, _, err := r.Open(bob, env); !errors.Is(err, ErrUnknownTag) {

@@ -74,19 +74,19 @@ func newBatch(epoch uint32, seed *[seedLen]byte) *batch {
 }
 
 // Delta is how an Offer or an Open changes what a Table holds for a
-// Receiver: tags added and removed, and the continuable epochs whose high-
-// water mark moved or that are new (Marks) or no longer held (Dropped).
-// Apply the deltas of one session in the order they were made.
+// Receiver: tags added and removed, and the continuable epochs that are new
+// (Marks) or no longer held (Dropped). Apply the deltas of one session in
+// the order they were made.
 type Delta struct {
 	Added, Removed []Tag
 	Marks, Dropped []Mark
 }
 
-// Mark is a continuable epoch's high-water mark and tag key, which a Table
+// Mark names a continuable epoch and holds its tag key, which a Table
 // keeps to find a tag beyond the window it holds. The tag key is secret.
 type Mark struct {
-	Epoch, Hi uint32
-	tk        [32]byte
+	Epoch uint32
+	tk    [32]byte
 }
 
 // NeedsOffer reports whether the peer should get a new epoch: none was

@@ -1,6 +1,9 @@
 package tagged
 
-import "crypto/cipher"
+import (
+	"crypto/cipher"
+	"slices"
+)
 
 // Table maps every tag a device holds to the session it belongs to, over
 // all its sessions (§14.6), so a receive path finds an envelope's session
@@ -18,9 +21,9 @@ type Table[K comparable] struct {
 
 // trialEpoch is a continuable epoch of a session as the table knows it.
 type trialEpoch struct {
-	epoch, hi uint32
-	tk        [32]byte // with epoch, names the epoch: a retired receiver may hold another of the same number
-	blk       cipher.Block
+	epoch uint32
+	tk    [32]byte // with epoch, names the epoch: a retired receiver may hold another of the same number
+	blk   cipher.Block
 }
 
 // NewTable returns an empty table.
@@ -67,15 +70,8 @@ func (t *Table[K]) Apply(k K, d Delta) {
 		}
 	}
 	for _, m := range d.Marks {
-		found := false
-		for i := range eps {
-			if eps[i].epoch == m.Epoch && eps[i].tk == m.tk {
-				eps[i].hi, found = m.Hi, true
-				break
-			}
-		}
-		if !found {
-			eps = append(eps, trialEpoch{epoch: m.Epoch, hi: m.Hi, tk: m.tk, blk: tagCipher(&m.tk)})
+		if !slices.ContainsFunc(eps, func(e trialEpoch) bool { return e.epoch == m.Epoch && e.tk == m.tk }) {
+			eps = append(eps, trialEpoch{epoch: m.Epoch, tk: m.tk, blk: tagCipher(&m.tk)})
 		}
 	}
 	if len(eps) == 0 {
@@ -94,18 +90,19 @@ func (t *Table[K]) Forget(k K, tags []Tag) {
 
 // Lookup returns the session owning tag g: the one whose window holds it,
 // else (a gap beyond the window) the one whose continuable epoch decrypts
-// it to a position below its high-water mark plus MaxGap. A tag no session
-// made costs one AES block decryption per continuable epoch held, and
-// never a chain derivation.
+// it to a position. A tag no session made costs one AES block decryption
+// per continuable epoch held, and never a chain derivation. A position
+// below the window or more than MaxGap above it is found too: only the
+// peer can make its tag, and the session's receiver refuses it as too old
+// or too far ahead (which its owner may want to answer) before deriving
+// anything.
 func (t *Table[K]) Lookup(g Tag) (K, bool) {
 	if k, ok := t.owner[g]; ok {
 		return k, true
 	}
 	for k, eps := range t.trial {
 		for i := range eps {
-			// Below the window too: the receiver then refuses it as too
-			// old rather than unknown.
-			if p, ok := positionOf(eps[i].blk, &g); ok && p < eps[i].hi+MaxGap {
+			if _, ok := positionOf(eps[i].blk, &g); ok {
 				return k, true
 			}
 		}
