@@ -6,7 +6,9 @@ import (
 	"errors"
 	"maps"
 	"math/bits"
+	mrand "math/rand/v2"
 	"testing"
+	"testing/cryptotest"
 )
 
 // chainTable is a Table for one session (key 1), kept in step with r the
@@ -435,4 +437,72 @@ func TestLegacyToContinuable(t *testing.T) {
 	if _, err := s2.Accept(&Offer{Version: OfferBatch, Epoch: 3}); !errors.Is(err, ErrStaleOffer) {
 		t.Fatalf("batch offer under a continuable epoch's number: %v", err)
 	}
+}
+
+// The table a session's deltas build, applied in order after each open
+// and offer, is the table built afresh from the receiver it ends with, over
+// random runs of in-order, reordered, lost and replayed envelopes and
+// epoch switches; and every envelope the receiver still can open is found.
+func TestTableFollowsDeltas(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 0x64656c7461)
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	r, s := pair(t)
+	tab := chainTable(r)
+	var pending [][]byte // sealed, not delivered yet
+	opened, offers, refused := 0, 0, 0
+	for step := range 3000 {
+		switch x := rng.IntN(100); {
+		case x < 60: // seal a few
+			var envs [][]byte
+			s, envs = seal(t, s, 1+rng.IntN(5))
+			pending = append(pending, envs...)
+		case x < 63 && len(pending) > 0: // the relay loses some
+			n := min(len(pending), 1+rng.IntN(120))
+			pending = pending[n:]
+		case x < 65 && r.NeedsOffer():
+			n, o, d, err := r.Offer()
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = n
+			tab.Apply(1, d)
+			offers++
+			if s, err = s.Accept(o); err != nil {
+				t.Fatal(err)
+			}
+		case len(pending) > 0: // deliver one, usually the oldest
+			i := 0
+			if rng.IntN(4) == 0 {
+				i = rng.IntN(min(len(pending), 40))
+			}
+			env := pending[i]
+			if rng.IntN(10) > 0 {
+				pending = append(pending[:i:i], pending[i+1:]...)
+			}
+			g, _ := ParseTag(env)
+			_, found := tab.Lookup(g)
+			n, op, err := r.Open(bob, env)
+			switch {
+			case err == nil:
+				if !found {
+					t.Fatalf("step %d: an envelope that opens is not in the table", step)
+				}
+				r = n
+				tab.Apply(1, op.Delta)
+				opened++
+			case errors.Is(err, ErrReplay), errors.Is(err, ErrTooOld), errors.Is(err, ErrUnknownTag), errors.Is(err, ErrTooFarAhead):
+				refused++
+			default:
+				t.Fatalf("step %d: %v", step, err)
+			}
+		}
+		fresh := chainTable(r)
+		if !maps.Equal(fresh.owner, tab.owner) || fresh.Epochs() != tab.Epochs() {
+			t.Fatalf("step %d: the table differs from one built from the state (%d tags, %d built)", step, tab.Len(), fresh.Len())
+		}
+	}
+	if opened < 500 || offers < 5 || refused < 20 {
+		t.Fatalf("the run opened %d, offered %d, refused %d: not the mix it is meant to be", opened, offers, refused)
+	}
+	t.Logf("opened %d, offered %d, refused %d", opened, offers, refused)
 }
