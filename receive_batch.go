@@ -281,16 +281,26 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 		if err != nil {
 			return b, false, nil
 		}
-		k, found := c.tags.lookup(g)
+		// A tag beyond the committed window is most often one the run's
+		// earlier envelopes of the same session moved to: those sessions
+		// are tried before the table's trial over every session.
+		k, found := c.tags.owner(g)
+		for k2, rs2 := range sessions {
+			if found {
+				break
+			}
+			k, found = k2, sessbook.Holds(&rs2.sess, g)
+		}
+		if !found {
+			k, found = c.tags.lookup(g)
+		}
 		if !found {
 			return b, false, nil
 		}
 		if rs, err = runSessionOf(tx, sessions, k); err != nil {
 			return b, false, err
 		}
-		// The run's receiver, with what it opened so far. A tag beyond
-		// the committed window (the run's earlier envelopes moved it) is
-		// found by the table's trial.
+		// The run's receiver, with what it opened so far.
 		var next sessionRecord
 		if content, next, delta, err = sessbook.OpenRecord(rs.sess, self, envelope.Address{User: k.user, Device: k.device}, env); err != nil {
 			return b, false, nil

@@ -48,6 +48,13 @@ func (t *tagTable) lookup(g tagged.Tag) (sessionKey, bool) {
 	return t.t.Lookup(g)
 }
 
+// owner returns the session whose window holds tag g (no trial).
+func (t *tagTable) owner(g tagged.Tag) (sessionKey, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t.Owner(g)
+}
+
 func (t *tagTable) apply(k sessionKey, d tagged.Delta) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -279,6 +279,17 @@ func InUse(recv []byte) (bool, error) {
 	return r.PendingOffer() == nil, nil
 }
 
+// Holds reports whether g is a tag of one of r's receivers (tagged.Receiver.Holds).
+func Holds(r *Record, g tagged.Tag) bool {
+	for _, recv := range [][]byte{r.TagRecv, r.TagOld} {
+		var rc tagged.Receiver
+		if len(recv) > 0 && rc.UnmarshalBinary(recv) == nil && rc.Holds(g) {
+			return true
+		}
+	}
+	return false
+}
+
 // RecordTags returns every tag r's receivers hold.
 func RecordTags(r *Record) ([]tagged.Tag, error) {
 	a, err := Tags(r.TagRecv)

@@ -506,3 +506,28 @@ func TestTableFollowsDeltas(t *testing.T) {
 	}
 	t.Logf("opened %d, offered %d, refused %d", opened, offers, refused)
 }
+
+// Holds tells a receiver's tags, at any position of its epochs, from
+// others', without opening anything.
+func TestHolds(t *testing.T) {
+	r, s := pair(t)
+	_, envs := seal(t, s, 3000)
+	lr, ls := legacyPair(t)
+	_, lenvs := seal(t, ls, 2)
+	_, other := seal(t, func() *Sender { _, o := pair(t); return o }(), 1)
+	steps := chainSteps.Load()
+	for _, c := range []struct {
+		r    *Receiver
+		env  []byte
+		want bool
+	}{{r, envs[0], true}, {r, envs[2999], true}, {r, other[0], false}, {r, lenvs[0], false},
+		{lr, lenvs[1], true}, {lr, envs[0], false}} {
+		g, _ := ParseTag(c.env)
+		if c.r.Holds(g) != c.want {
+			t.Fatalf("Holds: %v, want %v", !c.want, c.want)
+		}
+	}
+	if chainSteps.Load() != steps {
+		t.Fatal("Holds derived chain keys")
+	}
+}

@@ -221,6 +221,20 @@ func (r *Receiver) Held() Delta {
 	return d
 }
 
+// Holds reports whether g is a tag of an epoch r holds (a batch's, or any
+// position of a continuable epoch), whether or not it would open.
+func (r *Receiver) Holds(g Tag) bool {
+	if bi, _ := r.find(&g); bi >= 0 {
+		return true
+	}
+	for _, c := range r.chains {
+		if _, ok := positionOf(c.blk, &g); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // find returns the batch and position holding t, or -1, -1.
 func (r *Receiver) find(t *Tag) (int, int) {
 	for bi := range r.batches {

@@ -88,18 +88,29 @@ func (t *Table[K]) Forget(k K, tags []Tag) {
 	delete(t.trial, k)
 }
 
-// Lookup returns the session owning tag g: the one whose window holds it,
-// else (a gap beyond the window) the one whose continuable epoch decrypts
-// it to a position. A tag no session made costs one AES block decryption
-// per continuable epoch held, and never a chain derivation. A position
-// below the window or more than MaxGap above it is found too: only the
-// peer can make its tag, and the session's receiver refuses it as too old
-// or too far ahead (which its owner may want to answer) before deriving
-// anything.
+// Lookup returns the session owning tag g: the one whose window holds it
+// (Owner), else (a gap beyond the window) the one whose continuable epoch
+// decrypts it to a position (Trial).
 func (t *Table[K]) Lookup(g Tag) (K, bool) {
 	if k, ok := t.owner[g]; ok {
 		return k, true
 	}
+	return t.Trial(g)
+}
+
+// Owner returns the session whose window holds tag g: one map lookup.
+func (t *Table[K]) Owner(g Tag) (K, bool) {
+	k, ok := t.owner[g]
+	return k, ok
+}
+
+// Trial returns the session one of whose continuable epochs decrypts g to
+// a position. A tag no session made costs one AES block decryption per
+// continuable epoch held, and never a chain derivation. A position below
+// the window or more than MaxGap above it is found too: only the peer can
+// make its tag, and the session's receiver refuses it as too old or too
+// far ahead (which its owner may want to answer) before deriving anything.
+func (t *Table[K]) Trial(g Tag) (K, bool) {
 	for k, eps := range t.trial {
 		for i := range eps {
 			if _, ok := positionOf(eps[i].blk, &g); ok {
