@@ -86,6 +86,9 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			c.log.Debug("dropped a tagged envelope received before", "reason", err)
 			return nil, nil
 		}
+		if errors.Is(err, tagged.ErrTooFarAhead) {
+			c.offerAfterGap(ctx, env) // the peer needs a fresh epoch
+		}
 	} else if content, err = envelope.Open(c.dev.EnvelopeKey(), self, env); err != nil {
 		err = drop("cannot open: %w", err)
 	}

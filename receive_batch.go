@@ -187,7 +187,8 @@ type runSession struct {
 	have   bool
 	dirty  bool
 	d      contactDevice
-	sealed bool // a sealed envelope from the device was stored: offer again
+	sealed bool           // a sealed envelope from the device was stored: offer again
+	deltas []tagged.Delta // the tag table's changes by the opens stored, in order
 }
 
 // receiveRun stores the longest run at the start of envs that the batch
@@ -212,6 +213,13 @@ func (c *Client) receiveRun(ctx context.Context, envs [][]byte, pre []*envelope.
 			out = append(out, b)
 		}
 		for k, s := range sessions {
+			if len(s.deltas) > 0 {
+				// The tags the run's opens moved, in their order, once
+				// the run is stored, and before an offer's (it may drop
+				// an epoch they moved).
+				k, ds := k, s.deltas
+				tx.AfterCommit(func() { c.tags.applyAll(k, ds) })
+			}
 			if s.dirty {
 				if err := c.offerIfDue(tx, k.user, s.d, &s.sess, s.sealed); err != nil {
 					return err
@@ -266,13 +274,26 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 	isTagged := len(env) > 0 && env[0] == tagged.Type
 	var content *envelope.Content
 	var opened *sessionRecord // the tagged receivers after env
+	var delta tagged.Delta    // and the change to the tag table
 	var rs *runSession
 	if isTagged {
 		g, err := tagged.ParseTag(env)
 		if err != nil {
 			return b, false, nil
 		}
-		k, found := c.tags.lookup(g)
+		// A tag beyond the committed window is most often one the run's
+		// earlier envelopes of the same session moved to: those sessions
+		// are tried before the table's trial over every session.
+		k, found := c.tags.owner(g)
+		for k2, rs2 := range sessions {
+			if found {
+				break
+			}
+			k, found = k2, sessbook.Holds(&rs2.sess, g)
+		}
+		if !found {
+			k, found = c.tags.lookup(g)
+		}
 		if !found {
 			return b, false, nil
 		}
@@ -281,7 +302,7 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 		}
 		// The run's receiver, with what it opened so far.
 		var next sessionRecord
-		if content, next, err = sessbook.OpenRecord(rs.sess, self, envelope.Address{User: k.user, Device: k.device}, env); err != nil {
+		if content, next, delta, err = sessbook.OpenRecord(rs.sess, self, envelope.Address{User: k.user, Device: k.device}, env); err != nil {
 			return b, false, nil
 		}
 		opened = &next
@@ -355,7 +376,7 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 			return b, false, err
 		}
 		sess.TagSend = next
-		rs.commit(sess, d, !isTagged)
+		rs.commit(sess, d, !isTagged, delta)
 		if ring != nil {
 			if err := tx.PutSecret(secretKeyring, ring.Marshal()); err != nil {
 				return b, false, err
@@ -374,7 +395,7 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 			return b, false, err
 		}
 	}
-	rs.commit(sess, d, !isTagged)
+	rs.commit(sess, d, !isTagged, delta)
 	if fresh {
 		b.msg = &m
 	}
@@ -395,8 +416,12 @@ func runSessionOf(tx *localstore.Tx, sessions map[sessionKey]*runSession, k sess
 	return rs, nil
 }
 
-// commit makes sess the run's state of the session after a stored message.
-func (rs *runSession) commit(sess sessionRecord, d contactDevice, sealed bool) {
+// commit makes sess the run's state of the session after a stored message,
+// which changed the tag table by delta.
+func (rs *runSession) commit(sess sessionRecord, d contactDevice, sealed bool, delta tagged.Delta) {
 	rs.sess, rs.have, rs.dirty, rs.d = sess, true, true, d
 	rs.sealed = rs.sealed || sealed
+	if len(delta.Added)+len(delta.Removed)+len(delta.Marks)+len(delta.Dropped) > 0 {
+		rs.deltas = append(rs.deltas, delta)
+	}
 }

@@ -14,18 +14,21 @@ import (
 )
 
 // Tagged envelopes (doc/SPEC.md §14.8). Each session record holds a
-// tagged sender (the batch the peer offered this device) and receiver (the
-// batches this device offered the peer), stored with the ratchet state in
+// tagged sender (the epoch the peer offered this device) and receiver (the
+// epochs this device offered the peer), stored with the ratchet state in
 // the transaction that uses them, so a position is never used twice. The
-// tag table maps every tag the stored receivers hold to its session; it is
-// built at Open and follows each offer and each dropped session after the
-// transaction that stored it commits (Tx.AfterCommit).
+// tag table maps the tags the stored receivers hold to their session and
+// keeps the tag keys of their continuable epochs, to find a tag beyond the
+// window it holds (after a gap) with one block decryption per epoch; it is
+// built at Open and follows each offer, each open that moves an epoch's
+// window, and each dropped session after the transaction that stored it
+// commits (Tx.AfterCommit).
 //
-// A device offers a batch to every peer device it has a session with:
-// when its receiver holds none, when the newest batch has opened half its
+// A device offers an epoch to every peer device it has a session with:
+// when its receiver holds none, when the newest epoch has opened 32
 // positions, when a new session starts with the device, and (the pending
-// batch again, or a fresh one) when a sealed message arrives from it: a
-// peer that seals means it holds no usable batch. The offer is an
+// epoch again, or a fresh one) when a sealed message arrives from it: a
+// peer that seals means it holds no usable position. The offer is an
 // application message of kind 0x08 queued in the outbox in the same
 // transaction as the receiver state that made it.
 
@@ -37,10 +40,19 @@ type tagTable struct {
 
 func newTagTable() *tagTable { return &tagTable{t: tagged.NewTable[sessionKey]()} }
 
+// lookup returns the session of tag g: by the window the table holds, else
+// by a trial of the continuable epochs' tag keys (a gap).
 func (t *tagTable) lookup(g tagged.Tag) (sessionKey, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.t.Lookup(g)
+}
+
+// owner returns the session whose window holds tag g (no trial).
+func (t *tagTable) owner(g tagged.Tag) (sessionKey, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.t.Owner(g)
 }
 
 func (t *tagTable) apply(k sessionKey, d tagged.Delta) {
@@ -49,16 +61,19 @@ func (t *tagTable) apply(k sessionKey, d tagged.Delta) {
 	t.t.Apply(k, d)
 }
 
-func (t *tagTable) add(k sessionKey, tags []tagged.Tag) {
+// applyAll applies one session's deltas in the order they were made.
+func (t *tagTable) applyAll(k sessionKey, ds []tagged.Delta) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.t.Add(k, tags)
+	for _, d := range ds {
+		t.t.Apply(k, d)
+	}
 }
 
-func (t *tagTable) remove(k sessionKey, tags []tagged.Tag) {
+func (t *tagTable) forget(k sessionKey, tags []tagged.Tag) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.t.Remove(k, tags)
+	t.t.Forget(k, tags)
 }
 
 // loadTags builds the tag table from the stored receivers of every
@@ -73,11 +88,11 @@ func (c *Client) loadTags(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			tags, err := sessbook.RecordTags(&s)
+			held, err := sessbook.RecordHeld(&s)
 			if err != nil {
 				return fmt.Errorf("client: session with %s device %d: %w", user, device, err)
 			}
-			c.tags.add(sessionKey{user, device}, tags)
+			c.tags.apply(sessionKey{user, device}, held)
 			return nil
 		})
 	})
@@ -125,7 +140,7 @@ func dropSession(tx *localstore.Tx, c *Client, user string, device uint32) error
 	}
 	if tags, terr := sessbook.RecordTags(&s); terr == nil && len(tags) > 0 {
 		k := sessionKey{user, device}
-		tx.AfterCommit(func() { c.tags.remove(k, tags) })
+		tx.AfterCommit(func() { c.tags.forget(k, tags) })
 	}
 	return tx.DeleteSession(user, device)
 }
@@ -212,9 +227,10 @@ func encodeOffer(offer []byte) []byte {
 }
 
 // openTagged opens a tagged envelope (type 0x05): the tag names the
-// session, whose stored receiver opens it. It returns the content, the
-// session's peer device and the receiver state to store with what the
-// message does. An envelope no session expects, a replay, a forgery, or
+// session, whose stored receiver opens it. It returns the content and the
+// session's receivers to store with what the message does; the table
+// follows once tx commits (a read-only tx never does). An envelope no
+// session expects, a replay, one too old or too far ahead, a forgery, or
 // one naming another sender than its session's peer is refused (a
 // *dropped error); nothing is stored.
 func (c *Client) openTagged(tx *localstore.Tx, env []byte, self envelope.Address) (*envelope.Content, *sessionRecord, error) {
@@ -233,10 +249,11 @@ func (c *Client) openTagged(tx *localstore.Tx, env []byte, self envelope.Address
 	if err != nil {
 		return nil, nil, err
 	}
-	content, next, err := sessbook.OpenRecord(s, self, envelope.Address{User: k.user, Device: k.device}, env)
+	content, next, delta, err := sessbook.OpenRecord(s, self, envelope.Address{User: k.user, Device: k.device}, env)
 	if err != nil {
 		return nil, nil, drop("cannot open a tagged envelope from %s device %d: %w", k.user, k.device, err)
 	}
+	tx.AfterCommit(func() { c.tags.apply(k, delta) })
 	return content, &next, nil
 }
 
@@ -247,4 +264,44 @@ func withTagged(sess sessionRecord, opened *sessionRecord) sessionRecord {
 		sess.TagRecv, sess.TagOld = opened.TagRecv, opened.TagOld
 	}
 	return sess
+}
+
+// offerAfterGap answers a tagged envelope refused as too far ahead (the
+// peer's epoch moved more than tagged.MaxGap positions past what this
+// device opened: the relay lost or expired that many envelopes): every
+// later envelope of that epoch would be refused too, so the device offers
+// the peer a fresh epoch, queued as any offer. Only one: while that offer
+// is pending, another refusal offers nothing more. Best effort: a failure
+// is logged, the refusal is reported anyway.
+func (c *Client) offerAfterGap(ctx context.Context, env []byte) {
+	g, err := tagged.ParseTag(env)
+	if err != nil {
+		return
+	}
+	k, ok := c.tags.lookup(g)
+	if !ok {
+		return
+	}
+	d, _, err := c.senderDevice(ctx, envelope.Address{User: k.user, Device: k.device})
+	if err != nil {
+		c.log.Debug("no offer after a gap", "reason", err)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		sess, err := getSession(tx, k.user, k.device)
+		if err != nil {
+			return err
+		}
+		inUse, err := sessbook.InUse(sess.TagRecv)
+		if err != nil || !inUse || !sess.Has() {
+			return err
+		}
+		sess.OfferDue = true // a fresh epoch, since the newest is in use
+		return c.offerIfDue(tx, k.user, d, &sess, false)
+	})
+	if err != nil {
+		c.log.Debug("no offer after a gap", "reason", err)
+	}
 }

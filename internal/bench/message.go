@@ -197,11 +197,15 @@ func (s *side) receive(env []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	content, rec, err := sessbook.OpenRecord(rec, s.self, peer, env)
+	content, rec, delta, err := sessbook.OpenRecord(rec, s.self, peer, env)
 	if err != nil {
 		return nil, err
 	}
-	return s.finish(rec, content)
+	pt, err := s.finish(rec, content)
+	if err == nil {
+		s.tags.Apply(peer, delta) // the record is stored
+	}
+	return pt, err
 }
 
 // receiveSealed is receive on a sealed envelope, which the bench's

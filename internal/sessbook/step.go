@@ -130,49 +130,50 @@ var ErrNotFromPeer = errors.New("tagged envelope names another sender than its s
 // OpenTagged opens a tagged envelope with the receiver state recv of the
 // session with peer (the session its tag belongs to). It returns the
 // content and the receiver state to store with what the message does;
-// recv itself is never changed. A forged, replayed or unknown envelope,
-// or one naming another sender, is refused (tagged's errors,
-// ErrNotFromPeer).
+// recv itself is never changed. A forged, replayed, too old, too far ahead
+// or unknown envelope, or one naming another sender, is refused (tagged's
+// errors, ErrNotFromPeer).
 func OpenTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, error) {
-	c, nb, _, err := openTagged(recv, self, peer, env)
+	c, nb, _, _, err := openTagged(recv, self, peer, env)
 	return c, nb, err
 }
 
 // openTagged is OpenTagged, also saying whether the new receiver state
-// needs to offer the peer a batch.
-func openTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, bool, error) {
+// needs to offer the peer an epoch, and how the tag table changes.
+func openTagged(recv []byte, self, peer envelope.Address, env []byte) (*envelope.Content, []byte, bool, tagged.Delta, error) {
 	nb, op, due, err := tagged.OpenEncoded(recv, self, env)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, tagged.Delta{}, err
 	}
 	if op.Content.Sender != peer {
-		return nil, nil, false, ErrNotFromPeer
+		return nil, nil, false, tagged.Delta{}, ErrNotFromPeer
 	}
-	return op.Content, nb, due, nil
+	return op.Content, nb, due, op.Delta, nil
 }
 
 // OpenRecord opens a tagged envelope with the receivers of r, the
 // session with peer that the envelope's tag belongs to: the current one,
-// else the retired one. It returns the content and r with the receiver
-// that opened it advanced; r itself is not changed.
-func OpenRecord(r Record, self, peer envelope.Address, env []byte) (*envelope.Content, Record, error) {
-	c, recv, due, err := openTagged(r.TagRecv, self, peer, env)
+// else the retired one. It returns the content, r with the receiver that
+// opened it advanced, and the change to the caller's tag table, to apply
+// once that record is stored; r itself is not changed.
+func OpenRecord(r Record, self, peer envelope.Address, env []byte) (*envelope.Content, Record, tagged.Delta, error) {
+	c, recv, due, d, err := openTagged(r.TagRecv, self, peer, env)
 	if err == nil {
 		r.TagRecv = recv
 		// Known here, where the receiver is decoded anyway: the caller
 		// then need not decode it again to learn that no offer is due.
 		r.OfferDue = r.OfferDue || due
-		return c, r, nil
+		return c, r, d, nil
 	}
 	if len(r.TagOld) == 0 || !errors.Is(err, tagged.ErrUnknownTag) {
-		return nil, r, err
+		return nil, r, tagged.Delta{}, err
 	}
-	c, old, err := OpenTagged(r.TagOld, self, peer, env)
+	c, old, _, d, err := openTagged(r.TagOld, self, peer, env)
 	if err != nil {
-		return nil, r, err
+		return nil, r, tagged.Delta{}, err
 	}
 	r.TagOld = old
-	return c, r, nil
+	return c, r, d, nil
 }
 
 // Decrypted is what the ratchet tells about one message besides its
@@ -224,8 +225,8 @@ func AcceptOffer(send, body []byte) ([]byte, error) {
 	return next.MarshalBinary()
 }
 
-// Offer is a batch to offer the peer: the receiver state to store, the
-// offer's encoding, and the change in tags for the caller's Table.
+// Offer is an epoch to offer the peer: the receiver state to store, the
+// offer's encoding, and the change for the caller's Table.
 type Offer struct {
 	Recv  []byte
 	Offer []byte
@@ -239,8 +240,8 @@ func OfferDue(r *Record, sealed bool) bool {
 }
 
 // MakeOffer returns the offer the receiver recv should send now, or nil
-// when none is due: a batch when it holds none or its newest opened
-// RefillMark positions (tagged.Receiver.NeedsOffer); the pending batch
+// when none is due: an epoch when it holds none or its newest opened
+// RefillMark positions (tagged.Receiver.NeedsOffer); the pending epoch
 // again, or a fresh one, when again is set (a sealed message arrived from
 // the peer, or a new session started).
 func MakeOffer(recv []byte, again bool) (*Offer, error) {
@@ -264,6 +265,31 @@ func MakeOffer(recv []byte, again bool) (*Offer, error) {
 	return &Offer{Recv: nb, Offer: o.Marshal(), Delta: d}, nil
 }
 
+// InUse reports whether the newest epoch of the receiver recv has opened
+// an envelope (no offer of it is pending), so that MakeOffer with again
+// makes a fresh epoch rather than repeating one.
+func InUse(recv []byte) (bool, error) {
+	if len(recv) == 0 {
+		return false, nil
+	}
+	var r tagged.Receiver
+	if err := r.UnmarshalBinary(recv); err != nil {
+		return false, err
+	}
+	return r.PendingOffer() == nil, nil
+}
+
+// Holds reports whether g is a tag of one of r's receivers (tagged.Receiver.Holds).
+func Holds(r *Record, g tagged.Tag) bool {
+	for _, recv := range [][]byte{r.TagRecv, r.TagOld} {
+		var rc tagged.Receiver
+		if len(recv) > 0 && rc.UnmarshalBinary(recv) == nil && rc.Holds(g) {
+			return true
+		}
+	}
+	return false
+}
+
 // RecordTags returns every tag r's receivers hold.
 func RecordTags(r *Record) ([]tagged.Tag, error) {
 	a, err := Tags(r.TagRecv)
@@ -272,6 +298,24 @@ func RecordTags(r *Record) ([]tagged.Tag, error) {
 	}
 	b, err := Tags(r.TagOld)
 	return append(a, b...), err
+}
+
+// RecordHeld returns what a tag table must hold for r's receivers: the
+// change that takes it from nothing to r.
+func RecordHeld(r *Record) (tagged.Delta, error) {
+	var d tagged.Delta
+	for _, recv := range [][]byte{r.TagRecv, r.TagOld} {
+		if len(recv) == 0 {
+			continue
+		}
+		var rc tagged.Receiver
+		if err := rc.UnmarshalBinary(recv); err != nil {
+			return tagged.Delta{}, err
+		}
+		h := rc.Held()
+		d.Added, d.Marks = append(d.Added, h.Added...), append(d.Marks, h.Marks...)
+	}
+	return d, nil
 }
 
 // Tags returns the tags the receiver state recv holds.

@@ -8,15 +8,26 @@ import (
 )
 
 // Sender is one device's sending side towards one peer device: the chain of
-// the newest batch the peer offered (§14.4). The zero value holds nothing
-// and seals nothing. Methods never modify their receiver.
+// the newest epoch the peer offered (§14.4), a batch or a continuable
+// epoch. The zero value holds nothing and seals nothing. Methods never
+// modify their receiver.
 type Sender struct {
 	epoch uint32   // 0: no offer accepted yet
-	pos   int      // next position, 0..Window; Window: used up
+	cont  bool     // a continuable epoch (else a batch)
+	pos   int      // next position, 0..limit(); limit: used up
 	ck    [32]byte // ck_pos; zero once used up
+	tk    [32]byte // continuable: the tag key
 }
 
-// Epoch returns the epoch of the batch held, 0 if none.
+// limit is the number of positions of s's epoch.
+func (s *Sender) limit() int {
+	if s.cont {
+		return MaxPosition
+	}
+	return Window
+}
+
+// Epoch returns the epoch held, 0 if none.
 func (s *Sender) Epoch() uint32 { return s.epoch }
 
 // Remaining returns how many envelopes s can still seal.
@@ -24,7 +35,7 @@ func (s *Sender) Remaining() int {
 	if s.epoch == 0 {
 		return 0
 	}
-	return Window - s.pos
+	return s.limit() - s.pos
 }
 
 // CanSeal reports whether s holds an unused position.
@@ -35,27 +46,41 @@ func (s *Sender) CanSeal() bool { return s.Remaining() > 0 }
 // refused with ErrStaleOffer (it must not move the sender back onto keys
 // the receiver deleted).
 func (s *Sender) Accept(o *Offer) (*Sender, error) {
-	if o == nil || o.Epoch == 0 {
-		return nil, errorf(ErrInvalid, "offer without an epoch")
+	if !o.valid() {
+		return nil, errorf(ErrInvalid, "offer without an epoch or of an unknown version")
 	}
 	if o.Epoch < s.epoch {
 		return nil, errorf(ErrStaleOffer, "epoch %d, holding %d", o.Epoch, s.epoch)
 	}
-	if o.Epoch == s.epoch {
-		// The same batch again (the receiver re-sends a pending offer):
-		// keep the position. Another seed under the same epoch is refused.
-		ck := firstChainKey(o.Epoch, &o.Seed)
-		same := s.pos > 0 || subtle.ConstantTimeCompare(ck[:], s.ck[:]) == 1
-		clear(ck[:])
-		if !same {
-			return nil, errorf(ErrStaleOffer, "another batch under epoch %d", o.Epoch)
-		}
-		// A batch already in use cannot be checked against its seed (ck_0
-		// is gone): a repeat of its epoch changes nothing.
-		n := *s
-		return &n, nil
+	n := &Sender{epoch: o.Epoch, cont: o.Version == OfferContinuable}
+	if n.cont {
+		n.tk, n.ck = epochKeys(o.Epoch, &o.Seed)
+	} else {
+		n.ck = firstChainKey(o.Epoch, &o.Seed)
 	}
-	return &Sender{epoch: o.Epoch, ck: firstChainKey(o.Epoch, &o.Seed)}, nil
+	if o.Epoch > s.epoch {
+		return n, nil
+	}
+	// The same epoch again (the receiver re-sends a pending offer): keep
+	// the position. Another seed or version under the same epoch is
+	// refused. A continuable chain keeps its tag key to compare; a batch
+	// in use cannot be checked against its seed (ck_0 is gone): a repeat
+	// of its epoch changes nothing.
+	var same bool
+	switch {
+	case n.cont != s.cont:
+	case n.cont:
+		same = subtle.ConstantTimeCompare(n.tk[:], s.tk[:]) == 1
+	default:
+		same = s.pos > 0 || subtle.ConstantTimeCompare(n.ck[:], s.ck[:]) == 1
+	}
+	clear(n.ck[:])
+	clear(n.tk[:])
+	if !same {
+		return nil, errorf(ErrStaleOffer, "another epoch under number %d", o.Epoch)
+	}
+	c := *s
+	return &c, nil
 }
 
 // Seal seals c under the next position and returns the new sender state
@@ -75,11 +100,19 @@ func (s *Sender) Seal(c *envelope.Content) (*Sender, []byte, error) {
 		return nil, nil, err
 	}
 	defer clear(pt)
-	next, tag, key := step(&s.ck)
+	var next [32]byte
+	var tag Tag
+	var key [keyLen]byte
+	if s.cont {
+		next, key = step2(&s.ck)
+		tag = tagAt(tagCipher(&s.tk), uint32(s.pos))
+	} else {
+		next, tag, key = step(&s.ck)
+	}
 	defer clear(key[:])
 	env := sealAt(&tag, &key, pt)
-	n := &Sender{epoch: s.epoch, pos: s.pos + 1, ck: next}
-	if n.pos == Window {
+	n := &Sender{epoch: s.epoch, cont: s.cont, pos: s.pos + 1, ck: next, tk: s.tk}
+	if n.pos == n.limit() {
 		clear(n.ck[:]) // used up: nothing left to derive
 	}
 	return n, env, nil
@@ -94,19 +127,30 @@ func sealAt(tag *Tag, key *[keyLen]byte, pt []byte) []byte {
 	return aead(key).Seal(out, zeroNonce[:], pt, aad)
 }
 
-// MarshalBinary encodes s (§14.7). The encoding is secret.
+// MarshalBinary encodes s (§14.7): version 0x01 for none or a batch, 0x02
+// for a continuable epoch. The encoding is secret.
 func (s *Sender) MarshalBinary() ([]byte, error) {
-	w := wire.NewWriter(make([]byte, 0, 2+4+1+32))
-	w.U8(stateVersion)
-	if s.epoch == 0 {
+	w := wire.NewWriter(make([]byte, 0, 1+4+4+32+32))
+	switch {
+	case s.epoch == 0:
+		w.U8(stateVersion)
 		w.U8(0)
-		return w.Bytes(), nil
-	}
-	w.U8(1)
-	w.U32(s.epoch)
-	w.U8(uint8(s.pos))
-	if s.pos < Window {
-		w.Fixed(s.ck[:])
+	case s.cont:
+		w.U8(stateVersion2)
+		w.U32(s.epoch)
+		w.U32(uint32(s.pos))
+		w.Fixed(s.tk[:])
+		if s.pos < MaxPosition {
+			w.Fixed(s.ck[:])
+		}
+	default:
+		w.U8(stateVersion)
+		w.U8(1)
+		w.U32(s.epoch)
+		w.U8(uint8(s.pos))
+		if s.pos < Window {
+			w.Fixed(s.ck[:])
+		}
 	}
 	return w.Bytes(), nil
 }
@@ -114,24 +158,41 @@ func (s *Sender) MarshalBinary() ([]byte, error) {
 // UnmarshalBinary decodes a sender state strictly into s.
 func (s *Sender) UnmarshalBinary(b []byte) error {
 	r := wire.NewReader("tagged sender", b)
-	r.Version(stateVersion)
 	var n Sender
-	switch has := r.U8("has"); {
+	switch v := r.U8("version"); {
 	case r.Err() != nil:
-	case has > 1:
-		r.Fail("has", wire.ErrMalformed, "not 0 or 1")
-	case has == 1:
+	case v == stateVersion:
+		switch has := r.U8("has"); {
+		case r.Err() != nil:
+		case has > 1:
+			r.Fail("has", wire.ErrMalformed, "not 0 or 1")
+		case has == 1:
+			n.epoch = r.U32("epoch")
+			n.pos = int(r.U8("position"))
+			if r.Err() == nil && n.epoch == 0 {
+				r.Fail("epoch", wire.ErrMalformed, "epoch 0")
+			}
+			if r.Err() == nil && n.pos > Window {
+				r.Fail("position", wire.ErrMalformed, "beyond the batch")
+			}
+		}
+	case v == stateVersion2:
+		n.cont = true
 		n.epoch = r.U32("epoch")
-		n.pos = int(r.U8("position"))
+		pos := r.U32("position")
+		if r.Err() == nil && pos > MaxPosition {
+			r.Fail("position", wire.ErrMalformed, "beyond the epoch")
+		}
+		n.pos = int(pos)
+		copy(n.tk[:], r.Fixed("tag key", 32))
 		if r.Err() == nil && n.epoch == 0 {
 			r.Fail("epoch", wire.ErrMalformed, "epoch 0")
 		}
-		if r.Err() == nil && n.pos > Window {
-			r.Fail("position", wire.ErrMalformed, "beyond the batch")
-		}
-		if r.Err() == nil && n.pos < Window {
-			copy(n.ck[:], r.Fixed("chain key", 32))
-		}
+	default:
+		r.Fail("version", wire.ErrVersion, "unknown")
+	}
+	if r.Err() == nil && n.epoch != 0 && n.pos < n.limit() {
+		copy(n.ck[:], r.Fixed("chain key", 32))
 	}
 	if err := r.Done(); err != nil {
 		return err
