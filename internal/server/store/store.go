@@ -210,6 +210,7 @@ type Store interface {
 	Blobs
 	Rooms
 	Invites
+	Backups
 	// Close releases the database.
 	Close() error
 }
