@@ -25,6 +25,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/auth"
+	"github.com/hush-chat/hush/internal/server/backups"
 	"github.com/hush-chat/hush/internal/server/blobs"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/httpapi"
@@ -50,6 +51,7 @@ type Server struct {
 	relay *relay.Relay
 	blobs *blobs.Service
 	rooms *rooms.Service
+	bk    *backups.Service
 	reg   *prometheus.Registry
 
 	health *storeHealth
@@ -148,6 +150,11 @@ func (s *Server) build() error {
 	if s.rooms, err = rooms.New(rooms.Config{Store: s.store, Now: s.now, Logger: s.log}); err != nil {
 		return err
 	}
+	if s.bk, err = backups.New(backups.Config{Store: s.store, Evaluations: cfg.BackupEvaluations,
+		Window: cfg.BackupWindow.Duration, MaxSize: cfg.MaxBackupSize, RequestsPerAccount: cfg.SignedRequestsPerAccount,
+		Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.conns.refused)
 	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
@@ -175,6 +182,9 @@ func (s *Server) routes() http.Handler {
 	rm := s.rooms.Handler()
 	mux.Handle("/v1/rooms", rm)
 	mux.Handle("/v1/rooms/", rm)
+	bk := s.bk.Handler()
+	mux.Handle("/v1/backup", bk)
+	mux.Handle("/v1/backup/", bk)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)
