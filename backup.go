@@ -83,6 +83,10 @@ func (c *Client) ChangeBackupPassphrase(ctx context.Context, current, next []byt
 	if err != nil {
 		return err
 	}
+	// Checked before the next passphrase costs a try.
+	if _, err := backup.OpenWithKey(b, c.prof.Username, oldKey.key); err != nil {
+		return openErr(err, oldKey.triesLeft)
+	}
 	out, _, err := c.backupOPRF(ctx, c.api, c.prof.Username, next)
 	if err != nil {
 		return err
