@@ -28,7 +28,7 @@ var ErrNoBackups = errors.New("the server does not support key backups")
 const maxBackupAnswer = 256 << 20
 
 // BackupOPRF sends one blinded element for the account's backup key
-// (doc/API.md §2.20). The server counts it before it answers; a locked
+// (doc/API.md §2.19). The server counts it before it answers; a locked
 // account gets an *Error with code backup_locked and RetryAfter the time
 // until it unlocks.
 func (c *Client) BackupOPRF(ctx context.Context, username string, blinded []byte) (*proto.BackupOPRFAnswer, error) {

@@ -1,6 +1,6 @@
 package proto
 
-// Key backup endpoints (doc/API.md §2.20, doc/DEVICES.md §5).
+// Key backup endpoints (doc/API.md §2.19, doc/DEVICES.md §5).
 const (
 	// OpPutBackup is the op of PUT /v1/backup.
 	OpPutBackup = "put_backup"

@@ -124,7 +124,7 @@ type Config struct {
 	ChallengeDeviceBurst    int     `toml:"challenge_device_burst"`
 	ChallengeMaxOutstanding int     `toml:"challenge_max_outstanding"`
 
-	// Key backups (doc/API.md §2.20): the OPRF evaluations (passphrase
+	// Key backups (doc/API.md §2.19): the OPRF evaluations (passphrase
 	// guesses) one account gets per window before it is locked (default
 	// 10 per 24h), and the largest backup (default 16 MiB). Zero takes
 	// the default.

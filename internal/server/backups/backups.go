@@ -1,4 +1,4 @@
-// Package backups serves key backups (doc/API.md §2.20, doc/DEVICES.md §5):
+// Package backups serves key backups (doc/API.md §2.19, doc/DEVICES.md §5):
 // the OPRF evaluation a client needs to turn its backup passphrase into a
 // key, counted per account before it is answered and refused over the
 // limit until the window passes or the owner unlocks it; the upload of a

@@ -1,4 +1,4 @@
--- Key backups (doc/DEVICES.md §5, doc/API.md §2.20). server_secrets holds
+-- Key backups (doc/DEVICES.md §5, doc/API.md §2.19). server_secrets holds
 -- the server's backup OPRF secret, shared by every instance on this
 -- database; backups each account's backup; backup_evaluations the OPRF
 -- evaluations of an account in its current window.
