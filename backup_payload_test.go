@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/hush-chat/hush/internal/identity"
+	"github.com/hush-chat/hush/internal/proto"
 	"github.com/hush-chat/hush/internal/testkit"
 )
 
@@ -80,5 +82,39 @@ func TestBackupGroupsDropSendingChain(t *testing.T) {
 	}
 	if in[0].Sender == nil {
 		t.Fatal("backupGroups changed the profile's record")
+	}
+}
+
+// The restored device's list extends exactly the served list's devices
+// (a served device the list does not name stays out), with the next
+// unused id; an account without a list gets version 1 of the served
+// devices and the new one.
+func TestNextDeviceList(t *testing.T) {
+	id, err := identity.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certOf := func(n uint32) *identity.DeviceCert {
+		d, err := identity.GenerateDevice(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return identity.Certify(id, d, 1)
+	}
+	c1, c2, c5 := certOf(1), certOf(2), certOf(5)
+	served := []proto.Device{{ID: 1, Cert: c1}, {ID: 2, Cert: c2}, {ID: 5, Cert: c5}}
+	l, _ := identity.NewDeviceList("alice", 7, 1, c1, c2)
+	raw, _ := l.Sign(id)
+	listed, err := identity.ParseDeviceList(raw, id.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, base := nextDeviceList(&proto.User{Username: "alice", IdentityKey: id.Public(), Devices: served, DeviceList: listed})
+	if next != 6 || base.Version != 7 || len(base.Devices) != 2 || base.Has(5) {
+		t.Fatalf("with a list: device %d on %+v; want 6 on the list's devices 1 and 2 at version 7", next, base)
+	}
+	next, base = nextDeviceList(&proto.User{Username: "alice", IdentityKey: id.Public(), Devices: []proto.Device{served[2], served[0]}})
+	if next != 6 || base.Version != 0 || len(base.Devices) != 2 || base.Devices[0].ID != 1 || base.Devices[1].ID != 5 {
+		t.Fatalf("without a list: device %d on %+v; want 6 on the served devices 1 and 5", next, base)
 	}
 }

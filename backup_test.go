@@ -139,3 +139,34 @@ func TestBackupErrors(t *testing.T) {
 		t.Fatal("an empty backup passphrase was accepted")
 	}
 }
+
+// hush backup passwd: a wrong current passphrase costs one try (the next
+// one is not evaluated); afterwards only the new passphrase restores.
+func TestChangeBackupPassphrase(t *testing.T) {
+	srv := startServer(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	if _, err := alice.CreateBackup(ctx, []byte("old"), BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var pe *BackupPassphraseError
+	if err := alice.ChangeBackupPassphrase(ctx, []byte("wrong"), []byte("new")); !errors.As(err, &pe) || pe.TriesLeft != 8 {
+		t.Fatalf("wrong current passphrase: %v, want a passphrase error with 8 tries left", err)
+	}
+	if err := alice.ChangeBackupPassphrase(ctx, []byte("old"), []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	o := Options{Home: filepath.Join(dir, "r"), Passphrase: []byte("pr"), ServerURL: srv.HTTPURL()}
+	if _, err := RestoreBackup(ctx, o, "alice", []byte("old")); !errors.Is(err, ErrWrongBackupPassphrase) {
+		t.Fatalf("old passphrase after passwd: %v", err)
+	}
+	if err := alice.UnlockBackup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := RestoreBackup(ctx, o, "alice", []byte("new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+}
