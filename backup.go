@@ -127,7 +127,7 @@ func (c *Client) backupOPRF(ctx context.Context, api *apiclient.Client, username
 	}
 	out, err := backup.Finalize(state, a.Evaluated)
 	if err != nil {
-		return nil, 0, fmt.Errorf("the server's answer to the backup passphrase is not valid: %w", ErrBackupDamaged)
+		return nil, 0, errors.New("the server's answer to the backup passphrase is not valid: try again, or ask the server's operator")
 	}
 	return out, a.TriesLeft, nil
 }
@@ -161,7 +161,7 @@ func fetchBackup(ctx context.Context, api *apiclient.Client, username string) (*
 	}
 	b, err := backup.Parse(data)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fetch it again or make a new one on a device of yours (%v)", ErrBackupDamaged, err)
+		return nil, fmt.Errorf("%w (it does not parse): make a new one with hush backup create on a device of yours", ErrBackupDamaged)
 	}
 	return b, nil
 }
@@ -172,7 +172,7 @@ func openErr(err error, triesLeft int) error {
 	case errors.Is(err, backup.ErrWrongPassphrase):
 		return &BackupPassphraseError{TriesLeft: triesLeft}
 	case errors.Is(err, backup.ErrTampered), errors.Is(err, backup.ErrMalformed):
-		return fmt.Errorf("%w: make a new backup on a device of yours", ErrBackupDamaged)
+		return fmt.Errorf("%w: make a new one with hush backup create on a device of yours", ErrBackupDamaged)
 	}
 	return err
 }

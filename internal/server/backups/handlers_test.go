@@ -24,7 +24,7 @@ import (
 )
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	clock *testkit.Clock
 	db    *sqlstore.DB
 	st    Store
@@ -32,7 +32,7 @@ type env struct {
 	keys  map[string]*identity.IdentityPrivateKey
 }
 
-func newEnv(t *testing.T, evals int, wrapStore func(Store) Store) *env {
+func newEnv(t testing.TB, evals int, wrapStore func(Store) Store) *env {
 	t.Helper()
 	clock := testkit.NewClock(time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC))
 	db, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "hush.db"), sqlstore.WithClock(clock.Now))
@@ -313,5 +313,25 @@ func TestSecretSharedAcrossInstances(t *testing.T) {
 	b, err := s2.serverSecret(context.Background())
 	if err != nil || !bytes.Equal(a, b) || len(a) != backup.SecretSize {
 		t.Fatalf("secrets differ or fail: %v", err)
+	}
+}
+
+// BenchmarkOPRF is one counted evaluation through the handler: decode,
+// count in SQLite, derive k_u, evaluate, answer.
+func BenchmarkOPRF(b *testing.B) {
+	e := newEnv(b, 1<<30, nil)
+	_, blinded, err := backup.Blind([]byte("correct horse"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := json.Marshal(proto.BackupOPRFRequest{Username: "alice", Blinded: blinded})
+	b.ResetTimer()
+	for range b.N {
+		resp, err := http.Post(e.srv.URL+"/v1/backup/oprf", "application/json", bytes.NewReader(body))
+		if err != nil || resp.StatusCode != http.StatusOK {
+			b.Fatalf("%v %v", resp, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }
