@@ -157,7 +157,7 @@ func (s *Server) build() error {
 	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.conns.refused)
-	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
+	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors(), s.bk.Collectors()} {
 		s.reg.MustRegister(cs...)
 	}
 	return nil

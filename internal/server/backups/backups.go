@@ -66,6 +66,7 @@ type Service struct {
 	reqs   int
 	now    func() time.Time
 	log    *slog.Logger
+	m      *metrics
 
 	mu     sync.Mutex // guards secret
 	secret []byte     // the OPRF secret once loaded; never logged
@@ -80,7 +81,7 @@ func New(c Config) (*Service, error) {
 		return nil, errors.New("backups: limits must not be negative")
 	}
 	s := &Service{st: c.Store, evals: c.Evaluations, window: c.Window, max: c.MaxSize, reqs: c.RequestsPerAccount,
-		now: c.Now, log: c.Logger}
+		now: c.Now, log: c.Logger, m: newMetrics()}
 	if s.evals == 0 {
 		s.evals = DefaultEvaluations
 	}

@@ -56,6 +56,7 @@ func (s *Service) handleOPRF(w http.ResponseWriter, r *http.Request) error {
 	c, err := s.st.CountBackupEvaluation(ctx, req.Username, now, s.window, s.evals)
 	switch {
 	case errors.Is(err, store.ErrLimit):
+		s.m.evaluations.WithLabelValues("locked").Inc()
 		return s.errLocked(c.WindowStart.Add(s.window).Sub(now))
 	case errors.Is(err, store.ErrNotFound):
 		// No account: answer as for an account's first evaluation. The
@@ -77,6 +78,7 @@ func (s *Service) handleOPRF(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return httpapi.Errorf(http.StatusBadRequest, "bad_request", "blinded is not a valid group element")
 	}
+	s.m.evaluations.WithLabelValues("answered").Inc()
 	httpapi.WriteJSON(w, http.StatusOK, proto.BackupOPRFAnswer{Evaluated: ev, TriesLeft: max(0, s.evals-c.Used)})
 	return nil
 }
@@ -105,6 +107,7 @@ func (s *Service) handleUnlock(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.ResetBackupEvaluations(r.Context(), req.Username); err != nil {
 		return err
 	}
+	s.m.unlocks.Inc()
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -154,6 +157,7 @@ func (s *Service) handlePut(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.m.stored.Inc()
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hush-chat/hush/internal/backup"
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/proto"
@@ -29,6 +32,7 @@ type env struct {
 	db    *sqlstore.DB
 	st    Store
 	srv   *httptest.Server
+	svc   *Service
 	keys  map[string]*identity.IdentityPrivateKey
 }
 
@@ -48,6 +52,7 @@ func newEnv(t testing.TB, evals int, wrapStore func(Store) Store) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.svc = s
 	e.srv = httptest.NewServer(s.Handler())
 	t.Cleanup(e.srv.Close)
 	for _, name := range []string{"alice", "mallory"} {
@@ -219,6 +224,10 @@ func TestOPRFLimitAndUnlock(t *testing.T) {
 	if strings.Contains(string(a.body), "evaluated") {
 		t.Fatal("a locked answer carries an evaluation")
 	}
+	ev := e.svc.m.evaluations
+	if n, l := counterValue(ev.WithLabelValues("answered")), counterValue(ev.WithLabelValues("locked")); n != 3 || l != 1 {
+		t.Fatalf("metrics: %v answered, %v locked; want 3 and 1", n, l)
+	}
 	// Only the owner lifts the lock.
 	unlock := func(signer *identity.IdentityPrivateKey) answer {
 		body, err := proto.SignRequest(signer, proto.UnlockBackupRequest{RequestHeader: proto.RequestHeader{
@@ -334,4 +343,12 @@ func BenchmarkOPRF(b *testing.B) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
 }
