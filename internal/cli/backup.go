@@ -72,11 +72,19 @@ func newBackupCreateCmd(pf *profileFlags, bf *backupFlags) *cobra.Command {
 
 // backupContents says what a backup holds, for people.
 func backupContents(i hush.BackupInfo) string {
-	s := fmt.Sprintf("the identity, %d contacts, %d groups", i.Contacts, i.Groups)
+	s := "the identity, " + nounCount(i.Contacts, "contact") + ", " + nounCount(i.Groups, "group")
 	if i.WithHistory {
-		s += fmt.Sprintf(", %d messages", i.Messages)
+		s += ", " + nounCount(i.Messages, "message")
 	}
 	return s
+}
+
+// nounCount is "1 contact", "2 contacts".
+func nounCount(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // backupSize formats a byte count.
