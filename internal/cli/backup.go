@@ -32,9 +32,10 @@ on a new machine as a new device of the same identity: contacts see a device add
 not a new key.
 
 The backup passphrase comes from --backup-passphrase-file, $HUSH_BACKUP_PASSPHRASE
-or a prompt. The server cannot test a guess of it alone and allows a few tries per
-day (10 by default); then the backup is locked until the day passes or you run
-hush backup unlock on a device of yours.`,
+or a prompt. Choose a long one: every guess needs the server's help and a costly
+derivation, and the server answers a few tries per account and day (10 by default),
+then locks the backup until the day passes or you run hush backup unlock on a device
+of yours; but the server's operator can guess without that limit (doc/THREATS.md).`,
 	}
 	c.PersistentFlags().StringVar(&bf.passphraseFile, "backup-passphrase-file", "", "read the backup passphrase from this file (else $HUSH_BACKUP_PASSPHRASE, else a prompt)")
 	c.AddCommand(newBackupCreateCmd(pf, &bf), newBackupRestoreCmd(pf, &bf), newBackupPasswdCmd(pf, &bf), newBackupUnlockCmd(pf))
@@ -102,7 +103,7 @@ func newBackupRestoreCmd(pf *profileFlags, bf *backupFlags) *cobra.Command {
 	var server, serverKey, broker string
 	c := &cobra.Command{
 		Use:   "restore <username>",
-		Short: "Restore your identity from its backup as a new device of this machine",
+		Short: "Restore your identity from its backup, making this machine a new device",
 		Long: `Restore your identity from the backup on the server into a new profile (--home),
 as a new device of the account. The backup passphrase comes from
 --backup-passphrase-file, $HUSH_BACKUP_PASSPHRASE or a prompt; the new profile's
