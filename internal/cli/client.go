@@ -187,6 +187,7 @@ func addClientCommands(root *cobra.Command) {
 	root.AddCommand(newExportCmd(&pf))
 	root.AddCommand(newGroupCmd(&pf)) // groups.go
 	root.AddCommand(newInviteCmd(&pf))
+	root.AddCommand(newBackupCmd(&pf)) // backup.go
 }
 
 func newInitCmd(pf *profileFlags) *cobra.Command {

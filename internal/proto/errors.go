@@ -20,6 +20,7 @@ type ErrorDetail struct {
 // decides what to do by these, never by a message.
 const (
 	CodeAccountStorageFull = "account_storage_full"
+	CodeBackupLocked       = "backup_locked"
 	CodeBadAck             = "bad_ack"
 	CodeBadBlobId          = "bad_blob_id"
 	CodeBadChunkIndex      = "bad_chunk_index"
@@ -59,6 +60,7 @@ const (
 	CodeUnknownLink        = "unknown_link"
 	CodeUnknownRecovery    = "unknown_recovery"
 	CodeLinkAnswered       = "link_answered"
+	CodeNoBackup           = "no_backup"
 	CodeNotActive          = "not_active"
 	CodeNotAdmin           = "not_admin"
 	CodeNotAuthorized      = "not_authorized"

@@ -124,6 +124,14 @@ type Config struct {
 	ChallengeDeviceBurst    int     `toml:"challenge_device_burst"`
 	ChallengeMaxOutstanding int     `toml:"challenge_max_outstanding"`
 
+	// Key backups (doc/API.md §2.19): the OPRF evaluations (passphrase
+	// guesses) one account gets per window before it is locked (default
+	// 10 per 24h), and the largest backup (default 16 MiB). Zero takes
+	// the default.
+	BackupEvaluations int      `toml:"backup_evaluations"`
+	BackupWindow      duration `toml:"backup_window"`
+	MaxBackupSize     int64    `toml:"max_backup_size"`
+
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
 	// file or a flag, so it does not end up in a config file or ps output.
@@ -273,6 +281,9 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateRegistration())
 	if c.AccountSendRate < 0 || c.AccountSendBurst < 0 || c.MaxConnectionsPerDevice < 0 || c.MailboxListConcurrency < 0 {
 		errs = append(errs, errors.New("account_send_rate, account_send_burst, max_connections_per_device and mailbox_list_concurrency are 0 (default) or more"))
+	}
+	if c.BackupEvaluations < 0 || c.BackupWindow.Duration < 0 || c.MaxBackupSize < 0 {
+		errs = append(errs, errors.New("backup_evaluations, backup_window and max_backup_size are 0 (default) or more"))
 	}
 	if c.MaxConnsPerIP < 0 || c.MinTransferRate < 0 {
 		errs = append(errs, errors.New("max_conns_per_ip and min_transfer_rate cannot be negative"))

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/auth"
+	"github.com/hush-chat/hush/internal/server/backups"
 	"github.com/hush-chat/hush/internal/server/blobs"
 	"github.com/hush-chat/hush/internal/server/directory"
 	"github.com/hush-chat/hush/internal/server/httpapi"
@@ -52,6 +53,7 @@ type Server struct {
 	blobs *blobs.Service
 	rooms *rooms.Service
 	links *links.Service
+	bk    *backups.Service
 	reg   *prometheus.Registry
 
 	health *storeHealth
@@ -151,9 +153,14 @@ func (s *Server) build() error {
 		return err
 	}
 	s.links = links.New(s.auth, s.now, s.log)
+	if s.bk, err = backups.New(backups.Config{Store: s.store, Evaluations: cfg.BackupEvaluations,
+		Window: cfg.BackupWindow.Duration, MaxSize: cfg.MaxBackupSize, RequestsPerAccount: cfg.SignedRequestsPerAccount,
+		Now: s.now, Logger: s.log}); err != nil {
+		return err
+	}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.reg.MustRegister(s.conns.refused)
-	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors()} {
+	for _, cs := range [][]prometheus.Collector{s.dir.Collectors(), s.relay.Collectors(), s.blobs.Collectors(), s.bk.Collectors()} {
 		s.reg.MustRegister(cs...)
 	}
 	return nil
@@ -183,6 +190,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/v1/links/", lk)
 	mux.Handle("/v1/recovery", lk)
 	mux.Handle("/v1/recovery/", lk)
+	bk := s.bk.Handler()
+	mux.Handle("/v1/backup", bk)
+	mux.Handle("/v1/backup/", bk)
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)

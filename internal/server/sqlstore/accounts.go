@@ -173,6 +173,8 @@ func (db *DB) DeleteAccount(ctx context.Context, username string) error {
 			"DELETE FROM devices WHERE username = ?",
 			"DELETE FROM tokens WHERE username = ?",
 			"DELETE FROM device_lists WHERE username = ?",
+			"DELETE FROM backups WHERE username = ?",
+			"DELETE FROM backup_evaluations WHERE username = ?",
 		} {
 			if _, err := t.exec(ctx, q, username); err != nil {
 				return err

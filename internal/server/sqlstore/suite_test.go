@@ -22,6 +22,8 @@ func runSuite(t *testing.T, open func(t *testing.T) *DB) {
 		{"Devices", testDevices},
 		{"DeviceBroker", testDeviceBroker},
 		{"DeviceLists", testDeviceLists},
+		{"Backups", testBackups},
+		{"BackupEvaluationsConcurrent", testBackupEvaluationsConcurrent},
 		{"PreKeys", testPreKeys},
 		{"OneTimePreKeys", testOneTimePreKeys},
 		{"OneTimePreKeysConcurrent", testOneTimePreKeysConcurrent},

@@ -213,6 +213,7 @@ type Store interface {
 	Blobs
 	Rooms
 	Invites
+	Backups
 	// Close releases the database.
 	Close() error
 }
