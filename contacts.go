@@ -200,6 +200,9 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 			if err := decodeJSON(b, &r, "contact"); err != nil {
 				return err
 			}
+			if r.Username == c.prof.Username {
+				continue // this account's own devices, kept as a contact for their sessions
+			}
 			pc := r.public()
 			if pc.Held, err = heldCount(tx, r.Username); err != nil {
 				return err
