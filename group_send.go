@@ -133,10 +133,14 @@ func (c *Client) distribute(ctx context.Context, name string) error {
 			return err
 		}
 		dist = s.Distribution()
+		given := make(map[string]bool, len(r.Given))
+		for _, g := range r.Given {
+			given[g] = true
+		}
 		for _, m := range st.Members() {
 			var devs []uint32
 			for _, d := range m.Devices {
-				if (m.Name != c.prof.Username || d != c.dev.ID()) && !slices.Contains(r.Given, givenKey(m.Name, d)) {
+				if (m.Name != c.prof.Username || d != c.dev.ID()) && !given[givenKey(m.Name, d)] {
 					devs = append(devs, d)
 				}
 			}
@@ -166,9 +170,17 @@ func (c *Client) distribute(ctx context.Context, name string) error {
 	}
 	err = c.withGroup(ctx, name, func(_ *localstore.Tx, r *groupRecord) error {
 		if s, err := r.parseSender(); err == nil && s != nil && s.KeyID() == dist.KeyID {
-			r.Given = slices.DeleteFunc(r.Given, func(g string) bool { return !strings.Contains(g, "/") })
+			// Entries of an older client (users) go; each device given
+			// is recorded once.
+			seen := make(map[string]bool, len(r.Given)+len(given))
+			r.Given = slices.DeleteFunc(r.Given, func(g string) bool {
+				drop := !strings.Contains(g, "/") || seen[g]
+				seen[g] = true
+				return drop
+			})
 			for _, g := range given {
-				if !slices.Contains(r.Given, g) {
+				if !seen[g] {
+					seen[g] = true
 					r.Given = append(r.Given, g)
 				}
 			}
