@@ -210,3 +210,36 @@ func groupRecordOf(t *testing.T, c *Client, name string) *groupRecord {
 	}
 	return out
 }
+
+// Maintenance lists an account's device that a group's state lacks (a
+// change that could not be made when it was linked, a group joined with
+// one device), and never drops one on its own.
+func TestGroupMaintenanceListsMissingDevice(t *testing.T) {
+	ctx := context.Background()
+	cs := groupClients(t, "alice", "bob")
+	alice, bob := cs[0], cs[1]
+	if _, err := alice.CreateGroup(ctx, "team", GroupPrivate, []string{"bob"}); err != nil {
+		t.Fatal(err)
+	}
+	syncTexts(t, bob)
+	phone := linkDevice(t, alice, filepath.Join(t.TempDir(), "alice-phone"))
+	// The state falls behind the account: only the laptop is listed.
+	if err := alice.setGroupDevices(ctx, []uint32{alice.DeviceID()}, false); err != nil {
+		t.Fatal(err)
+	}
+	if st := groupState(t, alice, "team"); st.HasDevice("alice", phone.DeviceID()) {
+		t.Fatal("the phone is still listed")
+	}
+	syncTexts(t, alice) // maintenance
+	if st := groupState(t, alice, "team"); !st.HasDevice("alice", phone.DeviceID()) {
+		t.Fatal("maintenance did not list the phone again")
+	}
+	syncTexts(t, bob)
+	if st := groupState(t, bob, "team"); !st.HasDevice("alice", phone.DeviceID()) {
+		t.Fatal("bob's state does not list alice's phone")
+	}
+	mustSend(t, bob, "#team", "to both of alice's devices")
+	if got := syncTexts(t, phone); !slices.Contains(got, "#team:bob:to both of alice's devices") {
+		t.Fatalf("the phone got %q", got)
+	}
+}
