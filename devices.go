@@ -63,6 +63,12 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) (uint32, err
 	if m.Contacts, err = c.contactsJSON(ctx); err != nil {
 		return 0, err
 	}
+	if m.Groups, err = c.groupsForLink(ctx); err != nil {
+		return 0, err
+	}
+	if err := fitsLink(m, 64<<10); err != nil { // room for the changes below
+		return 0, err
+	}
 	// The groups list the new device before they are handed over, so its
 	// state names it from the start; the members learn it from the
 	// "devices" changes, sent now. Should the link not complete, the id
@@ -75,8 +81,8 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) (uint32, err
 	if m.Groups, err = c.groupsForLink(ctx); err != nil {
 		return 0, err
 	}
-	if len(m.Contacts)+len(m.Groups) > maxProvisioning {
-		return 0, fmt.Errorf("%w: this account's contacts and groups do not fit a link message; leave groups you no longer use and try again", ErrTooLarge)
+	if err := fitsLink(m, 0); err != nil {
+		return 0, err
 	}
 	ct, err := provision.Seal(req.key, req.slot, m)
 	if err != nil {
@@ -96,6 +102,16 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) (uint32, err
 // message together: the server takes an answer of at most 4 MiB
 // (links.MaxAnswer), sent base64 in JSON.
 const maxProvisioning = 2<<20 + 512<<10
+
+// fitsLink checks that m's contacts and groups, with slack bytes more,
+// fit a provisioning message.
+func fitsLink(m *provision.Message, slack int) error {
+	if len(m.Contacts)+len(m.Groups)+slack > maxProvisioning || len(m.Contacts) > provision.MaxContacts ||
+		len(m.Groups)+slack > provision.MaxGroups {
+		return fmt.Errorf("%w: this account's contacts and groups do not fit a link message; leave groups you no longer use and try again", ErrTooLarge)
+	}
+	return nil
+}
 
 // contactsJSON is every stored contact record, as a JSON array.
 func (c *Client) contactsJSON(ctx context.Context) ([]byte, error) {

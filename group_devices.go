@@ -177,7 +177,9 @@ func (c *Client) maintainGroupDevices(ctx context.Context) error {
 // groupsForLink is what a new device of the account gets of the groups
 // (doc/SPEC.md §3.8): every group the user is in, its membership state
 // (base and changes), name, join requests, publication and lost joins, as
-// a JSON array of group records. Never the own sending chain (each device
+// a JSON array of group records. Not a public-room join still being
+// confirmed (the approving device confirms it, or joins again, and the
+// new device follows its changes). Never the own sending chain (each device
 // sends under its own chain: two devices on one chain would reuse message
 // keys), nor the handover record, nor the receiving keyring (each member
 // hands its current chain to the new device with its next message; a
@@ -195,7 +197,7 @@ func (c *Client) groupsForLink(ctx context.Context) ([]byte, error) {
 				continue
 			}
 			out = append(out, &groupRecord{ID: r.ID, Name: r.Name, Base: r.Base, Changes: r.Changes,
-				Requests: r.Requests, Published: r.Published, Lost: r.Lost, Joining: r.Joining})
+				Requests: r.Requests, Published: r.Published, Lost: r.Lost})
 		}
 		return nil
 	})
@@ -233,7 +235,7 @@ func (c *Client) importGroups(ctx context.Context, raw []byte) error {
 				continue
 			}
 			recs = append(recs, &groupRecord{ID: r.ID, Name: st.Name(), Base: r.Base, Changes: r.Changes,
-				Requests: r.Requests, Published: r.Published, Lost: r.Lost, Joining: r.Joining})
+				Requests: r.Requests, Published: r.Published, Lost: r.Lost})
 		}
 		return saveGroups(tx, recs)
 	})

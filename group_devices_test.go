@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/localstore"
 )
 
@@ -241,5 +242,22 @@ func TestGroupMaintenanceListsMissingDevice(t *testing.T) {
 	mustSend(t, bob, "#team", "to both of alice's devices")
 	if got := syncTexts(t, phone); !slices.Contains(got, "#team:bob:to both of alice's devices") {
 		t.Fatalf("the phone got %q", got)
+	}
+}
+
+// Beyond group.MaxDevices devices, a group lists the signing device and
+// the lowest other ids; ids come sorted, without 0 or repeats.
+func TestCapDevices(t *testing.T) {
+	if got := capDevices([]uint32{3, 0, 1, 3}, 2); !slices.Equal(got, []uint32{1, 2, 3}) {
+		t.Fatalf("capDevices = %v", got)
+	}
+	var many []uint32
+	for d := uint32(1); d <= 20; d++ {
+		many = append(many, d)
+	}
+	got := capDevices(many, 20)
+	want := append([]uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, 20)
+	if !slices.Equal(got, want) || len(got) != group.MaxDevices {
+		t.Fatalf("capDevices = %v, want %v", got, want)
 	}
 }
