@@ -61,6 +61,9 @@ func (c *Client) backupPayload(ctx context.Context, withHistory bool) (*backupPa
 			if err := decodeJSON(r, &cr, "contact"); err != nil {
 				return err
 			}
+			if cr.Username == c.prof.Username {
+				continue // the own devices: a restore looks them up afresh
+			}
 			p.Contacts = append(p.Contacts, json.RawMessage(r))
 			names = append(names, cr.Username)
 		}

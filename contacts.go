@@ -219,7 +219,7 @@ func (c *Client) Contacts(ctx context.Context) ([]Contact, error) {
 				return err
 			}
 			if r.Username == c.prof.Username {
-				continue // the own account's devices (transcript.go)
+				continue // this account's own devices, kept as a contact for their sessions (transcript.go)
 			}
 			pc := r.public()
 			if pc.Held, err = heldCount(tx, r.Username); err != nil {

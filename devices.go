@@ -63,6 +63,27 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) (uint32, err
 	if m.Contacts, err = c.contactsJSON(ctx); err != nil {
 		return 0, err
 	}
+	if m.Groups, err = c.groupsForLink(ctx); err != nil {
+		return 0, err
+	}
+	if err := fitsLink(m, 64<<10); err != nil { // room for the changes below
+		return 0, err
+	}
+	// The groups list the new device before they are handed over, so its
+	// state names it from the start; the members learn it from the
+	// "devices" changes, sent now. Should the link not complete, the id
+	// only names a device the directory does not serve: nothing goes to it.
+	if devs, err := c.ownGroupDevices(ctx, m.DeviceID); err != nil {
+		return 0, err
+	} else if err := c.setGroupDevices(ctx, devs, false); err != nil {
+		c.log.Warn("announcing the new device to the groups", "err", err) // queued; the outbox retries
+	}
+	if m.Groups, err = c.groupsForLink(ctx); err != nil {
+		return 0, err
+	}
+	if err := fitsLink(m, 0); err != nil {
+		return 0, err
+	}
 	ct, err := provision.Seal(req.key, req.slot, m)
 	if err != nil {
 		return 0, err
@@ -75,6 +96,21 @@ func (c *Client) ApproveLink(ctx context.Context, req *LinkRequest) (uint32, err
 		return 0, serverErr(err)
 	}
 	return m.DeviceID, nil
+}
+
+// maxProvisioning bounds the contacts and groups of a provisioning
+// message together: the server takes an answer of at most 4 MiB
+// (links.MaxAnswer), sent base64 in JSON.
+const maxProvisioning = 2<<20 + 512<<10
+
+// fitsLink checks that m's contacts and groups, with slack bytes more,
+// fit a provisioning message.
+func fitsLink(m *provision.Message, slack int) error {
+	if len(m.Contacts)+len(m.Groups)+slack > maxProvisioning || len(m.Contacts) > provision.MaxContacts ||
+		len(m.Groups)+slack > provision.MaxGroups {
+		return fmt.Errorf("%w: this account's contacts and groups do not fit a link message; leave groups you no longer use and try again", ErrTooLarge)
+	}
+	return nil
 }
 
 // contactsJSON is every stored contact record, as a JSON array.
@@ -146,12 +182,33 @@ func (c *Client) RemoveDevice(ctx context.Context, id uint32) error {
 			return err
 		}
 	}
+	// Every group drops the device: the members start new sender keys and
+	// hand them only to the devices that remain. A device removing itself
+	// tells the groups first, while it can still send.
+	var left []uint32
+	for _, d := range u.Devices {
+		if d.ID != id && (u.DeviceList == nil || u.DeviceList.Lists(d.Cert)) {
+			left = append(left, d.ID)
+		}
+	}
+	if id == c.dev.ID() && len(left) > 0 {
+		if err := c.setGroupDevices(ctx, capDevices(left, left[0]), false); err != nil {
+			c.log.Warn("announcing the removal to the groups", "err", err)
+		}
+	}
 	err = c.api.DeleteDevice(ctx, c.prof.Username, c.id, id, raw)
 	switch {
 	case apiclient.IsCode(err, "unknown_device"):
 		return fmt.Errorf("device %d is not one of this account's devices (hush device list shows them)", id)
 	case apiclient.IsCode(err, "stale_device_list"):
 		return errors.New("the account's devices changed meanwhile: run the command again")
+	case err != nil:
+		return serverErr(err)
 	}
-	return serverErr(err)
+	if id != c.dev.ID() {
+		if err := c.setGroupDevices(ctx, capDevices(left, c.dev.ID()), false); err != nil {
+			c.log.Warn("announcing the removal to the groups", "err", err) // queued; the outbox retries
+		}
+	}
+	return nil
 }

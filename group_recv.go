@@ -277,7 +277,14 @@ func (c *Client) receiveKey(recs []*groupRecord, from envelope.Address, body []b
 	if err != nil {
 		return err
 	}
-	if err := ring.Add(group.Address{User: from.User, Device: from.Device}, d); err != nil {
+	addr := group.Address{User: from.User, Device: from.Device}
+	if next, ok := ring.Next(addr, d.KeyID); ok && d.Iteration >= next {
+		// The chain handed again, at or past where it is held: a sender
+		// whose record named users, not devices, hands its key to every
+		// device once more (SPEC §12.8). Nothing to change or report.
+		return nil
+	}
+	if err := ring.Add(addr, d); err != nil {
 		return err // reported: a device handing the same chain twice may be trying to rewind it
 	}
 	if err := r.saveRing(ring); err != nil {

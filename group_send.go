@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/hush-chat/hush/internal/group"
 	"github.com/hush-chat/hush/internal/localstore"
@@ -23,40 +25,62 @@ func (c *Client) sendControl(ctx context.Context, to string, pt []byte, what str
 	return c.flushNow(ctx)
 }
 
-// queueControl encrypts a control message for every device of user to and
-// queues it in the outbox, which delivers it until the server accepts it.
+// queueControl encrypts a control message for every device of user to
+// (every other device, when to is this user) and queues it in the outbox,
+// which delivers it until the server accepts it.
 func (c *Client) queueControl(ctx context.Context, to string, pt []byte, what string) error {
+	_, err := c.queueControlTo(ctx, to, pt, what, nil)
+	return err
+}
+
+// queueControlTo is queueControl for the devices of to that want accepts
+// (nil: all). It reports the devices it encrypted to: a device the
+// directory does not serve for the pinned key gets nothing, and is not
+// reported.
+func (c *Client) queueControlTo(ctx context.Context, to string, pt []byte, what string, want func(device uint32) bool) ([]uint32, error) {
 	rec, err := c.contactForSend(ctx, to)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if rec.Changed {
-		return fmt.Errorf("%w: %s has a new identity key", ErrIdentityChanged, to)
+		return nil, fmt.Errorf("%w: %s has a new identity key", ErrIdentityChanged, to)
 	}
-	bundles, err := c.bundlesFor(ctx, rec)
+	var devs []contactDevice
+	for _, d := range rec.Devices {
+		if (to != c.prof.Username || d.ID != c.dev.ID()) && (want == nil || want(d.ID)) {
+			devs = append(devs, d)
+		}
+	}
+	if len(devs) == 0 {
+		return nil, nil
+	}
+	bundles, err := c.bundlesFor(ctx, &contactRecord{Username: rec.Username, IdentityKey: rec.IdentityKey, Devices: devs})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var id [16]byte
 	rand.Read(id[:])
+	var sent []uint32
 	c.mu.Lock()
 	err = c.st.Update(ctx, func(tx *localstore.Tx) error {
+		sent = sent[:0]
 		ob := outboxRecord{What: what, Created: c.now().UnixMilli()}
-		for _, d := range rec.Devices {
+		for _, d := range devs {
 			o, err := c.encryptFor(tx, to, d, bundles[d.ID], pt, id, c.now().UnixMilli())
 			if err != nil {
 				return err
 			}
 			ob.Sends = append(ob.Sends, outboxSend{Mailboxes: []string{o.mailbox}, Users: []string{to}, Env: o.env})
+			sent = append(sent, d.ID)
 		}
 		_, err := enqueue(tx, &ob)
 		return err
 	})
 	c.mu.Unlock()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return nil
+	return sent, nil
 }
 
 // withGroup runs fn on the group called name inside one store transaction
@@ -80,12 +104,25 @@ func (c *Client) withGroup(ctx context.Context, name string, fn func(tx *localst
 	})
 }
 
-// distribute makes sure every other member holds the own sender key of the
-// current epoch, starting a new epoch when the last one was dropped (a
-// member left).
+// givenKey names a member device in groupRecord.Given: "user/device".
+// Usernames hold no '/', so an entry of an older client (a bare username)
+// never matches one: that member's devices are handed the key once more.
+func givenKey(user string, device uint32) string {
+	return user + "/" + strconv.FormatUint(uint64(device), 10)
+}
+
+// distribute makes sure every other member device the state lists holds
+// the own sender key of the current epoch — this user's other devices
+// included, so that they read what this device sends — starting a new
+// epoch when the last one was dropped (a member left). Each device is
+// recorded as given only once the key is queued for it.
 func (c *Client) distribute(ctx context.Context, name string) error {
 	var dist *group.Distribution
-	var targets []string
+	type target struct {
+		user string
+		devs []uint32
+	}
+	var targets []target
 	err := c.withGroup(ctx, name, func(_ *localstore.Tx, r *groupRecord) error {
 		st, err := r.current()
 		if err != nil {
@@ -96,9 +133,19 @@ func (c *Client) distribute(ctx context.Context, name string) error {
 			return err
 		}
 		dist = s.Distribution()
+		given := make(map[string]bool, len(r.Given))
+		for _, g := range r.Given {
+			given[g] = true
+		}
 		for _, m := range st.Members() {
-			if m.Name != c.prof.Username && !slices.Contains(r.Given, m.Name) {
-				targets = append(targets, m.Name)
+			var devs []uint32
+			for _, d := range m.Devices {
+				if (m.Name != c.prof.Username || d != c.dev.ID()) && !given[givenKey(m.Name, d)] {
+					devs = append(devs, d)
+				}
+			}
+			if len(devs) > 0 {
+				targets = append(targets, target{m.Name, devs})
 			}
 		}
 		return nil
@@ -108,18 +155,35 @@ func (c *Client) distribute(ctx context.Context, name string) error {
 	}
 	var given []string
 	var firstErr error
-	for _, u := range targets {
-		if err := c.queueControl(ctx, u, encodeGroupKey(dist), "group key of "+name+" for "+u); err != nil {
+	for _, t := range targets {
+		sent, err := c.queueControlTo(ctx, t.user, encodeGroupKey(dist), "group key of "+name+" for "+t.user,
+			func(d uint32) bool { return slices.Contains(t.devs, d) })
+		if err != nil {
 			// A member whose key changed or who is unreachable cannot read
 			// until the next send hands the key over again.
-			firstErr = cmpOr(firstErr, fmt.Errorf("handing the group key to %s: %w", u, err))
+			firstErr = cmpOr(firstErr, fmt.Errorf("handing the group key to %s: %w", t.user, err))
 			continue
 		}
-		given = append(given, u)
+		for _, d := range sent {
+			given = append(given, givenKey(t.user, d))
+		}
 	}
 	err = c.withGroup(ctx, name, func(_ *localstore.Tx, r *groupRecord) error {
 		if s, err := r.parseSender(); err == nil && s != nil && s.KeyID() == dist.KeyID {
-			r.Given = append(r.Given, given...)
+			// Entries of an older client (users) go; each device given
+			// is recorded once.
+			seen := make(map[string]bool, len(r.Given)+len(given))
+			r.Given = slices.DeleteFunc(r.Given, func(g string) bool {
+				drop := !strings.Contains(g, "/") || seen[g]
+				seen[g] = true
+				return drop
+			})
+			for _, g := range given {
+				if !seen[g] {
+					seen[g] = true
+					r.Given = append(r.Given, g)
+				}
+			}
 		}
 		return nil
 	})
@@ -282,11 +346,13 @@ func (c *Client) groupMailboxes(ctx context.Context, name string) (version uint6
 
 // memberMailboxes lists the mailboxes of every other member device, and
 // who owns each: the devices the state lists that the directory also
-// certifies for the member's pinned identity key.
+// certifies for the member's pinned identity key. This user's other
+// listed devices are among them: they read what this device sends.
 func (c *Client) memberMailboxes(ctx context.Context, st *group.State) (mailboxes, users []string, err error) {
 	for _, m := range st.Members() {
-		if m.Name == c.prof.Username {
-			continue
+		self := m.Name == c.prof.Username
+		if self && len(m.Devices) == 1 && m.HasDevice(c.dev.ID()) {
+			continue // no other own device to send to
 		}
 		rec, err := c.storedOrFetched(ctx, m.Name)
 		if err != nil {
@@ -296,7 +362,7 @@ func (c *Client) memberMailboxes(ctx context.Context, st *group.State) (mailboxe
 			continue // not this member's key: it gets nothing until re-added
 		}
 		for _, d := range rec.Devices {
-			if m.HasDevice(d.ID) {
+			if m.HasDevice(d.ID) && (!self || d.ID != c.dev.ID()) {
 				mailboxes, users = append(mailboxes, d.Mailbox), append(users, m.Name)
 			}
 		}

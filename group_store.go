@@ -27,7 +27,9 @@ type groupRecord struct {
 	// first message of an epoch, and reset when a member leaves so that the
 	// next message starts a new epoch.
 	Sender []byte `json:"sender,omitempty"`
-	// Given lists the users already handed the current Sender.
+	// Given lists the member devices already handed the current Sender,
+	// as "user/device" (givenKey). Entries of older clients name users:
+	// they match no device, so those devices are handed it once more.
 	Given []string `json:"given,omitempty"`
 	// Ring is the receiving group.Keyring (secret): the other members'
 	// chains and skipped message keys.

@@ -192,7 +192,11 @@ func (c *Client) CreateGroup(ctx context.Context, name string, typ GroupType, me
 		}
 		others = append(others, m)
 	}
-	st, ch, err := group.Create(c.id, c.selfMember(), name, group.Type(typ), others)
+	self := c.selfMember()
+	if devs, err := c.ownGroupDevices(ctx, 0); err == nil {
+		self.Devices = devs // the account's other devices read the group too
+	}
+	st, ch, err := group.Create(c.id, self, name, group.Type(typ), others)
 	if err != nil {
 		return nil, fmt.Errorf("creating #%s: %w", name, err)
 	}
@@ -243,8 +247,9 @@ func (c *Client) changeGroup(ctx context.Context, name string, op group.Op) (*Gr
 	return c.groupInfoNow(ctx, next), errors.Join(c.announce(ctx, old, next, ch), c.publishRoom(ctx, next))
 }
 
-// announce sends ch to every member of old and next but this user; a
-// member that next brings in also gets old, the state ch applies to.
+// announce sends ch to every member of old and next and to this user's
+// other devices; a member that next brings in also gets old, the state ch
+// applies to.
 func (c *Client) announce(ctx context.Context, old, next *group.State, ch *group.Change) error {
 	var users []string
 	for _, st := range []*group.State{old, next} {
@@ -258,6 +263,15 @@ func (c *Client) announce(ctx context.Context, old, next *group.State, ch *group
 		}
 	}
 	var errs []error
+	// This user's other devices the states list follow the group like any
+	// member device.
+	if own := ownListed(c.prof.Username, c.dev.ID(), old, next); len(own) > 0 {
+		_, err := c.queueControlTo(ctx, c.prof.Username, encodeGroupChange(nil, ch), "change of #"+next.Name()+" for own devices",
+			func(d uint32) bool { return slices.Contains(own, d) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("telling this account's other devices: %w", err))
+		}
+	}
 	for _, u := range users {
 		var prev *group.State
 		if old != nil {

@@ -130,6 +130,9 @@ func (l *Link) Wait(ctx context.Context) (*Client, error) {
 	if err := c.importContacts(ctx, m.Contacts); err != nil {
 		c.log.Warn("contacts from the approving device not kept", "err", err)
 	}
+	if err := c.importGroups(ctx, m.Groups); err != nil {
+		c.log.Warn("groups from the approving device not kept", "err", err)
+	}
 	return c, nil
 }
 

@@ -147,7 +147,7 @@ func TestSentTranscripts(t *testing.T) {
 	dir := t.TempDir()
 	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
 	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
-	phone := linkDevice(t, ctx, alice, filepath.Join(dir, "a2"), srv.HTTPURL())
+	phone := linkDevice(t, alice, filepath.Join(dir, "a2"))
 
 	sent, err := alice.Send(ctx, "bob", "from the laptop")
 	if err != nil {
@@ -179,32 +179,4 @@ func TestSentTranscripts(t *testing.T) {
 	if err != nil || len(cs) != 1 || cs[0].Username != "bob" {
 		t.Fatalf("contacts %+v, %v", cs, err)
 	}
-}
-
-// linkDevice links a new device at home to c's account and returns it.
-func linkDevice(t *testing.T, ctx context.Context, c *Client, home, server string) *Client {
-	t.Helper()
-	link, err := StartLink(ctx, Options{Home: home, Passphrase: []byte("linked"), ServerURL: server})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	var nc *Client
-	go func() {
-		var err error
-		nc, err = link.Wait(ctx)
-		done <- err
-	}()
-	req, err := c.InspectLink(ctx, link.Code())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.ApproveLink(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return nc
 }

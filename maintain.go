@@ -21,7 +21,7 @@ func (c *Client) maintain(ctx context.Context, report func(Event)) error {
 		return nil
 	}
 	return errors.Join(c.maintainPreKeys(ctx, report), c.maintainDelivery(ctx), c.maintainDeviceList(ctx, report),
-		c.reportDeviceChanges(ctx, report))
+		c.reportDeviceChanges(ctx, report), c.maintainGroupDevices(ctx))
 }
 
 // maintainPreKeys refills the directory's one-time prekeys when they run

@@ -91,6 +91,16 @@ func (k *Keyring) Add(from Address, d *Distribution) error {
 	return nil
 }
 
+// Next returns the iteration the chain with key id keyID from member
+// device from is at, and whether the keyring holds that chain.
+func (k *Keyring) Next(from Address, keyID [32]byte) (uint32, bool) {
+	c, ok := k.chains[chainID{from: from, key: keyID}]
+	if !ok {
+		return 0, false
+	}
+	return c.next, true
+}
+
 // Claimants returns the member devices that handed over a chain with this
 // key id, in order. More than one means one of them copied another's key
 // id: a client reports it.

@@ -26,9 +26,13 @@ const (
 	// SlotIDSize is the size of a link slot id (the server's, random).
 	SlotIDSize  = 10
 	keyHashSize = 15
-	version     = 0x01
+	// version 0x02 added the groups; a 0x01 message is refused (a new
+	// device is linked by a client of its own release).
+	version = 0x02
 	// MaxContacts bounds the contacts blob of a provisioning message.
 	MaxContacts = 2 << 20
+	// MaxGroups bounds the groups blob of a provisioning message.
+	MaxGroups = 2 << 20
 )
 
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -120,6 +124,9 @@ type Message struct {
 	ServerKey    []byte // the server's signing key the account trusts
 	DeviceList   []byte // the account's current signed device list (§3.6); may be empty
 	Contacts     []byte // the contacts, as the client encodes them (opaque here); may be empty
+	// Groups are the user's groups, as the client encodes them (opaque
+	// here; membership state, never a sending chain); may be empty.
+	Groups []byte
 }
 
 func (m *Message) encode() []byte {
@@ -131,6 +138,7 @@ func (m *Message) encode() []byte {
 	w.Bytes8(m.ServerKey)
 	w.Bytes32(m.DeviceList)
 	w.Bytes32(m.Contacts)
+	w.Bytes32(m.Groups)
 	return w.Bytes()
 }
 
@@ -143,6 +151,7 @@ func decode(b []byte) (*Message, error) {
 	m.ServerKey = bytes.Clone(r.Bytes8("server key", 255))
 	m.DeviceList = bytes.Clone(r.Bytes32("device list", 1<<16))
 	m.Contacts = bytes.Clone(r.Bytes32("contacts", MaxContacts))
+	m.Groups = bytes.Clone(r.Bytes32("groups", MaxGroups))
 	if err := r.Done(); err != nil {
 		return nil, err
 	}

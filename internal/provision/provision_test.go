@@ -12,7 +12,8 @@ import (
 
 func sampleMessage() *Message {
 	return &Message{Username: "alice", IdentitySeed: bytes.Repeat([]byte{7}, 32), DeviceID: 2,
-		ServerKey: bytes.Repeat([]byte{9}, 32), DeviceList: []byte("list"), Contacts: []byte(`[{"username":"bob"}]`)}
+		ServerKey: bytes.Repeat([]byte{9}, 32), DeviceList: []byte("list"), Contacts: []byte(`[{"username":"bob"}]`),
+		Groups: []byte(`[{"name":"team"}]`)}
 }
 
 func TestSealOpen(t *testing.T) {
@@ -31,7 +32,8 @@ func TestSealOpen(t *testing.T) {
 	}
 	want := sampleMessage()
 	if m.Username != want.Username || !bytes.Equal(m.IdentitySeed, want.IdentitySeed) || m.DeviceID != 2 ||
-		!bytes.Equal(m.ServerKey, want.ServerKey) || !bytes.Equal(m.DeviceList, want.DeviceList) || !bytes.Equal(m.Contacts, want.Contacts) {
+		!bytes.Equal(m.ServerKey, want.ServerKey) || !bytes.Equal(m.DeviceList, want.DeviceList) || !bytes.Equal(m.Contacts, want.Contacts) ||
+		!bytes.Equal(m.Groups, want.Groups) {
 		t.Fatalf("opened %+v", m)
 	}
 	// Bound to the slot: the same answer under another slot id fails.
@@ -150,4 +152,20 @@ func FuzzParseCode(f *testing.F) {
 			t.Fatalf("slot id %q does not decode", id)
 		}
 	})
+}
+
+// A message of the version before groups were carried is refused, not
+// read as one without groups.
+func TestVersionOneRefused(t *testing.T) {
+	b := sampleMessage().encode()
+	b[0] = 0x01
+	if _, err := decode(b); err == nil {
+		t.Fatal("a version 1 message was accepted")
+	}
+	m := sampleMessage()
+	m.Groups = nil
+	b = m.encode()
+	if _, err := decode(b[:len(b)-4]); err == nil {
+		t.Fatal("a message without the groups field was accepted")
+	}
 }
