@@ -14,15 +14,51 @@ import (
 // the keys of the others. A chain is never modified once made: opening
 // makes a new one (copy on write).
 type chain struct {
-	epoch   uint32
-	seed    *[seedLen]byte // kept while nothing opened: the offer may be re-sent
-	tk      [32]byte
-	blk     cipher.Block // AES under tk, made with the chain and shared by its copies
-	hi      uint32
-	ck      [32]byte // ck_hi
-	count   uint8    // positions opened, capped at RefillMark
-	gone    uint64   // bit k: position hi-1-k opened, or below 0
+	epoch uint32
+	seed  *[seedLen]byte // kept while nothing opened: the offer may be re-sent
+	tk    [32]byte
+	blk   cipher.Block // AES under tk, made with the chain and shared by its copies
+	hi    uint32
+	ck    [32]byte // ck_hi
+	count uint8    // positions opened, capped at RefillMark
+	gone  uint64   // bit k: position hi-1-k opened, or below 0
+	// old continues gone below the window, keys long gone: bit k of the
+	// 960-bit map (word k/64, bit k%64) says position hi-65-k opened, or
+	// is below 0. A copy of an envelope up to ReplayMemory positions old
+	// is told from one that never opened (a relay re-sending a page).
+	old     [oldWords]uint64
 	skipped []skippedKey
+}
+
+// oldWords is the size of chain.old: with gone, ReplayMemory positions.
+const oldWords = ReplayMemory/64 - 1
+
+// shifted returns gone:old moved up by s positions (s >= 1): the bits of
+// the s newest positions are clear (not opened), the oldest fall off.
+func (c *chain) shifted(s uint32) (gone uint64, old [oldWords]uint64) {
+	var a, r [oldWords + 1]uint64
+	a[0] = c.gone
+	copy(a[1:], c.old[:])
+	words, b := int(s/64), s%64
+	if s >= ReplayMemory {
+		return 0, old
+	}
+	for i := len(a) - 1; i >= words; i-- {
+		v := a[i-words] << b
+		if b > 0 && i-words-1 >= 0 {
+			v |= a[i-words-1] >> (64 - b)
+		}
+		r[i] = v
+	}
+	copy(old[:], r[1:])
+	return r[0], old
+}
+
+// openedLongAgo reports whether position p, more than Window below hi and
+// less than ReplayMemory, opened (or is below 0).
+func (c *chain) openedLongAgo(p uint32) bool {
+	k := c.hi - 1 - p - 64
+	return c.old[k/64]&(1<<(k%64)) != 0
 }
 
 // skippedKey is the key of a position below hi that has not opened.
@@ -36,6 +72,9 @@ type skippedKey struct {
 // newChain derives a continuable epoch from its seed.
 func newChain(epoch uint32, seed *[seedLen]byte) *chain {
 	c := &chain{epoch: epoch, seed: new([seedLen]byte), gone: ^uint64(0)}
+	for i := range c.old {
+		c.old[i] = ^uint64(0)
+	}
 	*c.seed = *seed
 	c.tk, c.ck = epochKeys(epoch, seed)
 	c.blk = tagCipher(&c.tk)
@@ -83,6 +122,8 @@ func (o *chainOpen) wipe() {
 func (c *chain) prepare(p uint32) (*chainOpen, error) {
 	hi := c.hi
 	switch {
+	case p < hi && hi-p > Window && hi-p <= ReplayMemory && c.openedLongAgo(p):
+		return nil, errorf(ErrReplay, "opened %d positions ago", hi-p)
 	case p < hi && hi-p > Window:
 		return nil, errorf(ErrTooOld, "epoch %d", c.epoch)
 	case p < hi:
@@ -118,7 +159,7 @@ func (c *chain) prepare(p uint32) (*chainOpen, error) {
 
 // commit returns the chain after op opened.
 func (c *chain) commit(op *chainOpen) *chain {
-	n := &chain{epoch: c.epoch, tk: c.tk, blk: c.blk, hi: c.hi, ck: c.ck, count: min(c.count+1, RefillMark)}
+	n := &chain{epoch: c.epoch, tk: c.tk, blk: c.blk, hi: c.hi, ck: c.ck, count: min(c.count+1, RefillMark), old: c.old}
 	if op.p < c.hi {
 		n.gone = c.gone | 1<<(c.hi-1-op.p)
 		n.skipped = make([]skippedKey, 0, len(c.skipped)-1)
@@ -129,9 +170,7 @@ func (c *chain) commit(op *chainOpen) *chain {
 		}
 		return n
 	}
-	if shift := op.p + 1 - c.hi; shift < 64 {
-		n.gone = c.gone << shift
-	}
+	n.gone, n.old = c.shifted(op.p + 1 - c.hi)
 	n.gone |= 1 // p itself
 	n.hi, n.ck = op.p+1, op.ck
 	for _, s := range c.skipped {
@@ -170,7 +209,7 @@ func (c *chain) wipe() {
 
 // encodedLen is the length of c's encoding.
 func (c *chain) encodedLen() int {
-	n := 4 + 1 + 32 + 4 + 32 + 1 + 8 + len(c.skipped)*keyLen
+	n := 4 + 1 + 32 + 4 + 32 + 1 + 8 + 8*oldWords + len(c.skipped)*keyLen
 	if c.seed != nil {
 		n += seedLen
 	}
@@ -191,6 +230,9 @@ func (c *chain) encode(w *wire.Writer) {
 	w.Fixed(c.ck[:])
 	w.U8(c.count)
 	w.U64(c.gone)
+	for _, o := range c.old {
+		w.U64(o)
+	}
 	for i := range c.skipped {
 		w.Fixed(c.skipped[i].key[:])
 	}
@@ -215,8 +257,18 @@ func decodeChain(rd *wire.Reader) *chain {
 	copy(c.ck[:], rd.Fixed("chain key", 32))
 	c.count = rd.U8("count")
 	c.gone = rd.U64("opened map")
+	for i := range c.old {
+		c.old[i] = rd.U64("old opened map")
+	}
 	if rd.Err() != nil {
 		return nil
+	}
+	// The old map marks every position below 0 (as gone does).
+	for k := uint32(0); k < 64*oldWords; k++ {
+		if uint64(c.hi) < uint64(k)+65 && c.old[k/64]&(1<<(k%64)) == 0 {
+			rd.Fail("old opened map", wire.ErrMalformed, "a position below 0 is not marked")
+			return nil
+		}
 	}
 	// Positions below 0 have no key; position hi-1 is the highest
 	// opened, so it has none either.

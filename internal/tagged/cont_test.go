@@ -66,7 +66,7 @@ func TestOneWayRunAllTagged(t *testing.T) {
 		if trial || op.Position != i || op.Epoch != 1 {
 			t.Fatalf("envelope %d: position %d, trial %v", i, op.Position, trial)
 		}
-		if len(state) > 100 || tab.Len() > 2*Window || tab.Epochs() != 1 {
+		if len(state) > 230 || tab.Len() > 2*Window || tab.Epochs() != 1 {
 			t.Fatalf("envelope %d: state of %d bytes, table of %d tags", i, len(state), tab.Len())
 		}
 	}
@@ -111,12 +111,15 @@ func TestGapFoundByTrial(t *testing.T) {
 			t.Fatalf("envelope %d after the gap: %v (trial %v)", i, err, trial)
 		}
 	}
-	for _, i := range []int{999, 980, 936} { // within Window of hi = 1000: opened, so replays
+	// Opened, within ReplayMemory of hi = 1000 (in the window, or below
+	// it with the keys gone): replays, such as a relay re-sending a page.
+	for _, i := range []int{999, 980, 936, 935, 700, 99, 0} {
 		if _, err := open(i); !errors.Is(err, ErrReplay) {
 			t.Fatalf("envelope %d again: %v, want ErrReplay", i, err)
 		}
 	}
-	for _, i := range []int{935, 599, 550, 0} {
+	// Never opened and below the window: too old (reported).
+	for _, i := range []int{599, 550, 100} {
 		before := bytes.Clone(state)
 		if _, err := open(i); !errors.Is(err, ErrTooOld) {
 			t.Fatalf("envelope %d: %v, want ErrTooOld", i, err)
@@ -529,5 +532,30 @@ func TestHolds(t *testing.T) {
 	}
 	if chainSteps.Load() != steps {
 		t.Fatal("Holds derived chain keys")
+	}
+}
+
+// A copy older than ReplayMemory positions is too old even if it opened:
+// the receiver remembers a bounded past.
+func TestReplayMemoryBound(t *testing.T) {
+	r, s := pair(t)
+	s, envs := seal(t, s, ReplayMemory+100)
+	_ = s
+	for i, env := range envs {
+		var err error
+		if r, _, err = r.Open(bob, env); err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+	}
+	hi := len(envs)
+	for _, p := range []int{hi - 1, hi - Window - 1, hi - ReplayMemory} {
+		if _, _, err := r.Open(bob, envs[p]); !errors.Is(err, ErrReplay) {
+			t.Fatalf("position %d again: %v, want ErrReplay", p, err)
+		}
+	}
+	for _, p := range []int{hi - ReplayMemory - 1, 0} {
+		if _, _, err := r.Open(bob, envs[p]); !errors.Is(err, ErrTooOld) {
+			t.Fatalf("position %d again: %v, want ErrTooOld", p, err)
+		}
 	}
 }

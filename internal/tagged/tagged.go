@@ -73,6 +73,12 @@ const (
 	// epoch may skip (the ratchet's MaxSkip): the chain steps one open
 	// may derive.
 	MaxGap = 2000
+	// ReplayMemory is how many positions below the high-water mark a
+	// continuable receiver remembers as opened (Window of them with the
+	// keys of those that did not): a copy within it is a replay, older
+	// ones are too old. More than a sync page, so a relay re-sending a
+	// page after a lost acknowledgement is all replays.
+	ReplayMemory = 1024
 	// MaxEpochs is the number of epochs a Receiver holds.
 	MaxEpochs = 2
 	// RefillMark is the number of opened positions of the newest epoch
