@@ -286,3 +286,61 @@ func TestBatchOneSessionTwiceInAPage(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that has opened tagged.RefillMark positions of its newest
+// batch offers the next one, on the batch path and on the per-message
+// path alike, so a sender that keeps sending, and syncs between rounds,
+// never runs out of positions and falls back to sealed envelopes.
+func TestRefillOfferKeepsEnvelopesTagged(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "hello")
+	syncErrs(t, bob)
+	mustSend(t, bob, "alice", "hi")
+	syncErrs(t, alice)
+	syncErrs(t, bob) // alice's offer
+	const perRound = tagged.RefillMark + 8 // past the refill mark, within a batch
+	for round, batch := range []bool{true, false, true} {
+		for i := range perRound {
+			mustSend(t, alice, "bob", fmt.Sprint(round, " ", i))
+		}
+		envs := takeEnvelopes(t, bob)
+		nt := 0
+		for _, e := range envs {
+			if e[0] == tagged.Type {
+				nt++
+			}
+		}
+		if len(envs) != perRound || nt != perRound {
+			t.Fatalf("round %d: %d envelopes, %d tagged; want %d, all tagged", round, len(envs), nt, perRound)
+		}
+		var got []string
+		if batch {
+			ms, other := receivePage(t, bob, envs)
+			if got = texts(ms); len(other) != 0 {
+				t.Fatalf("round %d: %+v", round, other)
+			}
+		} else {
+			for _, e := range envs {
+				if err := bob.process(ctx, e, nil, func(e Event) {
+					if e.Err != nil || e.Message == nil {
+						t.Fatalf("round %d: %+v", round, e)
+					}
+					got = append(got, e.Message.Text)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if len(got) != perRound {
+			t.Fatalf("round %d: bob got %d messages, want %d", round, len(got), perRound)
+		}
+		if _, err := bob.RetrySends(ctx); err != nil { // the offer
+			t.Fatal(err)
+		}
+		syncErrs(t, alice)
+	}
+}
