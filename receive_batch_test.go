@@ -301,7 +301,7 @@ func TestRefillOfferKeepsEnvelopesTagged(t *testing.T) {
 	syncErrs(t, bob)
 	mustSend(t, bob, "alice", "hi")
 	syncErrs(t, alice)
-	syncErrs(t, bob) // alice's offer
+	syncErrs(t, bob)                       // alice's offer
 	const perRound = tagged.RefillMark + 8 // past the refill mark, within a batch
 	for round, batch := range []bool{true, false, true} {
 		for i := range perRound {
