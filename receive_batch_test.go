@@ -344,3 +344,68 @@ func TestRefillOfferKeepsEnvelopesTagged(t *testing.T) {
 		syncErrs(t, alice)
 	}
 }
+
+// Sync fetches the next page while it stores one and acknowledges a page
+// while it stores the next, but never acknowledges an envelope before the
+// function storing its page returned, nor one it did not handle: a page
+// that fails locally is acknowledged up to where it stopped, and the rest
+// stays pending.
+func TestDrainAcknowledgesAPageOnlyAfterItsCommit(t *testing.T) {
+	defer func(n int) { drainPageSize = n }(drainPageSize)
+	drainPageSize = 3
+	ctx := context.Background()
+	srv := startServer(t)
+	alice := create(t, Options{Storage: MemoryStore(), Key: make([]byte, 32), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Storage: MemoryStore(), Key: make([]byte, 32), ServerURL: srv.HTTPURL()}, "bob")
+	for i := range 8 {
+		mustSend(t, alice, "bob", fmt.Sprint("m", i))
+	}
+	tr, err := bob.transport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := tr.(*relayTransport)
+	pending := func() []int64 { // the mailbox, left as it is
+		s, err := rt.token(ctx, false)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		page, err := bob.api.Fetch(ctx, s.Token, 0, 100)
+		if err != nil {
+			t.Error(err)
+		}
+		var seqs []int64
+		for _, e := range page {
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	all := pending()
+	if len(all) != 8 {
+		t.Fatalf("%d envelopes pending, want 8", len(all))
+	}
+	failure := errors.New("disk full")
+	var pages [][]int64
+	err = rt.drainPages(ctx, func(envs [][]byte) (int, error) {
+		first := 3 * len(pages)
+		page := all[first : first+len(envs)]
+		pages = append(pages, page)
+		if p := pending(); len(p) < len(all)-first || !slices.Equal(p[len(p)-(len(all)-first):], all[first:]) {
+			t.Errorf("while page %d is stored, pending %v: acknowledged before its commit", len(pages), p)
+		}
+		if len(pages) == 2 {
+			return 1, failure
+		}
+		return len(envs), nil
+	})
+	if !errors.Is(err, failure) {
+		t.Fatalf("drain: %v, want the local failure", err)
+	}
+	if len(pages) != 2 {
+		t.Fatalf("%d pages handed over, want 2", len(pages))
+	}
+	if p := pending(); !slices.Equal(p, all[4:]) {
+		t.Fatalf("pending after the failure %v, want %v (the first page and one more acknowledged)", p, all[4:])
+	}
+}
