@@ -32,6 +32,7 @@ type Tx struct {
 	readOnly bool
 	done     bool
 	after    *[]func() // run after a successful commit (AfterCommit)
+	lastSeq  uint64    // the message counter as this transaction left it; 0: not read yet
 }
 
 // AfterCommit arranges for f to run once the transaction has committed,
