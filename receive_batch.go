@@ -88,9 +88,12 @@ func (t *relayTransport) drainPages(ctx context.Context, fn func([][]byte) (int,
 				done[i] = f.page[i].Seq
 			}
 			if ferr != nil {
+				// Best effort, as the local failure is what to report: what
+				// is not acknowledged comes again and is known as stored.
 				cancel() // the prefetched page is not needed
-				aerr := p.acked()
-				return errors.Join(ferr, aerr, t.ack(context.WithoutCancel(ctx), s, done))
+				_ = p.acked()
+				_ = t.ack(context.WithoutCancel(ctx), s, done)
+				return ferr
 			}
 			if err := p.acked(); err != nil { // the previous page's
 				return err

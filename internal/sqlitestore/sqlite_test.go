@@ -139,3 +139,38 @@ func TestBufferedPutsReadBackAndCommit(t *testing.T) {
 		t.Fatalf("%d empty values in u, want %d", empty, n)
 	}
 }
+
+// A flush that fails (here: the context ends) fails the transaction even
+// when fn goes on and returns nil: nothing of it is stored.
+func TestFailedFlushFailsTheTransaction(t *testing.T) {
+	b, err := Create(context.Background(), filepath.Join(t.TempDir(), "p"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	err = b.Update(ctx, func(tx storage.Tx) error {
+		for i := range 10 {
+			if err := tx.Put("t", []byte{byte(i)}, []byte("v")); err != nil {
+				return err
+			}
+		}
+		cancel()
+		if err := tx.Scan("t", nil, nil, false, func(k, v []byte) error { return nil }); err == nil {
+			t.Error("a scan flushing into an ended context succeeded")
+		}
+		if err := tx.Put("t", []byte{99}, []byte("v")); err == nil {
+			t.Error("a put after a failed flush succeeded")
+		}
+		return nil // ignoring what failed
+	})
+	if err == nil {
+		t.Fatal("Update succeeded after a failed flush")
+	}
+	b.View(context.Background(), func(tx storage.Tx) error {
+		return tx.Scan("t", nil, nil, false, func(k, v []byte) error {
+			t.Errorf("row %x stored", k)
+			return nil
+		})
+	})
+}

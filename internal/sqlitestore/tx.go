@@ -26,6 +26,7 @@ type tx struct {
 	buffered bool
 	puts     []kvPut
 	putIdx   map[tableKey]int // index in puts
+	failed   error            // a flush failed: the transaction may hold part of it and must not commit
 }
 
 type kvPut struct {
@@ -74,6 +75,9 @@ func (t *tx) query(i int, args ...any) (*sql.Rows, error) {
 func (t *tx) check(write bool) error {
 	if t.done {
 		return storage.ErrTxDone
+	}
+	if t.failed != nil {
+		return t.failed
 	}
 	if write && t.readOnly {
 		return storage.ErrReadOnly
@@ -130,8 +134,11 @@ func (t *tx) Put(table string, key, value []byte) error {
 }
 
 // flush stores the waiting puts, as many rows per statement as putRows
-// allow.
+// allow. A failure sticks: every later call, and the commit, fail.
 func (t *tx) flush() error {
+	if t.failed != nil {
+		return t.failed
+	}
 	puts := t.puts
 	t.puts, t.putIdx = t.puts[:0], nil
 	for len(puts) > 0 {
@@ -148,7 +155,8 @@ func (t *tx) flush() error {
 			args = append(args, p.table, p.k, p.v)
 		}
 		if err := t.exec(st, args...); err != nil {
-			return fmt.Errorf("sqlitestore: write %s: %w", puts[0].table, err)
+			t.failed = fmt.Errorf("sqlitestore: write %s: %w", puts[0].table, err)
+			return t.failed
 		}
 		puts = puts[n:]
 	}
