@@ -142,10 +142,11 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 }
 
 // flushPass is flushOutbox's pass over entries. Entries delivered in full
-// are appended to *sent rather than retired one transaction each: the
-// caller retires them all in one. A crash before that sends them again,
-// as a crash between an upload and its retirement always could: the
-// receiver knows a redelivered message (by its ratchet position and id).
+// are appended to *sent rather than retired one transaction each: they
+// are retired retireBatch at a time, and the caller retires the rest. A
+// crash before that sends them again, as a crash between an upload and
+// its retirement always could: the receiver knows a redelivered message
+// (by its ratchet position and id).
 func (c *Client) flushPass(ctx context.Context, o flushOpts, entries []queued, rep *SendReport, sent *[]queued) error {
 	blocked := map[string]bool{} // mailboxes with an older entry still waiting
 	var down error               // the server or broker cannot be reached: stop trying
@@ -205,7 +206,13 @@ func (c *Client) flushPass(ctx context.Context, o flushOpts, entries []queued, r
 			continue
 		}
 		if done {
-			*sent = append(*sent, queued{seq: e.seq, rec: r})
+			if *sent = append(*sent, queued{seq: e.seq, rec: r}); len(*sent) == retireBatch {
+				ms, err := c.finishSent(context.WithoutCancel(ctx), *sent)
+				if err != nil {
+					return err
+				}
+				rep.Delivered, *sent = append(rep.Delivered, ms...), (*sent)[:0]
+			}
 			continue
 		}
 		if err := c.requeue(ctx, e.seq, &r); err != nil {
@@ -467,6 +474,11 @@ func (c *Client) finishEntry(ctx context.Context, seq int64, r *outboxRecord, st
 	})
 	return out, err
 }
+
+// retireBatch is how many delivered entries a pass retires in one
+// transaction: few commits, and few entries another process flushing the
+// same profile could send again meanwhile.
+const retireBatch = 64
 
 // finishSent retires the entries delivered in full, in one transaction,
 // and returns their messages, now sent.
