@@ -87,7 +87,8 @@ func BenchmarkReceiveEstablished(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*benchReceiveBacklog), "cpu-µs/msg")
 }
 
-// The backlog of BenchmarkReceiveEstablished: four pages. A sender holds
+// The backlog of BenchmarkReceiveEstablished: 800 envelopes, more than one
+// page (drainPageSize) and far more than one run of a session. A sender holds
 // one batch of tagged.Window positions at a time.
 const (
 	benchReceiveSenders   = 16
