@@ -88,7 +88,7 @@ func BenchmarkReceiveEstablished(b *testing.B) {
 }
 
 // The backlog of BenchmarkReceiveEstablished: 800 envelopes, more than one
-// page (drainPageSize) and far more than one run of a session. A sender holds
+// page (drainPageSize), from 16 contacts at once. A sender holds
 // one batch of tagged.Window positions at a time.
 const (
 	benchReceiveSenders   = 16
