@@ -134,6 +134,20 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 		return nil, err
 	}
 	rep := &SendReport{}
+	var sent []queued // delivered in full: retired together after the pass
+	err := c.flushPass(ctx, o, entries, rep, &sent)
+	ms, ferr := c.finishSent(context.WithoutCancel(ctx), sent) // delivered: retired even when ctx ends
+	rep.Delivered = append(rep.Delivered, ms...)
+	return rep, errors.Join(err, ferr)
+}
+
+// flushPass is flushOutbox's pass over entries. Entries delivered in full
+// are appended to *sent rather than retired one transaction each: they
+// are retired retireBatch at a time, and the caller retires the rest. A
+// crash before that sends them again, as a crash between an upload and
+// its retirement always could: the receiver knows a redelivered message
+// (by its ratchet position and id).
+func (c *Client) flushPass(ctx context.Context, o flushOpts, entries []queued, rep *SendReport, sent *[]queued) error {
 	blocked := map[string]bool{} // mailboxes with an older entry still waiting
 	var down error               // the server or broker cannot be reached: stop trying
 	for _, e := range entries {
@@ -147,12 +161,12 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 					r.LastErr = describeSendErr(down)
 				}
 				if err := c.requeue(ctx, e.seq, &r); err != nil {
-					return rep, err
+					return err
 				}
 			}
 			r.block(blocked)
 			if err := c.reportWaiting(ctx, &r, rep); err != nil {
-				return rep, err
+				return err
 			}
 			continue
 		}
@@ -166,7 +180,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 		}
 		if err != nil && !refused {
 			if ctx.Err() != nil {
-				return rep, nil
+				return nil
 			}
 			var ae *apiclient.Error
 			var re *routeError
@@ -184,7 +198,7 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			}
 			m, err := c.finishEntry(ctx, e.seq, &r, StateFailed)
 			if err != nil {
-				return rep, err
+				return err
 			}
 			if m != nil {
 				rep.Failed = append(rep.Failed, *m)
@@ -192,24 +206,24 @@ func (c *Client) flushOutbox(ctx context.Context, o flushOpts) (*SendReport, err
 			continue
 		}
 		if done {
-			m, err := c.finishEntry(ctx, e.seq, &r, StateSent)
-			if err != nil {
-				return rep, err
-			}
-			if m != nil {
-				rep.Delivered = append(rep.Delivered, *m)
+			if *sent = append(*sent, queued{seq: e.seq, rec: r}); len(*sent) == retireBatch {
+				ms, err := c.finishSent(context.WithoutCancel(ctx), *sent)
+				if err != nil {
+					return err
+				}
+				rep.Delivered, *sent = append(rep.Delivered, ms...), (*sent)[:0]
 			}
 			continue
 		}
 		if err := c.requeue(ctx, e.seq, &r); err != nil {
-			return rep, err
+			return err
 		}
 		r.block(blocked)
 		if err := c.reportWaiting(ctx, &r, rep); err != nil {
-			return rep, err
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 func (r *outboxRecord) anyBlocked(blocked map[string]bool) bool {
@@ -454,26 +468,61 @@ func describeSendErr(err error) string {
 // messages).
 func (c *Client) finishEntry(ctx context.Context, seq int64, r *outboxRecord, state State) (*Message, error) {
 	var out *Message
-	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
-		if err := tx.DeleteOutbox(seq); err != nil {
-			return err
-		}
-		why := r.LastErr
-		if len(r.Refused) > 0 {
-			prefix := "not delivered to "
-			if state == StateSent {
-				prefix = "delivered, but not to "
-			}
-			why = prefix + strings.Join(r.Refused, "; ")
-		}
-		if state == StateSent && len(r.Refused) == 0 {
-			why = ""
-		}
-		m, err := c.setMessageState(tx, r, state, why)
-		out = m
+	err := c.st.Update(ctx, func(tx *localstore.Tx) (err error) {
+		out, err = c.finishIn(tx, seq, r, state)
 		return err
 	})
 	return out, err
+}
+
+// retireBatch is how many delivered entries a pass retires in one
+// transaction: few commits, and few entries another process flushing the
+// same profile could send again meanwhile.
+const retireBatch = 64
+
+// finishSent retires the entries delivered in full, in one transaction,
+// and returns their messages, now sent.
+func (c *Client) finishSent(ctx context.Context, sent []queued) ([]Message, error) {
+	if len(sent) == 0 {
+		return nil, nil
+	}
+	var out []Message
+	err := c.st.Update(ctx, func(tx *localstore.Tx) error {
+		out = out[:0]
+		for i := range sent {
+			m, err := c.finishIn(tx, sent[i].seq, &sent[i].rec, StateSent)
+			if err != nil {
+				return err
+			}
+			if m != nil {
+				out = append(out, *m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// finishIn is finishEntry inside tx.
+func (c *Client) finishIn(tx *localstore.Tx, seq int64, r *outboxRecord, state State) (*Message, error) {
+	if err := tx.DeleteOutbox(seq); err != nil {
+		return nil, err
+	}
+	why := r.LastErr
+	if len(r.Refused) > 0 {
+		prefix := "not delivered to "
+		if state == StateSent {
+			prefix = "delivered, but not to "
+		}
+		why = prefix + strings.Join(r.Refused, "; ")
+	}
+	if state == StateSent && len(r.Refused) == 0 {
+		why = ""
+	}
+	return c.setMessageState(tx, r, state, why)
 }
 
 // requeue stores r's new try count and remaining uploads, and shows why

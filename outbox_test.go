@@ -11,6 +11,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,5 +392,54 @@ func TestGapsAndLateMessagesAreShown(t *testing.T) {
 	// History puts them in the order alice wrote them, marks kept.
 	if err != nil || len(h) != 5 || strings.Join(texts(h[2:]), "|") != "m2|m3|m4" || !h[2].Late || !h[3].Late || h[4].Missing != 2 {
 		t.Fatalf("history: %+v %v", h, err)
+	}
+}
+
+// A pass over the outbox retires the entries it delivered retireBatch at
+// a time, not one commit (an fsync) each, and reports every one of them
+// sent, in order.
+func TestFlushRetiresDeliveredEntriesTogether(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	g := newGate(t, srv.HTTPURL())
+	st := &countingStore{Store: MemoryStore()}
+	alice := create(t, Options{Storage: st, Key: make([]byte, 32), ServerURL: g.URL}, "alice")
+	bob := create(t, Options{Home: filepath.Join(t.TempDir(), "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "before")
+	g.down.Store(true)
+	const n = retireBatch + 6
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprint("offline ", i))
+		if _, err := alice.Send(ctx, "bob", want[i]); !errors.Is(err, ErrQueued) {
+			t.Fatalf("send with the server down: %v", err)
+		}
+	}
+	g.down.Store(false)
+	before := st.updates.Load()
+	rep, err := alice.RetrySends(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := st.updates.Load() - before; u > 4 {
+		t.Fatalf("a pass delivering %d entries ran %d write transactions, want a handful", n, u)
+	}
+	if got := texts(rep.Delivered); !slices.Equal(got, want) {
+		t.Fatalf("reported delivered %q", got)
+	}
+	for _, m := range rep.Delivered {
+		if m.State != StateSent || m.Error != "" {
+			t.Fatalf("delivered message %+v", m)
+		}
+	}
+	if p, err := alice.Pending(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("pending after the pass: %+v %v", p, err)
+	}
+	h, err := alice.History(ctx, "bob", 0)
+	if err != nil || len(h) != n+1 || h[n].State != StateSent {
+		t.Fatalf("history: %+v %v", h, err)
+	}
+	if got, err := bob.Sync(ctx); err != nil || len(got) != n+1 {
+		t.Fatalf("bob got %q %v", texts(got), err)
 	}
 }

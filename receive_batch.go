@@ -55,39 +55,98 @@ type pageDrainer interface {
 }
 
 // drainPageSize is how many envelopes Sync fetches, stores in one
-// transaction and acknowledges at once.
-const drainPageSize = 200
+// transaction and acknowledges at once: each page costs a fetch, a
+// commit (an fsync) and an acknowledgement, so the larger the fewer. A
+// variable for tests.
+var drainPageSize = 500
 
+// drainPages overlaps the relay's work with the client's: while fn
+// stores a page, the next one is being fetched, and a page's
+// acknowledgement goes out while fn stores the next. A page is still
+// acknowledged only after fn returned for it (its transaction committed),
+// and only what fn handled.
 func (t *relayTransport) drainPages(ctx context.Context, fn func([][]byte) (int, error)) error {
 	return t.withToken(ctx, func(s *apiclient.Session) error {
-		var after int64
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		p := pipe{t: t, s: s}
+		defer p.wait() // no request outlives the drain
+		next := p.fetch(ctx, 0)
 		for {
-			page, err := t.c.api.Fetch(ctx, s.Token, after, drainPageSize)
-			if err != nil || len(page) == 0 {
-				return err
+			f := <-next
+			if f.err != nil || len(f.page) == 0 {
+				return errors.Join(f.err, p.acked())
 			}
-			envs := make([][]byte, len(page))
-			for i, e := range page {
+			next = p.fetch(ctx, f.page[len(f.page)-1].Seq) // the page after, while fn runs
+			envs := make([][]byte, len(f.page))
+			for i, e := range f.page {
 				envs[i] = e.Envelope
 			}
 			n, ferr := fn(envs)
 			done := make([]int64, n)
 			for i := range n {
-				done[i] = page[i].Seq
-			}
-			if n > 0 {
-				after = page[n-1].Seq
+				done[i] = f.page[i].Seq
 			}
 			if ferr != nil {
-				t.ack(ctx, s, done)
+				// Best effort, as the local failure is what to report: what
+				// is not acknowledged comes again and is known as stored.
+				cancel() // the prefetched page is not needed
+				_ = p.acked()
+				_ = t.ack(context.WithoutCancel(ctx), s, done)
 				return ferr
 			}
-			if err := t.ack(ctx, s, done); err != nil {
+			if err := p.acked(); err != nil { // the previous page's
 				return err
 			}
+			p.ackLater(ctx, done)
 		}
 	})
 }
+
+// pipe runs a drain's requests beside the client's work: one fetch and
+// one acknowledgement at most in flight.
+type pipe struct {
+	t   *relayTransport
+	s   *apiclient.Session
+	wg  sync.WaitGroup
+	ack chan error // the acknowledgement in flight, nil if none
+}
+
+type fetched struct {
+	page []apiclient.Envelope
+	err  error
+}
+
+// fetch asks for the page after seq and returns where it arrives.
+func (p *pipe) fetch(ctx context.Context, after int64) <-chan fetched {
+	ch := make(chan fetched, 1)
+	p.wg.Go(func() {
+		page, err := p.t.c.api.Fetch(ctx, p.s.Token, after, drainPageSize)
+		ch <- fetched{page, err}
+	})
+	return ch
+}
+
+// ackLater acknowledges seqs in the background; acked waits for it.
+func (p *pipe) ackLater(ctx context.Context, seqs []int64) {
+	ch := make(chan error, 1)
+	p.ack = ch
+	p.wg.Go(func() { ch <- p.t.ack(ctx, p.s, seqs) })
+}
+
+// acked waits for the acknowledgement in flight, if any, and returns its
+// error.
+func (p *pipe) acked() error {
+	if p.ack == nil {
+		return nil
+	}
+	err := <-p.ack
+	p.ack = nil
+	return err
+}
+
+// wait waits for every request of the drain to end.
+func (p *pipe) wait() { p.wg.Wait() }
 
 // recvCache holds what one Sync reads once rather than per message.
 type recvCache struct {
@@ -346,6 +405,9 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 		return b, false, nil // refused, a replay, or a local failure: the per-message path tells which
 	}
 	sess = withTagged(sess, opened)
+	if opened != nil && opened.OfferDue {
+		sess.OfferDue = true // the refill OpenRecord asked for: offer the next batch
+	}
 	kind, body, err := decodeApp(pt)
 	if err != nil {
 		return b, false, nil

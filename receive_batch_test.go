@@ -286,3 +286,126 @@ func TestBatchOneSessionTwiceInAPage(t *testing.T) {
 		}
 	}
 }
+
+// A receiver that has opened tagged.RefillMark positions of its newest
+// batch offers the next one, on the batch path and on the per-message
+// path alike, so a sender that keeps sending, and syncs between rounds,
+// never runs out of positions and falls back to sealed envelopes.
+func TestRefillOfferKeepsEnvelopesTagged(t *testing.T) {
+	ctx := context.Background()
+	srv := startServer(t)
+	dir := t.TempDir()
+	alice := create(t, Options{Home: filepath.Join(dir, "a"), Passphrase: []byte("pa"), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Home: filepath.Join(dir, "b"), Passphrase: []byte("pb"), ServerURL: srv.HTTPURL()}, "bob")
+	mustSend(t, alice, "bob", "hello")
+	syncErrs(t, bob)
+	mustSend(t, bob, "alice", "hi")
+	syncErrs(t, alice)
+	syncErrs(t, bob)                       // alice's offer
+	const perRound = tagged.RefillMark + 8 // past the refill mark, within a batch
+	for round, batch := range []bool{true, false, true} {
+		for i := range perRound {
+			mustSend(t, alice, "bob", fmt.Sprint(round, " ", i))
+		}
+		envs := takeEnvelopes(t, bob)
+		nt := 0
+		for _, e := range envs {
+			if e[0] == tagged.Type {
+				nt++
+			}
+		}
+		if len(envs) != perRound || nt != perRound {
+			t.Fatalf("round %d: %d envelopes, %d tagged; want %d, all tagged", round, len(envs), nt, perRound)
+		}
+		var got []string
+		if batch {
+			ms, other := receivePage(t, bob, envs)
+			if got = texts(ms); len(other) != 0 {
+				t.Fatalf("round %d: %+v", round, other)
+			}
+		} else {
+			for _, e := range envs {
+				if err := bob.process(ctx, e, nil, func(e Event) {
+					if e.Err != nil || e.Message == nil {
+						t.Fatalf("round %d: %+v", round, e)
+					}
+					got = append(got, e.Message.Text)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if len(got) != perRound {
+			t.Fatalf("round %d: bob got %d messages, want %d", round, len(got), perRound)
+		}
+		if _, err := bob.RetrySends(ctx); err != nil { // the offer
+			t.Fatal(err)
+		}
+		syncErrs(t, alice)
+	}
+}
+
+// Sync fetches the next page while it stores one and acknowledges a page
+// while it stores the next, but never acknowledges an envelope before the
+// function storing its page returned, nor one it did not handle: a page
+// that fails locally is acknowledged up to where it stopped, and the rest
+// stays pending.
+func TestDrainAcknowledgesAPageOnlyAfterItsCommit(t *testing.T) {
+	defer func(n int) { drainPageSize = n }(drainPageSize)
+	drainPageSize = 3
+	ctx := context.Background()
+	srv := startServer(t)
+	alice := create(t, Options{Storage: MemoryStore(), Key: make([]byte, 32), ServerURL: srv.HTTPURL()}, "alice")
+	bob := create(t, Options{Storage: MemoryStore(), Key: make([]byte, 32), ServerURL: srv.HTTPURL()}, "bob")
+	for i := range 8 {
+		mustSend(t, alice, "bob", fmt.Sprint("m", i))
+	}
+	tr, err := bob.transport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := tr.(*relayTransport)
+	pending := func() []int64 { // the mailbox, left as it is
+		s, err := rt.token(ctx, false)
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		page, err := bob.api.Fetch(ctx, s.Token, 0, 100)
+		if err != nil {
+			t.Error(err)
+		}
+		var seqs []int64
+		for _, e := range page {
+			seqs = append(seqs, e.Seq)
+		}
+		return seqs
+	}
+	all := pending()
+	if len(all) != 8 {
+		t.Fatalf("%d envelopes pending, want 8", len(all))
+	}
+	failure := errors.New("disk full")
+	var pages [][]int64
+	err = rt.drainPages(ctx, func(envs [][]byte) (int, error) {
+		first := 3 * len(pages)
+		page := all[first : first+len(envs)]
+		pages = append(pages, page)
+		if p := pending(); len(p) < len(all)-first || !slices.Equal(p[len(p)-(len(all)-first):], all[first:]) {
+			t.Errorf("while page %d is stored, pending %v: acknowledged before its commit", len(pages), p)
+		}
+		if len(pages) == 2 {
+			return 1, failure
+		}
+		return len(envs), nil
+	})
+	if !errors.Is(err, failure) {
+		t.Fatalf("drain: %v, want the local failure", err)
+	}
+	if len(pages) != 2 {
+		t.Fatalf("%d pages handed over, want 2", len(pages))
+	}
+	if p := pending(); !slices.Equal(p, all[4:]) {
+		t.Fatalf("pending after the failure %v, want %v (the first page and one more acknowledged)", p, all[4:])
+	}
+}

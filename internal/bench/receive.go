@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/hush-chat/hush"
+	"github.com/hush-chat/hush/internal/envelope"
 	"github.com/hush-chat/hush/internal/server"
+	"github.com/hush-chat/hush/internal/tagged"
 )
 
 // ReceiveOptions tunes `hush bench receive`.
@@ -41,6 +43,12 @@ type ReceiveResult struct {
 	RSSScope       string  `json:"rss_scope"`
 	Syncs          int     `json:"syncs"`
 	Cores          int     `json:"cores"`
+	// Sealed and Tagged count the backlog's envelopes by kind: sealed
+	// (HPKE, doc/SPEC.md §6.4) or tagged (§14); Other is the rest. The
+	// backlog holds the senders' key offers too (tagged).
+	Sealed int `json:"sealed"`
+	Tagged int `json:"tagged"`
+	Other  int `json:"other"`
 }
 
 // Receive measures how fast a device drains a backlog: Senders users
@@ -95,6 +103,10 @@ func Receive(ctx context.Context, o ReceiveOptions) (*ReceiveResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	mix, err := backlogMix(ctx, srv, bob.Mailbox())
+	if err != nil {
+		return nil, err
+	}
 
 	o.Progress(fmt.Sprintf("receiving %d messages", o.Messages))
 	runtime.GC()
@@ -132,7 +144,11 @@ func Receive(ctx context.Context, o ReceiveOptions) (*ReceiveResult, error) {
 	}
 	r := &ReceiveResult{Messages: o.Messages, Senders: o.Senders, Seconds: elapsed.Seconds(),
 		MessagesPerSec: float64(o.Messages) / elapsed.Seconds(), PeakRSSBytes: peak, RSSScope: scope,
-		Syncs: syncs, Cores: runtime.GOMAXPROCS(0)}
+		Syncs: syncs, Cores: runtime.GOMAXPROCS(0), Sealed: mix[envelope.SealedVersion], Tagged: mix[tagged.Type]}
+	for _, n := range mix {
+		r.Other += n // every envelope waiting: the messages and the senders' key offers
+	}
+	r.Other -= r.Sealed + r.Tagged
 	for text := range want {
 		n := stored[text]
 		switch {
@@ -154,6 +170,24 @@ func Receive(ctx context.Context, o ReceiveOptions) (*ReceiveResult, error) {
 		}
 	}
 	return r, nil
+}
+
+// backlogMix counts the envelopes waiting in mailbox by their first byte.
+func backlogMix(ctx context.Context, srv *server.Server, mailbox string) (map[byte]int, error) {
+	mix := map[byte]int{}
+	var after int64
+	for {
+		page, err := srv.Store().PendingEnvelopes(ctx, mailbox, after, 1000)
+		if err != nil || len(page) == 0 {
+			return mix, err
+		}
+		for _, e := range page {
+			if len(e.Data) > 0 {
+				mix[e.Data[0]]++
+			}
+		}
+		after = page[len(page)-1].Seq
+	}
 }
 
 func senderName(i int) string { return fmt.Sprintf("sender%d", i) }

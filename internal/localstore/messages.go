@@ -112,20 +112,28 @@ func (tx *Tx) addMessage(conversation string, id []byte, at time.Time, record []
 	return true, nil
 }
 
+// nextSeq gives out the next message number. The counter is read once
+// per transaction (a page of messages stores many): writers are
+// serialized, so no one else moves it meanwhile.
 func (tx *Tx) nextSeq() (uint64, error) {
-	v, ok, err := tx.get(tCounters, counterMessages)
-	if err != nil {
+	if tx.lastSeq == 0 {
+		v, ok, err := tx.get(tCounters, counterMessages)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			if len(v) != 8 {
+				return 0, fmt.Errorf("%w: malformed message counter", ErrCorrupt)
+			}
+			tx.lastSeq = binary.BigEndian.Uint64(v)
+		}
+	}
+	seq := tx.lastSeq + 1
+	if err := tx.put(tCounters, counterMessages, be64(seq)); err != nil {
 		return 0, err
 	}
-	var seq uint64
-	if ok {
-		if len(v) != 8 {
-			return 0, fmt.Errorf("%w: malformed message counter", ErrCorrupt)
-		}
-		seq = binary.BigEndian.Uint64(v)
-	}
-	seq++
-	return seq, tx.put(tCounters, counterMessages, be64(seq))
+	tx.lastSeq = seq
+	return seq, nil
 }
 
 // UpdateMessage replaces the record of message id of conversation (a

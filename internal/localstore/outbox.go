@@ -18,26 +18,29 @@ type OutboxRow struct {
 }
 
 // AddOutbox queues record after everything queued so far and returns its
-// sequence number.
+// sequence number. The last number is looked up once per transaction (a
+// page of received messages may queue an offer per peer device).
 func (tx *Tx) AddOutbox(record []byte) (int64, error) {
 	if err := tx.writable(); err != nil {
 		return 0, err
 	}
-	var last uint64
-	err := tx.scan(tOutbox, nil, nil, true, func(k, v []byte) error {
-		if len(k) != 8 {
-			return fmt.Errorf("%w: malformed outbox key", ErrCorrupt)
+	if tx.lastOutbox == 0 {
+		err := tx.scan(tOutbox, nil, nil, true, func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("%w: malformed outbox key", ErrCorrupt)
+			}
+			tx.lastOutbox = binary.BigEndian.Uint64(k)
+			return errStop
+		})
+		if err != nil {
+			return 0, err
 		}
-		last = binary.BigEndian.Uint64(k)
-		return errStop
-	})
-	if err != nil {
-		return 0, err
 	}
-	seq := last + 1
+	seq := tx.lastOutbox + 1
 	if err := tx.put(tOutbox, be64(seq), tx.k.seal(record, tOutbox, be64(seq))); err != nil {
 		return 0, err
 	}
+	tx.lastOutbox = seq
 	return int64(seq), nil
 }
 

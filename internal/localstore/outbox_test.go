@@ -3,6 +3,8 @@ package localstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -45,4 +47,40 @@ func TestOutboxKeepsOrderAcrossReopenAndPassphraseChange(t *testing.T) {
 			t.Fatalf("PutOutbox of a deleted row: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// Records queued in one transaction, and in the next, take increasing
+// numbers after the last one queued, and come back in that order.
+func TestAddOutboxNumbersInOrderWithinATransaction(t *testing.T) {
+	s, _ := newStore(t)
+	var want []string
+	for round := range 2 {
+		update(t, s, func(tx *Tx) error {
+			last := int64(0)
+			for i := range 5 {
+				rec := fmt.Sprint("round ", round, " record ", i)
+				seq, err := tx.AddOutbox([]byte(rec))
+				if err != nil {
+					return err
+				}
+				if seq <= last {
+					t.Errorf("seq %d after %d", seq, last)
+				}
+				last = seq
+				want = append(want, rec)
+			}
+			return nil
+		})
+	}
+	var got []string
+	view(t, s, func(tx *Tx) error {
+		rows, err := tx.Outbox()
+		for _, r := range rows {
+			got = append(got, string(r.Record))
+		}
+		return err
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("outbox %q, want %q", got, want)
+	}
 }

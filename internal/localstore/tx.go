@@ -26,12 +26,14 @@ const (
 // Tx is a transaction of Update or View. It is valid only inside the
 // function it was passed to. Values it returns are the caller's.
 type Tx struct {
-	tx       storage.Tx
-	k        *keys
-	keepSeen int
-	readOnly bool
-	done     bool
-	after    *[]func() // run after a successful commit (AfterCommit)
+	tx         storage.Tx
+	k          *keys
+	keepSeen   int
+	readOnly   bool
+	done       bool
+	after      *[]func() // run after a successful commit (AfterCommit)
+	lastSeq    uint64    // the message counter as this transaction left it; 0: not read yet
+	lastOutbox uint64    // the last outbox number, as lastSeq
 }
 
 // AfterCommit arranges for f to run once the transaction has committed,

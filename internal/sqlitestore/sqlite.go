@@ -314,8 +314,11 @@ func (b *Backend) run(ctx context.Context, readOnly bool, fn func(storage.Tx) er
 		return fmt.Errorf("sqlitestore: begin: %w", err)
 	}
 	defer stx.Rollback() // after Commit, a no-op
-	t := &tx{ctx: ctx, tx: stx, readOnly: readOnly, prepared: prepared}
+	t := &tx{ctx: ctx, tx: stx, readOnly: readOnly, prepared: prepared, buffered: !readOnly}
 	err = fn(t)
+	if err == nil {
+		err = t.flush() // the puts still waiting
+	}
 	t.done = true
 	if err != nil {
 		return err

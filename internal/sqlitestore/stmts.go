@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Prepared statements. Every read and write of the profile is one of a
@@ -17,9 +18,25 @@ const (
 	stGet = iota
 	stPut
 	stDelete
-	stScan  // + 1 with a lower bound, + 2 with an upper bound, + 4 in reverse
-	stCount = stScan + 8
+	stScan                 // + 1 with a lower bound, + 2 with an upper bound, + 4 in reverse
+	stPutMany = stScan + 8 // + i: putRows[i] rows at once
+	stCount   = stPutMany + len(putRows)
 )
+
+// putRows are the row counts of the multi-row puts, largest last. A
+// transaction's buffered puts go out in as few statements as these make.
+var putRows = [...]int{4, 16, 64}
+
+// putManyQuery is the query storing n rows at once.
+func putManyQuery(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO kv (t, k, v) VALUES (?, ?, ?)`)
+	for range n - 1 {
+		b.WriteString(`, (?, ?, ?)`)
+	}
+	b.WriteString(` ON CONFLICT (t, k) DO UPDATE SET v = excluded.v`)
+	return b.String()
+}
 
 // scanQuery is the query of statement stScan+variant.
 func scanQuery(variant int) string {
@@ -46,9 +63,11 @@ func stmtQuery(i int) string {
 		return `INSERT INTO kv (t, k, v) VALUES (?, ?, ?) ON CONFLICT (t, k) DO UPDATE SET v = excluded.v`
 	case stDelete:
 		return `DELETE FROM kv WHERE t = ? AND k = ?`
-	default:
-		return scanQuery(i - stScan)
 	}
+	if i >= stPutMany {
+		return putManyQuery(putRows[i-stPutMany])
+	}
+	return scanQuery(i - stScan)
 }
 
 // statements are a database handle's prepared statements, indexed by st*.
@@ -59,7 +78,7 @@ type statements [stCount]*sql.Stmt
 func prepare(ctx context.Context, db *sql.DB, readOnly bool) (*statements, error) {
 	var s statements
 	for i := range s {
-		if readOnly && (i == stPut || i == stDelete) {
+		if readOnly && (i == stPut || i == stDelete || i >= stPutMany) {
 			continue
 		}
 		st, err := db.PrepareContext(ctx, stmtQuery(i))
