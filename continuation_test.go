@@ -17,7 +17,9 @@ import (
 // gets them all tagged (continuable epochs, SPEC §14.8), none sealed; a gap
 // the relay made (envelopes it expired) is crossed by the table's trial,
 // in a page (Sync's batch) and one by one (Listen's path); a copy within
-// the window is a known duplicate, one older than it refused as too old.
+// the window is a known duplicate, and so is a copy of one opened up to
+// tagged.ReplayMemory positions ago; one never opened and older than the
+// window is refused as too old.
 func TestBacklogStaysTaggedAcrossGaps(t *testing.T) {
 	ctx := context.Background()
 	srv := startServer(t)
@@ -86,7 +88,15 @@ func TestBacklogStaysTaggedAcrossGaps(t *testing.T) {
 	if !slices.Equal(got, want(170, 180)) || len(errs) != 0 {
 		t.Fatalf("late envelopes within the window: %q %v", got, errs)
 	}
+	// A copy of one opened long ago (a relay re-sending a page after a
+	// lost acknowledgement): a known duplicate too, within the replay
+	// memory; one of the gap that never opened, older than the window:
+	// refused as too old, reported.
 	one(envs[10])
+	if len(got) != 10 || len(errs) != 0 {
+		t.Fatalf("copy of an envelope opened long ago: %q %v", got, errs)
+	}
+	one(envs[50])
 	if len(errs) != 1 || !errors.Is(errs[0], tagged.ErrTooOld) || !errors.Is(errs[0], ErrRefused) {
 		t.Fatalf("envelope older than the window: %v", errs)
 	}

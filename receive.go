@@ -145,9 +145,6 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			return err
 		}
 		sess = withTagged(sess, opened)
-		if opened != nil && opened.OfferDue {
-			sess.OfferDue = true // the refill OpenRecord asked for: offer the next batch
-		}
 		kind, body, err := decodeApp(pt)
 		if err != nil {
 			// Authentic, but of a kind this client does not know (a newer

@@ -405,9 +405,6 @@ func (c *Client) receiveOne(tx *localstore.Tx, env []byte, pre *envelope.Content
 		return b, false, nil // refused, a replay, or a local failure: the per-message path tells which
 	}
 	sess = withTagged(sess, opened)
-	if opened != nil && opened.OfferDue {
-		sess.OfferDue = true // the refill OpenRecord asked for: offer the next batch
-	}
 	kind, body, err := decodeApp(pt)
 	if err != nil {
 		return b, false, nil

@@ -262,6 +262,9 @@ func (c *Client) openTagged(tx *localstore.Tx, env []byte, self envelope.Address
 func withTagged(sess sessionRecord, opened *sessionRecord) sessionRecord {
 	if opened != nil {
 		sess.TagRecv, sess.TagOld = opened.TagRecv, opened.TagOld
+		if opened.OfferDue {
+			sess.OfferDue = true // the refill OpenRecord asked for: offer the next batch
+		}
 	}
 	return sess
 }
