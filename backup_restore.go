@@ -79,6 +79,13 @@ func restoreProfile(ctx context.Context, o Options, username string, passphrase 
 	if err != nil {
 		return nil, openErr(err, k.triesLeft)
 	}
+	return c.restoreFrom(ctx, o, username, raw, serverKey)
+}
+
+// restoreFrom makes a profile of the opened backup payload raw: checks its
+// identity against the directory's, then adds this machine as a new device
+// (linkRestored). c.api is set; serverKey is the key the server serves.
+func (c *Client) restoreFrom(ctx context.Context, o Options, username string, raw []byte, serverKey *identity.IdentityKey) (*Client, error) {
 	p, err := decodeBackupPayload(raw, username)
 	if err != nil {
 		return nil, err

@@ -169,6 +169,15 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			}
 			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 		}
+		if kind == appKindRecoveryShare { // a share to hold for the sender (recovery.go), shown nothing
+			if err := c.storeShare(tx, content, rec, body); err != nil {
+				return refuseContent(tx, content, d.ID, sess, ring, &refused, err)
+			}
+			if err := rememberControl(tx, sender, content.MessageID); err != nil {
+				return err
+			}
+			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
+		}
 		if kind == appKindTranscript { // what this user sent from another device (transcript.go)
 			m, err := c.storeTranscript(tx, content, body)
 			if err != nil {

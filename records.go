@@ -185,13 +185,14 @@ const (
 	appKindText = 0x01
 	appKindFile = 0x02 // a file or memo: see fileMessage in files.go
 	// Group control (groups.go, doc/SPEC.md §11.2).
-	appKindGroupChange = 0x03 // a signed group state change
-	appKindGroupKey    = 0x04 // a sender key (group.Distribution)
-	appKindJoinRequest = 0x05 // a request to join a group (group.JoinRequest)
-	appKindResend      = 0x06 // a request for the changes after a version (group_resend.go)
-	appKindData        = 0x07 // opaque application bytes (SendData)
-	appKindOffer       = 0x08 // a batch of tagged envelope keys (doc/SPEC.md §14.4), shown nothing
-	appKindTranscript  = 0x09 // a message this user sent from another device (transcript.go)
+	appKindGroupChange   = 0x03 // a signed group state change
+	appKindGroupKey      = 0x04 // a sender key (group.Distribution)
+	appKindJoinRequest   = 0x05 // a request to join a group (group.JoinRequest)
+	appKindResend        = 0x06 // a request for the changes after a version (group_resend.go)
+	appKindData          = 0x07 // opaque application bytes (SendData)
+	appKindOffer         = 0x08 // a batch of tagged envelope keys (doc/SPEC.md §14.4), shown nothing
+	appKindTranscript    = 0x09 // a message this user sent from another device (transcript.go)
+	appKindRecoveryShare = 0x0a // a social recovery share for this device to hold (recovery.go)
 	// MaxText is the largest text one message carries; longer texts travel
 	// as attachments (memos).
 	MaxText = 64 << 10
@@ -233,7 +234,7 @@ func decodeApp(b []byte) (kind uint8, body []byte, err error) {
 	if err := r.Err(); err != nil {
 		return 0, nil, err
 	}
-	if kind < appKindText || kind > appKindTranscript { // group kinds: groups.go
+	if kind < appKindText || kind > appKindRecoveryShare { // group kinds: groups.go
 		return 0, nil, wire.Errorf("application message", "kind", wire.ErrMalformed, "unknown kind %d", kind)
 	}
 	return kind, body, nil

@@ -182,7 +182,7 @@ func addClientCommands(root *cobra.Command) {
 	pf.register(root)
 	root.AddCommand(newInitCmd(&pf), newWhoamiCmd(&pf), newSendCmd(&pf), newListenCmd(&pf), newSyncCmd(&pf),
 		newHistoryCmd(&pf), newContactsCmd(&pf), newVerifyCmd(&pf), newConfigCmd(&pf), newChatCmd(&pf), newDemoCmd(),
-		newDeleteAccountCmd(&pf), newOutboxCmd(&pf), newPasswdCmd(&pf), newDeviceCmd(&pf), newRotateIdentityCmd(&pf))
+		newDeleteAccountCmd(&pf), newOutboxCmd(&pf), newPasswdCmd(&pf), newDeviceCmd(&pf), newRotateIdentityCmd(&pf), newRecoveryCmd(&pf))
 	root.AddCommand(newSendFileCmd(&pf), newFilesCmd(&pf), newGetCmd(&pf))
 	root.AddCommand(newExportCmd(&pf))
 	root.AddCommand(newGroupCmd(&pf)) // groups.go

@@ -48,6 +48,7 @@ func TestScripts(t *testing.T) {
 			"writeq":      cmdWriteQuoted,
 			"grabinvite":  cmdGrabInvite,
 			"grablink":    cmdGrabLink,
+			"grabcode":    cmdGrabCode,
 			"waitmatch":   cmdWaitMatch,
 		},
 		Setup: func(env *testscript.Env) error {
@@ -255,6 +256,15 @@ func cmdGrabLink(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: grablink var file")
 	}
 	ts.Setenv(args[0], waitMatch(ts, args[1], regexp.MustCompile(`(?m)^link code: (HUSH-LINK-\S+)`))[1])
+}
+
+// grabcode VAR FILE waits for the recovery code a spawned hush recovery
+// start writes to FILE and sets $VAR to it.
+func cmdGrabCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: grabcode var file")
+	}
+	ts.Setenv(args[0], waitMatch(ts, args[1], regexp.MustCompile(`(?m)^recovery code: (HUSH-RECOVER-\S+)`))[1])
 }
 
 // kill9 NAME kills a spawned process with SIGKILL and waits for it.

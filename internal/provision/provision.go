@@ -67,23 +67,33 @@ func keyHash(pub []byte) []byte {
 	return h.Sum(nil)
 }
 
+// RecoveryPrefix starts every recovery code (the same form as a link
+// code, for a recovery request).
+const RecoveryPrefix = "HUSH-RECOVER-"
+
 // Code returns the link code for slot id (the server's, base32) and pub:
 // HUSH-LINK- and base32 of slot id || first 15 bytes of the key's hash.
-func Code(slotID string, pub []byte) (string, error) {
+func Code(slotID string, pub []byte) (string, error) { return CodeFor(CodePrefix, slotID, pub) }
+
+// CodeFor is Code with another prefix (RecoveryPrefix).
+func CodeFor(prefix, slotID string, pub []byte) (string, error) {
 	id, err := b32.DecodeString(slotID)
 	if err != nil || len(id) != SlotIDSize {
 		return "", fmt.Errorf("%w: malformed slot id", ErrCode)
 	}
-	return CodePrefix + b32.EncodeToString(append(id, keyHash(pub)[:keyHashSize]...)), nil
+	return prefix + b32.EncodeToString(append(id, keyHash(pub)[:keyHashSize]...)), nil
 }
 
 // ParseCode returns the slot id and the key hash a code carries. Spaces,
 // dashes after the prefix and lower case are forgiven.
-func ParseCode(code string) (slotID string, hash []byte, err error) {
+func ParseCode(code string) (slotID string, hash []byte, err error) { return ParseCodeFor(CodePrefix, code) }
+
+// ParseCodeFor is ParseCode for codes with prefix.
+func ParseCodeFor(prefix, code string) (slotID string, hash []byte, err error) {
 	c := strings.ToUpper(strings.TrimSpace(code))
-	rest, ok := strings.CutPrefix(c, CodePrefix)
+	rest, ok := strings.CutPrefix(c, prefix)
 	if !ok {
-		return "", nil, fmt.Errorf("%w: it starts with %s", ErrCode, CodePrefix)
+		return "", nil, fmt.Errorf("%w: it starts with %s", ErrCode, prefix)
 	}
 	rest = strings.NewReplacer(" ", "", "-", "").Replace(rest)
 	b, err := b32.DecodeString(rest)
@@ -184,4 +194,27 @@ func (k *Key) Open(slotID string, ct []byte) (*Message, error) {
 	}
 	defer clear(pt)
 	return decode(pt)
+}
+
+// labelShare is the HPKE info label of a recovery share sealed to a
+// recovery request's key (doc/SPEC.md §15.8).
+const labelShare = "hush/v2 recovery share"
+
+// SealShare seals a holder's answer to a recovery request's key pub,
+// bound to the request's slot id.
+func SealShare(pub []byte, slotID string, pt []byte) ([]byte, error) {
+	pk, err := hpke.MLKEM768X25519().NewPublicKey(pub)
+	if err != nil {
+		return nil, fmt.Errorf("provision: recovery key: %w", err)
+	}
+	return hpke.Seal(pk, hpke.HKDFSHA256(), hpke.AES256GCM(), append([]byte(labelShare+"\x00"), slotID...), pt)
+}
+
+// OpenShare opens an answer SealShare made for slotID.
+func (k *Key) OpenShare(slotID string, ct []byte) ([]byte, error) {
+	pt, err := hpke.Open(k.priv, hpke.HKDFSHA256(), hpke.AES256GCM(), append([]byte(labelShare+"\x00"), slotID...), ct)
+	if err != nil {
+		return nil, errors.New("provision: the answer does not open with this request's key")
+	}
+	return pt, nil
 }
