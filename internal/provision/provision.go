@@ -86,7 +86,9 @@ func CodeFor(prefix, slotID string, pub []byte) (string, error) {
 
 // ParseCode returns the slot id and the key hash a code carries. Spaces,
 // dashes after the prefix and lower case are forgiven.
-func ParseCode(code string) (slotID string, hash []byte, err error) { return ParseCodeFor(CodePrefix, code) }
+func ParseCode(code string) (slotID string, hash []byte, err error) {
+	return ParseCodeFor(CodePrefix, code)
+}
 
 // ParseCodeFor is ParseCode for codes with prefix.
 func ParseCodeFor(prefix, code string) (slotID string, hash []byte, err error) {
