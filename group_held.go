@@ -217,6 +217,13 @@ func (c *Client) applyGroupMessage(tx *localstore.Tx, recs []*groupRecord, gm []
 	}
 	m.ReceivedAt = c.now().UnixMilli()
 	mid, _ := hex.DecodeString(m.ID)
+	if m.From == c.prof.Username {
+		// Sent from another device of this account: history shows it as
+		// sent, and it is not news to this user.
+		m.Outgoing, m.State = true, StateSent
+		_, err := tx.AddMessage(m.Peer, mid, c.now(), encodeJSON(m))
+		return res, err
+	}
 	// Unshown until a user interface shows it (MarkShown).
 	fresh, err := tx.AddIncoming(m.Peer, mid, c.now(), encodeJSON(m), shows == nil || !shows(m.Peer))
 	if fresh {
