@@ -31,20 +31,11 @@ import (
 // *BackupLockedError. o.BrokerURL, if set, makes the new device receive
 // in direct mode.
 func RestoreBackup(ctx context.Context, o Options, username string, backupPassphrase []byte) (*Client, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
 	if !proto.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
-	if o.ServerURL == "" {
-		return nil, errors.New("no server given: name the server that holds the backup")
-	}
-	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
+	if err := checkNewProfile(&o, "no server given: name the server that holds the backup"); err != nil {
 		return nil, err
-	}
-	if o.Storage == nil && sqliteExists(o.Home) {
-		return nil, ErrProfileExists
 	}
 	_, statErr := os.Stat(o.Home)
 	madeHome := o.Home != "" && errors.Is(statErr, fs.ErrNotExist)

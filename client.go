@@ -220,23 +220,11 @@ func sameFingerprint(typed, fp string) bool {
 // Create makes a new identity and device, registers username with the
 // server, and stores everything in a new profile at o.Home.
 func Create(ctx context.Context, o Options, username, email string) (*Client, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
-	if _, err := profileKey(&o); err != nil {
-		return nil, err
-	}
 	if !proto.ValidUsername(username) {
 		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
-	if o.ServerURL == "" {
-		return nil, errors.New("no server given")
-	}
-	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
+	if err := checkNewProfile(&o, "no server given"); err != nil {
 		return nil, err
-	}
-	if o.Storage == nil && sqliteExists(o.Home) {
-		return nil, ErrProfileExists
 	}
 	// A failed Create leaves no trace: the home directory goes too when
 	// Create made it (and it is empty again).

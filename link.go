@@ -43,20 +43,8 @@ type Link struct {
 // o.Home (which must not hold one). Show Code (and its QR code) and
 // Fingerprint to the person, then Wait.
 func StartLink(ctx context.Context, o Options) (*Link, error) {
-	if err := o.defaults(); err != nil {
+	if err := checkNewProfile(&o, "no server given"); err != nil {
 		return nil, err
-	}
-	if _, err := profileKey(&o); err != nil {
-		return nil, err
-	}
-	if o.ServerURL == "" {
-		return nil, errors.New("no server given")
-	}
-	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
-		return nil, err
-	}
-	if o.Storage == nil && sqliteExists(o.Home) {
-		return nil, ErrProfileExists
 	}
 	c := newClient(o)
 	api := c.newAPI(o.ServerURL, nil)
@@ -231,4 +219,27 @@ func (c *Client) importContacts(ctx context.Context, raw []byte) error {
 		c.contactsGen.Add(1)
 		return nil
 	})
+}
+
+// checkNewProfile checks the options of a call that makes a new profile
+// (Create, StartLink, RestoreBackup, StartRecovery): defaults, the secret
+// that will lock it, a server URL (noServer says which, when missing), a
+// broker URL that parses, and no profile at o.Home yet.
+func checkNewProfile(o *Options, noServer string) error {
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	if _, err := profileKey(o); err != nil {
+		return err
+	}
+	if o.ServerURL == "" {
+		return errors.New(noServer)
+	}
+	if err := errors.Join(checkServerURL(o.ServerURL), checkMQTTURL("broker", o.BrokerURL)); err != nil {
+		return err
+	}
+	if o.Storage == nil && sqliteExists(o.Home) {
+		return ErrProfileExists
+	}
+	return nil
 }

@@ -297,20 +297,11 @@ type Recovery struct {
 // a new profile at o.Home. Give Code to the holders (each runs hush
 // recovery approve) and compare Fingerprint with them; then Wait.
 func StartRecovery(ctx context.Context, o Options, username string) (*Recovery, error) {
-	if err := o.defaults(); err != nil {
-		return nil, err
-	}
-	if _, err := profileKey(&o); err != nil {
-		return nil, err
-	}
 	if !proto.ValidUsername(username) {
-		return nil, fmt.Errorf("invalid username %q", username)
+		return nil, fmt.Errorf("invalid username %q: use 3 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", username)
 	}
-	if o.ServerURL == "" {
-		return nil, errors.New("no server given: name the server that holds the backup")
-	}
-	if o.Storage == nil && sqliteExists(o.Home) {
-		return nil, ErrProfileExists
+	if err := checkNewProfile(&o, "no server given: name the server that holds the backup"); err != nil {
+		return nil, err
 	}
 	c := newClient(o)
 	c.api = c.newAPI(o.ServerURL, nil)
