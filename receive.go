@@ -169,24 +169,26 @@ func (c *Client) handle(ctx context.Context, env []byte, shows func(peer string)
 			}
 			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 		}
-		if kind == appKindRecoveryShare { // a share to hold for the sender (recovery.go), shown nothing
-			if err := c.storeShare(tx, content, rec, body); err != nil {
+		if kind == appKindRecoveryShare || kind == appKindTranscript {
+			// A share to hold for the sender (recovery.go) or what this
+			// user sent from another device (transcript.go): stored, shown
+			// nothing. A refused one is reported; a local failure rolls
+			// back, so the envelope comes again.
+			store := c.storeTranscript
+			if kind == appKindRecoveryShare {
+				store = func(tx *localstore.Tx, content *envelope.Content, body []byte) error {
+					return c.storeShare(tx, content, rec, body)
+				}
+			}
+			var dr *dropped
+			if err := store(tx, content, body); errors.As(err, &dr) {
 				return refuseContent(tx, content, d.ID, sess, ring, &refused, err)
+			} else if err != nil {
+				return err
 			}
 			if err := rememberControl(tx, sender, content.MessageID); err != nil {
 				return err
 			}
-			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
-		}
-		if kind == appKindTranscript { // what this user sent from another device (transcript.go)
-			m, err := c.storeTranscript(tx, content, body)
-			if err != nil {
-				return refuseContent(tx, content, d.ID, sess, ring, &refused, err)
-			}
-			if err := rememberControl(tx, sender, content.MessageID); err != nil {
-				return err
-			}
-			_ = m
 			return c.commitReceived(tx, sender, d, &sess, ring, !isTagged)
 		}
 		if isGroupControl(kind) { // groups: control messages are applied, not stored as messages

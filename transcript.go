@@ -65,19 +65,19 @@ func (c *Client) ownDevices(ctx context.Context) (*contactRecord, []contactDevic
 
 // storeTranscript stores the message a transcript describes as sent by
 // this user to its peer; from a device of another account it is refused.
-func (c *Client) storeTranscript(tx *localstore.Tx, content *envelope.Content, body []byte) (*messageRecord, error) {
+func (c *Client) storeTranscript(tx *localstore.Tx, content *envelope.Content, body []byte) error {
 	if content.Sender.User != c.prof.Username {
-		return nil, drop("from %s: a sent transcript from another account", content.Sender.User)
+		return drop("from %s: a sent transcript from another account", content.Sender.User)
 	}
 	r := wire.NewReader("sent transcript", body)
 	peer := string(r.Bytes8("peer", 255))
 	app := r.Rest()
 	if err := r.Err(); err != nil {
-		return nil, drop("from own device %d: %w", content.Sender.Device, err)
+		return drop("from own device %d: %w", content.Sender.Device, err)
 	}
 	kind, inner, err := decodeApp(app)
 	if err != nil || peer == "" || peer == c.prof.Username {
-		return nil, drop("from own device %d: a malformed sent transcript", content.Sender.Device)
+		return drop("from own device %d: a malformed sent transcript", content.Sender.Device)
 	}
 	now := c.now()
 	m := messageRecord{ID: messageIDString(content.MessageID), Peer: peer, From: c.prof.Username,
@@ -88,17 +88,15 @@ func (c *Client) storeTranscript(tx *localstore.Tx, content *envelope.Content, b
 		m.Text = string(inner)
 	case appKindFile:
 		if m.Attachment, err = decodeFile(inner); err != nil {
-			return nil, drop("from own device %d: %w", content.Sender.Device, err)
+			return drop("from own device %d: %w", content.Sender.Device, err)
 		}
 	case appKindData:
 		if m.Data, err = decodeData(inner); err != nil {
-			return nil, drop("from own device %d: %w", content.Sender.Device, err)
+			return drop("from own device %d: %w", content.Sender.Device, err)
 		}
 	default:
-		return nil, drop("from own device %d: a transcript of kind %d", content.Sender.Device, kind)
+		return drop("from own device %d: a transcript of kind %d", content.Sender.Device, kind)
 	}
-	if _, err := tx.AddMessage(peer, content.MessageID[:], now, encodeJSON(m)); err != nil {
-		return nil, err
-	}
-	return &m, nil
+	_, err = tx.AddMessage(peer, content.MessageID[:], now, encodeJSON(m))
+	return err
 }
