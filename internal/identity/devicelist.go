@@ -1,9 +1,11 @@
 package identity
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/hush-chat/hush/internal/wire"
 )
@@ -74,11 +76,7 @@ func NewDeviceList(username string, version uint64, created int64, certs ...*Dev
 }
 
 func sortDevices(d []ListedDevice) {
-	for i := 1; i < len(d); i++ {
-		for j := i; j > 0 && d[j].ID < d[j-1].ID; j-- {
-			d[j], d[j-1] = d[j-1], d[j]
-		}
-	}
+	slices.SortFunc(d, func(a, b ListedDevice) int { return cmp.Compare(a.ID, b.ID) })
 }
 
 func (l *DeviceList) check() error {
@@ -347,16 +345,9 @@ func (l *DeviceList) Successor(created int64, add *DeviceCert, remove uint32) (*
 
 // NextID returns the lowest device id above every listed one.
 func (l *DeviceList) NextID() uint32 {
-	var max uint32
+	var top uint32
 	for _, d := range l.Devices {
-		max = maxU32(max, d.ID)
+		top = max(top, d.ID)
 	}
-	return max + 1
-}
-
-func maxU32(a, b uint32) uint32 {
-	if a > b {
-		return a
-	}
-	return b
+	return top + 1
 }
