@@ -373,11 +373,16 @@ func (r *Recovery) Wait(ctx context.Context, progress func(RecoveryProgress)) (*
 		if len(cts) <= seen {
 			continue
 		}
+		reported := seen // progress tells of each answer once
 		seen = len(cts)
 		for k := range sets { // answers come whole each time: recount
 			sets[k].shares = nil
 		}
-		for _, ct := range cts {
+		for i, ct := range cts {
+			report := progress
+			if i < reported {
+				report = nil
+			}
 			holder, set, share, err := r.openShare(ct, u.IdentityKey)
 			if set != nil && err == nil {
 				g := sets[set.ID()]
@@ -386,11 +391,11 @@ func (r *Recovery) Wait(ctx context.Context, progress func(RecoveryProgress)) (*
 					sets[set.ID()] = g
 				}
 				g.shares = append(g.shares, share)
-				if progress != nil {
-					progress(RecoveryProgress{Holder: holder, Valid: len(g.shares), Threshold: set.Threshold()})
+				if report != nil {
+					report(RecoveryProgress{Holder: holder, Valid: len(g.shares), Threshold: set.Threshold()})
 				}
-			} else if progress != nil {
-				progress(RecoveryProgress{Holder: holder, Err: err})
+			} else if report != nil {
+				report(RecoveryProgress{Holder: holder, Err: err})
 			}
 		}
 		for _, g := range sets {

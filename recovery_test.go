@@ -105,7 +105,7 @@ func TestSocialRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { restored.Close() })
-	if len(named) == 0 || !strings.Contains(named[0], "dave") {
+	if len(named) != 1 || !strings.Contains(named[0], "dave") {
 		t.Fatalf("the tampered share was not named: %q", named)
 	}
 	if restored.Fingerprint() != alice.Fingerprint() || restored.DeviceID() != 2 {
