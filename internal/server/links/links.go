@@ -18,6 +18,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,7 +53,8 @@ type slot struct {
 	// closed and replaced at each new answer.
 	multi    bool
 	username string
-	answers  map[string][]byte
+	answers  [][]byte       // in arrival order: a fetcher can tell the new ones
+	holders  map[string]int // answering account → its answer's index
 	woken    chan struct{}
 }
 
@@ -260,7 +262,7 @@ func (s *Service) openRecovery(w http.ResponseWriter, r *http.Request) error {
 		return httpapi.Errorf(http.StatusBadRequest, proto.CodeInvalidUsername, "invalid username")
 	}
 	id, exp, err := s.add(&slot{key: append([]byte(nil), req.PublicKey...), answered: make(chan struct{}),
-		multi: true, username: req.Username, answers: map[string][]byte{}, woken: make(chan struct{})}, w)
+		multi: true, username: req.Username, holders: map[string]int{}, woken: make(chan struct{})}, w)
 	if err != nil {
 		return err
 	}
@@ -319,10 +321,15 @@ func (s *Service) answerRecovery(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, again := sl.answers[p.Username]; !again && len(sl.answers) >= MaxShares {
+	ans := append([]byte(nil), req.Ciphertext...)
+	if i, again := sl.holders[p.Username]; again {
+		sl.answers[i] = ans // the same place: answers keep their order
+	} else if len(sl.answers) >= MaxShares {
 		return httpapi.Errorf(http.StatusConflict, proto.CodeTooManyRequests, "this recovery request has all the answers it can take")
+	} else {
+		sl.holders[p.Username] = len(sl.answers)
+		sl.answers = append(sl.answers, ans)
 	}
-	sl.answers[p.Username] = append([]byte(nil), req.Ciphertext...)
 	close(sl.woken)
 	sl.woken = make(chan struct{})
 	s.log.Info("recovery share posted", "holder", p.Username, "for", sl.username)
@@ -331,7 +338,8 @@ func (s *Service) answerRecovery(w http.ResponseWriter, r *http.Request) error {
 }
 
 // fetchRecovery serves GET /v1/recovery/{id}/answers?have=N&wait=S: the
-// answers once there are more than N (waiting up to S seconds), else 204.
+// answers, in the order they first came, once there are more than N
+// (waiting up to S seconds), else 204.
 func (s *Service) fetchRecovery(w http.ResponseWriter, r *http.Request) error {
 	_, sl, err := s.getRecovery(r)
 	if err != nil {
@@ -347,9 +355,7 @@ func (s *Service) fetchRecovery(w http.ResponseWriter, r *http.Request) error {
 		n, woken := len(sl.answers), sl.woken
 		var out [][]byte
 		if n > have {
-			for _, a := range sl.answers {
-				out = append(out, a)
-			}
+			out = slices.Clone(sl.answers)
 		}
 		s.mu.Unlock()
 		if out != nil {

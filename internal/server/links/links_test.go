@@ -179,8 +179,10 @@ func TestRecoverySlot(t *testing.T) {
 	}
 	st, b = e.do("GET", "/v1/recovery/"+a.ID+"/answers?have=0&wait=0", "", nil)
 	var got proto.RecoveryAnswers
-	if json.Unmarshal(b, &got); st != 200 || len(got.Ciphertexts) != 2 {
-		t.Fatalf("answers: %d %d", st, len(got.Ciphertexts))
+	// In the order they first came; bob's second answer took his place.
+	if json.Unmarshal(b, &got); st != 200 || len(got.Ciphertexts) != 2 ||
+		string(got.Ciphertexts[0]) != "share of bob" || string(got.Ciphertexts[1]) != "share of carol" {
+		t.Fatalf("answers: %d %q", st, got.Ciphertexts)
 	}
 	if st, _ := e.do("GET", "/v1/recovery/"+a.ID+"/answers?have=2&wait=0", "", nil); st != 204 {
 		t.Fatalf("no new answers: %d", st)
