@@ -90,8 +90,11 @@ func (t *relayTransport) drainPages(ctx context.Context, fn func([][]byte) (int,
 			if ferr != nil {
 				// Best effort, as the local failure is what to report: what
 				// is not acknowledged comes again and is known as stored.
-				cancel() // the prefetched page is not needed
+				// The previous page's acknowledgement runs under ctx: let it
+				// end before cancelling the prefetch, or it is cut off and
+				// that page comes again.
 				_ = p.acked()
+				cancel() // the prefetched page is not needed
 				_ = t.ack(context.WithoutCancel(ctx), s, done)
 				return ferr
 			}
