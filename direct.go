@@ -175,6 +175,7 @@ func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) erro
 			quiet.Reset(directQuiet)
 		case <-quiet.C:
 			if busy.Load() == 0 {
+				settle(ctx, cl, t.mailbox)
 				return nil
 			}
 			quiet.Reset(directQuiet)
@@ -183,3 +184,16 @@ func (t *directTransport) drain(ctx context.Context, fn func([]byte) error) erro
 }
 
 func (t *directTransport) close() {}
+
+// settle makes one round trip to the broker before a drain disconnects. A
+// broker reads a connection's packets in order, so once it answers, it
+// has taken every acknowledgement sent before: a session resumed right
+// after is not handed those messages again (a busy broker otherwise
+// passes the still-unacknowledged queue to the next connection). The
+// round trip unsubscribes from a topic the device never subscribed to;
+// its answer, whatever its reason code, is all that counts.
+func settle(ctx context.Context, cl *paho.Client, mailbox string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, _ = cl.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{proto.InboxTopic(mailbox) + "/settle"}})
+}

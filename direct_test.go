@@ -342,3 +342,60 @@ func listenTCP(t *testing.T, b *mqtt.Server) string {
 	go l.Serve(b.EstablishConnection)
 	return "mqtt://" + addr
 }
+
+// slowAcks makes the broker take its time over each PUBACK it reads, as a
+// busy broker does: a client that disconnects and comes back at once
+// finds its session taken over with those messages still in flight.
+type slowAcks struct{ mqtt.HookBase }
+
+func (slowAcks) ID() string           { return "slow-acks" }
+func (slowAcks) Provides(b byte) bool { return b == mqtt.OnPacketRead }
+func (slowAcks) OnPacketRead(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if pk.FixedHeader.Type == packets.Puback {
+		time.Sleep(directQuiet / 2) // five of them outlast the quiet period
+	}
+	return pk, nil
+}
+
+// A drain ends only once the broker has taken its acknowledgements: the
+// next drain, right after, reads nothing again (a refused envelope would
+// otherwise be reported twice).
+func TestDirectDrainEndsAfterTheBrokerTookItsAcknowledgements(t *testing.T) {
+	ctx := context.Background()
+	srv, broker := plainBrokerServer(t)
+	if err := srv.AddHook(new(slowAcks), nil); err != nil {
+		t.Fatal(err)
+	}
+	tr := &directTransport{broker: broker, mailbox: "settle-" + hexs([]byte{5, 6, 7, 8})}
+	cl, _, err := tr.session(ctx, func([]byte) error { return errors.New("not yet") }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl.Disconnect(&paho.Disconnect{})
+	for {
+		if c, ok := srv.Clients.Get("hush-" + tr.mailbox); ok && c.Closed() {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := []string{"one", "two", "three", "four", "five"}
+	for _, p := range want {
+		publishRaw(t, broker, proto.InboxTopic(tr.mailbox), []byte(p))
+	}
+	var got []string
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("drain read %q, want %q", got, want)
+	}
+	got = nil
+	if err := tr.drain(ctx, func(env []byte) error { got = append(got, string(env)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("second drain read %q again: the first ended before the broker took its acknowledgements", got)
+	}
+}
