@@ -55,7 +55,7 @@ type Server struct {
 	reg   *prometheus.Registry
 
 	health *storeHealth
-	ops    ops // metrics listener, reloadable TLS certificate
+	ops    ops          // metrics listener, reloadable TLS certificate
 	conns  *connLimiter // max_conns_per_ip, over the HTTP and MQTT listeners
 
 	httpSrv  *http.Server
