@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server"
 )
 
@@ -59,14 +58,14 @@ compare with what hush init shows. Give the file to every instance of the deploy
 (hush server --signing-key FILE, or a secret mounted as that file).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
-			k, err := server.WriteNewKeyFile(args[0], []byte(os.Getenv("HUSH_SERVER_KEY_PASSPHRASE")))
+			fp, err := server.Keygen(args[0], []byte(os.Getenv("HUSH_SERVER_KEY_PASSPHRASE")))
 			if errors.Is(err, fs.ErrExist) {
 				return fmt.Errorf("%s exists already: give a new file name (a key file is never replaced)", args[0])
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.OutOrStdout(), "fingerprint "+identity.Fingerprint(k.Public()))
+			fmt.Fprintln(c.OutOrStdout(), "fingerprint "+fp)
 			return nil
 		},
 	}
@@ -127,8 +126,12 @@ data directory of a stopped server. A PostgreSQL deployment is backed up with pg
 			if err != nil {
 				return err
 			}
+			fp := res.Fingerprint
+			if fp == "" {
+				fp = "(encrypted: set HUSH_SERVER_KEY_PASSPHRASE to show its fingerprint)"
+			}
 			fmt.Fprintf(c.OutOrStdout(), "backed up to %s: database, %d attachment chunks (%d bytes), signing key %s\n",
-				res.Dir, res.Chunks, res.ChunkBytes, res.Fingerprint)
+				res.Dir, res.Chunks, res.ChunkBytes, fp)
 			return nil
 		},
 	}

@@ -86,7 +86,7 @@ func emptyDir(dir string) error {
 // in one transaction, so it sees one committed state whatever the running
 // server writes meanwhile, and it never migrates or writes src.
 func vacuumInto(ctx context.Context, src, dst string) error {
-	db, err := sql.Open("sqlite", src+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	db, err := sql.Open("sqlite", src+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}

@@ -145,3 +145,13 @@ func (c *Config) validateOps() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Keygen writes a new signing key file to path (hush server keygen) and
+// returns its fingerprint; see WriteNewKeyFile.
+func Keygen(path string, passphrase []byte) (string, error) {
+	k, err := WriteNewKeyFile(path, passphrase)
+	if err != nil {
+		return "", err
+	}
+	return identity.Fingerprint(k.Public()), nil
+}
