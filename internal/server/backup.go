@@ -159,6 +159,20 @@ func copyChunks(ctx context.Context, srcRoot, dst string, res *BackupResult) err
 		res.Chunks++
 		res.ChunkBytes += int64(len(data))
 	}
+	// The chunk files were synced one by one; their directory entries
+	// now, so the backup survives a crash right after it reports success.
+	dirs, err := os.ReadDir(dstRoot)
+	if err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	for _, d := range dirs {
+		if err := syncDir(filepath.Join(dstRoot, d.Name())); err != nil {
+			return fmt.Errorf("backup: %w", err)
+		}
+	}
+	if err := syncDir(dstRoot); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
 	for id := range gone {
 		if _, err := db.ExecContext(ctx, "DELETE FROM blobs WHERE id = ?", id); err != nil {
 			return fmt.Errorf("backup: drop a deleted attachment: %w", err)
