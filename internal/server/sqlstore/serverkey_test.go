@@ -9,7 +9,9 @@ import (
 	"testing"
 )
 
-func TestSQLiteServerKey(t *testing.T) { testServerKey(t, func(t *testing.T) *DB { return openSQLite(t) }) }
+func TestSQLiteServerKey(t *testing.T) {
+	testServerKey(t, func(t *testing.T) *DB { return openSQLite(t) })
+}
 
 func TestPostgresServerKey(t *testing.T) {
 	if os.Getenv("HUSH_TEST_POSTGRES") == "" {
