@@ -197,3 +197,36 @@ func TestRotatedKeyReplacesTheOld(t *testing.T) {
 		t.Fatalf("client error %q", msg)
 	}
 }
+
+// hush server keygen with HUSH_SERVER_KEY_PASSPHRASE writes an encrypted
+// key file: it opens with the passphrase only, to the key whose
+// fingerprint keygen printed, and a server started on it signs with it.
+func TestKeygenEncryptedKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signing.key")
+	fp, err := Keygen(path, []byte("operator secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Keygen(path, nil); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("keygen over an existing file: %v", err)
+	}
+	if _, err := ReadKeyFile(path, nil); !errors.Is(err, ErrKeyPassphrase) {
+		t.Fatalf("encrypted key without the passphrase: %v", err)
+	}
+	if _, err := ReadKeyFile(path, []byte("wrong")); !errors.Is(err, ErrKeyPassphrase) {
+		t.Fatalf("encrypted key with a wrong passphrase: %v", err)
+	}
+	cfg := Defaults()
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir, cfg.SigningKey, cfg.KeyPassphrase = "127.0.0.1:0", "127.0.0.1:0", t.TempDir(), path, "operator secret"
+	s, err := StartConfig(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopInstance(s)
+	if s.Fingerprint() != fp {
+		t.Fatalf("server signs with %s, keygen printed %s", s.Fingerprint(), fp)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, serverKeyFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("with --signing-key the data directory got a key of its own (%v)", err)
+	}
+}
