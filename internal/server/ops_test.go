@@ -209,3 +209,20 @@ func TestLogFormat(t *testing.T) {
 		t.Fatalf("log_format xml: %v", err)
 	}
 }
+
+// The deployment settings come from the environment as every other does.
+func TestDeploymentSettingsFromEnvironment(t *testing.T) {
+	env := map[string]string{"HUSH_SERVER_SIGNING_KEY": "/run/credentials/hush.service/signing.key",
+		"HUSH_SERVER_LOG_FORMAT": "json", "HUSH_SERVER_METRICS_LISTEN": "127.0.0.1:4875"}
+	cfg := Defaults()
+	if err := cfg.LoadEnv(func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SigningKey != env["HUSH_SERVER_SIGNING_KEY"] || cfg.LogFormat != "json" || cfg.MetricsListen != "127.0.0.1:4875" {
+		t.Fatalf("from the environment: %q %q %q", cfg.SigningKey, cfg.LogFormat, cfg.MetricsListen)
+	}
+	cfg.MetricsListen = "4875"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "metrics_listen") {
+		t.Fatalf("metrics_listen without a host: %v", err)
+	}
+}
