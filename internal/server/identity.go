@@ -36,21 +36,26 @@ type keyError struct {
 func (e *keyError) Error() string { return e.msg }
 func (e *keyError) Unwrap() error { return e.kind }
 
+// configuredKey reads the key file cfg.SigningKey names, before anything
+// is opened; nil when none is named.
+func configuredKey(cfg Config) (*identity.IdentityPrivateKey, error) {
+	if cfg.SigningKey == "" {
+		return nil, nil
+	}
+	return ReadKeyFile(cfg.SigningKey, []byte(cfg.KeyPassphrase))
+}
+
 // loadServerKey returns the signing key this server runs with, checked
 // against the key the database records (recording it on a new
-// database): from cfg.SigningKey, else server.key in the data directory,
-// made there only while the database serves nobody under another key.
-func loadServerKey(ctx context.Context, cfg Config, st *sqlstore.DB, log *slog.Logger) (*identity.IdentityPrivateKey, error) {
+// database): key, read from cfg.SigningKey, else server.key in the data
+// directory, made there only while the database serves nobody under
+// another key.
+func loadServerKey(ctx context.Context, cfg Config, key *identity.IdentityPrivateKey, st *sqlstore.DB, log *slog.Logger) (*identity.IdentityPrivateKey, error) {
 	pass := []byte(cfg.KeyPassphrase)
-	var key *identity.IdentityPrivateKey
 	var err error
 	created := false
 	source := cfg.SigningKey
-	if cfg.SigningKey != "" {
-		if key, err = ReadKeyFile(cfg.SigningKey, pass); err != nil {
-			return nil, err
-		}
-	} else {
+	if key == nil {
 		source = filepath.Join(cfg.DataDir, serverKeyFile)
 		key, err = ReadKeyFile(source, pass)
 		if errors.Is(err, fs.ErrNotExist) {

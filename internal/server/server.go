@@ -73,11 +73,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	key, err := configuredKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := sqlstore.Open(ctx, cfg.databaseURL())
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
 	}
-	key, err := loadServerKey(ctx, cfg, st, log)
+	key, err = loadServerKey(ctx, cfg, key, st, log)
 	if err != nil {
 		st.Close()
 		return nil, err
