@@ -230,3 +230,16 @@ func TestKeygenEncryptedKeyFile(t *testing.T) {
 		t.Fatalf("with --signing-key the data directory got a key of its own (%v)", err)
 	}
 }
+
+// A signing key file that is not there stops the start before the
+// database is created, with the command that makes one.
+func TestMissingKeyFileCreatesNothing(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	_, err := startInstance(t, "", data, filepath.Join(t.TempDir(), "missing.key"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "hush server keygen") {
+		t.Fatalf("missing key file: %v", err)
+	}
+	if _, err := os.Stat(data); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the refused start created %s (%v)", data, err)
+	}
+}
