@@ -71,7 +71,7 @@ func TestSecurityPreKeyDrainWarnsOwner(t *testing.T) {
 // rate allows waits as the server says, and the send goes through.
 func TestBundleFetchWaitsWhenAskedToSlowDown(t *testing.T) {
 	ctx := context.Background()
-	srv := startServerWith(t, func(c *server.Config) { c.BundleBurst, c.BundleRate = 1, 2 })
+	srv := startServerWith(t, func(c *server.Config) { c.BundleBurst, c.BundleRate, c.MetricsListen = 1, 2, "127.0.0.1:0" })
 	dir := t.TempDir()
 	opts := func(name string) Options {
 		return Options{Home: filepath.Join(dir, name), Passphrase: []byte("p"), ServerURL: srv.HTTPURL()}
@@ -84,7 +84,7 @@ func TestBundleFetchWaitsWhenAskedToSlowDown(t *testing.T) {
 			t.Fatalf("send to %s: %v", to, err)
 		}
 	}
-	resp, err := http.Get(srv.HTTPURL() + "/metrics")
+	resp, err := http.Get(srv.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}

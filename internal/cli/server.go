@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,7 +21,12 @@ SQLite database and an embedded MQTT broker, listening on loopback. It prints it
 its MQTT URL and its signing-key fingerprint, one per line.
 
 Settings come from flags, then HUSH_SERVER_* environment variables (HUSH_SERVER_LISTEN,
-HUSH_SERVER_DB, …), then the TOML file given with --config (unknown keys are an error).`,
+HUSH_SERVER_DB, …), then the TOML file given with --config (unknown keys are an error);
+deploy/hush.toml in the source names every setting.
+
+Every instance of a deployment signs with one key: give them all --signing-key FILE (made
+with hush server keygen FILE). The database records the key it was first used with, and an
+instance with another key refuses to start. doc/OPERATIONS.md tells how to rotate it.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			cfg := server.Defaults()
@@ -38,9 +42,7 @@ HUSH_SERVER_DB, …), then the TOML file given with --config (unknown keys are a
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			var level slog.Level
-			_ = level.UnmarshalText([]byte(cfg.LogLevel))
-			log := slog.New(slog.NewTextHandler(c.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			log := server.NewLogger(c.ErrOrStderr(), cfg)
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return server.Run(ctx, cfg, c.OutOrStdout(), log)
@@ -62,7 +64,10 @@ HUSH_SERVER_DB, …), then the TOML file given with --config (unknown keys are a
 	f.StringVar(&flagCfg.LogLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&flagCfg.Registration, "registration", "open", "who may register: open, invite (a code from hush server invite) or closed")
 	f.IntVar(&flagCfg.UserInvites, "user-invites", 0, "with --registration invite: invites each user may issue with hush invite")
-	c.AddCommand(newServerInviteCmd())
+	f.StringVar(&flagCfg.SigningKey, "signing-key", "", "signing key file shared by every instance (hush server keygen); default server.key in the data directory")
+	f.StringVar(&flagCfg.LogFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&flagCfg.MetricsListen, "metrics-listen", "", "address of the Prometheus /metrics listener; default: no metrics")
+	c.AddCommand(newServerInviteCmd(), newServerKeygenCmd(), newServerRotateKeyCmd(), newServerBackupCmd())
 	return c
 }
 
@@ -86,6 +91,9 @@ func applyServerFlags(c *cobra.Command, cfg, fl *server.Config) {
 	set("smtp-from", &cfg.SMTPFrom, fl.SMTPFrom)
 	set("log-level", &cfg.LogLevel, fl.LogLevel)
 	set("registration", &cfg.Registration, fl.Registration)
+	set("signing-key", &cfg.SigningKey, fl.SigningKey)
+	set("log-format", &cfg.LogFormat, fl.LogFormat)
+	set("metrics-listen", &cfg.MetricsListen, fl.MetricsListen)
 	if c.Flags().Changed("user-invites") {
 		cfg.UserInvites = fl.UserInvites
 	}

@@ -132,6 +132,17 @@ type Config struct {
 	BackupWindow      duration `toml:"backup_window"`
 	MaxBackupSize     int64    `toml:"max_backup_size"`
 
+	// SigningKey is a key file (from hush server keygen) that every
+	// instance of a deployment signs with; empty: server.key in DataDir,
+	// made on first start. The database records the key it was first
+	// used with, and a server with another key refuses to start.
+	SigningKey string `toml:"signing_key"`
+	// LogFormat is text (default) or json (one JSON object a line).
+	LogFormat string `toml:"log_format"`
+	// MetricsListen is the address of the Prometheus /metrics listener;
+	// empty: no metrics. Metrics are never on the API listener.
+	MetricsListen string `toml:"metrics_listen"`
+
 	// KeyPassphrase encrypts the server's signing key at rest. It is read
 	// only from the environment (HUSH_SERVER_KEY_PASSPHRASE), never from a
 	// file or a flag, so it does not end up in a config file or ps output.
@@ -291,6 +302,7 @@ func (c *Config) Validate() error {
 	if c.MailboxSenderShare < 0 || c.MailboxSenderShare > 1 {
 		errs = append(errs, fmt.Errorf("mailbox_sender_share %v: want a fraction above 0, at most 1", c.MailboxSenderShare))
 	}
+	errs = append(errs, c.validateOps())
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:

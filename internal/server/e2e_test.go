@@ -60,7 +60,7 @@ func (u *user) addr() envelope.Address { return envelope.Address{User: u.name, D
 func startServer(t testing.TB, dataDir string) *Server {
 	t.Helper()
 	cfg := Defaults()
-	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", dataDir
+	cfg.Listen, cfg.MQTTListen, cfg.DataDir, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", dataDir, "127.0.0.1:0"
 	s, err := New(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,11 +225,12 @@ func connectMQTT(t testing.TB, mqttURL string, s *apiclient.Session, got chan<- 
 
 func TestHealthzAndMetrics(t *testing.T) {
 	s := startServer(t, t.TempDir())
-	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/metrics": "hush_http_requests_total"} {
-		// Twice, so the first request is counted when /metrics is read.
+	// /healthz first, so its requests are counted when /metrics is read.
+	for _, c := range [][2]string{{s.HTTPURL() + "/healthz", `"status":"ok"`}, {s.MetricsURL(), `hush_http_requests_total{code="200",route="/healthz"} 2`}} {
+		url, want := c[0], c[1]
 		var body string
 		for range 2 {
-			resp, err := http.Get(s.HTTPURL() + path)
+			resp, err := http.Get(url)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,11 +238,11 @@ func TestHealthzAndMetrics(t *testing.T) {
 			resp.Body.Close()
 			body = string(b)
 			if resp.StatusCode != 200 {
-				t.Fatalf("%s: %d", path, resp.StatusCode)
+				t.Fatalf("%s: %d", url, resp.StatusCode)
 			}
 		}
 		if !strings.Contains(body, want) {
-			t.Errorf("%s does not contain %q", path, want)
+			t.Errorf("%s does not contain %q", url, want)
 		}
 	}
 }

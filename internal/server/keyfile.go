@@ -41,37 +41,56 @@ func loadOrCreateKey(dir string, passphrase []byte) (*identity.IdentityPrivateKe
 		return nil, false, fmt.Errorf("data directory: %w", err)
 	}
 	path := filepath.Join(dir, serverKeyFile)
+	k, err := ReadKeyFile(path, passphrase)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return k, false, err
+	}
+	k, err = WriteNewKeyFile(path, passphrase)
+	if errors.Is(err, fs.ErrExist) {
+		// Two servers starting on one fresh directory must not both
+		// write a key; the loser reads the winner's.
+		k, err = ReadKeyFile(path, passphrase)
+		return k, false, err
+	}
+	return k, err == nil, err
+}
+
+// ReadKeyFile reads a server signing key file, encrypted under
+// passphrase or not. A missing file is an error matching fs.ErrNotExist.
+func ReadKeyFile(path string, passphrase []byte) (*identity.IdentityPrivateKey, error) {
 	b, err := os.ReadFile(path)
-	if err == nil {
-		seed, err := openKeyFile(b, passphrase)
-		if err != nil {
-			return nil, false, err
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("server key %s: %w (make one with hush server keygen)", path, fs.ErrNotExist)
 		}
-		k, err := identity.NewIdentityPrivateKey(seed)
-		if err != nil {
-			return nil, false, fmt.Errorf("server key %s: %w", path, err)
-		}
-		return k, false, nil
+		return nil, fmt.Errorf("server key: %w", err)
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("server key: %w", err)
+	seed, err := openKeyFile(b, passphrase)
+	if err != nil {
+		return nil, err
 	}
+	k, err := identity.NewIdentityPrivateKey(seed)
+	if err != nil {
+		return nil, fmt.Errorf("server key %s: not a hush server key file", path)
+	}
+	return k, nil
+}
+
+// WriteNewKeyFile makes a new server signing key and writes it to path
+// (owner-only, encrypted when passphrase is not empty). It never replaces
+// a file: an existing path is an error matching fs.ErrExist.
+func WriteNewKeyFile(path string, passphrase []byte) (*identity.IdentityPrivateKey, error) {
 	k, err := identity.GenerateIdentity()
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	content, err := sealKeyFile(k.Seed(), passphrase)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	// O_EXCL: two servers starting on one fresh directory must not both
-	// write a key; the loser reads the winner's.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(dir, passphrase)
-	}
 	if err != nil {
-		return nil, false, fmt.Errorf("server key: %w", err)
+		return nil, fmt.Errorf("server key: %w", err)
 	}
 	_, err = f.Write(content)
 	if err == nil {
@@ -81,9 +100,26 @@ func loadOrCreateKey(dir string, passphrase []byte) (*identity.IdentityPrivateKe
 		err = cerr
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("server key: %w", err)
+		os.Remove(path)
+		return nil, fmt.Errorf("server key: %w", err)
 	}
-	return k, true, nil
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return nil, fmt.Errorf("server key: %w", err)
+	}
+	return k, nil
+}
+
+// syncDir makes a new entry of dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func sealKeyFile(seed, passphrase []byte) ([]byte, error) {

@@ -14,14 +14,12 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hush-chat/hush/internal/identity"
 	"github.com/hush-chat/hush/internal/server/auth"
@@ -57,6 +55,7 @@ type Server struct {
 	reg   *prometheus.Registry
 
 	health *storeHealth
+	ops    ops          // metrics listener, reloadable TLS certificate
 	conns  *connLimiter // max_conns_per_ip, over the HTTP and MQTT listeners
 
 	httpSrv  *http.Server
@@ -74,23 +73,18 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	key, created, err := loadOrCreateKey(cfg.DataDir, []byte(cfg.KeyPassphrase))
+	key, err := configuredKey(cfg)
 	if err != nil {
 		return nil, err
 	}
-	if created {
-		log.Info("created server signing key", "path", filepath.Join(cfg.DataDir, serverKeyFile), "encrypted", cfg.KeyPassphrase != "")
-	}
-	if cfg.KeyPassphrase == "" {
-		log.Warn("the server signing key is stored unencrypted (owner-only file); set HUSH_SERVER_KEY_PASSPHRASE to encrypt it")
-	}
-	dbURL := cfg.DB
-	if dbURL == "" {
-		dbURL = "sqlite://" + filepath.Join(cfg.DataDir, "hush.db")
-	}
-	st, err := sqlstore.Open(ctx, dbURL)
+	st, err := sqlstore.Open(ctx, cfg.databaseURL())
 	if err != nil {
 		return nil, fmt.Errorf("database: %w", err)
+	}
+	key, err = loadServerKey(ctx, cfg, key, st, log)
+	if err != nil {
+		st.Close()
+		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, now: time.Now, store: st, key: key, reg: prometheus.NewRegistry(), stop: make(chan struct{}),
 		health: &storeHealth{st: st}, conns: newConnLimiter(cfg.MaxConnsPerIP, log)}
@@ -196,7 +190,6 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("/mqtt", s.relay.MQTTWebSocketHandlerWith(s.mqttTimeouts()))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /v1/server-info", s.serverInfo)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	return s.transferLimits().guard(logStoreFailures(s.log, instrument(s.reg, mux)))
 }
 
@@ -213,18 +206,19 @@ func (s *Server) serverInfo(w http.ResponseWriter, r *http.Request) {
 // Start binds both listeners and serves in the background.
 func (s *Server) Start() error {
 	ln := s.httpLn
-	var tlsCfg *tls.Config
-	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsCfg, err := s.tlsConfig()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := s.startMetrics(); err != nil {
+		ln.Close()
+		return err
 	}
 	mln, err := net.Listen("tcp", s.cfg.MQTTListen)
 	if err != nil {
 		ln.Close()
+		s.stopMetrics(context.Background())
 		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
 	}
 	mln = s.conns.wrap(mln)
@@ -233,6 +227,7 @@ func (s *Server) Start() error {
 	}
 	if s.mqttAddr, err = s.relay.ServeMQTT(mln, s.mqttTimeouts()); err != nil {
 		ln.Close()
+		s.stopMetrics(context.Background())
 		return fmt.Errorf("mqtt listen %s: %w", s.cfg.MQTTListen, err)
 	}
 	ln = s.conns.wrap(ln)
@@ -321,7 +316,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.httpSrv != nil {
 		errs = append(errs, s.httpSrv.Shutdown(ctx))
 	}
-	errs = append(errs, s.relay.Close(ctx))
+	errs = append(errs, s.relay.Close(ctx), s.stopMetrics(ctx))
 	s.wg.Wait()
 	errs = append(errs, s.store.Close())
 	return errors.Join(errs...)
@@ -338,11 +333,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer, log *slog.Logger) error
 		s.store.Close()
 		return err
 	}
+	serveHangups := s.reloadOnHangup() // before the URLs: who reads them may send SIGHUP
 	fmt.Fprintln(out, s.HTTPURL())
 	fmt.Fprintln(out, s.MQTTURL())
 	fmt.Fprintln(out, "fingerprint "+s.Fingerprint())
-	s.log.Info("hush server started", "http", s.HTTPURL(), "mqtt", s.MQTTURL(), "data", cfg.DataDir)
-	<-ctx.Done()
+	s.log.Info("hush server started", "http", s.HTTPURL(), "mqtt", s.MQTTURL(), "metrics", s.MetricsURL(), "data", cfg.DataDir)
+	serveHangups(ctx)
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()

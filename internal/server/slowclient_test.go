@@ -143,6 +143,7 @@ func startSlowServer(t *testing.T, mod func(*Config)) *Server {
 	t.Helper()
 	cfg := Defaults()
 	cfg.Listen, cfg.MQTTListen, cfg.DataDir = "127.0.0.1:0", "127.0.0.1:0", t.TempDir()
+	cfg.MetricsListen = "127.0.0.1:0"
 	cfg.HeaderTimeout.Duration = 500 * time.Millisecond
 	cfg.TransferTimeout.Duration = time.Second
 	cfg.MinTransferRate = 1 << 20 // 1 MiB/s: the test's trickle of 10 bytes/s is far below
@@ -276,7 +277,7 @@ func TestConnectionsPerIPAreCapped(t *testing.T) {
 	if !ok {
 		t.Fatal("healthz from a third address")
 	}
-	resp, err := http.Get(s.HTTPURL() + "/metrics")
+	resp, err := http.Get(s.MetricsURL())
 	if err != nil {
 		t.Fatal(err)
 	}
